@@ -1,0 +1,57 @@
+"""Per-server (guild) configuration events: the watchlist and the daily-picks schedule.
+
+Streams: ``watchlist:{guild_id}``, ``schedule:{guild_id}``, ``daily:{guild_id}``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from events.base import Event
+
+
+class WatchlistSymbolAdded(Event, frozen=True, kw_only=True, tag="watchlist_symbol_added"):
+    """A symbol was added to a server's watchlist."""
+
+    guild_id: int
+    symbol: str
+    note: str = ""
+    tags: list[str] = []
+
+
+class WatchlistSymbolRemoved(Event, frozen=True, kw_only=True, tag="watchlist_symbol_removed"):
+    """A symbol was removed from a server's watchlist."""
+
+    guild_id: int
+    symbol: str
+
+
+class WatchlistCleared(Event, frozen=True, kw_only=True, tag="watchlist_cleared"):
+    """A server's watchlist was emptied."""
+
+    guild_id: int
+
+
+class ScheduleConfigured(Event, frozen=True, kw_only=True, tag="schedule_configured"):
+    """A server's daily-picks schedule was set (time is HH:MM in America/New_York)."""
+
+    guild_id: int
+    channel_id: int | None = None
+    time: str = "09:30"
+    strategy: str | None = None
+    enabled: bool = True
+
+
+class DailyPostPublished(Event, frozen=True, kw_only=True, tag="daily_post_published"):
+    """The daily picks for one trading session were posted (a side effect, recorded once)."""
+
+    guild_id: int
+    session: date
+    channel_id: int
+    message_id: int
+    strategy: str
+    picks: int
+    late: bool = False
+    scan_id: str | None = None
+    failures: list[str] = []
+    posted_at: datetime | None = None
