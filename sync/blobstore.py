@@ -1,0 +1,98 @@
+"""The blob-store port: the few operations segment shipping, restore and the lease need.
+
+Two implementations pass one contract test suite (tests/integration/sync/test_blobstore_contract.py):
+Azure Blob Storage (``sync.azure_blob``) and a local folder (``sync.local_blob``, the embedded
+default). The semantics are Azure's: create-only uploads, etag-conditional overwrites, and leases on
+a lock blob that is separate from data blobs.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import msgspec
+
+
+class BlobStoreError(Exception):
+    """Root of every blob-store error."""
+
+
+class BlobExistsError(BlobStoreError):
+    """A create-only upload found the blob already there (Azure: 409 BlobAlreadyExists)."""
+
+
+class BlobNotFoundError(BlobStoreError):
+    """The blob does not exist."""
+
+
+class ConditionFailedError(BlobStoreError):
+    """An etag condition did not hold (Azure: 412 ConditionNotMet): someone else wrote first."""
+
+
+class LeaseHeldError(BlobStoreError):
+    """Another holder has the lease (Azure: 409 LeaseAlreadyPresent)."""
+
+
+class LeaseLostError(BlobStoreError):
+    """Our lease expired or was taken: stop writing at once."""
+
+
+class BlobStoreUnavailableError(BlobStoreError):
+    """The store could not be reached (network, timeout, 5xx): retry later, nothing was lost."""
+
+
+class BlobInfo(msgspec.Struct, frozen=True):
+    """A listed blob."""
+
+    name: str
+    size: int
+    etag: str
+
+
+class BlobStore(Protocol):
+    """Async blob storage with Azure's concurrency semantics."""
+
+    async def create(self, name: str, data: bytes) -> str:
+        """Upload ``data`` only if ``name`` does not exist; return the new etag.
+
+        Raises ``BlobExistsError`` when it exists (so a retried upload never overwrites).
+        """
+        ...
+
+    async def replace(self, name: str, data: bytes, *, etag: str | None) -> str:
+        """Write ``data`` if the blob's etag is still ``etag`` (``None``: only if absent).
+
+        Returns the new etag; raises ``ConditionFailedError`` when the condition fails.
+        """
+        ...
+
+    async def read(self, name: str) -> tuple[bytes, str]:
+        """Return the blob's content and etag; raises ``BlobNotFoundError``."""
+        ...
+
+    async def list(self, prefix: str = "") -> list[BlobInfo]:
+        """Every blob whose name starts with ``prefix``, sorted by name."""
+        ...
+
+    async def delete(self, name: str) -> None:
+        """Delete a blob; deleting a missing blob is not an error."""
+        ...
+
+    async def acquire_lease(self, name: str, *, duration_s: int, lease_id: str) -> None:
+        """Take the lease on lock blob ``name`` (created if missing) for ``duration_s`` (15-60 s).
+
+        Raises ``LeaseHeldError`` when someone else holds it.
+        """
+        ...
+
+    async def renew_lease(self, name: str, *, lease_id: str) -> None:
+        """Renew our lease; raises ``LeaseLostError`` when it is no longer ours."""
+        ...
+
+    async def release_lease(self, name: str, *, lease_id: str) -> None:
+        """Release our lease (a no-op when it is already gone)."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
