@@ -43,7 +43,9 @@ def registered_event_types() -> dict[str, type[Event]]:
             continue
         other = found.get(tag)
         if other is not None and other is not cls:
-            raise TypeError(f"event tag {tag!r} is used by both {other.__name__} and {cls.__name__}")
+            raise TypeError(
+                f"event tag {tag!r} is used by both {other.__name__} and {cls.__name__}"
+            )
         found[tag] = cls
     return found
 

@@ -1,0 +1,112 @@
+"""Projections of the journal's own events: the event index and the command audit trail.
+
+- ``journal_events``: one row per event (position, stream, version, tag, time, command, actor);
+  what ``journal status`` counts and what makes "which command wrote what" a query.
+- ``commands``: one row per ``command_handled`` audit event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+import duckdb
+import pyarrow as pa
+
+from events.audit import CommandHandled
+from events.base import Envelope
+from projections.base import AnalyticsProjection
+from projections.columns import empty_columns, insert_columns
+
+
+class JournalIndexProjection(AnalyticsProjection):
+    """Every event's envelope as a row (never its payload)."""
+
+    name = "journal_events"
+    tags: ClassVar[frozenset[str]] = frozenset()  # filled by the registry: every known tag
+    tables = ("journal_events",)
+    schema = pa.schema(
+        [
+            ("position", pa.int64()),
+            ("stream", pa.string()),
+            ("version", pa.int64()),
+            ("tag", pa.string()),
+            ("recorded_at", pa.timestamp("us", tz="UTC")),
+            ("command_id", pa.string()),
+            ("guild_id", pa.int64()),
+            ("user_id", pa.int64()),
+        ]
+    )
+
+    def __init__(self, tags: frozenset[str]) -> None:
+        self.tags = tags  # type: ignore[misc]  # instance narrows the class default
+
+    def create(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Create the table."""
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS journal_events (position BIGINT, stream VARCHAR, "
+            "version BIGINT, tag VARCHAR, recorded_at TIMESTAMPTZ, command_id VARCHAR, "
+            "guild_id BIGINT, user_id BIGINT)"
+        )
+
+    def load(self, con: duckdb.DuckDBPyConnection, envelopes: Sequence[Envelope]) -> None:
+        """Append one row per envelope."""
+        cols = empty_columns(self.schema)
+        for e in envelopes:
+            cols["position"].append(e.position)
+            cols["stream"].append(e.stream)
+            cols["version"].append(e.version)
+            cols["tag"].append(e.tag)
+            cols["recorded_at"].append(e.recorded_at)
+            cols["command_id"].append(e.command_id)
+            cols["guild_id"].append(e.actor.guild_id)
+            cols["user_id"].append(e.actor.user_id)
+        insert_columns(con, "journal_events", cols, self.schema)
+
+
+class CommandAuditProjection(AnalyticsProjection):
+    """The audit trail of every command handled."""
+
+    name = "commands"
+    tags = frozenset({CommandHandled.event_tag()})
+    tables = ("commands",)
+    schema = pa.schema(
+        [
+            ("position", pa.int64()),
+            ("recorded_at", pa.timestamp("us", tz="UTC")),
+            ("command_id", pa.string()),
+            ("guild_id", pa.int64()),
+            ("user_id", pa.int64()),
+            ("name", pa.string()),
+            ("options", pa.string()),
+            ("outcome", pa.string()),
+            ("message", pa.string()),
+            ("latency_ms", pa.float64()),
+        ]
+    )
+
+    def create(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Create the table."""
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS commands (position BIGINT, recorded_at TIMESTAMPTZ, "
+            "command_id VARCHAR, guild_id BIGINT, user_id BIGINT, name VARCHAR, options VARCHAR, "
+            "outcome VARCHAR, message VARCHAR, latency_ms DOUBLE)"
+        )
+
+    def load(self, con: duckdb.DuckDBPyConnection, envelopes: Sequence[Envelope]) -> None:
+        """Append one row per audit event."""
+        cols = empty_columns(self.schema)
+        for e in envelopes:
+            ev = e.event
+            assert isinstance(ev, CommandHandled)
+            cols["position"].append(e.position)
+            cols["recorded_at"].append(e.recorded_at)
+            cols["command_id"].append(e.command_id)
+            cols["guild_id"].append(e.actor.guild_id)
+            cols["user_id"].append(e.actor.user_id)
+            cols["name"].append(ev.name)
+            cols["options"].append(" ".join(f"{k}:{v}" for k, v in sorted(ev.options.items())))
+            cols["outcome"].append(ev.outcome)
+            cols["message"].append(ev.message)
+            cols["latency_ms"].append(ev.latency_ms)
+        insert_columns(con, "commands", cols, self.schema)

@@ -1,0 +1,261 @@
+"""Market-data projections: bars, flow alerts, earnings dates, quotes and fetch history.
+
+Analysis reads market data only from these tables (never from a provider), so any pick can be
+reproduced from the journal alone. Re-fetched rows replace older ones with the same key, later
+positions winning, so the tables hold one row per bar and per alert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar
+
+import duckdb
+import pyarrow as pa
+
+from events.base import Envelope
+from events.market import BarsFetched, EarningsFetched, FetchFailed, FlowAlertsFetched, QuoteFetched
+from projections.base import AnalyticsProjection
+from projections.columns import insert_columns
+
+_TS = pa.timestamp("us", tz="UTC")
+
+
+class BarsProjection(AnalyticsProjection):
+    """Daily bars, one row per (symbol, day)."""
+
+    name = "bars"
+    tags = frozenset({BarsFetched.event_tag()})
+    tables = ("bars",)
+    schema = pa.schema(
+        [
+            ("symbol", pa.string()),
+            ("day", pa.date32()),
+            ("open", pa.float64()),
+            ("high", pa.float64()),
+            ("low", pa.float64()),
+            ("close", pa.float64()),
+            ("volume", pa.int64()),
+            ("source", pa.string()),
+            ("position", pa.int64()),
+        ]
+    )
+
+    def create(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Create the table."""
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS bars (symbol VARCHAR, day DATE, open DOUBLE, high DOUBLE, "
+            "low DOUBLE, close DOUBLE, volume BIGINT, source VARCHAR, position BIGINT, "
+            "PRIMARY KEY (symbol, day))"
+        )
+
+    def load(self, con: duckdb.DuckDBPyConnection, envelopes: Sequence[Envelope]) -> None:
+        """Upsert the page's bars (the latest position wins for a repeated key)."""
+        rows: dict[tuple[str, date], tuple[Any, ...]] = {}
+        for e in envelopes:
+            ev = e.event
+            assert isinstance(ev, BarsFetched)
+            for b in ev.bars:
+                rows[(ev.symbol, b.day)] = (
+                    ev.symbol,
+                    b.day,
+                    b.open,
+                    b.high,
+                    b.low,
+                    b.close,
+                    b.volume,
+                    ev.source,
+                    e.position,
+                )
+        _upsert(con, "bars", self.schema, rows.values())
+
+
+class FlowAlertsProjection(AnalyticsProjection):
+    """Options-flow alerts, one row per (option chain, created at)."""
+
+    name = "flow_alerts"
+    tags = frozenset({FlowAlertsFetched.event_tag()})
+    tables = ("flow_alerts",)
+    schema = pa.schema(
+        [
+            ("option_chain", pa.string()),
+            ("created_at", _TS),
+            ("ticker", pa.string()),
+            ("option_type", pa.string()),
+            ("strike", pa.float64()),
+            ("expiry", pa.date32()),
+            ("total_premium", pa.float64()),
+            ("ask_side_premium", pa.float64()),
+            ("bid_side_premium", pa.float64()),
+            ("volume", pa.int64()),
+            ("open_interest", pa.int64()),
+            ("underlying_price", pa.float64()),
+            ("has_sweep", pa.bool_()),
+            ("alert_rule", pa.string()),
+            ("direction", pa.string()),
+            ("source", pa.string()),
+            ("position", pa.int64()),
+        ]
+    )
+
+    def create(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Create the table."""
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS flow_alerts (option_chain VARCHAR, created_at TIMESTAMPTZ, "
+            "ticker VARCHAR, option_type VARCHAR, strike DOUBLE, expiry DATE, total_premium DOUBLE, "
+            "ask_side_premium DOUBLE, bid_side_premium DOUBLE, volume BIGINT, open_interest BIGINT, "
+            "underlying_price DOUBLE, has_sweep BOOLEAN, alert_rule VARCHAR, direction VARCHAR, "
+            "source VARCHAR, position BIGINT, PRIMARY KEY (option_chain, created_at))"
+        )
+
+    def load(self, con: duckdb.DuckDBPyConnection, envelopes: Sequence[Envelope]) -> None:
+        """Upsert the page's alerts."""
+        rows: dict[tuple[str, datetime], tuple[Any, ...]] = {}
+        for e in envelopes:
+            ev = e.event
+            assert isinstance(ev, FlowAlertsFetched)
+            for a in ev.alerts:
+                created = a.created_at.astimezone(UTC)
+                rows[(a.option_chain, created)] = (
+                    a.option_chain, created, a.ticker, a.option_type, a.strike, a.expiry,
+                    a.total_premium, a.ask_side_premium, a.bid_side_premium, a.volume,
+                    a.open_interest, a.underlying_price, a.has_sweep, a.alert_rule, a.direction,
+                    ev.source, e.position,
+                )  # fmt: skip
+        _upsert(con, "flow_alerts", self.schema, rows.values())
+
+
+class EarningsProjection(AnalyticsProjection):
+    """Known earnings dates, one row per (symbol, day)."""
+
+    name = "earnings"
+    tags = frozenset({EarningsFetched.event_tag()})
+    tables = ("earnings",)
+    schema = pa.schema(
+        [
+            ("symbol", pa.string()),
+            ("day", pa.date32()),
+            ("announce_time", pa.string()),
+            ("source", pa.string()),
+            ("position", pa.int64()),
+        ]
+    )
+
+    def create(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Create the table."""
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS earnings (symbol VARCHAR, day DATE, announce_time VARCHAR, "
+            "source VARCHAR, position BIGINT, PRIMARY KEY (symbol, day))"
+        )
+
+    def load(self, con: duckdb.DuckDBPyConnection, envelopes: Sequence[Envelope]) -> None:
+        """Upsert the page's earnings dates."""
+        rows: dict[tuple[str, date], tuple[Any, ...]] = {}
+        for e in envelopes:
+            ev = e.event
+            assert isinstance(ev, EarningsFetched)
+            for x in ev.entries:
+                rows[(x.symbol, x.day)] = (x.symbol, x.day, x.announce_time, ev.source, e.position)
+        _upsert(con, "earnings", self.schema, rows.values())
+
+
+class FetchesProjection(AnalyticsProjection):
+    """Every fetch, successful or failed, per symbol: what ``/status`` shows as "last fetch"."""
+
+    name = "fetches"
+    tags: ClassVar[frozenset[str]] = frozenset(
+        {
+            BarsFetched.event_tag(),
+            FlowAlertsFetched.event_tag(),
+            QuoteFetched.event_tag(),
+            FetchFailed.event_tag(),
+        }
+    )
+    tables = ("fetches", "quotes")
+    schema = pa.schema(
+        [
+            ("position", pa.int64()),
+            ("recorded_at", _TS),
+            ("symbol", pa.string()),
+            ("kind", pa.string()),
+            ("source", pa.string()),
+            ("ok", pa.bool_()),
+            ("records", pa.int64()),
+            ("error", pa.string()),
+        ]
+    )
+    quote_schema = pa.schema(
+        [
+            ("symbol", pa.string()),
+            ("price", pa.float64()),
+            ("change", pa.float64()),
+            ("change_pct", pa.float64()),
+            ("as_of", _TS),
+            ("source", pa.string()),
+            ("position", pa.int64()),
+        ]
+    )
+
+    def create(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Create the tables."""
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS fetches (position BIGINT, recorded_at TIMESTAMPTZ, "
+            "symbol VARCHAR, kind VARCHAR, source VARCHAR, ok BOOLEAN, records BIGINT, error VARCHAR)"
+        )
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS quotes (symbol VARCHAR PRIMARY KEY, price DOUBLE, "
+            "change DOUBLE, change_pct DOUBLE, as_of TIMESTAMPTZ, source VARCHAR, position BIGINT)"
+        )
+
+    def load(self, con: duckdb.DuckDBPyConnection, envelopes: Sequence[Envelope]) -> None:
+        """Append fetch rows; upsert latest quotes."""
+        fetches: list[tuple[Any, ...]] = []
+        quotes: dict[str, tuple[Any, ...]] = {}
+        for e in envelopes:
+            ev = e.event
+            at = e.recorded_at
+            if isinstance(ev, BarsFetched):
+                fetches.append(
+                    (e.position, at, ev.symbol, "bars", ev.source, True, len(ev.bars), "")
+                )
+            elif isinstance(ev, FlowAlertsFetched):
+                counts: dict[str, int] = dict.fromkeys(ev.symbols, 0)
+                for a in ev.alerts:
+                    counts[a.ticker] = counts.get(a.ticker, 0) + 1
+                for sym, n in counts.items():
+                    fetches.append((e.position, at, sym, "flow", ev.source, True, n, ""))
+            elif isinstance(ev, QuoteFetched):
+                fetches.append((e.position, at, ev.symbol, "quote", ev.source, True, 1, ""))
+                quotes[ev.symbol] = (
+                    ev.symbol,
+                    ev.price,
+                    ev.change,
+                    ev.change_pct,
+                    ev.as_of or at,
+                    ev.source,
+                    e.position,
+                )
+            elif isinstance(ev, FetchFailed):
+                for sym in ev.symbols or [""]:
+                    fetches.append((e.position, at, sym, ev.kind, ev.source, False, 0, ev.error))
+        _insert_rows(con, "fetches", self.schema, fetches, or_replace=False)
+        _upsert(con, "quotes", self.quote_schema, quotes.values())
+
+
+def _upsert(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema, rows: Any) -> None:
+    _insert_rows(con, table, schema, list(rows), or_replace=True)
+
+
+def _insert_rows(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    schema: pa.Schema,
+    rows: list[tuple[Any, ...]],
+    *,
+    or_replace: bool,
+) -> None:
+    if not rows:
+        return
+    columns = {name: [r[i] for r in rows] for i, name in enumerate(schema.names)}
+    insert_columns(con, table, columns, schema, or_replace=or_replace)

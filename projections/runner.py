@@ -1,0 +1,269 @@
+"""Keeps every projection caught up with the journal, and rebuilds analytics atomically.
+
+Catch-up is a page-batched pull loop over the journal (the library's ``ProjectionRunner`` needs
+``subscribe()``, which its SQLite recorder lacks, and its follower commits once per event): read a
+page of thousands of events, decode only the tags some projection consumes, apply them, and commit
+each analytics projection's rows and its new position in one DuckDB transaction. Applying a
+position twice changes nothing: a projection only ever sees positions above its tracked one.
+
+Side effects are never projections, so nothing here can post, call or fetch: a rebuild is safe.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+
+from events.base import Envelope
+from events.journal import Journal
+from projections.analytics import Analytics, Tracking
+from projections.base import AnalyticsProjection, StateProjection
+
+PAGE_SIZE = 10_000
+
+Progress = Callable[[int], None]
+
+
+class RebuildReport(msgspec.Struct, frozen=True):
+    """What a rebuild did."""
+
+    path: str
+    projections: list[str]
+    to_position: int
+    events_read: int
+    seconds: float
+    swapped: bool
+
+
+class ProjectionRunner:
+    """Applies journal events to state projections (memory) and analytics projections (DuckDB)."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        analytics: Analytics | None,
+        *,
+        state: Sequence[StateProjection] = (),
+        analytics_projections: Sequence[AnalyticsProjection] = (),
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        self.journal = journal
+        self.analytics = analytics
+        self.state = list(state)
+        self.analytics_projections = list(analytics_projections)
+        self.page_size = page_size
+        self._lock = threading.Lock()
+        if analytics is not None:
+            prepare(analytics, self.analytics_projections)
+
+    def positions(self) -> dict[str, int]:
+        """Applied position per projection (state and analytics)."""
+        out = {p.name: p.position for p in self.state}
+        if self.analytics is not None:
+            tracked = self.analytics.tracking()
+            for p in self.analytics_projections:
+                out[p.name] = tracked[p.name].position if p.name in tracked else 0
+        return out
+
+    def catch_up(self, *, to: int | None = None, progress: Progress | None = None) -> int:
+        """Bring every projection up to ``to`` (default: the journal head); return events read."""
+        with self._lock:
+            if self.analytics is not None and self.analytics.reopen_if_swapped():
+                # A rebuild swapped the file in; projections it did not carry start again at 0.
+                prepare(self.analytics, self.analytics_projections)
+            return _catch_up(
+                self.journal,
+                self.analytics,
+                self.state,
+                self.analytics_projections,
+                to=to,
+                page_size=self.page_size,
+                progress=progress,
+            )
+
+
+def prepare(analytics: Analytics, projections: Sequence[AnalyticsProjection]) -> None:
+    """Create tables and tracking rows; reset a projection whose schema version changed."""
+    con = analytics.connection
+    tracked = analytics.tracking()
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for p in projections:
+            t = tracked.get(p.name)
+            if t is not None and t.schema_version != p.schema_version:
+                p.drop(con)
+                con.execute("DELETE FROM projection_positions WHERE name = ?", [p.name])
+                t = None
+            p.create(con)
+            if t is None:
+                con.execute(
+                    "INSERT INTO projection_positions VALUES (?, 0, ?, NULL)",
+                    [p.name, p.schema_version],
+                )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def _catch_up(
+    journal: Journal,
+    analytics: Analytics | None,
+    state: Sequence[StateProjection],
+    projections: Sequence[AnalyticsProjection],
+    *,
+    to: int | None,
+    page_size: int,
+    progress: Progress | None,
+) -> int:
+    tracked: dict[str, Tracking] = analytics.tracking() if analytics is not None else {}
+    applied = {p.name: tracked[p.name].position for p in projections if p.name in tracked}
+    starts = [p.position for p in state] + [applied.get(p.name, 0) for p in projections]
+    if not starts:
+        return 0
+    start = min(starts) + 1
+    stop = journal.head() if to is None else min(to, journal.head())
+    if start > stop:
+        return 0
+    wanted: set[str] = set()
+    for sp in state:
+        wanted |= sp.tags
+    for ap in projections:
+        wanted |= ap.tags
+    read = 0
+    decode = journal.decode
+    for raw_page in journal.read_raw_pages(start, stop, page_size=page_size):
+        page_last = raw_page[-1].position
+        envelopes = [decode(r) for r in raw_page if r.tag in wanted]
+        for sp in state:
+            for env in envelopes:
+                sp.apply(env)
+            # Positions without a consumed tag still count as applied.
+            sp.position = max(sp.position, page_last)
+        if analytics is not None and projections:
+            _load_page(analytics, projections, applied, envelopes, page_last)
+        read += len(raw_page)
+        if progress is not None:
+            progress(len(raw_page))
+    return read
+
+
+def _load_page(
+    analytics: Analytics,
+    projections: Sequence[AnalyticsProjection],
+    applied: dict[str, int],
+    envelopes: Sequence[Envelope],
+    page_last: int,
+) -> None:
+    con = analytics.connection
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for p in projections:
+            done = applied.get(p.name, 0)
+            if done >= page_last:
+                continue
+            mine = [e for e in envelopes if e.position > done and e.tag in p.tags]
+            if mine:
+                p.load(con, mine)
+            con.execute(
+                "UPDATE projection_positions SET position = ? WHERE name = ?", [page_last, p.name]
+            )
+            applied[p.name] = page_last
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def rebuild(
+    journal: Journal,
+    live_path: Path,
+    projections: Sequence[AnalyticsProjection],
+    *,
+    to: int | None = None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+    page_size: int = PAGE_SIZE,
+) -> RebuildReport:
+    """Rebuild analytics projections into a fresh file beside ``live_path`` and swap it in.
+
+    Projections not named are copied from the live file unchanged (same rows, same positions), so
+    a partial rebuild never loses another projection's data. With ``dry_run`` the fresh file is
+    built and checked, then deleted. With ``to``, the result stops at that position (a point-in-time
+    view; the next catch-up moves it forward).
+    """
+    started = datetime.now(UTC)
+    fresh_path = live_path.with_name(f"{live_path.name}.rebuild-{os.getpid()}")
+    for leftover in (fresh_path, fresh_path.with_name(fresh_path.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+    names = {p.name for p in projections}
+    fresh = Analytics(fresh_path)
+    try:
+        _copy_untouched(live_path, fresh, names)
+        prepare(fresh, projections)
+        events_read = _catch_up(
+            journal, fresh, (), projections, to=to, page_size=page_size, progress=progress
+        )
+        con = fresh.connection
+        con.execute(
+            "UPDATE projection_positions SET rebuilt_at = ? WHERE name IN "
+            f"({', '.join('?' * len(names))})",
+            [started, *sorted(names)],
+        )
+        con.execute("CHECKPOINT")
+    finally:
+        fresh.close()
+    swapped = False
+    if dry_run:
+        fresh_path.unlink(missing_ok=True)
+    else:
+        os.replace(fresh_path, live_path)
+        swapped = True
+    return RebuildReport(
+        path=str(live_path),
+        projections=sorted(names),
+        to_position=to if to is not None else journal.head(),
+        events_read=events_read,
+        seconds=(datetime.now(UTC) - started).total_seconds(),
+        swapped=swapped,
+    )
+
+
+def _copy_untouched(live_path: Path, fresh: Analytics, rebuilding: set[str]) -> None:
+    """Copy every table not owned by a projection being rebuilt from the live file, if any."""
+    if not live_path.exists():
+        return
+    con = fresh.connection
+    try:
+        con.execute(f"ATTACH '{live_path}' AS live (READ_ONLY)")
+    except Exception:  # noqa: BLE001 - a live process holds it; rebuild what we can from the journal
+        return
+    try:
+        tracked = con.execute(
+            "SELECT name, position, schema_version, rebuilt_at FROM live.projection_positions"
+        ).fetchall()
+        keep = {r[0] for r in tracked if r[0] not in rebuilding}
+        tables = con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'live'"
+        ).fetchall()
+        owned = _tables_by_projection()
+        for (table,) in tables:
+            owner = owned.get(table)
+            if owner is not None and owner in keep:
+                con.execute(f"CREATE TABLE {table} AS SELECT * FROM live.{table}")
+        for r in tracked:
+            if r[0] in keep:
+                con.execute("INSERT INTO projection_positions VALUES (?, ?, ?, ?)", list(r))
+    finally:
+        con.execute("DETACH live")
+
+
+def _tables_by_projection() -> dict[str, str]:
+    from projections.registry import all_analytics_projections
+
+    return {t: p.name for p in all_analytics_projections() for t in p.tables}
