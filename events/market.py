@@ -1,6 +1,7 @@
 """Market-data events: every fetch, successful or not, with normalised records and their source.
 
-Streams: ``bars:{SYMBOL}``, ``flow:{SYMBOL}``, ``earnings``, ``quotes:{SYMBOL}``, ``fetch-failures``.
+Streams: ``bars:{SYMBOL}``, ``flow:{SYMBOL}``, ``earnings``, ``quotes:{SYMBOL}``,
+``profiles:{SYMBOL}``, ``economic-calendar``, ``fetch-failures``.
 Prices are float64 here: analytics data, not money users see (DESIGN.md, Events).
 """
 
@@ -102,3 +103,43 @@ class FetchFailed(Event, frozen=True, kw_only=True, tag="fetch_failed"):
     source: str
     error: str
     retryable: bool = False
+
+
+class EconomicEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """One entry of the economic calendar (FOMC, CPI, jobs report, a Fed speaker)."""
+
+    name: str
+    time: datetime
+    kind: str = "report"
+    forecast: str | None = None
+    previous: str | None = None
+    reported_period: str | None = None
+
+
+class EconomicCalendarFetched(Event, frozen=True, kw_only=True, tag="economic_calendar_fetched"):
+    """The economic calendar as a provider lists it (stream ``economic-calendar``)."""
+
+    source: str
+    entries: list[EconomicEvent]
+
+
+class CompanyProfile(msgspec.Struct, frozen=True, kw_only=True):
+    """What a provider says about a company (market cap and shares in millions, as Finnhub)."""
+
+    symbol: str
+    name: str
+    exchange: str = ""
+    currency: str = ""
+    country: str = ""
+    industry: str = ""
+    market_cap: float | None = None
+    shares_outstanding: float | None = None
+    ipo: date | None = None
+    web_url: str = ""
+
+
+class ProfileFetched(Event, frozen=True, kw_only=True, tag="profile_fetched"):
+    """A company profile (stream ``profiles:{SYMBOL}``)."""
+
+    source: str
+    profile: CompanyProfile

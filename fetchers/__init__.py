@@ -1,3 +1,5 @@
-"""Market-data providers (Unusual Whales, Finnhub, Anthropic, an offline sample provider): they call the outside world and turn answers into events.
+"""Market-data providers (Unusual Whales, Finnhub, Anthropic, an offline sample provider).
 
-May import events; must not import projections, commands or sync."""
+They call the outside world and turn answers into events. May import events; must not import
+projections, commands or sync.
+"""

@@ -1,0 +1,61 @@
+"""NYSE trading sessions (``exchange_calendars`` XNYS), for incremental fetches and sample data.
+
+A daily bar is final once its session has closed; the last closed session is therefore the newest
+bar worth storing. The calendar is built once per process (it takes about a second).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import exchange_calendars as xcals
+import numpy as np
+import pandas as pd
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+@lru_cache(maxsize=1)
+def _xnys() -> Any:
+    return xcals.get_calendar("XNYS")
+
+
+def sessions_between(start: date, end: date) -> list[date]:
+    """The NYSE sessions from ``start`` to ``end``, both included, oldest first."""
+    if end < start:
+        return []
+    cal = _xnys()
+    first = max(start, cal.first_session.date())
+    last = min(end, cal.last_session.date())
+    if last < first:
+        return []
+    index = cal.sessions_in_range(pd.Timestamp(first), pd.Timestamp(last))
+    days: np.ndarray[Any, Any] = index.values.astype("datetime64[D]")
+    return [d.item() for d in days]
+
+
+def session_hours(day: date) -> tuple[datetime, datetime]:
+    """The (open, close) of a session as aware UTC datetimes (early closes included)."""
+    cal = _xnys()
+    ts = pd.Timestamp(day)
+    return (
+        cal.session_open(ts).to_pydatetime().astimezone(UTC),
+        cal.session_close(ts).to_pydatetime().astimezone(UTC),
+    )
+
+
+def last_closed_session(now: datetime) -> date:
+    """The newest session whose close is at or before ``now`` (an aware datetime)."""
+    today = now.astimezone(NEW_YORK).date()
+    for day in reversed(sessions_between(today - timedelta(days=10), today)):
+        if session_hours(day)[1] <= now:
+            return day
+    raise ValueError(f"no NYSE session closed in the ten days before {now.isoformat()}")
+
+
+def sessions_after(day: date, until: date) -> int:
+    """How many sessions lie strictly after ``day`` up to ``until`` included."""
+    return len(sessions_between(day + timedelta(days=1), until))
