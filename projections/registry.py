@@ -11,6 +11,7 @@ from projections.market import (
     FlowAlertsProjection,
 )
 from projections.signals import SignalsProjection
+from projections.trading import TradesProjection
 
 
 def all_analytics_projections() -> list[AnalyticsProjection]:
@@ -25,6 +26,7 @@ def all_analytics_projections() -> list[AnalyticsProjection]:
         EarningsProjection(),
         FetchesProjection(),
         SignalsProjection(),
+        TradesProjection(),
     ]
 
 

@@ -1,0 +1,207 @@
+"""Trade-journal metrics: every figure the predecessor showed, computed exactly and correctly.
+
+Input is a member's closed trades (``TradeRecord``), from the in-memory trade book or the DuckDB
+``trades`` table; both give the same answer (a property test holds them to it). Differences from
+the predecessor, on purpose:
+
+- a break-even trade (P&L exactly 0) is neither a win nor a loss; it has its own count;
+- win rate is ``wins / trades``, loss rate ``losses / trades``, so expectancy
+  ``win_rate * avg_winner - loss_rate * |avg_loser|`` equals the average trade (the predecessor's
+  ``1 - win_rate`` counted break-evens as losses);
+- a trade without a strategy is filed under ``manual``, never "Unknown";
+- every trade in the window counts (no 10,000-row cap before the date filter).
+
+Money is ``Decimal`` throughout; only ratios are rounded, for display.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import msgspec
+
+from projections.trading import TradeRecord
+
+ZERO = Decimal(0)
+
+
+class Breakdown(msgspec.Struct, frozen=True, kw_only=True):
+    """Aggregates of one group of trades (one strategy, symbol or tag)."""
+
+    key: str
+    trades: int
+    wins: int
+    losses: int
+    break_evens: int
+    total_pnl: Decimal
+    win_rate: Decimal
+
+
+class CurvePoint(msgspec.Struct, frozen=True, kw_only=True):
+    """Cumulative P&L and drawdown after one closed trade."""
+
+    at: datetime
+    trade_id: str
+    cumulative: Decimal
+    drawdown: Decimal
+
+
+class JournalMetrics(msgspec.Struct, frozen=True, kw_only=True):
+    """A member's performance over a window of closed trades."""
+
+    trades: int
+    wins: int
+    losses: int
+    break_evens: int
+    total_pnl: Decimal
+    gross_profit: Decimal
+    gross_loss: Decimal
+    win_rate: Decimal | None
+    average_winner: Decimal | None
+    average_loser: Decimal | None
+    average_trade: Decimal | None
+    largest_winner: Decimal | None
+    largest_loser: Decimal | None
+    profit_factor: Decimal | None
+    """``None`` when there are no losses (infinite or undefined)."""
+    expectancy: Decimal | None
+    average_r: Decimal | None
+    r_trades: int
+    longest_win_streak: int
+    longest_loss_streak: int
+    current_drawdown: Decimal
+    max_drawdown: Decimal
+    average_holding: timedelta | None
+    by_strategy: list[Breakdown]
+    by_symbol: list[Breakdown]
+    by_tag: list[Breakdown]
+    curve: list[CurvePoint]
+
+
+def closing_order(trades: Iterable[TradeRecord]) -> list[TradeRecord]:
+    """Closed trades in the order they were closed (the journal's order breaks time ties)."""
+    closed = [t for t in trades if t.closed_at is not None and t.exit is not None]
+    closed.sort(key=lambda t: (t.closed_position, t.trade_id))
+    return closed
+
+
+def _pnl(t: TradeRecord) -> Decimal:
+    value = t.pnl
+    assert value is not None
+    return value
+
+
+def _ratio(num: int, den: int) -> Decimal | None:
+    return Decimal(num) / Decimal(den) if den else None
+
+
+def _breakdowns(
+    trades: Sequence[TradeRecord], keys: Callable[[TradeRecord], Iterable[str]]
+) -> list[Breakdown]:
+    groups: dict[str, list[TradeRecord]] = {}
+    for t in trades:
+        for k in keys(t):
+            groups.setdefault(k, []).append(t)
+    out = []
+    for key, group in groups.items():
+        pnls = [_pnl(t) for t in group]
+        wins = sum(1 for p in pnls if p > 0)
+        out.append(
+            Breakdown(
+                key=key,
+                trades=len(group),
+                wins=wins,
+                losses=sum(1 for p in pnls if p < 0),
+                break_evens=sum(1 for p in pnls if p == 0),
+                total_pnl=sum(pnls, ZERO),
+                win_rate=Decimal(wins) / Decimal(len(group)),
+            )
+        )
+    out.sort(key=lambda b: (-b.total_pnl, b.key))
+    return out
+
+
+def _streaks(pnls: Sequence[Decimal]) -> tuple[int, int]:
+    # A break-even ends both a winning and a losing streak.
+    longest_win = longest_loss = win = loss = 0
+    for p in pnls:
+        win = win + 1 if p > 0 else 0
+        loss = loss + 1 if p < 0 else 0
+        longest_win = max(longest_win, win)
+        longest_loss = max(longest_loss, loss)
+    return longest_win, longest_loss
+
+
+def compute_metrics(trades: Iterable[TradeRecord]) -> JournalMetrics:
+    """Every journal metric over the closed trades given (open ones are ignored)."""
+    closed = closing_order(trades)
+    pnls = [_pnl(t) for t in closed]
+    winners = [p for p in pnls if p > 0]
+    losers = [p for p in pnls if p < 0]
+    n = len(pnls)
+    gross_profit = sum(winners, ZERO)
+    gross_loss = sum(losers, ZERO)
+    total = gross_profit + gross_loss
+    win_rate = _ratio(len(winners), n)
+    avg_winner = gross_profit / len(winners) if winners else None
+    avg_loser = gross_loss / len(losers) if losers else None
+    expectancy: Decimal | None = None
+    if n:
+        loss_rate = Decimal(len(losers)) / Decimal(n)
+        assert win_rate is not None
+        expectancy = win_rate * (avg_winner or ZERO) - loss_rate * abs(avg_loser or ZERO)
+    rs = [r for r in (t.r_multiple for t in closed) if r is not None]
+    curve: list[CurvePoint] = []
+    cumulative = peak = max_dd = ZERO
+    for t, p in zip(closed, pnls, strict=True):
+        cumulative += p
+        peak = max(peak, cumulative)
+        max_dd = max(max_dd, peak - cumulative)
+        assert t.closed_at is not None
+        curve.append(
+            CurvePoint(
+                at=t.closed_at,
+                trade_id=t.trade_id,
+                cumulative=cumulative,
+                drawdown=peak - cumulative,
+            )
+        )
+    holdings = [t.closed_at - t.opened_at for t in closed if t.closed_at is not None]
+    win_streak, loss_streak = _streaks(pnls)
+    return JournalMetrics(
+        trades=n,
+        wins=len(winners),
+        losses=len(losers),
+        break_evens=n - len(winners) - len(losers),
+        total_pnl=total,
+        gross_profit=gross_profit,
+        gross_loss=gross_loss,
+        win_rate=win_rate,
+        average_winner=avg_winner,
+        average_loser=avg_loser,
+        average_trade=total / n if n else None,
+        largest_winner=max(winners) if winners else None,
+        largest_loser=min(losers) if losers else None,
+        profit_factor=gross_profit / abs(gross_loss) if losers else None,
+        expectancy=expectancy,
+        average_r=sum(rs, ZERO) / len(rs) if rs else None,
+        r_trades=len(rs),
+        longest_win_streak=win_streak,
+        longest_loss_streak=loss_streak,
+        current_drawdown=curve[-1].drawdown if curve else ZERO,
+        max_drawdown=max_dd,
+        average_holding=sum(holdings, timedelta()) / len(holdings) if holdings else None,
+        by_strategy=_breakdowns(closed, lambda t: (t.strategy_label,)),
+        by_symbol=_breakdowns(closed, lambda t: (t.symbol,)),
+        by_tag=_breakdowns(closed, lambda t: t.tags or ("untagged",)),
+        curve=curve,
+    )
+
+
+def in_window(trades: Iterable[TradeRecord], since: datetime | None) -> list[TradeRecord]:
+    """The trades closed at or after ``since`` (all closed trades when ``None``)."""
+    return [
+        t for t in trades if t.closed_at is not None and (since is None or t.closed_at >= since)
+    ]

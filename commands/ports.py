@@ -1,0 +1,139 @@
+"""The ports handlers and the command service depend on: clock, market-data fetching, analysis,
+and the read model over the analytics projections.
+
+Front ends wire real implementations (``commands.adapters``); tests pass fakes. A handler only
+ever sees data: fetch results and scans are gathered by the service before the handler runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Protocol
+
+import msgspec
+
+from events.analysis import SignalsGenerated
+from events.base import NewEvent
+
+
+class Clock(Protocol):
+    """Tells the time (UTC, zone-aware)."""
+
+    def now(self) -> datetime:
+        """The current instant."""
+        ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def now(self) -> datetime:
+        """The current instant in UTC."""
+        return datetime.now(UTC)
+
+
+class MarketFetcher(Protocol):
+    """Fetches market data and returns the events to append (never appends itself)."""
+
+    @property
+    def sources(self) -> list[str]:
+        """Names of the providers in use (shown in footers and ``/about``)."""
+        ...
+
+    async def fetch_bars(self, symbols: Sequence[str], *, now: datetime) -> list[NewEvent]:
+        """``bars_fetched`` per symbol with new bars, ``fetch_failed`` for what failed."""
+        ...
+
+    async def fetch_flows(
+        self, symbols: Sequence[str], *, min_premium: float, now: datetime
+    ) -> list[NewEvent]:
+        """``flow_alerts_fetched`` (possibly empty), or ``fetch_failed``."""
+        ...
+
+
+class StrategyInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """A strategy as listed by ``/strategies``."""
+
+    name: str
+    description: str = ""
+    version: str = ""
+    tags: list[str] = []
+
+
+class UnknownStrategyError(LookupError):
+    """No strategy has that name."""
+
+
+class Analyzer(Protocol):
+    """Strategies and scans. Scans read market data only from the analytics projections."""
+
+    def strategies(self) -> list[StrategyInfo]:
+        """Every strategy, by name."""
+        ...
+
+    def describe(self, name: str) -> str:
+        """A readable summary of one strategy (raises ``UnknownStrategyError``)."""
+        ...
+
+    def scan(
+        self,
+        strategy: str,
+        symbols: Sequence[str],
+        *,
+        guild_id: int | None,
+        scan_id: str,
+        now: datetime,
+    ) -> SignalsGenerated:
+        """Scan ``symbols`` with ``strategy`` (raises ``UnknownStrategyError``)."""
+        ...
+
+
+class Coverage(msgspec.Struct, frozen=True, kw_only=True):
+    """What the analytics hold for one symbol (``/status``)."""
+
+    symbol: str
+    bars: int = 0
+    first_day: date | None = None
+    last_day: date | None = None
+    last_close: float | None = None
+    last_fetch_at: datetime | None = None
+    last_fetch_ok: bool | None = None
+    last_fetch_error: str = ""
+    last_flow_at: datetime | None = None
+    flow_alerts: int = 0
+
+
+class SignalRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One stored pick."""
+
+    scan_id: str
+    strategy_name: str
+    evaluated_at: datetime
+    symbol: str
+    direction: str
+    as_of: date
+    entry: float
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    score: float = 0.0
+
+
+class MarketView(Protocol):
+    """Read-only queries over the market-data and signal projections."""
+
+    def known_symbols(self) -> set[str]:
+        """Symbols with bars."""
+        ...
+
+    def coverage(self, symbols: Sequence[str]) -> list[Coverage]:
+        """Coverage of each symbol (in the order given)."""
+        ...
+
+    def signals(self, guild_id: int, *, symbol: str | None, since: datetime) -> list[SignalRow]:
+        """A guild's picks since ``since``, newest first."""
+        ...
+
+    def signal(self, scan_id: str, symbol: str) -> SignalRow | None:
+        """One pick of one scan."""
+        ...

@@ -1,0 +1,307 @@
+"""The one registry of commands: names, options and help. ``/help``, the console's parser and the
+Discord cogs are all generated from ``COMMANDS``.
+
+Option values arrive typed from Discord and as text from the console; ``coerce_options`` turns
+either into the types the handlers expect (numbers of type ``float`` become exact ``Decimal``s:
+Discord sends JSON numbers, and ``repr`` of a float is the shortest text that round-trips, which is
+what the member typed).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Literal
+
+import msgspec
+
+OptionType = Literal["str", "int", "float", "bool", "user", "channel"]
+
+
+class OptionSpec(msgspec.Struct, frozen=True):
+    """One option of a command."""
+
+    name: str
+    description: str
+    type: OptionType
+    required: bool = False
+    choices: list[str] = []
+    autocomplete: str | None = None
+    """``symbol``, ``strategy`` or ``open_trade``: what ``CommandService.autocomplete`` offers."""
+
+
+class CommandSpec(msgspec.Struct, frozen=True):
+    """One command: a space-separated path (``trade open``), its help and its options."""
+
+    name: str
+    description: str
+    options: list[OptionSpec] = []
+    admin_only: bool = False
+    slow: bool = False
+    """Slow commands (network, scans, charts) should be deferred by a front end."""
+    group: str = "core"
+
+
+class OptionError(ValueError):
+    """An option value that does not fit its spec (unknown, missing or of the wrong type)."""
+
+
+def _o(
+    name: str,
+    description: str,
+    type_: OptionType = "str",
+    *,
+    required: bool = False,
+    choices: list[str] | None = None,
+    autocomplete: str | None = None,
+) -> OptionSpec:
+    return OptionSpec(name, description, type_, required, choices or [], autocomplete)
+
+
+_SYMBOLS = "Comma-separated tickers, e.g. AAPL,MSFT"
+
+COMMANDS: list[CommandSpec] = [
+    CommandSpec("ping", "Check that the bot answers, and how fast."),
+    CommandSpec(
+        "help", "List the commands, or show one.", [_o("command", "A command, e.g. trade open")]
+    ),
+    CommandSpec("about", "Version, data sources, features that are off, and the journal head."),
+    CommandSpec(
+        "fetch stocks",
+        "Fetch daily price bars for symbols.",
+        [_o("symbols", _SYMBOLS, required=True, autocomplete="symbol")],
+        slow=True,
+        group="data",
+    ),
+    CommandSpec(
+        "fetch flows",
+        "Fetch options-flow alerts for symbols.",
+        [
+            _o("symbols", _SYMBOLS, required=True, autocomplete="symbol"),
+            _o("min_premium", "Smallest total premium in USD", "float"),
+        ],
+        slow=True,
+        group="data",
+    ),
+    CommandSpec(
+        "status",
+        "Data coverage per symbol: bars from-to, last fetch, last flow alert.",
+        [_o("symbols", _SYMBOLS + " (default: watchlist and known symbols)")],
+        group="data",
+    ),
+    CommandSpec("watchlist list", "Show this server's watchlist.", group="data"),
+    CommandSpec(
+        "watchlist add",
+        "Add a symbol to this server's watchlist.",
+        [
+            _o("symbol", "Ticker, e.g. AAPL", required=True, autocomplete="symbol"),
+            _o("note", "Why it is watched"),
+            _o("tags", "Comma-separated tags"),
+        ],
+        group="data",
+    ),
+    CommandSpec(
+        "watchlist remove",
+        "Remove a symbol from this server's watchlist.",
+        [_o("symbol", "Ticker", required=True, autocomplete="symbol")],
+        group="data",
+    ),
+    CommandSpec("watchlist clear", "Empty this server's watchlist.", admin_only=True, group="data"),
+    CommandSpec(
+        "analyze",
+        "Run a strategy over symbols (the watchlist when omitted) and show entry signals.",
+        [
+            _o("strategy", "Strategy name", required=True, autocomplete="strategy"),
+            _o("symbols", _SYMBOLS + " (default: the watchlist)", autocomplete="symbol"),
+        ],
+        slow=True,
+        group="analysis",
+    ),
+    CommandSpec(
+        "signals",
+        "Recent picks of this server's scans.",
+        [
+            _o("symbol", "Only this ticker", autocomplete="symbol"),
+            _o("days", "How many days back (default 7)", "int"),
+        ],
+        group="analysis",
+    ),
+    CommandSpec("strategies", "List the strategies.", group="analysis"),
+    CommandSpec(
+        "strategy show",
+        "Show one strategy: indicators, entry, exit and risk.",
+        [_o("name", "Strategy name", required=True, autocomplete="strategy")],
+        group="analysis",
+    ),
+    CommandSpec(
+        "trade open",
+        "Open a trade in your trade journal.",
+        [
+            _o("symbol", "Ticker", required=True, autocomplete="symbol"),
+            _o("direction", "long or short", required=True, choices=["long", "short"]),
+            _o("entry", "Entry price", "float", required=True),
+            _o("size", "Shares or contracts", "float", required=True),
+            _o("stop", "Stop-loss price", "float"),
+            _o("target", "Target price", "float"),
+            _o("signal", "The signal it follows (scan id:symbol)"),
+            _o("tags", "Comma-separated tags"),
+            _o("note", "A note"),
+            _o("strategy", "The strategy it follows", autocomplete="strategy"),
+        ],
+        group="journal",
+    ),
+    CommandSpec(
+        "trade close",
+        "Close one of your open trades at an exit price.",
+        [
+            _o("id", "Trade id", required=True, autocomplete="open_trade"),
+            _o("exit", "Exit price", "float", required=True),
+            _o("reason", "Why (target, stop, manual…)"),
+        ],
+        group="journal",
+    ),
+    CommandSpec(
+        "trade note",
+        "Add a note to one of your trades.",
+        [
+            _o("id", "Trade id", required=True, autocomplete="open_trade"),
+            _o("text", "The note", required=True),
+        ],
+        group="journal",
+    ),
+    CommandSpec("trade export", "Your trades as a CSV attachment.", slow=True, group="journal"),
+    CommandSpec(
+        "trades",
+        "Your recent trades.",
+        [
+            _o("symbol", "Only this ticker", autocomplete="symbol"),
+            _o("status", "open, closed or all (default all)", choices=["open", "closed", "all"]),
+        ],
+        group="journal",
+    ),
+    CommandSpec(
+        "metrics",
+        "Trading performance with an equity-curve and drawdown chart.",
+        [
+            _o("days", "How many days back (default: all)", "int"),
+            _o("member", "Whose metrics (default: yours)", "user"),
+        ],
+        slow=True,
+        group="journal",
+    ),
+    CommandSpec(
+        "schedule status",
+        "The daily picks: time, channel, strategy, next run, last post.",
+        admin_only=True,
+        group="admin",
+    ),
+    CommandSpec(
+        "schedule run",
+        "Run the daily picks now (posted here).",
+        admin_only=True,
+        slow=True,
+        group="admin",
+    ),
+    CommandSpec(
+        "schedule set",
+        "Configure the daily picks.",
+        [
+            _o("channel", "Where to post", "channel"),
+            _o("time", "HH:MM, America/New_York"),
+            _o("strategy", "Strategy to run", autocomplete="strategy"),
+            _o("enabled", "Post every trading day", "bool"),
+        ],
+        admin_only=True,
+        group="admin",
+    ),
+]
+
+_BY_NAME = {c.name: c for c in COMMANDS}
+
+
+def find_command(name: str) -> CommandSpec | None:
+    """The spec of a command by its space-separated name (case-insensitive)."""
+    return _BY_NAME.get(" ".join(name.lower().split()))
+
+
+def command_names() -> list[str]:
+    """Every command name."""
+    return [c.name for c in COMMANDS]
+
+
+_TRUE = {"true", "yes", "on", "1", "y"}
+_FALSE = {"false", "no", "off", "0", "n"}
+
+
+def _coerce(opt: OptionSpec, value: object) -> object:
+    t = opt.type
+    if t == "str":
+        text = str(value).strip()
+        if opt.choices and text.lower() not in opt.choices:
+            raise OptionError(f"{opt.name} must be one of {', '.join(opt.choices)}")
+        return text.lower() if opt.choices else text
+    if t == "bool":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE | _FALSE:
+            return text in _TRUE
+        raise OptionError(f"{opt.name} must be true or false")
+    if t == "float":
+        return _decimal(opt.name, value)
+    # int, user, channel: Discord ids and counts are integers
+    if isinstance(value, bool):
+        raise OptionError(f"{opt.name} must be a whole number")
+    if isinstance(value, int):
+        return value
+    text = str(value).strip().lstrip("<@#!&").rstrip(">")
+    try:
+        return int(text)
+    except ValueError:
+        raise OptionError(f"{opt.name} must be a whole number, not {str(value)!r}") from None
+
+
+def _decimal(name: str, value: object) -> Decimal:
+    if isinstance(value, bool):
+        raise OptionError(f"{name} must be a number")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise OptionError(f"{name} must be a finite number")
+        value = repr(value)
+    try:
+        number = Decimal(str(value).strip().replace(",", "").lstrip("$"))
+    except InvalidOperation:
+        raise OptionError(f"{name} must be a number, not {str(value)!r}") from None
+    if not number.is_finite():
+        raise OptionError(f"{name} must be a finite number")
+    return number
+
+
+def coerce_options(spec: CommandSpec, raw: Mapping[str, object]) -> dict[str, object]:
+    """Typed option values for ``spec`` from typed or textual values (``None`` = not given).
+
+    Raises ``OptionError`` naming the option for an unknown, missing or ill-typed value.
+    """
+    known = {o.name: o for o in spec.options}
+    unknown = sorted(k for k in raw if k not in known)
+    if unknown:
+        allowed = ", ".join(known) or "none"
+        raise OptionError(f"/{spec.name} has no option {unknown[0]!r} (options: {allowed})")
+    out: dict[str, object] = {}
+    for opt in spec.options:
+        value = raw.get(opt.name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if opt.required:
+                raise OptionError(f"/{spec.name} needs {opt.name}: {opt.description}")
+            continue
+        out[opt.name] = _coerce(opt, value)
+    return out
+
+
+def usage(spec: CommandSpec) -> str:
+    """One-line usage, e.g. ``/trade close id: exit: [reason:]``."""
+    parts = [f"/{spec.name}"]
+    for o in spec.options:
+        parts.append(f"{o.name}:" if o.required else f"[{o.name}:]")
+    return " ".join(parts)

@@ -1,0 +1,412 @@
+"""Members' trades: the in-memory trade book handlers read, and the DuckDB ``trades`` table.
+
+- ``TradeBook`` (state): every trade per guild, open and closed, with its notes; what ``/trade``
+  handlers check (trade ids in use, the owner, open or closed) and what ``/metrics`` folds.
+- ``TradesProjection`` (analytics): one row per trade with exact ``DECIMAL`` prices and P&L
+  columns, and the ``journal_metrics`` view (per guild and member aggregates) over it.
+
+P&L is exact: ``(exit - entry) * size``, sign-flipped for shorts; prices and sizes are decimals
+with at most ``PRICE_SCALE`` places, which the handlers enforce, so DuckDB stores them unrounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+import duckdb
+import msgspec
+import pyarrow as pa
+
+from events.base import Envelope
+from events.trading import TradeClosed, TradeNoteAdded, TradeOpened
+from projections.base import AnalyticsProjection, StateProjection
+from projections.columns import empty_columns, insert_columns
+
+PRICE_SCALE = 8
+"""Decimal places allowed in prices and sizes (the handlers reject more)."""
+PNL_SCALE = 2 * PRICE_SCALE
+_TS = pa.timestamp("us", tz="UTC")
+_PRICE = pa.decimal128(38, PRICE_SCALE)
+_PNL = pa.decimal128(38, PNL_SCALE)
+
+
+def price_move(direction: str, entry: Decimal, exit_: Decimal) -> Decimal:
+    """The favourable move per unit: ``exit - entry`` for a long, ``entry - exit`` for a short."""
+    return exit_ - entry if direction == "long" else entry - exit_
+
+
+class TradeRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One trade as the journal tells it: opened, maybe noted, maybe closed."""
+
+    trade_id: str
+    guild_id: int
+    user_id: int
+    symbol: str
+    direction: Literal["long", "short"]
+    entry: Decimal
+    size: Decimal
+    opened_at: datetime
+    stop: Decimal | None = None
+    target: Decimal | None = None
+    strategy: str | None = None
+    signal_ref: str | None = None
+    tags: tuple[str, ...] = ()
+    note: str = ""
+    notes: tuple[str, ...] = ()
+    exit: Decimal | None = None
+    closed_at: datetime | None = None
+    reason: str = ""
+    position: int = 0
+    closed_position: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the trade has no exit yet."""
+        return self.exit is None
+
+    @property
+    def pnl(self) -> Decimal | None:
+        """Exact P&L of a closed trade (``None`` while open)."""
+        if self.exit is None:
+            return None
+        return price_move(self.direction, self.entry, self.exit) * self.size
+
+    @property
+    def pnl_pct(self) -> Decimal | None:
+        """The move as a percentage of the entry price."""
+        if self.exit is None:
+            return None
+        return price_move(self.direction, self.entry, self.exit) / self.entry * 100
+
+    @property
+    def r_multiple(self) -> Decimal | None:
+        """The move in units of initial risk ``|entry - stop|`` (``None`` without a usable stop)."""
+        if self.exit is None or self.stop is None or self.stop == self.entry:
+            return None
+        return price_move(self.direction, self.entry, self.exit) / abs(self.entry - self.stop)
+
+    @property
+    def strategy_label(self) -> str:
+        """The strategy a breakdown files this trade under (``manual`` when none)."""
+        return self.strategy or "manual"
+
+
+def record_from_opened(event: TradeOpened, position: int) -> TradeRecord:
+    """The record a ``trade_opened`` event starts."""
+    return TradeRecord(
+        trade_id=event.trade_id,
+        guild_id=event.guild_id,
+        user_id=event.user_id,
+        symbol=event.symbol,
+        direction=event.direction,
+        entry=event.entry,
+        size=event.size,
+        opened_at=event.opened_at,
+        stop=event.stop,
+        target=event.target,
+        strategy=event.strategy,
+        signal_ref=event.signal_ref,
+        tags=tuple(event.tags),
+        note=event.note,
+        position=position,
+    )
+
+
+def fold_trade(record: TradeRecord | None, envelope: Envelope) -> TradeRecord | None:
+    """Apply one trade event to a trade's record (the one fold both projections share)."""
+    ev = envelope.event
+    if isinstance(ev, TradeOpened):
+        return record if record is not None else record_from_opened(ev, envelope.position)
+    if record is None:
+        return None  # a close or note of an unknown trade: the handlers never write one
+    if isinstance(ev, TradeClosed):
+        if not record.is_open:
+            return record
+        return msgspec.structs.replace(
+            record,
+            exit=ev.exit,
+            closed_at=ev.closed_at,
+            reason=ev.reason,
+            closed_position=envelope.position,
+        )
+    if isinstance(ev, TradeNoteAdded):
+        return msgspec.structs.replace(record, notes=(*record.notes, ev.text))
+    return record
+
+
+TRADE_TAGS = frozenset(
+    {TradeOpened.event_tag(), TradeClosed.event_tag(), TradeNoteAdded.event_tag()}
+)
+
+
+class TradeBook(StateProjection):
+    """Every trade of every guild, in memory: what the trade handlers check and fold."""
+
+    name = "trade_book"
+    tags = TRADE_TAGS
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._trades: dict[tuple[int, str], TradeRecord] = {}
+
+    def when(self, envelope: Envelope) -> None:
+        """Fold a trade event."""
+        ev = envelope.event
+        assert isinstance(ev, TradeOpened | TradeClosed | TradeNoteAdded)
+        key = (ev.guild_id, ev.trade_id)
+        folded = fold_trade(self._trades.get(key), envelope)
+        if folded is not None:
+            self._trades[key] = folded
+
+    def get(self, guild_id: int, trade_id: str) -> TradeRecord | None:
+        """One trade of a guild by id."""
+        return self._trades.get((guild_id, trade_id))
+
+    def has_id(self, guild_id: int, trade_id: str) -> bool:
+        """Whether the id is taken in the guild."""
+        return (guild_id, trade_id) in self._trades
+
+    def trades(self, guild_id: int, user_id: int | None = None) -> list[TradeRecord]:
+        """A guild's trades (one member's when given), oldest first."""
+        out = [
+            t
+            for (g, _), t in self._trades.items()
+            if g == guild_id and (user_id is None or t.user_id == user_id)
+        ]
+        out.sort(key=lambda t: t.position)
+        return out
+
+    def open_trades(self, guild_id: int, user_id: int) -> list[TradeRecord]:
+        """A member's open trades, oldest first."""
+        return [t for t in self.trades(guild_id, user_id) if t.is_open]
+
+    def snapshot(self) -> list[TradeRecord]:
+        """Every trade, ordered by guild and id."""
+        return [self._trades[k] for k in sorted(self._trades)]
+
+
+class TradesProjection(AnalyticsProjection):
+    """The ``trades`` table (one row per trade, P&L columns) and the ``journal_metrics`` view."""
+
+    name = "trades"
+    tags = TRADE_TAGS
+    tables = ("trades",)
+    schema = pa.schema(
+        [
+            ("guild_id", pa.int64()),
+            ("trade_id", pa.string()),
+            ("user_id", pa.int64()),
+            ("symbol", pa.string()),
+            ("direction", pa.string()),
+            ("entry", _PRICE),
+            ("size", _PRICE),
+            ("stop", _PRICE),
+            ("target", _PRICE),
+            ("strategy", pa.string()),
+            ("signal_ref", pa.string()),
+            ("tags", pa.string()),
+            ("note", pa.string()),
+            ("notes", pa.int64()),
+            ("opened_at", _TS),
+            ("exit", _PRICE),
+            ("closed_at", _TS),
+            ("reason", pa.string()),
+            ("status", pa.string()),
+            ("pnl", _PNL),
+            ("pnl_pct", pa.float64()),
+            ("r_multiple", pa.float64()),
+            ("holding_seconds", pa.float64()),
+            ("position", pa.int64()),
+            ("closed_position", pa.int64()),
+        ]
+    )
+
+    def create(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Create the table and the metrics view."""
+        price = f"DECIMAL(38, {PRICE_SCALE})"
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS trades (guild_id BIGINT, trade_id VARCHAR, "
+            f"user_id BIGINT, symbol VARCHAR, direction VARCHAR, entry {price}, size {price}, "
+            f"stop {price}, target {price}, strategy VARCHAR, signal_ref VARCHAR, tags VARCHAR, "
+            "note VARCHAR, notes BIGINT, opened_at TIMESTAMPTZ, "
+            f"exit {price}, closed_at TIMESTAMPTZ, reason VARCHAR, status VARCHAR, "
+            f"pnl DECIMAL(38, {PNL_SCALE}), pnl_pct DOUBLE, r_multiple DOUBLE, "
+            "holding_seconds DOUBLE, position BIGINT, closed_position BIGINT, "
+            "PRIMARY KEY (guild_id, trade_id))"
+        )
+        # Break-evens are their own count: a zero P&L is neither a win nor a loss.
+        con.execute(
+            "CREATE OR REPLACE VIEW journal_metrics AS SELECT guild_id, user_id, "
+            "count(*) AS trades, count(*) FILTER (WHERE pnl > 0) AS wins, "
+            "count(*) FILTER (WHERE pnl < 0) AS losses, "
+            "count(*) FILTER (WHERE pnl = 0) AS break_evens, sum(pnl) AS total_pnl, "
+            "coalesce(sum(pnl) FILTER (WHERE pnl > 0), 0) AS gross_profit, "
+            "coalesce(sum(pnl) FILTER (WHERE pnl < 0), 0) AS gross_loss, "
+            "avg(r_multiple) AS average_r, avg(holding_seconds) AS average_holding_seconds "
+            "FROM trades WHERE status = 'closed' GROUP BY guild_id, user_id"
+        )
+
+    def drop(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Drop the view, then the table."""
+        con.execute("DROP VIEW IF EXISTS journal_metrics")
+        super().drop(con)
+
+    def load(self, con: duckdb.DuckDBPyConnection, envelopes: Sequence[Envelope]) -> None:
+        """Fold the page's trade events over the stored rows and upsert the changed trades."""
+        keys: set[tuple[int, str]] = set()
+        for e in envelopes:
+            ev = e.event
+            assert isinstance(ev, TradeOpened | TradeClosed | TradeNoteAdded)
+            keys.add((ev.guild_id, ev.trade_id))
+        current = _stored_records(con, keys)
+        for e in envelopes:
+            ev = e.event
+            assert isinstance(ev, TradeOpened | TradeClosed | TradeNoteAdded)
+            key = (ev.guild_id, ev.trade_id)
+            folded = fold_trade(current.get(key), e)
+            if folded is not None:
+                current[key] = folded
+        cols = empty_columns(self.schema)
+        for r in current.values():
+            for name, value in _row(r).items():
+                cols[name].append(value)
+        insert_columns(con, "trades", cols, self.schema, or_replace=True)
+
+
+def _row(r: TradeRecord) -> dict[str, Any]:
+    pnl_pct = r.pnl_pct
+    r_mult = r.r_multiple
+    holding = (r.closed_at - r.opened_at).total_seconds() if r.closed_at is not None else None
+    return {
+        "guild_id": r.guild_id,
+        "trade_id": r.trade_id,
+        "user_id": r.user_id,
+        "symbol": r.symbol,
+        "direction": r.direction,
+        "entry": r.entry,
+        "size": r.size,
+        "stop": r.stop,
+        "target": r.target,
+        "strategy": r.strategy,
+        "signal_ref": r.signal_ref,
+        "tags": ",".join(r.tags),
+        "note": r.note,
+        "notes": len(r.notes),
+        "opened_at": r.opened_at,
+        "exit": r.exit,
+        "closed_at": r.closed_at,
+        "reason": r.reason,
+        "status": "open" if r.is_open else "closed",
+        "pnl": r.pnl,
+        "pnl_pct": float(pnl_pct) if pnl_pct is not None else None,
+        "r_multiple": float(r_mult) if r_mult is not None else None,
+        "holding_seconds": holding,
+        "position": r.position,
+        "closed_position": r.closed_position,
+    }
+
+
+_SELECT = (
+    "SELECT guild_id, trade_id, user_id, symbol, direction, entry, size, stop, target, "
+    "strategy, signal_ref, tags, note, notes, opened_at, exit, closed_at, reason, position, "
+    "closed_position FROM trades"
+)
+
+
+def _records(rows: Iterable[tuple[Any, ...]]) -> list[TradeRecord]:
+    out = []
+    for row in rows:
+        (
+            guild_id,
+            trade_id,
+            user_id,
+            symbol,
+            direction,
+            entry,
+            size,
+            stop,
+            target,
+            strategy,
+            signal_ref,
+            tags,
+            note,
+            notes,
+            opened_at,
+            exit_,
+            closed_at,
+            reason,
+            position,
+            closed_position,
+        ) = row
+        out.append(
+            TradeRecord(
+                trade_id=trade_id,
+                guild_id=guild_id,
+                user_id=user_id,
+                symbol=symbol,
+                direction=direction,
+                entry=_norm(entry),
+                size=_norm(size),
+                opened_at=opened_at,
+                stop=_norm(stop),
+                target=_norm(target),
+                strategy=strategy,
+                signal_ref=signal_ref,
+                tags=tuple(t for t in tags.split(",") if t),
+                note=note,
+                # The table keeps the note count, not the texts: the trade book has those.
+                notes=("",) * int(notes),
+                exit=_norm(exit_),
+                closed_at=closed_at,
+                reason=reason,
+                position=position,
+                closed_position=closed_position,
+            )
+        )
+    return out
+
+
+def _norm(value: Decimal | None) -> Any:
+    # DuckDB hands back DECIMAL(38, 8) with trailing zeros; normalise so values compare as typed.
+    if value is None:
+        return None
+    return value.normalize() if value != 0 else Decimal(0)
+
+
+def _stored_records(
+    con: duckdb.DuckDBPyConnection, keys: set[tuple[int, str]]
+) -> dict[tuple[int, str], TradeRecord]:
+    if not keys:
+        return {}
+    batch = pa.table(
+        {
+            "guild_id": pa.array([k[0] for k in keys], type=pa.int64()),
+            "trade_id": pa.array([k[1] for k in keys], type=pa.string()),
+        }
+    )
+    con.register("_trade_keys", batch)
+    try:
+        rows = con.execute(f"{_SELECT} JOIN _trade_keys USING (guild_id, trade_id)").fetchall()
+    finally:
+        con.unregister("_trade_keys")
+    return {(r.guild_id, r.trade_id): r for r in _records(rows)}
+
+
+def closed_trades(
+    con: duckdb.DuckDBPyConnection,
+    guild_id: int,
+    user_id: int,
+    *,
+    since: datetime | None = None,
+) -> list[TradeRecord]:
+    """A member's closed trades from the ``trades`` table, in closing order (no row cap)."""
+    sql = f"{_SELECT} WHERE guild_id = ? AND user_id = ? AND status = 'closed'"
+    params: list[Any] = [guild_id, user_id]
+    if since is not None:
+        sql += " AND closed_at >= ?"
+        params.append(since)
+    rows = con.execute(sql + " ORDER BY closed_position", params).fetchall()
+    return _records(rows)
