@@ -1,0 +1,173 @@
+"""Journal segments: the immutable, checksummed unit in which the journal is shipped to Blob.
+
+A segment holds a contiguous range of raw records (positions ``first..last``, nothing missing),
+encoded as one msgpack array of ``RawRecord`` arrays and compressed with zstd. It starts with a
+fixed header so that a reader can check it before decompressing anything::
+
+    magic "IBPSEG" | format version u16 | first u64 | last u64 | count u32 | sha256(body) 32 bytes
+
+all big-endian, followed by the compressed body. Records travel undecoded (``state`` is the bytes
+the journal stored), so a restored journal is byte-identical to the one that shipped it.
+
+Names sort by position: ``segments/000000000001-000000000250.seg``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import struct
+from collections.abc import Sequence
+
+import msgspec
+import zstandard
+
+from events.records import RawRecord
+
+MAGIC = b"IBPSEG"
+FORMAT_VERSION = 1
+PREFIX = "segments/"
+_HEADER = struct.Struct(">6sHQQI32s")
+HEADER_SIZE = _HEADER.size
+# Level 6, measured here on audit events (~120-byte states): ~21 bytes an event against ~24 at the
+# default level 3, at ~0.1 ms per 1,000 events more; decompression speed does not depend on it.
+ZSTD_LEVEL = 6
+_NAME = re.compile(r"^segments/(\d{12})-(\d{12})\.seg$")
+_ENCODER = msgspec.msgpack.Encoder()
+_DECODER = msgspec.msgpack.Decoder(list[RawRecord])
+
+
+class SegmentError(Exception):
+    """A segment is malformed: bad magic or version, bad checksum, truncated, not contiguous."""
+
+
+class SegmentHeader(msgspec.Struct, frozen=True):
+    """The fixed header in front of a segment's compressed body."""
+
+    version: int
+    first: int
+    last: int
+    count: int
+    body_sha256: str
+
+
+class Segment(msgspec.Struct, frozen=True):
+    """An encoded segment ready to upload: its name, range and bytes."""
+
+    name: str
+    first: int
+    last: int
+    count: int
+    data: bytes
+    sha256: str  # of ``data``, the whole blob: what the manifest records
+
+    @property
+    def size(self) -> int:
+        """Size in bytes of the blob."""
+        return len(self.data)
+
+
+def segment_name(first: int, last: int) -> str:
+    """The blob name of the segment holding positions ``first..last``."""
+    return f"{PREFIX}{first:012d}-{last:012d}.seg"
+
+
+def parse_segment_name(name: str) -> tuple[int, int] | None:
+    """``(first, last)`` from a segment's blob name, or ``None`` if it is not a segment name."""
+    match = _NAME.match(name)
+    if match is None:
+        return None
+    return int(match.group(1)), int(match.group(2))
+
+
+def sha256_hex(data: bytes) -> str:
+    """Hex SHA-256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def encode_segment(records: Sequence[RawRecord], *, level: int = ZSTD_LEVEL) -> Segment:
+    """Seal ``records`` (contiguous positions, at least one) into a segment."""
+    if not records:
+        raise SegmentError("a segment needs at least one record")
+    first, last = records[0].position, records[-1].position
+    _check_contiguous(records, first, last)
+    body = zstandard.ZstdCompressor(level=level).compress(_ENCODER.encode(records))
+    digest = hashlib.sha256(body).digest()
+    header = _HEADER.pack(MAGIC, FORMAT_VERSION, first, last, len(records), digest)
+    data = header + body
+    return Segment(
+        name=segment_name(first, last),
+        first=first,
+        last=last,
+        count=len(records),
+        data=data,
+        sha256=sha256_hex(data),
+    )
+
+
+def read_header(data: bytes) -> SegmentHeader:
+    """Parse and check the header: magic, version, a sane range and count."""
+    if len(data) < HEADER_SIZE:
+        raise SegmentError(f"truncated: {len(data)} bytes, a header alone is {HEADER_SIZE}")
+    magic, version, first, last, count, digest = _HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise SegmentError(f"not a journal segment (magic {magic!r})")
+    if version != FORMAT_VERSION:
+        raise SegmentError(f"unsupported segment format version {version}")
+    if first < 1 or last < first or count != last - first + 1:
+        raise SegmentError(f"inconsistent header: positions {first}..{last}, count {count}")
+    return SegmentHeader(version, first, last, count, digest.hex())
+
+
+def verify_segment(
+    data: bytes, *, name: str | None = None, sha256: str | None = None
+) -> SegmentHeader:
+    """Check a segment without decompressing it: header, body checksum, name and manifest hash.
+
+    ``name`` (its blob name) must match the header's range; ``sha256`` (from the manifest), when
+    given, must match the whole blob.
+    """
+    where = f"segment {name}" if name else "segment"
+    try:
+        header = read_header(data)
+    except SegmentError as exc:
+        raise SegmentError(f"{where}: {exc}") from None
+    if name is not None and parse_segment_name(name) != (header.first, header.last):
+        raise SegmentError(
+            f"{where}: its header says positions {header.first}..{header.last}, its name does not"
+        )
+    if sha256 is not None and sha256_hex(data) != sha256:
+        raise SegmentError(f"{where}: checksum differs from the manifest (corrupt or replaced)")
+    if hashlib.sha256(data[HEADER_SIZE:]).hexdigest() != header.body_sha256:
+        raise SegmentError(f"{where}: body checksum mismatch (truncated or bit-flipped)")
+    return header
+
+
+def decode_segment(
+    data: bytes, *, name: str | None = None, sha256: str | None = None
+) -> list[RawRecord]:
+    """Verify a segment (see ``verify_segment``) and return its records, checked contiguous."""
+    header = verify_segment(data, name=name, sha256=sha256)
+    where = f"segment {name}" if name else "segment"
+    try:
+        raw = zstandard.ZstdDecompressor().decompress(data[HEADER_SIZE:])
+        records = _DECODER.decode(raw)
+    except (zstandard.ZstdError, msgspec.DecodeError) as exc:
+        raise SegmentError(f"{where}: body does not decode: {exc}") from None
+    if len(records) != header.count:
+        raise SegmentError(f"{where}: header says {header.count} records, body has {len(records)}")
+    try:
+        _check_contiguous(records, header.first, header.last)
+    except SegmentError as exc:
+        raise SegmentError(f"{where}: {exc}") from None
+    return records
+
+
+def _check_contiguous(records: Sequence[RawRecord], first: int, last: int) -> None:
+    if len(records) != last - first + 1:
+        raise SegmentError(f"positions {first}..{last} are not contiguous")
+    for offset, record in enumerate(records):
+        if record.position != first + offset:
+            raise SegmentError(
+                f"position {record.position} found where {first + offset} was expected"
+            )
