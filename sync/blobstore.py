@@ -1,9 +1,9 @@
 """The blob-store port: the few operations segment shipping, restore and the lease need.
 
-Two implementations pass one contract test suite (tests/integration/sync/test_blobstore_contract.py):
-Azure Blob Storage (``sync.azure_blob``) and a local folder (``sync.local_blob``, the embedded
-default). The semantics are Azure's: create-only uploads, etag-conditional overwrites, and leases on
-a lock blob that is separate from data blobs.
+Two implementations pass one contract test suite
+(tests/integration/sync/test_blobstore_contract.py): Azure Blob Storage (``sync.azure_blob``) and a
+local folder (``sync.local_blob``, the embedded default). The semantics are Azure's: create-only
+uploads, etag-conditional overwrites, and leases on a lock blob that is separate from data blobs.
 """
 
 from __future__ import annotations
@@ -39,6 +39,16 @@ class LeaseLostError(BlobStoreError):
 
 class BlobStoreUnavailableError(BlobStoreError):
     """The store could not be reached (network, timeout, 5xx): retry later, nothing was lost."""
+
+
+LEASE_MIN_S = 15
+LEASE_MAX_S = 60
+
+
+def check_lease_duration(duration_s: int) -> None:
+    """Refuse a lease duration Azure would refuse (it allows 15-60 s), in every backend alike."""
+    if not LEASE_MIN_S <= duration_s <= LEASE_MAX_S:
+        raise ValueError(f"lease duration must be {LEASE_MIN_S}-{LEASE_MAX_S} s, not {duration_s}")
 
 
 class BlobInfo(msgspec.Struct, frozen=True):
