@@ -37,6 +37,7 @@ def sessions_between(start: date, end: date) -> list[date]:
     return [d.item() for d in days]
 
 
+@lru_cache(maxsize=4096)
 def session_hours(day: date) -> tuple[datetime, datetime]:
     """The (open, close) of a session as aware UTC datetimes (early closes included)."""
     cal = _xnys()
