@@ -91,7 +91,8 @@ def _verify_fully(data: bytes, entry: SegmentEntry) -> None:
     try:
         if len(data) != entry.size:
             raise SegmentError(
-                f"segment {entry.name}: {len(data)} bytes, listed as {entry.size} (truncated?)"
+                f"segment {entry.name}: {len(data)} bytes where the manifest lists "
+                f"{entry.size} (truncated or replaced)"
             )
         verify_segment(data, name=entry.name, sha256=entry.sha256)
         decode_segment(data, name=entry.name)
