@@ -20,6 +20,7 @@ class ConditionResult(msgspec.Struct, frozen=True, kw_only=True):
     description: str
     passed: bool
     detail: str = ""
+    values: dict[str, float] = {}
 
 
 class Signal(msgspec.Struct, frozen=True, kw_only=True):
@@ -39,6 +40,7 @@ class Signal(msgspec.Struct, frozen=True, kw_only=True):
     indicators: dict[str, float] = {}
     conditions: list[ConditionResult] = []
     flow_alerts: list[str] = []
+    notes: list[str] = []
 
 
 class SkippedSymbol(msgspec.Struct, frozen=True, kw_only=True):
@@ -57,5 +59,7 @@ class SignalsGenerated(Event, frozen=True, kw_only=True, tag="signals_generated"
     evaluated_at: datetime
     universe: list[str]
     signals: list[Signal]
-    skipped: list[SkippedSymbol] = []
+    skipped: list[SkippedSymbol] = msgspec.field(default_factory=list)
     guild_id: int | None = None
+    strategy_version: str = ""
+    account_equity: float | None = None
