@@ -1,0 +1,80 @@
+"""Assembles a ``CommandService`` over a data folder: journal, projections, read models, ports.
+
+``bot.py`` (the composition root) and the console both call ``open_service``; tests call it with
+fakes for the ports. Files: ``journal.sqlite`` and ``analytics.duckdb`` in the data folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+
+from commands.market_view import AnalyticsMarketView
+from commands.ports import Analyzer, Clock, MarketFetcher, SystemClock
+from commands.schedule import TradingCalendar, xnys
+from commands.service import CommandService
+from events.journal import Journal
+from projections.analytics import Analytics
+from projections.guild import GuildBook
+from projections.registry import all_analytics_projections
+from projections.runner import ProjectionRunner
+from projections.trading import TradeBook
+
+JOURNAL_FILE = "journal.sqlite"
+ANALYTICS_FILE = "analytics.duckdb"
+
+
+def package_version() -> str:
+    """The installed ibpicker version."""
+    try:
+        return metadata.version("ibpicker")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def open_service(
+    data_dir: Path,
+    *,
+    fetcher: MarketFetcher,
+    analyzer: Analyzer,
+    clock: Clock | None = None,
+    calendar: TradingCalendar | None = None,
+    features_off: Sequence[str] = (),
+    journal: Journal | None = None,
+) -> CommandService:
+    """A service over ``data_dir`` with every projection caught up with the journal."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    journal = journal or Journal.open(data_dir / JOURNAL_FILE)
+    analytics = Analytics(data_dir / ANALYTICS_FILE)
+    trades = TradeBook()
+    guilds = GuildBook()
+    runner = ProjectionRunner(
+        journal,
+        analytics,
+        state=[trades, guilds],
+        analytics_projections=all_analytics_projections(),
+    )
+    runner.catch_up()
+    return CommandService(
+        journal=journal,
+        runner=runner,
+        trades=trades,
+        guilds=guilds,
+        market=AnalyticsMarketView(analytics),
+        fetcher=fetcher,
+        analyzer=analyzer,
+        clock=clock or SystemClock(),
+        calendar=calendar if calendar is not None else xnys(),
+        version=package_version(),
+        features_off=features_off,
+    )
+
+
+def close_service(service: CommandService) -> None:
+    """Stop the service's worker and close its files."""
+    service.close()
+    market = service.market
+    if isinstance(market, AnalyticsMarketView):
+        market.analytics.close()
+    service.journal.close()

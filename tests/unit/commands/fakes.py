@@ -1,0 +1,158 @@
+"""Fakes of the command ports: clock, market-data fetcher, analyzer and trading calendar."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
+
+from commands.ports import StrategyInfo, UnknownStrategyError
+from commands.schedule import NEW_YORK
+from commands.service import Invocation
+from events.analysis import Signal, SignalsGenerated, SkippedSymbol
+from events.base import NewEvent
+from events.market import Bar, BarsFetched, FetchFailed, FlowAlertsFetched
+
+
+class FakeClock:
+    """A clock that stands still until moved."""
+
+    def __init__(self, now: datetime) -> None:
+        self.at = now
+
+    def now(self) -> datetime:
+        return self.at
+
+    def advance(self, delta: timedelta) -> None:
+        self.at += delta
+
+
+class FakeFetcher:
+    """Bars for any symbol (three days), flow alerts none; ``failing`` symbols fail; may raise."""
+
+    def __init__(self) -> None:
+        self.failing: set[str] = set()
+        self.raise_flows = False
+        self.calls: list[tuple[str, tuple[str, ...]]] = []
+
+    @property
+    def sources(self) -> list[str]:
+        return ["fake"]
+
+    async def fetch_bars(self, symbols: Sequence[str], *, now: datetime) -> list[NewEvent]:
+        self.calls.append(("bars", tuple(symbols)))
+        out: list[NewEvent] = []
+        for s in symbols:
+            if s in self.failing:
+                out.append(
+                    NewEvent(
+                        "fetch-failures",
+                        FetchFailed(kind="bars", symbols=[s], source="fake", error="HTTP 503"),
+                    )
+                )
+                continue
+            bars = [
+                Bar(day=date(2026, 3, d), open=10.0, high=11.0, low=9.0, close=10.0 + d, volume=100)
+                for d in (2, 3, 4)
+            ]
+            out.append(NewEvent(f"bars:{s}", BarsFetched(symbol=s, source="fake", bars=bars)))
+        return out
+
+    async def fetch_flows(
+        self, symbols: Sequence[str], *, min_premium: float, now: datetime
+    ) -> list[NewEvent]:
+        self.calls.append(("flows", tuple(symbols)))
+        if self.raise_flows:
+            raise ConnectionError("flow provider down")
+        event = FlowAlertsFetched(
+            symbols=list(symbols), source="fake", alerts=[], min_premium=min_premium
+        )
+        return [NewEvent("flow:all", event)]
+
+
+class FakeAnalyzer:
+    """Two strategies; a scan picks every symbol in ``picks`` and skips the others."""
+
+    def __init__(self) -> None:
+        self.picks: set[str] = {"AAPL"}
+        self.scans: list[tuple[str, tuple[str, ...]]] = []
+
+    def strategies(self) -> list[StrategyInfo]:
+        return [
+            StrategyInfo(name="rsi_flow", description="RSI dip with flow"),
+            StrategyInfo(name="golden_cross", description="SMA 50 over 200"),
+        ]
+
+    def describe(self, name: str) -> str:
+        return f"{name}: indicators RSI(14)"
+
+    def scan(
+        self,
+        strategy: str,
+        symbols: Sequence[str],
+        *,
+        guild_id: int | None,
+        scan_id: str,
+        now: datetime,
+    ) -> SignalsGenerated:
+        if strategy not in {s.name for s in self.strategies()}:
+            raise UnknownStrategyError(strategy)
+        self.scans.append((strategy, tuple(symbols)))
+        return SignalsGenerated(
+            scan_id=scan_id,
+            strategy_name=strategy,
+            strategy_hash="h",
+            evaluated_at=now,
+            universe=list(symbols),
+            guild_id=guild_id,
+            signals=[
+                Signal(
+                    symbol=s,
+                    as_of=now.date(),
+                    entry=100.0,
+                    stop_loss=95.0,
+                    take_profit=110.0,
+                    score=1.0,
+                )
+                for s in symbols
+                if s in self.picks
+            ],
+            skipped=[
+                SkippedSymbol(symbol=s, reason="no entry") for s in symbols if s not in self.picks
+            ],
+        )
+
+
+class FakeCalendar:
+    """Weekdays are sessions except ``holidays``; ``early`` days close at 13:00 New York time."""
+
+    def __init__(self, holidays: set[date] | None = None, early: set[date] | None = None) -> None:
+        self.holidays = holidays or set()
+        self.early = early or set()
+
+    def is_session(self, day: date) -> bool:
+        return day.weekday() < 5 and day not in self.holidays
+
+    def close_at(self, day: date) -> datetime:
+        return datetime.combine(day, time(13 if day in self.early else 16), tzinfo=NEW_YORK)
+
+    def is_early_close(self, day: date) -> bool:
+        return day in self.early
+
+
+class Members:
+    """Invocations with fresh command ids for a few members of two guilds."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def inv(
+        self, user: int = 1, guild: int = 100, *, admin: bool = False, command_id: str | None = None
+    ) -> Invocation:
+        self.n += 1
+        return Invocation(
+            command_id=command_id or f"cmd-{self.n}",
+            guild_id=guild,
+            user_id=user,
+            is_admin=admin,
+            channel_id=555,
+        )

@@ -1,0 +1,301 @@
+"""The command service end to end over a real journal, with fake clock, fetcher and analyzer."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from commands.service import CommandService, Reply
+from events.audit import CommandHandled
+from events.trading import TradeClosed, TradeOpened
+from tests.unit.commands.fakes import FakeAnalyzer, FakeClock, FakeFetcher, Members
+
+
+def _events(service: CommandService) -> list[object]:
+    return [e.event for page in service.journal.read() for e in page]
+
+
+def _tags(service: CommandService) -> list[str]:
+    return [e.tag for page in service.journal.read() for e in page]
+
+
+async def _open(service: CommandService, members: Members, **opts: object) -> Reply:
+    options = {"symbol": "AAPL", "direction": "long", "entry": "187.5", "size": "10", **opts}
+    return await service.execute("trade open", options, members.inv())
+
+
+async def test_trade_open_appends_trade_and_audit_in_one_append(
+    service: CommandService, members: Members
+) -> None:
+    """/trade open appends trade_opened plus one command_handled, with exact decimals and an id."""
+    reply = await _open(service, members, stop="180", tags="swing,tech")
+    assert reply.ok
+    assert _tags(service) == ["trade_opened", "command_handled"]
+    opened = _events(service)[0]
+    assert isinstance(opened, TradeOpened)
+    assert opened.entry == Decimal("187.5")
+    assert opened.size == Decimal(10)
+    assert opened.tags == ["swing", "tech"]
+    assert len(opened.trade_id) == 5
+    assert opened.trade_id in reply.title
+
+
+async def test_retried_interaction_appends_once_and_replies_the_same(
+    service: CommandService, members: Members
+) -> None:
+    """The same command id twice appends once and returns an equal reply (same trade id)."""
+    inv = members.inv(command_id="interaction-42")
+    opts = {"symbol": "AAPL", "direction": "long", "entry": 10, "size": 1}
+    first = await service.execute("trade open", opts, inv)
+    second = await service.execute("trade open", opts, inv)
+    assert first == second
+    assert _tags(service).count("trade_opened") == 1
+
+
+@pytest.mark.parametrize(
+    ("opts", "message"),
+    [
+        ({"entry": "-1"}, "entry must be greater than zero"),
+        ({"entry": "0"}, "entry must be greater than zero"),
+        ({"entry": "nan"}, "entry must be a finite number"),
+        ({"entry": float("inf")}, "entry must be a finite number"),
+        ({"size": "0"}, "size must be greater than zero"),
+        ({"symbol": "NOT-A-TICKER!"}, "Unknown symbol"),
+        ({"direction": "sideways"}, "direction must be one of long, short"),
+        ({"stop": "190"}, "the stop must be below the entry"),
+        ({"strategy": "nope"}, "Unknown strategy nope"),
+        ({"entry": "1.123456789"}, "more than 8 decimal places"),
+    ],
+)
+async def test_bad_trade_input_is_rejected_with_only_an_audit_event(
+    service: CommandService, members: Members, opts: dict[str, object], message: str
+) -> None:
+    """Bad input gets an ephemeral ok=False reply naming the problem; only the audit is appended."""
+    reply = await _open(service, members, **opts)
+    assert not reply.ok
+    assert reply.ephemeral
+    assert message in reply.description
+    events = _events(service)
+    assert len(events) == 1
+    assert isinstance(events[0], CommandHandled)
+    assert events[0].outcome == "rejected"
+
+
+async def test_close_computes_exact_pnl_and_refuses_a_second_close(
+    service: CommandService, members: Members
+) -> None:
+    """Closing a short at a lower price is a gain; closing it again is refused."""
+    opened = await _open(service, members, direction="short", entry="100.10", size="3")
+    trade_id = opened.title.split()[1]
+    closed = await service.execute(
+        "trade close", {"id": trade_id.lower(), "exit": "99.05"}, members.inv()
+    )
+    assert closed.ok
+    assert ("P&L", "+3.15", True) in closed.fields
+    again = await service.execute("trade close", {"id": trade_id, "exit": "99"}, members.inv())
+    assert not again.ok
+    assert "already closed" in again.description
+    assert sum(isinstance(e, TradeClosed) for e in _events(service)) == 1
+
+
+async def test_only_the_owner_changes_a_trade(service: CommandService, members: Members) -> None:
+    """Another member cannot close or note someone's trade."""
+    opened = await _open(service, members)
+    trade_id = opened.title.split()[1]
+    other = members.inv(user=2)
+    reply = await service.execute("trade close", {"id": trade_id, "exit": "1"}, other)
+    assert not reply.ok
+    assert "belongs to another member" in reply.description
+    note = await service.execute("trade note", {"id": trade_id, "text": "x"}, members.inv(user=2))
+    assert not note.ok
+
+
+async def test_a_guild_never_sees_another_guilds_trade(
+    service: CommandService, members: Members
+) -> None:
+    """A trade id from guild 100 is unknown in guild 200, even to the same user."""
+    opened = await _open(service, members)
+    trade_id = opened.title.split()[1]
+    reply = await service.execute(
+        "trade close", {"id": trade_id, "exit": "1"}, members.inv(guild=200)
+    )
+    assert not reply.ok
+    assert "No trade with id" in reply.description
+    listed = await service.execute("trades", {}, members.inv(guild=200))
+    assert trade_id not in listed.description
+
+
+async def test_unknown_trade_id_is_rejected(service: CommandService, members: Members) -> None:
+    """Closing an id that does not exist names the id."""
+    reply = await service.execute("trade close", {"id": "ZZZZZ", "exit": "1"}, members.inv())
+    assert not reply.ok
+    assert "ZZZZZ" in reply.description
+
+
+async def test_admin_commands_are_refused_to_members(
+    service: CommandService, members: Members
+) -> None:
+    """schedule set needs is_admin; the refusal is audited as rejected."""
+    reply = await service.execute("schedule set", {"strategy": "rsi_flow"}, members.inv())
+    assert not reply.ok
+    assert "Manage Server" in reply.description
+    ok = await service.execute(
+        "schedule set", {"strategy": "rsi_flow", "time": "9:45"}, members.inv(admin=True)
+    )
+    assert ok.ok
+    assert "09:45" in ok.description
+
+
+async def test_metrics_attach_a_png_chart_and_count_break_evens_apart(
+    service: CommandService, members: Members
+) -> None:
+    """/metrics replies with an equity PNG; a break-even trade is not a loss."""
+    for exit_ in ("110", "100", "95"):
+        opened = await _open(service, members, entry="100", size="1")
+        await service.execute(
+            "trade close", {"id": opened.title.split()[1], "exit": exit_}, members.inv()
+        )
+    reply = await service.execute("metrics", {"days": 30}, members.inv())
+    assert reply.ok
+    assert reply.attachments[0].data.startswith(b"\x89PNG")
+    fields = {name: value for name, value, _ in reply.fields}
+    assert fields["Trades"] == "3 (1 W / 1 L / 1 BE)"
+    assert fields["Total P&L"] == "+5.00"
+    assert "manual" in fields["By strategy"]
+
+
+async def test_export_is_a_csv_of_the_members_trades(
+    service: CommandService, members: Members
+) -> None:
+    """/trade export attaches a CSV with a header and one row per trade of that member only."""
+    await _open(service, members)
+    await _open(service, members, symbol="MSFT")
+    await service.execute(
+        "trade open",
+        {"symbol": "TSLA", "direction": "long", "entry": 1, "size": 1},
+        members.inv(user=9),
+    )
+    reply = await service.execute("trade export", {}, members.inv())
+    rows = reply.attachments[0].data.decode().splitlines()
+    assert rows[0].startswith("trade_id,symbol,direction,entry")
+    assert len(rows) == 3
+    assert not any("TSLA" in r for r in rows)
+
+
+async def test_fetch_then_analyze_uses_projected_data_and_offers_log_buttons(
+    service: CommandService, members: Members, fetcher: FakeFetcher, analyzer: FakeAnalyzer
+) -> None:
+    """/fetch stocks appends bars; /analyze appends a scan and its picks carry Log-trade buttons."""
+    fetched = await service.execute("fetch stocks", {"symbols": "aapl, msft"}, members.inv())
+    assert fetched.ok
+    assert "**AAPL**: 3 new bars" in fetched.description
+    status = await service.execute("status", {}, members.inv())
+    assert "AAPL" in status.description
+    assert "3 bars" in status.description
+    reply = await service.execute(
+        "analyze", {"strategy": "RSI_FLOW", "symbols": "AAPL,MSFT"}, members.inv()
+    )
+    assert reply.ok
+    assert "AAPL" in reply.description
+    assert reply.buttons[0].custom_id.startswith("ibpicker:logtrade:scan-")
+    prefill = await service.log_trade_prefill(reply.buttons[0].custom_id, members.inv())
+    assert prefill["symbol"] == "AAPL"
+    assert prefill["stop"] == "95.00"
+    signals = await service.execute("signals", {}, members.inv())
+    assert "AAPL" in signals.description
+    other_guild = await service.execute("signals", {}, members.inv(guild=200))
+    assert "AAPL" not in other_guild.description
+
+
+async def test_a_failing_provider_is_reported_not_silent(
+    service: CommandService, members: Members, fetcher: FakeFetcher
+) -> None:
+    """A fetch that fails appends fetch_failed and the reply says what failed."""
+    fetcher.failing = {"MSFT"}
+    reply = await service.execute("fetch stocks", {"symbols": "AAPL,MSFT"}, members.inv())
+    assert "Failed: MSFT (fake): HTTP 503" in reply.description
+    assert "fetch_failed" in _tags(service)
+
+
+async def test_watchlist_add_list_remove_clear(service: CommandService, members: Members) -> None:
+    """The watchlist keeps notes and tags per guild; clear is admin-only."""
+    await service.execute(
+        "watchlist add", {"symbol": "nvda", "note": "AI *hype*", "tags": "semis"}, members.inv()
+    )
+    listed = await service.execute("watchlist list", {}, members.inv())
+    assert "**NVDA**: #semis · AI \\*hype\\*" in listed.description
+    assert (
+        "NVDA"
+        not in (await service.execute("watchlist list", {}, members.inv(guild=7))).description
+    )
+    assert not (await service.execute("watchlist clear", {}, members.inv())).ok
+    assert (await service.execute("watchlist clear", {}, members.inv(admin=True))).ok
+    removed = await service.execute("watchlist remove", {"symbol": "NVDA"}, members.inv())
+    assert not removed.ok
+    assert "not on the watchlist" in removed.description
+
+
+async def test_help_is_generated_and_unknown_commands_are_rejected(
+    service: CommandService, members: Members
+) -> None:
+    """/help lists every group; an unknown command or option gets a specific message."""
+    reply = await service.execute("help", {}, members.inv())
+    assert {f[0] for f in reply.fields} == {"Core", "Data", "Analysis", "Journal", "Admin"}
+    assert not (await service.execute("frobnicate", {}, members.inv())).ok
+    bad = await service.execute("ping", {"loud": "yes"}, members.inv())
+    assert not bad.ok
+    assert "has no option 'loud'" in bad.description
+
+
+async def test_autocomplete_offers_the_members_open_trades_only(
+    service: CommandService, members: Members
+) -> None:
+    """open_trade autocomplete lists the caller's open trade ids, not others'."""
+    mine = (await _open(service, members)).title.split()[1]
+    await service.execute(
+        "trade open",
+        {"symbol": "TSLA", "direction": "long", "entry": 1, "size": 1},
+        members.inv(user=9),
+    )
+    assert await service.autocomplete("open_trade", "", members.inv()) == [mine]
+    assert await service.autocomplete("strategy", "gold", members.inv()) == ["golden_cross"]
+
+
+async def test_daily_run_posts_once_per_session(
+    service: CommandService, members: Members, clock: FakeClock, fetcher: FakeFetcher
+) -> None:
+    """A due run fetches bars and flows, scans, and after record_daily_post is no longer due."""
+    await service.execute("watchlist add", {"symbol": "AAPL"}, members.inv())
+    await service.execute(
+        "schedule set",
+        {"strategy": "rsi_flow", "time": "09:30", "channel": 77},
+        members.inv(admin=True),
+    )
+    assert service.due_daily(clock.now()) == [100]
+    run = await service.run_daily(100, now=clock.now())
+    assert run.late
+    assert run.picks[0].symbol == "AAPL"
+    assert run.channel_id == 77
+    assert [c[0] for c in fetcher.calls] == ["bars", "flows"]
+    assert "Posted late" in run.reply.description
+    assert await service.record_daily_post(run, message_id=1234)
+    assert not await service.record_daily_post(run, message_id=1235)
+    assert service.due_daily(clock.now()) == []
+    again = await service.run_daily(100, now=clock.now() + timedelta(minutes=1))
+    assert again.already_posted
+
+
+async def test_daily_run_says_what_failed(
+    service: CommandService, members: Members, clock: FakeClock, fetcher: FakeFetcher
+) -> None:
+    """A raising flow provider still yields a post naming the failure."""
+    fetcher.raise_flows = True
+    await service.execute("watchlist add", {"symbol": "AAPL"}, members.inv())
+    await service.execute(
+        "schedule set", {"strategy": "rsi_flow", "channel": 77}, members.inv(admin=True)
+    )
+    run = await service.run_daily(100, now=clock.now())
+    assert run.failures == ["flows: ConnectionError: flow provider down"]
+    assert ("What failed", "flows: ConnectionError: flow provider down", False) in run.reply.fields
