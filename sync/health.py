@@ -1,0 +1,143 @@
+"""The health server (aiohttp): liveness, readiness and Prometheus metrics for the platform.
+
+- ``/healthz``: 200 while the event loop answers (a blocked loop cannot answer: the probe fails);
+- ``/readyz``: 200 only when restored, projections caught up, the writer lease held and Discord
+  connected; otherwise 503 with the reasons, e.g. "waiting for lease held by another instance";
+- ``/metrics``: Prometheus text: journal head, shipped position, lag, segments, restore seconds,
+  lease state.
+
+The server only reads a ``HealthStatus`` snapshot from a callable, so it knows nothing of how the
+runtime is wired.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+
+import msgspec
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+log = logging.getLogger(__name__)
+
+LEASE_STATES = ("idle", "waiting", "held", "suspended", "lost", "released")
+
+
+class HealthStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """A snapshot of what health and metrics report."""
+
+    restored: bool
+    caught_up: bool
+    lease_state: str
+    discord_connected: bool
+    journal_head: int
+    shipped: int
+    segments: int
+    restore_seconds: float
+    store_available: bool
+    stopping: bool = False
+    failure: str | None = None
+
+    def reasons_not_ready(self) -> list[str]:
+        """Why the instance should not get traffic (empty when ready)."""
+        reasons = []
+        if self.stopping:
+            reasons.append("shutting down")
+        if not self.restored:
+            reasons.append("restoring the journal from Blob")
+        elif not self.caught_up:
+            reasons.append("projections catching up")
+        if self.lease_state == "waiting":
+            reasons.append("waiting for lease held by another instance")
+        elif self.lease_state != "held":
+            reasons.append(f"writer lease {self.lease_state}")
+        if not self.discord_connected:
+            reasons.append("Discord not connected")
+        if self.failure:
+            reasons.append(f"shipping stopped: {self.failure}")
+        return reasons
+
+
+class _StatusCollector(Collector):
+    def __init__(self, status: Callable[[], HealthStatus]) -> None:
+        self._status = status
+
+    def collect(self) -> Iterator[Metric]:
+        s = self._status()
+        gauges = [
+            ("ibpicker_journal_head", "Last position in the local journal.", s.journal_head),
+            ("ibpicker_shipped_position", "Last position shipped to Blob.", s.shipped),
+            (
+                "ibpicker_shipping_lag_events",
+                "Events appended but not yet in Blob.",
+                max(0, s.journal_head - s.shipped),
+            ),
+            ("ibpicker_segments", "Segments listed in the manifest.", s.segments),
+            ("ibpicker_restore_seconds", "Duration of the last restore.", s.restore_seconds),
+            ("ibpicker_blob_store_available", "1 when Blob answers.", int(s.store_available)),
+            ("ibpicker_ready", "1 when ready for traffic.", int(not s.reasons_not_ready())),
+        ]
+        for name, doc, value in gauges:
+            yield GaugeMetricFamily(name, doc, value=float(value))
+        lease = GaugeMetricFamily(
+            "ibpicker_lease_state", "Writer lease state (1 on the current one).", labels=["state"]
+        )
+        for state in LEASE_STATES:
+            lease.add_metric([state], 1.0 if state == s.lease_state else 0.0)
+        yield lease
+
+
+class HealthServer:
+    """Serves ``/healthz``, ``/readyz`` and ``/metrics`` on ``host:port`` (port 0: any free)."""
+
+    def __init__(self, status: Callable[[], HealthStatus], *, host: str, port: int) -> None:
+        self._status = status
+        self.host = host
+        self.port = port
+        self._registry = CollectorRegistry(auto_describe=False)
+        self._registry.register(_StatusCollector(status))
+        self._runner: web.AppRunner | None = None
+
+    def app(self) -> web.Application:
+        """The aiohttp application."""
+        app = web.Application()
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", self._metrics)
+        return app
+
+    async def start(self) -> None:
+        """Listen; ``self.port`` is the actual port afterwards."""
+        self._runner = web.AppRunner(self.app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        # With port 0 the OS picked one: read it back from the listening socket.
+        sockets = getattr(site._server, "sockets", None) or []
+        if sockets:
+            self.port = int(sockets[0].getsockname()[1])
+        log.info("health server on http://%s:%d", self.host, self.port)
+
+    async def stop(self) -> None:
+        """Stop listening."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"alive": True})
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        status = self._status()
+        reasons = status.reasons_not_ready()
+        body = {"ready": not reasons, "reasons": reasons, "lease": status.lease_state}
+        return web.json_response(body, status=200 if not reasons else 503)
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(
+            body=generate_latest(self._registry),
+            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+        )

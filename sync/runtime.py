@@ -1,0 +1,214 @@
+"""``SyncRuntime``: restore, lease, shipping and health in the right order, for ``bot.py``.
+
+``bot.py`` (or any process that appends) does::
+
+    runtime = SyncRuntime(journal, store, SyncConfig(...), catch_up=..., discord_connected=...)
+    await runtime.start()        # health up; restore; catch up; lease (waits); delta restore; ship
+    ...
+    runtime.ensure_writable()    # before each append (raises NotWritableError)
+    await runtime.committed(pos) # after each append (durable-ack: returns once pos is in Blob)
+    ...
+    await runtime.stop()         # on SIGTERM: refuse appends, final segment, release lease
+
+``runtime.fatal`` is set when this instance must stop (lease lost, shipping stopped on split brain):
+the root should exit non-zero so the platform restarts it, and the restart restores from Blob.
+``install_sigterm`` wires the signals: the first SIGTERM/SIGINT calls back for a graceful stop,
+a second one exits at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import signal
+from collections.abc import Awaitable, Callable
+
+import msgspec
+
+from events.journal import AsyncJournal
+from sync.blobstore import BlobStore, BlobStoreUnavailableError
+from sync.errors import NotWritableError
+from sync.health import HealthServer, HealthStatus
+from sync.restore import DEFAULT_PARALLEL, RestoreReport, restore
+from sync.shipper import DEFAULT_MAX_AGE_S, DEFAULT_MAX_EVENTS, Shipper
+from sync.writer_lease import DEFAULT_DURATION_S, LeaseKeeper, LeaseState
+
+log = logging.getLogger(__name__)
+
+EXIT_AT_ONCE = 128 + signal.SIGTERM
+
+
+class SyncConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """The knobs of sync (``settings.py`` fills them from ``IBPICKER_*`` variables)."""
+
+    durable_ack: bool = False
+    segment_max_events: int = DEFAULT_MAX_EVENTS
+    segment_max_age_s: float = DEFAULT_MAX_AGE_S
+    lease_duration_s: int = DEFAULT_DURATION_S
+    health_host: str = "127.0.0.1"
+    health_port: int | None = 8080  # None: no health server; 0: any free port
+    restore_parallel: int = DEFAULT_PARALLEL
+    stop_grace_s: float = 20.0
+    store_retry_max_s: float = 15.0
+
+
+class SyncRuntime:
+    """Bundles restore, the writer lease, the shipper and the health server of one process."""
+
+    def __init__(
+        self,
+        journal: AsyncJournal,
+        store: BlobStore,
+        config: SyncConfig | None = None,
+        *,
+        catch_up: Callable[[], Awaitable[object]] | None = None,
+        discord_connected: Callable[[], bool] = lambda: True,
+    ) -> None:
+        self.journal = journal
+        self.store = store
+        self.config = config or SyncConfig()
+        self._catch_up = catch_up
+        self._discord_connected = discord_connected
+        self.lease = LeaseKeeper(store, duration_s=self.config.lease_duration_s)
+        self.shipper = Shipper(
+            journal,
+            store,
+            max_events=self.config.segment_max_events,
+            max_age_s=self.config.segment_max_age_s,
+            may_write=lambda: self.lease.writable,
+        )
+        self.health_server = (
+            HealthServer(self.health, host=self.config.health_host, port=self.config.health_port)
+            if self.config.health_port is not None
+            else None
+        )
+        self.fatal = asyncio.Event()
+        self.restored = False
+        self.caught_up = False
+        self.stopping = False
+        self.restore_seconds = 0.0
+        self.lease.on_lost(self._lease_lost)
+
+    # -- start ----------------------------------------------------------------------------------
+
+    async def start(self) -> RestoreReport:
+        """Health up, restore, catch up, take the lease (waiting if held), restore again, ship.
+
+        Raises ``RestoreRefusedError`` / ``SplitBrainError`` when Blob cannot be trusted: the
+        process must not take commands then.
+        """
+        if self.health_server is not None:
+            await self.health_server.start()
+        first = await self._restore_until_reachable()
+        await self._run_catch_up()
+        await self.lease.acquire(wait=True)
+        # While we waited, the previous holder may have shipped more: fetch it before writing.
+        second = await self._restore_until_reachable()
+        await self._run_catch_up()
+        self.restore_seconds = first.seconds + second.seconds
+        self.shipper.start()
+        return RestoreReport(
+            local_head_before=first.local_head_before,
+            local_head_after=second.local_head_after,
+            blob_head=second.blob_head,
+            segments=first.segments + second.segments,
+            events=first.events + second.events,
+            bytes=first.bytes + second.bytes,
+            seconds=self.restore_seconds,
+        )
+
+    async def _restore_until_reachable(self) -> RestoreReport:
+        delay = 0.2
+        while True:
+            try:
+                report = await restore(
+                    self.journal, self.store, parallel=self.config.restore_parallel
+                )
+            except BlobStoreUnavailableError as exc:
+                log.warning("blob store unavailable, restore retried in %.1f s: %s", delay, exc)
+                await asyncio.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, self.config.store_retry_max_s)
+                continue
+            self.restored = True
+            return report
+
+    async def _run_catch_up(self) -> None:
+        self.caught_up = False
+        if self._catch_up is not None:
+            await self._catch_up()
+        self.caught_up = True
+
+    # -- while running --------------------------------------------------------------------------
+
+    def ensure_writable(self) -> None:
+        """Raise ``NotWritableError`` unless this instance may append now."""
+        if self.stopping:
+            raise NotWritableError("shutting down: not taking commands")
+        self.lease.ensure_writable()
+
+    async def committed(self, position: int) -> None:
+        """Call after an append; with durable ack, returns once ``position`` is in Blob."""
+        self.shipper.notify()
+        if self.config.durable_ack:
+            await self.shipper.wait_shipped(position)
+
+    def health(self) -> HealthStatus:
+        """The current health snapshot."""
+        status = self.shipper.status()
+        if status.failure is not None and not self.fatal.is_set():
+            self.fatal.set()
+        return HealthStatus(
+            restored=self.restored,
+            caught_up=self.caught_up,
+            lease_state=self.lease.state.value,
+            discord_connected=self._discord_connected(),
+            journal_head=self.journal.head(),
+            shipped=status.shipped,
+            segments=status.segments,
+            restore_seconds=self.restore_seconds,
+            store_available=status.store_available,
+            stopping=self.stopping,
+            failure=status.failure,
+        )
+
+    def _lease_lost(self) -> None:
+        self.fatal.set()
+
+    # -- stop -----------------------------------------------------------------------------------
+
+    async def stop(self) -> bool:
+        """Refuse appends, seal and upload the final segment, release the lease, stop health.
+
+        Bounded by ``stop_grace_s``; returns ``True`` when everything appended reached Blob.
+        """
+        self.stopping = True
+        flushed = False
+        if self.lease.state in (LeaseState.HELD, LeaseState.SUSPENDED):
+            flushed = await self.shipper.stop(flush=True, grace_s=self.config.stop_grace_s)
+        else:
+            await self.shipper.stop(flush=False)
+        await self.lease.release()
+        if self.health_server is not None:
+            await self.health_server.stop()
+        log.info("sync stopped (%s)", "all shipped" if flushed else "backlog left locally")
+        return flushed
+
+
+def install_sigterm(on_first: Callable[[], None]) -> None:
+    """First SIGTERM/SIGINT: ``on_first()`` (start a graceful stop); a second: exit at once."""
+    loop = asyncio.get_running_loop()
+    received = 0
+
+    def handler(signum: int) -> None:
+        nonlocal received
+        received += 1
+        if received == 1:
+            log.info("signal %d: stopping gracefully (again to exit at once)", signum)
+            on_first()
+        else:
+            os._exit(EXIT_AT_ONCE)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, handler, signum)
