@@ -6,6 +6,7 @@ bar worth storing. The calendar is built once per process (it takes about a seco
 
 from __future__ import annotations
 
+import warnings
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -14,13 +15,18 @@ from zoneinfo import ZoneInfo
 import exchange_calendars as xcals
 import numpy as np
 import pandas as pd
+from pandas.errors import Pandas4Warning
 
 NEW_YORK = ZoneInfo("America/New_York")
 
 
 @lru_cache(maxsize=1)
 def _xnys() -> Any:
-    return xcals.get_calendar("XNYS")
+    # exchange_calendars builds its tables with a pandas call that pandas 3.1 deprecates; the
+    # warning is theirs to fix and would otherwise be an error in our warnings-as-errors tests.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Pandas4Warning)
+        return xcals.get_calendar("XNYS")
 
 
 def sessions_between(start: date, end: date) -> list[date]:

@@ -1,0 +1,1 @@
+"""Fetchers against local stand-ins of the providers."""
