@@ -37,7 +37,9 @@ class UnknownEventTagError(EventDecodeError):
     """The stored tag names no known event type."""
 
 
-class _StoredState(msgspec.Struct, array_like=True, frozen=True):
+class StoredHeader(msgspec.Struct, array_like=True, frozen=True):
+    """A stored state with its payload left undecoded: cheap to read for envelope-only uses."""
+
     schema_version: int
     recorded_at: datetime
     command_id: str
@@ -78,7 +80,7 @@ class EventCodec:
             types = registered_event_types()
         self._types = types
         self._encoder = msgspec.msgpack.Encoder()
-        self._state_decoder = msgspec.msgpack.Decoder(_StoredState)
+        self._state_decoder = msgspec.msgpack.Decoder(StoredHeader)
         self._decoders = {tag: msgspec.msgpack.Decoder(cls) for tag, cls in types.items()}
         self._untyped = msgspec.msgpack.Decoder()
 
@@ -97,7 +99,7 @@ class EventCodec:
     ) -> bytes:
         """The stored ``state`` bytes of one event."""
         payload = msgspec.Raw(self._encoder.encode(event))
-        state = _StoredState(
+        state = StoredHeader(
             type(event).schema_version,
             recorded_at,
             command_id,
@@ -115,40 +117,62 @@ class EventCodec:
         self, *, position: int, stream: str, version: int, tag: str, state: bytes
     ) -> Envelope:
         """Decode one stored event into an envelope, upcasting its payload when it is old."""
+        header = self.header(state, position=position, tag=tag)
+        return Envelope(
+            position=position,
+            stream=stream,
+            version=version,
+            recorded_at=header.recorded_at,
+            command_id=header.command_id,
+            actor=Actor(guild_id=header.guild_id, user_id=header.user_id),
+            event=self.event(tag, header, position=position),
+        )
+
+    def header(self, state: bytes, *, position: int, tag: str) -> StoredHeader:
+        """The envelope fields of a stored state; its payload stays undecoded (``msgspec.Raw``)."""
+        return self._decode_state(state, position=position, tag=tag)
+
+    def header_decoder(self) -> msgspec.msgpack.Decoder[StoredHeader]:
+        """The raw header decoder, for hot loops that handle errors through ``header``."""
+        return self._state_decoder
+
+    def current_decoder(self, tag: str) -> tuple[int, msgspec.msgpack.Decoder[Event]]:
+        """A tag's current schema version and the typed decoder of payloads of that version.
+
+        For hot loops: a payload of another version must go through ``event`` (upcasting).
+        """
+        cls = self._types.get(tag)
+        if cls is None:
+            raise UnknownEventTagError(
+                f"unknown event tag {tag!r} (known: {', '.join(sorted(self._types))})"
+            )
+        return cls.schema_version, self._decoders[tag]
+
+    def event(self, tag: str, header: StoredHeader, *, position: int) -> Event:
+        """The typed event of a decoded header, upcast to today's schema when older."""
         cls = self._types.get(tag)
         if cls is None:
             raise UnknownEventTagError(
                 f"event at position {position} has unknown tag {tag!r} "
                 f"(known: {', '.join(sorted(self._types))})"
             )
-        stored = self._decode_state(state, position=position, tag=tag)
         try:
-            if stored.schema_version == cls.schema_version:
-                event = self._decoders[tag].decode(stored.payload)
-            else:
-                event = self._upcast(cls, tag, stored)
+            if header.schema_version == cls.schema_version:
+                return self._decoders[tag].decode(header.payload)
+            return self._upcast(cls, tag, header)
         except (msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError) as exc:
             raise EventDecodeError(
                 f"event at position {position} ({tag}) does not decode: {exc}"
             ) from None
-        return Envelope(
-            position=position,
-            stream=stream,
-            version=version,
-            recorded_at=stored.recorded_at,
-            command_id=stored.command_id,
-            actor=Actor(guild_id=stored.guild_id, user_id=stored.user_id),
-            event=event,
-        )
 
-    def _decode_state(self, state: bytes, *, position: int | None, tag: str) -> _StoredState:
+    def _decode_state(self, state: bytes, *, position: int | None, tag: str) -> StoredHeader:
         try:
             return self._state_decoder.decode(state)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             where = f"at position {position}" if position is not None else "record"
             raise EventDecodeError(f"event {where} ({tag}) has a corrupt envelope: {exc}") from None
 
-    def _upcast(self, cls: type[Event], tag: str, stored: _StoredState) -> Event:
+    def _upcast(self, cls: type[Event], tag: str, stored: StoredHeader) -> Event:
         version = stored.schema_version
         if version > cls.schema_version:
             raise EventDecodeError(

@@ -8,14 +8,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import duckdb
 import pyarrow as pa
 
 from events.audit import CommandHandled
 from events.base import Envelope
-from projections.base import AnalyticsProjection
+from projections.base import AnalyticsProjection, Page
 from projections.columns import empty_columns, insert_columns
 
 
@@ -48,6 +48,28 @@ class JournalIndexProjection(AnalyticsProjection):
             "version BIGINT, tag VARCHAR, recorded_at TIMESTAMPTZ, command_id VARCHAR, "
             "guild_id BIGINT, user_id BIGINT)"
         )
+
+    def load_page(self, con: duckdb.DuckDBPyConnection, page: Page, *, after: int) -> None:
+        """Append one row per event of the page, from its rows and headers (no payloads)."""
+        rows, headers = page.rows, page.headers()
+        keep = [i for i, r in enumerate(rows) if r[0] > after and r[3] in self.tags]
+        if len(keep) != len(rows):
+            rows = [rows[i] for i in keep]
+            headers = [headers[i] for i in keep]
+        if not rows:
+            return
+        positions, streams, versions, tags, _ = zip(*rows, strict=True)
+        cols: dict[str, Sequence[Any]] = {
+            "position": positions,
+            "stream": streams,
+            "version": versions,
+            "tag": tags,
+            "recorded_at": [h.recorded_at for h in headers],
+            "command_id": [h.command_id for h in headers],
+            "guild_id": [h.guild_id for h in headers],
+            "user_id": [h.user_id for h in headers],
+        }
+        insert_columns(con, "journal_events", cols, self.schema)
 
     def load(self, con: duckdb.DuckDBPyConnection, envelopes: Sequence[Envelope]) -> None:
         """Append one row per envelope."""

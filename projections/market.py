@@ -102,9 +102,10 @@ class FlowAlertsProjection(AnalyticsProjection):
     def create(self, con: duckdb.DuckDBPyConnection) -> None:
         """Create the table."""
         con.execute(
-            "CREATE TABLE IF NOT EXISTS flow_alerts (option_chain VARCHAR, created_at TIMESTAMPTZ, "
-            "ticker VARCHAR, option_type VARCHAR, strike DOUBLE, expiry DATE, total_premium DOUBLE, "
-            "ask_side_premium DOUBLE, bid_side_premium DOUBLE, volume BIGINT, open_interest BIGINT, "
+            "CREATE TABLE IF NOT EXISTS flow_alerts (option_chain VARCHAR, "
+            "created_at TIMESTAMPTZ, ticker VARCHAR, option_type VARCHAR, strike DOUBLE, "
+            "expiry DATE, total_premium DOUBLE, ask_side_premium DOUBLE, "
+            "bid_side_premium DOUBLE, volume BIGINT, open_interest BIGINT, "
             "underlying_price DOUBLE, has_sweep BOOLEAN, alert_rule VARCHAR, direction VARCHAR, "
             "source VARCHAR, position BIGINT, PRIMARY KEY (option_chain, created_at))"
         )
@@ -201,7 +202,8 @@ class FetchesProjection(AnalyticsProjection):
         """Create the tables."""
         con.execute(
             "CREATE TABLE IF NOT EXISTS fetches (position BIGINT, recorded_at TIMESTAMPTZ, "
-            "symbol VARCHAR, kind VARCHAR, source VARCHAR, ok BOOLEAN, records BIGINT, error VARCHAR)"
+            "symbol VARCHAR, kind VARCHAR, source VARCHAR, ok BOOLEAN, records BIGINT, "
+            "error VARCHAR)"
         )
         con.execute(
             "CREATE TABLE IF NOT EXISTS quotes (symbol VARCHAR PRIMARY KEY, price DOUBLE, "

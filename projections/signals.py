@@ -71,27 +71,28 @@ class SignalsProjection(AnalyticsProjection):
 
     def load(self, con: duckdb.DuckDBPyConnection, envelopes: Sequence[Envelope]) -> None:
         """Append the page's scans and signals."""
-        scans: dict[str, list[Any]] = {n: [] for n in self.scan_schema.names}
-        sigs: dict[str, list[Any]] = {n: [] for n in self.signal_schema.names}
+        scan_rows: list[tuple[Any, ...]] = []
+        signal_rows: list[tuple[Any, ...]] = []
+        evidence = msgspec.json.Encoder()
         for e in envelopes:
             ev = e.event
             assert isinstance(ev, SignalsGenerated)
-            for k, v in (
-                ("scan_id", ev.scan_id), ("position", e.position), ("evaluated_at", ev.evaluated_at),
-                ("strategy_name", ev.strategy_name), ("strategy_hash", ev.strategy_hash),
-                ("guild_id", ev.guild_id), ("universe", len(ev.universe)),
-                ("signals", len(ev.signals)), ("skipped", len(ev.skipped)),
-            ):  # fmt: skip
-                scans[k].append(v)
+            scan_rows.append(
+                (ev.scan_id, e.position, ev.evaluated_at, ev.strategy_name, ev.strategy_hash,
+                 ev.guild_id, len(ev.universe), len(ev.signals), len(ev.skipped))
+            )  # fmt: skip
             for s in ev.signals:
-                for k, v in (
-                    ("scan_id", ev.scan_id), ("position", e.position),
-                    ("evaluated_at", ev.evaluated_at), ("strategy_name", ev.strategy_name),
-                    ("guild_id", ev.guild_id), ("symbol", s.symbol), ("direction", s.direction),
-                    ("as_of", s.as_of), ("entry", s.entry), ("stop_loss", s.stop_loss),
-                    ("take_profit", s.take_profit), ("position_size", s.position_size),
-                    ("score", s.score), ("evidence", msgspec.json.encode(s).decode()),
-                ):  # fmt: skip
-                    sigs[k].append(v)
+                signal_rows.append(
+                    (ev.scan_id, e.position, ev.evaluated_at, ev.strategy_name, ev.guild_id,
+                     s.symbol, s.direction, s.as_of, s.entry, s.stop_loss, s.take_profit,
+                     s.position_size, s.score, evidence.encode(s).decode())
+                )  # fmt: skip
+        scans = dict(zip(self.scan_schema.names, _columns(scan_rows, 9), strict=True))
+        sigs = dict(zip(self.signal_schema.names, _columns(signal_rows, 14), strict=True))
         insert_columns(con, "scans", scans, self.scan_schema)
         insert_columns(con, "signals", sigs, self.signal_schema)
+
+
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[Sequence[Any]]:
+    """Rows to columns (``width`` empty columns when there are no rows)."""
+    return list(zip(*rows, strict=True)) if rows else [[] for _ in range(width)]

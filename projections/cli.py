@@ -1,0 +1,436 @@
+"""The ``ibpicker journal`` command group: inspect, verify, rebuild and export the journal.
+
+Errors in the input (an unknown projection, a position out of range, an unknown tag) exit with
+code 2 and a one-line message, never a traceback; ``verify`` exits 1 when it finds a problem.
+Long runs show a progress bar with rate and ETA on a terminal, and stay quiet otherwise.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal, NoReturn
+
+import msgspec
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from cli import DataDirOption, JsonOption, resolve_data_dir
+from events.base import Envelope
+from events.codec import EventCodec, EventCodecError
+from events.journal import JournalError, JournalReader
+from projections.analytics import Analytics, AnalyticsBusyError, AnalyticsError
+from projections.registry import all_analytics_projections, projection_names
+from projections.runner import Progress as ProgressFn
+from projections.verify import VerifyReport, verify
+from projections.workspace import Workspace, analytics_path, journal_path
+
+journal_app = typer.Typer(
+    name="journal",
+    help="Inspect, verify, rebuild and export the event journal.",
+    no_args_is_help=True,
+)
+
+_out = Console(highlight=False, soft_wrap=True)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``journal`` group to the ``ibpicker`` app."""
+    app.add_typer(journal_app, name="journal")
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    _err.print(f"error: {message}", markup=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _reader(data_dir: Path | None) -> Iterator[JournalReader]:
+    """The journal, read-only: the inspection commands never write."""
+    folder = resolve_data_dir(data_dir)
+    try:
+        reader = JournalReader(journal_path(folder))
+    except JournalError as exc:
+        _fail(f"{exc} (is --data-dir right?)")
+    try:
+        yield reader
+    finally:
+        reader.close()
+
+
+@contextmanager
+def _progress(total: int, label: str) -> Iterator[ProgressFn | None]:
+    """A rich progress bar with rate and ETA on a terminal; nothing when output is piped."""
+    if not sys.stdout.isatty() or total <= 0:
+        yield None
+        return
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    )
+    task = bar.add_task(label, total=total, rate="")
+    started = time.perf_counter()
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        rate = done / max(time.perf_counter() - started, 1e-9)
+        bar.update(task, advance=n, rate=f"{rate:,.0f} ev/s")
+
+    with bar:
+        yield advance
+
+
+def _check_tag(tag: str | None, codec: EventCodec) -> list[str]:
+    if tag is None:
+        return []
+    if tag not in codec.tags:
+        _fail(f"unknown tag {tag!r}; known tags: {', '.join(sorted(codec.tags))}")
+    return [tag]
+
+
+def _envelope_dict(env: Envelope) -> dict[str, Any]:
+    out: dict[str, Any] = msgspec.to_builtins(env)
+    out["tag"] = env.tag
+    return out
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(msgspec.json.encode(value).decode() + "\n")
+
+
+# -- status -------------------------------------------------------------------------------------
+
+
+@journal_app.command()
+def status(data_dir: DataDirOption = None, as_json: JsonOption = False) -> None:
+    """Head position, and per projection: position, lag, rows and last rebuild."""
+    folder = resolve_data_dir(data_dir)
+    with _reader(folder) as reader:
+        head = reader.head()
+    path = analytics_path(folder)
+    projections: list[dict[str, Any]] = []
+    note = "ok"
+    if not path.exists():
+        note = "not built yet (run `ibpicker journal rebuild`)"
+    else:
+        try:
+            live = Analytics(path, read_only=True)
+        except AnalyticsBusyError:
+            note = "busy: held by another process (a running bot?); projections not shown"
+        else:
+            try:
+                projections = _projection_status(live, head)
+            finally:
+                live.close()
+    if as_json:
+        _print_json({"head": head, "analytics": note, "projections": projections})
+        return
+    _out.print(f"journal  {journal_path(folder)}  head {head:,}")
+    _out.print(f"analytics  {path}  {note}")
+    if projections:
+        table = Table("projection", "position", "lag", "rows", "last rebuild")
+        for p in projections:
+            table.add_row(
+                p["name"], f"{p['position']:,}", f"{p['lag']:,}", f"{p['rows']:,}",
+                p["rebuilt_at"] or "never",
+            )  # fmt: skip
+        _out.print(table)
+
+
+def _projection_status(live: Analytics, head: int) -> list[dict[str, Any]]:
+    tracked = live.tracking()
+    out = []
+    with live.cursor() as cur:
+        existing = {r[0] for r in cur.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        for p in all_analytics_projections():
+            t = tracked.get(p.name)
+            rows = 0
+            for table in p.tables:
+                if table in existing:
+                    query = f"SELECT COUNT(*) FROM {table}"  # noqa: S608 (a projection's table)
+                    found = cur.execute(query).fetchone()
+                    rows += int(found[0]) if found else 0
+            position = t.position if t else 0
+            rebuilt: datetime | None = t.rebuilt_at if t else None
+            out.append(
+                {
+                    "name": p.name,
+                    "position": position,
+                    "lag": max(head - position, 0),
+                    "rows": rows,
+                    "rebuilt_at": rebuilt.isoformat() if rebuilt else None,
+                }
+            )
+    return out
+
+
+# -- tail / show --------------------------------------------------------------------------------
+
+
+@journal_app.command()
+def tail(
+    data_dir: DataDirOption = None,
+    n: Annotated[int, typer.Option("-n", "--lines", min=1, help="How many events.")] = 20,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new events.")] = (
+        False
+    ),
+    tag: Annotated[str | None, typer.Option("--type", help="Only events of this tag.")] = None,
+    as_json: JsonOption = False,
+    interval: Annotated[float, typer.Option(hidden=True)] = 1.0,
+) -> None:
+    """The last N events, one line each (``--follow`` keeps printing new ones)."""
+    with _reader(data_dir) as reader:
+        tags = _check_tag(tag, reader.codec)
+        head = reader.head()
+        last: list[Envelope] = []
+        start = max(1, head - n * 50 if tags else head - n + 1)
+        while True:  # widen the window until it holds N events of the tag (or the start)
+            last = [e for page in _envelopes(reader, start, head, tags) for e in page][-n:]
+            if len(last) >= n or start == 1:
+                break
+            start = max(1, start - n * 500)
+        for env in last:
+            _print_line(env, as_json)
+        while follow:
+            time.sleep(interval)
+            now = reader.head()
+            for page in _envelopes(reader, head + 1, now, tags):
+                for env in page:
+                    _print_line(env, as_json)
+            head = now
+
+
+def _envelopes(
+    reader: JournalReader, start: int, stop: int, tags: list[str]
+) -> Iterator[list[Envelope]]:
+    from projections.base import Page
+
+    wanted = frozenset(tags) if tags else reader.codec.tags
+    for rows in reader.row_pages(start, stop, tags=tags, page_size=5000):
+        try:
+            yield Page(reader.codec, rows.first, rows.last, rows.rows).envelopes(wanted)
+        except EventCodecError as exc:
+            _fail(f"{exc} (run `ibpicker journal verify`)", code=1)
+
+
+def _print_line(env: Envelope, as_json: bool) -> None:
+    if as_json:
+        _print_json(_envelope_dict(env))
+        return
+    payload = msgspec.json.encode(env.event).decode()
+    who = "system" if env.actor.guild_id is None else f"{env.actor.guild_id}/{env.actor.user_id}"
+    _out.print(
+        f"{env.position:>9}  {env.recorded_at:%Y-%m-%d %H:%M:%S}  {env.tag:<24} "
+        f"{env.stream}@{env.version}  {who}  {payload}",
+        markup=False,
+    )
+
+
+@journal_app.command()
+def show(
+    position: Annotated[int, typer.Argument(help="The event's global position.")],
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """One event: its envelope and payload, readable."""
+    with _reader(data_dir) as reader:
+        head = reader.head()
+        if not 1 <= position <= head:
+            _fail(f"position {position} is out of range (the journal holds 1..{head})")
+        pages = list(_envelopes(reader, position, position, []))
+        if not pages or not pages[0]:
+            _fail(f"no event at position {position} (a gap? run `ibpicker journal verify`)", 1)
+        env = pages[0][0]
+    if as_json:
+        _print_json(_envelope_dict(env))
+        return
+    table = Table(show_header=False, box=None)
+    for key, value in (
+        ("position", env.position), ("tag", env.tag), ("stream", env.stream),
+        ("version", env.version), ("recorded at", env.recorded_at.isoformat()),
+        ("command id", env.command_id),
+        ("actor", f"guild {env.actor.guild_id}, user {env.actor.user_id}"
+         if env.actor.guild_id is not None else "system"),
+    ):  # fmt: skip
+        table.add_row(key, str(value))
+    _out.print(table)
+    payload = json.dumps(msgspec.to_builtins(env.event), indent=2, ensure_ascii=False)
+    _out.print(payload, markup=False)
+
+
+# -- verify -------------------------------------------------------------------------------------
+
+
+@journal_app.command("verify")
+def verify_command(data_dir: DataDirOption = None, as_json: JsonOption = False) -> None:
+    """Check the journal and projections; exit 0 when sound, 1 with a precise report. Never repairs.
+
+    Checks: every event decodes (after upcasting); positions gap-free from 1; each stream's
+    versions contiguous from 1; the command-id table consistent; every analytics projection
+    equal to a fresh rebuild (built in a temporary file, compared table by table).
+    """
+    folder = resolve_data_dir(data_dir)
+    if not journal_path(folder).exists():
+        _fail(f"no journal at {journal_path(folder)} (is --data-dir right?)")
+    with _reader(folder) as reader:
+        head = reader.head()
+    try:
+        with _progress(head, "verify") as advance:
+            report = verify(
+                journal_path(folder),
+                analytics_path(folder),
+                all_analytics_projections(),
+                progress=advance,
+            )
+    except (JournalError, AnalyticsError) as exc:
+        _fail(str(exc))
+    if as_json:
+        _print_json({**msgspec.to_builtins(report), "sound": report.sound})
+    else:
+        _print_report(report)
+    raise typer.Exit(0 if report.sound else 1)
+
+
+def _print_report(report: VerifyReport) -> None:
+    _out.print(
+        f"{report.events_checked:,} events (head {report.head:,}), {report.streams:,} streams, "
+        f"{report.commands:,} commands checked in {report.seconds:.1f} s"
+    )
+    for problem in report.problems:
+        _out.print(f"  PROBLEM [{problem.kind}] {problem.message}", markup=False)
+    if report.omitted:
+        _out.print(f"  … and {report.omitted} more problems of the same kinds")
+    _out.print(f"analytics: {report.analytics}", markup=False)
+    for check in report.projections:
+        _out.print(f"  {check.name:<16} @ {check.position:>10,}  {check.outcome}", markup=False)
+    _out.print("sound" if report.sound else "NOT SOUND")
+
+
+# -- rebuild ------------------------------------------------------------------------------------
+
+
+@journal_app.command("rebuild")
+def rebuild_command(
+    data_dir: DataDirOption = None,
+    projection: Annotated[
+        list[str] | None,
+        typer.Option("--projection", "-p", help="Rebuild only this projection (repeatable)."),
+    ] = None,
+    to: Annotated[int | None, typer.Option("--to", help="Stop at this position.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Build and check the fresh file, then discard it.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Rebuild analytics projections into a fresh file and swap it in atomically.
+
+    A running bot keeps serving from the old file and reopens the new one at its next catch-up.
+    Side effects never run in a rebuild: projections only fold events.
+    """
+    names = projection or []
+    valid = projection_names()
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        _fail(f"unknown projection {', '.join(unknown)}; valid: {', '.join(valid)}")
+    folder = resolve_data_dir(data_dir)
+    with _reader(folder) as reader:
+        head = reader.head()
+    if to is not None and not 0 <= to <= head:
+        _fail(f"--to {to} is out of range (the journal holds 1..{head})")
+    try:
+        with (
+            Workspace.open(folder, analytics=False, catch_up=False) as ws,
+            _progress(to if to is not None else head, "rebuild") as advance,
+        ):
+            report = ws.rebuild(names, to=to, dry_run=dry_run, progress=advance)
+    except EventCodecError as exc:
+        _fail(f"{exc} (run `ibpicker journal verify`)", code=1)
+    if as_json:
+        _print_json(report)
+        return
+    verb = "swapped in" if report.swapped else "built and discarded (dry run)"
+    rate = report.events_read / report.seconds if report.seconds else 0.0
+    _out.print(
+        f"rebuilt {', '.join(report.projections)} to position {report.to_position:,}: "
+        f"{report.events_read:,} events in {report.seconds:.1f} s ({rate:,.0f} events/s), {verb}"
+    )
+
+
+# -- export -------------------------------------------------------------------------------------
+
+_CSV_FIELDS = ["position", "tag", "stream", "version", "recorded_at", "command_id", "guild_id",
+               "user_id", "payload"]  # fmt: skip
+
+
+@journal_app.command()
+def export(
+    data_dir: DataDirOption = None,
+    fmt: Annotated[
+        Literal["jsonl", "csv"], typer.Option("--format", help="jsonl or csv.")
+    ] = "jsonl",
+    start: Annotated[int, typer.Option("--from", help="First position.")] = 1,
+    stop: Annotated[int | None, typer.Option("--to", help="Last position.")] = None,
+    tag: Annotated[str | None, typer.Option("--type", help="Only events of this tag.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
+) -> None:
+    """Export events (envelope + payload) as JSON lines or CSV."""
+    with _reader(data_dir) as reader:
+        tags = _check_tag(tag, reader.codec)
+        head = reader.head()
+        last = head if stop is None else stop
+        if start < 1 or last > head or start > last:
+            _fail(f"range {start}..{last} is out of range (the journal holds 1..{head})")
+        sink = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
+        try:
+            with _progress(last - start + 1 if output else 0, "export") as advance:
+                _write(sink, fmt, _envelopes(reader, start, last, tags), advance)
+        finally:
+            if output:
+                sink.close()
+
+
+def _write(
+    sink: Any, fmt: str, pages: Iterator[list[Envelope]], advance: ProgressFn | None
+) -> None:
+    writer = csv.writer(sink) if fmt == "csv" else None
+    if writer is not None:
+        writer.writerow(_CSV_FIELDS)
+    for page in pages:
+        for env in page:
+            if writer is None:
+                sink.write(msgspec.json.encode(_envelope_dict(env)).decode() + "\n")
+            else:
+                writer.writerow(
+                    [env.position, env.tag, env.stream, env.version, env.recorded_at.isoformat(),
+                     env.command_id, env.actor.guild_id, env.actor.user_id,
+                     msgspec.json.encode(env.event).decode()]
+                )  # fmt: skip
+        if advance is not None and page:
+            advance(len(page))

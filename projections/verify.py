@@ -1,0 +1,432 @@
+"""``journal verify``: check a journal and its projections, report precisely, never repair.
+
+What is checked, in one pass over the journal (read-only SQLite connection, so the file stays
+byte-identical):
+
+1. positions are gap-free from 1 (the library's rowids);
+2. every event decodes, after upcasting, into today's types (unknown tags and corrupt bytes are
+   named with their positions);
+3. each stream's versions run 1, 2, 3, … in position order;
+4. the ``command_ids`` table matches the events: every command's events form one run of positions
+   equal to its recorded span, and no row points elsewhere;
+5. each analytics projection equals a fresh rebuild of itself up to its tracked position, built
+   into a temporary file from the same pages and compared table by table (order-insensitive,
+   ``rebuilt_at`` ignored). Skipped, and said so, when the analytics file is held by a running
+   bot, is missing, or the journal itself is unsound.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import msgspec
+
+from events.codec import EventDecodeError
+from events.journal import JournalReader
+from projections.analytics import Analytics, AnalyticsBusyError, Tracking
+from projections.base import AnalyticsProjection, Page
+from projections.runner import _gc_paused, _load_page, prepare
+
+MAX_LISTED = 20  # problems of one kind listed one by one; the rest are counted
+
+
+class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One thing found wrong, with where it is."""
+
+    kind: str
+    message: str
+    positions: list[int] = []
+    stream: str | None = None
+    table: str | None = None
+
+
+class ProjectionCheck(msgspec.Struct, frozen=True):
+    """The outcome for one analytics projection: ``ok``, ``differs``, or why it was skipped."""
+
+    name: str
+    position: int
+    outcome: str
+
+
+class VerifyReport(msgspec.Struct, frozen=True):
+    """Everything ``journal verify`` found."""
+
+    head: int
+    events_checked: int
+    streams: int
+    commands: int
+    problems: list[Problem]
+    projections: list[ProjectionCheck]
+    analytics: str
+    seconds: float
+    omitted: int = 0
+
+    @property
+    def sound(self) -> bool:
+        """True when nothing is wrong."""
+        return not self.problems
+
+
+class _Findings:
+    """Collects problems, listing the first few of each kind and counting the rest."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+        self.per_kind: dict[str, int] = {}
+        self.omitted = 0
+
+    def add(self, problem: Problem) -> None:
+        n = self.per_kind.get(problem.kind, 0) + 1
+        self.per_kind[problem.kind] = n
+        if n <= MAX_LISTED:
+            self.problems.append(problem)
+        else:
+            self.omitted += 1
+
+
+def verify(
+    journal_path: Path,
+    analytics_path: Path,
+    projections: Sequence[AnalyticsProjection],
+    *,
+    page_size: int = 20_000,
+    progress: Callable[[int], None] | None = None,
+) -> VerifyReport:
+    """Check the journal and the projections; never writes to either."""
+    started = time.perf_counter()
+    found = _Findings()
+    reader = JournalReader(journal_path)
+    try:
+        head = reader.head()
+        _check_positions(reader.connection, head, found)
+        live = _LiveAnalytics.open(analytics_path)
+        targets = live.targets(projections, head) if live.usable else {}
+        with tempfile.TemporaryDirectory(prefix="ibpicker-verify-") as tmp:
+            fresh = Analytics(Path(tmp) / "fresh.duckdb") if targets else None
+            try:
+                if fresh is not None:
+                    prepare(fresh, [p for p in projections if p.name in targets])
+                scan = _scan(reader, head, found, fresh, projections, targets, page_size, progress)
+                checks = _compare(live, fresh, projections, targets, scan.journal_sound)
+            finally:
+                if fresh is not None:
+                    fresh.close()
+                live.close()
+    finally:
+        reader.close()
+    return VerifyReport(
+        head=head,
+        events_checked=scan.events,
+        streams=scan.streams,
+        commands=scan.commands,
+        problems=found.problems,
+        projections=checks,
+        analytics=live.status,
+        seconds=round(time.perf_counter() - started, 3),
+        omitted=found.omitted,
+    )
+
+
+def _check_positions(con: sqlite3.Connection, head: int, found: _Findings) -> None:
+    count, low = con.execute("SELECT COUNT(*), MIN(rowid) FROM stored_events").fetchone()
+    if count == head and (low or 1) == 1:
+        return
+    # Find the missing ranges (cheap: runs only when the count says something is missing).
+    gaps = con.execute(
+        "SELECT prev + 1, rowid - 1 FROM (SELECT rowid, LAG(rowid, 1, 0) OVER (ORDER BY rowid) "
+        "AS prev FROM stored_events) WHERE rowid - prev > 1 LIMIT ?",
+        (MAX_LISTED,),
+    ).fetchall()
+    for first, last in gaps:
+        span = f"{first}" if first == last else f"{first}..{last}"
+        found.add(
+            Problem(
+                kind="gap",
+                message=f"positions {span} are missing ({last - first + 1} events)",
+                positions=[first, last],
+            )
+        )
+
+
+class _Scan(msgspec.Struct):
+    events: int = 0
+    streams: int = 0
+    commands: int = 0
+    journal_sound: bool = True
+
+
+def _scan(
+    reader: JournalReader,
+    head: int,
+    found: _Findings,
+    fresh: Analytics | None,
+    projections: Sequence[AnalyticsProjection],
+    targets: dict[str, int],
+    page_size: int,
+    progress: Callable[[int], None] | None,
+) -> _Scan:
+    codec = reader.codec
+    versions: dict[str, int] = {}
+    spans = _command_spans(reader.connection)
+    seen_commands: set[str] = set()
+    run_cmd: str | None = None
+    run_first = run_last = 0
+    scan = _Scan()
+    problems_before = len(found.problems) + found.omitted
+    rebuilding = [p for p in projections if p.name in targets]
+    applied: dict[str, int] = dict.fromkeys(targets, 0)
+    # Page boundaries at every tracked position, so each projection stops exactly at its own.
+    bounds = sorted({*targets.values(), head})
+
+    def close_run() -> None:
+        if run_cmd is None:
+            return
+        _check_command(run_cmd, run_first, run_last, spans, seen_commands, found)
+
+    start = 1
+    with _gc_paused(head > page_size):
+        for bound in bounds:
+            for rows in reader.row_pages(start, bound, page_size=page_size):
+                page = Page(codec, rows.first, rows.last, rows.rows)
+                headers = _headers(page, found)
+                for i, (position, stream, version, tag, _) in enumerate(rows.rows):
+                    expected = versions.get(stream, 0) + 1
+                    if version != expected:
+                        found.add(_version_problem(stream, position, version, expected))
+                    versions[stream] = version
+                    header = headers[i]
+                    if header is None:
+                        continue
+                    try:
+                        codec.event(tag, header, position=position)
+                    except EventDecodeError as exc:
+                        found.add(Problem(kind="decode", message=str(exc), positions=[position]))
+                    cmd = header.command_id
+                    if cmd != run_cmd:
+                        close_run()
+                        run_cmd, run_first = cmd, position
+                    run_last = position
+                scan.events += len(rows.rows)
+                if fresh is not None and len(found.problems) + found.omitted == problems_before:
+                    live_ones = [p for p in rebuilding if targets[p.name] >= page.last]
+                    if live_ones:
+                        _load_page(fresh, live_ones, applied, page)
+                if progress is not None:
+                    progress(rows.last - rows.first + 1)
+            start = bound + 1
+        close_run()
+    for cmd, (first, last) in spans.items():
+        if cmd not in seen_commands:
+            found.add(
+                Problem(
+                    kind="command_ids",
+                    message=f"command_ids row {cmd!r} spans {first}..{last} "
+                    "but no event carries it",
+                    positions=[first, last],
+                )
+            )
+    scan.streams = len(versions)
+    scan.commands = len(seen_commands)
+    scan.journal_sound = len(found.problems) + found.omitted == problems_before
+    return scan
+
+
+def _headers(page: Page, found: _Findings) -> list[Any]:
+    try:
+        return list(page.headers())
+    except EventDecodeError:
+        pass
+    out: list[Any] = []
+    for position, _, _, tag, state in page.rows:
+        try:
+            out.append(page.codec.header(state, position=position, tag=tag))
+        except EventDecodeError as exc:
+            found.add(Problem(kind="decode", message=str(exc), positions=[position]))
+            out.append(None)
+    return out
+
+
+def _version_problem(stream: str, position: int, version: int, expected: int) -> Problem:
+    if version > expected:
+        what = f"skips versions {expected}..{version - 1}"
+    else:
+        what = f"repeats or reorders (expected version {expected})"
+    return Problem(
+        kind="stream_version",
+        message=f"stream {stream!r}: version {version} at position {position} {what}",
+        positions=[position],
+        stream=stream,
+    )
+
+
+def _command_spans(con: sqlite3.Connection) -> dict[str, tuple[int, int]]:
+    rows = con.execute("SELECT command_id, first_position, last_position FROM command_ids")
+    return {str(c): (int(f), int(la)) for c, f, la in rows}
+
+
+def _check_command(
+    cmd: str,
+    first: int,
+    last: int,
+    spans: dict[str, tuple[int, int]],
+    seen: set[str],
+    found: _Findings,
+) -> None:
+    if cmd in seen:
+        found.add(
+            Problem(
+                kind="command_ids",
+                message=f"command {cmd!r} appears again at {first}..{last}, apart from its "
+                "first run (one command id must append once)",
+                positions=[first, last],
+            )
+        )
+        return
+    seen.add(cmd)
+    span = spans.get(cmd)
+    if span is None:
+        found.add(
+            Problem(
+                kind="command_ids",
+                message=f"events {first}..{last} carry command {cmd!r}, "
+                "which has no command_ids row",
+                positions=[first, last],
+            )
+        )
+    elif span != (first, last):
+        found.add(
+            Problem(
+                kind="command_ids",
+                message=f"command_ids row {cmd!r} says {span[0]}..{span[1]}, "
+                f"its events are at {first}..{last}",
+                positions=[first, last],
+            )
+        )
+
+
+class _LiveAnalytics:
+    """What the live analytics file tracks (read once, read-only), or why it cannot be checked."""
+
+    def __init__(self, path: Path, tracking: dict[str, Tracking] | None, status: str) -> None:
+        self.path = path
+        self.tracking = tracking
+        self.status = status
+
+    @classmethod
+    def open(cls, path: Path) -> _LiveAnalytics:
+        if not path.exists():
+            return cls(path, None, f"missing: {path} does not exist (projections not built)")
+        try:
+            live = Analytics(path, read_only=True)
+        except AnalyticsBusyError:
+            return cls(
+                path,
+                None,
+                f"busy: {path} is held by another process (a running bot?); "
+                "projections not checked, the journal was",
+            )
+        try:
+            return cls(path, live.tracking(), "checked")
+        finally:
+            live.close()
+
+    @property
+    def usable(self) -> bool:
+        return self.tracking is not None
+
+    def targets(self, projections: Sequence[AnalyticsProjection], head: int) -> dict[str, int]:
+        tracked = self.tracking or {}
+        return {
+            p.name: min(tracked[p.name].position, head)
+            for p in projections
+            if p.name in tracked and tracked[p.name].schema_version == p.schema_version
+        }
+
+    def close(self) -> None:
+        """Nothing stays open (kept for symmetry with the fresh file)."""
+
+
+def _compare(
+    live: _LiveAnalytics,
+    fresh: Analytics | None,
+    projections: Sequence[AnalyticsProjection],
+    targets: dict[str, int],
+    journal_sound: bool,
+) -> list[ProjectionCheck]:
+    if live.tracking is None:
+        return [ProjectionCheck(p.name, 0, "not checked") for p in projections]
+    tracked = live.tracking
+    checks: list[ProjectionCheck] = []
+    for p in projections:
+        t = tracked.get(p.name)
+        if t is None:
+            checks.append(ProjectionCheck(p.name, 0, "missing from the analytics file"))
+        elif t.schema_version != p.schema_version:
+            checks.append(
+                ProjectionCheck(
+                    p.name,
+                    t.position,
+                    f"schema v{t.schema_version}, code has v{p.schema_version} "
+                    "(the next catch-up rebuilds it)",
+                )
+            )
+        elif not journal_sound or fresh is None:
+            checks.append(ProjectionCheck(p.name, t.position, "not checked: journal unsound"))
+        else:
+            differs = _differing_tables(live.path, fresh, p)
+            outcome = "ok" if not differs else "differs: " + "; ".join(differs)
+            checks.append(ProjectionCheck(p.name, targets[p.name], outcome))
+    return checks
+
+
+def _differing_tables(live: Path, fresh: Analytics, p: AnalyticsProjection) -> list[str]:
+    con = fresh.connection
+    con.execute(f"ATTACH '{live}' AS live (READ_ONLY)")
+    try:
+        out: list[str] = []
+        for table in p.tables:
+            exists = con.execute(
+                "SELECT COUNT(*) FROM duckdb_tables() WHERE table_name = ? AND database_name = ?",
+                [table, "live"],
+            ).fetchone()
+            if exists is None or not exists[0]:
+                if _is_table(con, table):
+                    out.append(f"table {table} is missing")
+                continue
+            try:
+                # Table names come from projection code, never from input.
+                extra = _count(con, f"SELECT * FROM live.{table} EXCEPT ALL SELECT * FROM {table}")  # noqa: S608
+                lacking = _count(
+                    con,
+                    f"SELECT * FROM {table} EXCEPT ALL SELECT * FROM live.{table}",  # noqa: S608
+                )
+            except duckdb.Error as exc:
+                out.append(f"table {table} has another shape: {exc}")
+                continue
+            if extra or lacking:
+                out.append(
+                    f"table {table}: {extra} rows not in a fresh rebuild, "
+                    f"{lacking} rows of the fresh rebuild missing"
+                )
+        return out
+    finally:
+        con.execute("DETACH live")
+
+
+def _is_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    row = con.execute(
+        "SELECT COUNT(*) FROM duckdb_tables() WHERE table_name = ? AND database_name <> 'live'",
+        [table],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _count(con: duckdb.DuckDBPyConnection, query: str) -> int:
+    row = con.execute(f"SELECT COUNT(*) FROM ({query})").fetchone()  # noqa: S608
+    return int(row[0]) if row else 0
