@@ -1,0 +1,359 @@
+"""Settings and secrets: typed configuration from the environment, validated once at start.
+
+``load_settings()`` reads every ``IBPICKER_*`` variable (and the few Azure names the platform sets)
+into a frozen ``Settings``. ``load_secrets()`` then fetches the four secrets: from Key Vault through
+the managed identity when ``KEY_VAULT_URL`` is set, otherwise from environment variables. A missing
+required secret stops the start with one message naming every missing one; a missing optional one
+turns its features off (``Secrets.features_off()`` says which and why).
+
+Secret values live only in ``pydantic.SecretStr``: their ``repr``/``str`` is ``**********``, and no
+message, log line or exception built here contains one. Messages quote variable names, never values
+(pydantic's own validation messages quote the input, so they are rewritten here).
+
+``open_blob_store()`` picks the blob backend from the settings: a connection string (Azurite or a
+dev account), an account URL with the managed identity (Azure), or the local folder (the default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sync.shipper import DEFAULT_MAX_AGE_S, DEFAULT_MAX_EVENTS
+
+if TYPE_CHECKING:
+    from azure.identity.aio import ManagedIdentityCredential
+
+    from sync.blobstore import BlobStore
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "ibpicker"
+ENV_PREFIX = "IBPICKER_"
+# Key Vault secret name → the environment variable used when there is no Key Vault.
+SECRET_ENV = {
+    "discord-token": "DISCORD_TOKEN",
+    "uw-api-key": "UW_API_KEY",
+    "anthropic-api-key": "ANTHROPIC_API_KEY",
+    "finnhub-api-key": "FINNHUB_API_KEY",
+}
+# What each secret switches on, for the "features off" notice in /about and the start log.
+SECRET_FEATURES = {
+    "discord-token": "Discord (only the local console takes commands)",
+    "uw-api-key": "live prices and options flow from Unusual Whales (offline sample data is used)",
+    "anthropic-api-key": "AI commentary from Anthropic",
+    "finnhub-api-key": "Finnhub quotes, earnings calendar and company news",
+}
+_KEY_VAULT_TIMEOUT_S = 30.0
+
+
+class SettingsError(Exception):
+    """Root of every settings and secrets error; its message is meant for the operator."""
+
+
+class MissingSecretsError(SettingsError):
+    """Required secrets are absent; ``missing`` names all of them."""
+
+    def __init__(self, missing: Sequence[str], source: str) -> None:
+        """Name every missing secret and where it was looked for."""
+        self.missing = tuple(missing)
+        super().__init__(f"missing required secret(s) {', '.join(self.missing)} in {source}")
+
+
+def default_data_dir() -> Path:
+    """The per-user data folder: ``$XDG_DATA_HOME/ibpicker``, else ``~/.local/share/ibpicker``."""
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
+    return base / APP_NAME
+
+
+def _env(name: str) -> Any:
+    """A field read from exactly the environment variable ``name`` (no prefix)."""
+    return Field(default=None, validation_alias=AliasChoices(name))
+
+
+class Settings(BaseSettings):
+    """Everything ibpicker reads from its environment. Built by ``load_settings()``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, frozen=True, extra="ignore", populate_by_name=True
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    environment: Literal["local", "dev", "staging", "prod"] = "local"
+    health_port: int = Field(default=8080, ge=0, le=65535)
+
+    # Blob storage: at most one of connection string / account URL; neither → local folder.
+    blob_connection_string: SecretStr | None = None  # holds an account key: a secret
+    blob_account_url: str | None = None
+    blob_dir: Path | None = None
+    blob_container: str = "ibpicker-journal"
+
+    # Segment shipping policy (see sync/shipper.py).
+    durable_ack: bool = False
+    segment_max_events: PositiveInt = DEFAULT_MAX_EVENTS
+    segment_max_age_s: PositiveFloat = DEFAULT_MAX_AGE_S
+
+    # Names set by the platform and the infrastructure, without our prefix.
+    azure_client_id: str | None = _env("AZURE_CLIENT_ID")
+    identity_endpoint: str | None = _env("IDENTITY_ENDPOINT")
+    key_vault_url: str | None = _env("KEY_VAULT_URL")
+    discord_guild_id: PositiveInt | None = _env("DISCORD_GUILD_ID")
+
+    # Secrets for a run without Key Vault (ignored when KEY_VAULT_URL is set).
+    discord_token: SecretStr | None = _env("DISCORD_TOKEN")
+    uw_api_key: SecretStr | None = _env("UW_API_KEY")
+    anthropic_api_key: SecretStr | None = _env("ANTHROPIC_API_KEY")
+    finnhub_api_key: SecretStr | None = _env("FINNHUB_API_KEY")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `FOO=` in an env file or a pipeline means "not set", not "the empty string".
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("key_vault_url", "blob_account_url")
+    @classmethod
+    def _https_only(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("https://"):
+            raise ValueError("must be an https:// URL")
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _one_blob_backend(self) -> Settings:
+        if self.blob_connection_string is not None and self.blob_account_url is not None:
+            raise ValueError(
+                f"set either {ENV_PREFIX}BLOB_CONNECTION_STRING or {ENV_PREFIX}BLOB_ACCOUNT_URL, "
+                "not both"
+            )
+        if self.blob_account_url is not None and self.azure_client_id is None:
+            raise ValueError(
+                f"{ENV_PREFIX}BLOB_ACCOUNT_URL needs AZURE_CLIENT_ID "
+                "(the client id of the user-assigned managed identity)"
+            )
+        return self
+
+    @property
+    def blob_backend(self) -> Literal["connection-string", "managed-identity", "local"]:
+        """Which blob store ``open_blob_store`` builds."""
+        if self.blob_connection_string is not None:
+            return "connection-string"
+        if self.blob_account_url is not None:
+            return "managed-identity"
+        return "local"
+
+    @property
+    def local_blob_dir(self) -> Path:
+        """The local blob folder: ``IBPICKER_BLOB_DIR``, else ``<data-dir>/blob``."""
+        return self.blob_dir if self.blob_dir is not None else self.data_dir / "blob"
+
+
+def _env_name(field: str) -> str:
+    """The environment variable a settings field is read from."""
+    info = Settings.model_fields.get(field)
+    if info is None:  # pydantic reports an aliased field by its alias: the variable's name
+        return field
+    if isinstance(info.validation_alias, AliasChoices):
+        return str(info.validation_alias.choices[0])
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate the settings from the environment (``overrides`` win, for tests and CLI).
+
+    Raises ``SettingsError`` listing each bad variable and why, never its value.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_input=False, include_url=False):
+            where = ".".join(str(part) for part in error["loc"])
+            message = str(error["msg"]).removeprefix("Value error, ")
+            problems.append(f"{_env_name(where)}: {message}" if where else message)
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None
+
+
+# -- secrets --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeatureOff:
+    """A feature that is off because its secret is absent."""
+
+    feature: str
+    secret: str
+    source: str
+
+    def __str__(self) -> str:
+        return f"{self.feature}: off (no {self.secret} in {self.source})"
+
+
+class Secrets(BaseModel):
+    """The four secrets; ``None`` means absent. Every value is redacted in ``repr``/``str``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    discord_token: SecretStr | None = None
+    uw_api_key: SecretStr | None = None
+    anthropic_api_key: SecretStr | None = None
+    finnhub_api_key: SecretStr | None = None
+    source: str = "environment"
+
+    def get(self, name: str) -> SecretStr | None:
+        """The secret with Key Vault name ``name`` (``uw-api-key``…), or ``None``."""
+        value = getattr(self, name.replace("-", "_"))
+        return value if isinstance(value, SecretStr) else None
+
+    def features_off(self) -> list[FeatureOff]:
+        """Each feature that is off, with the absent secret that turned it off."""
+        return [
+            FeatureOff(SECRET_FEATURES[name], name, self.source)
+            for name in SECRET_ENV
+            if self.get(name) is None
+        ]
+
+
+def managed_identity(settings: Settings, *, purpose: str) -> ManagedIdentityCredential:
+    """The user-assigned managed identity, or a ``SettingsError`` at once when there is none.
+
+    Without an identity endpoint the credential would spend 5-13 s probing before it fails, so a
+    local run with an Azure-only setting is refused here instead, naming what is missing.
+    """
+    if settings.azure_client_id is None:
+        raise SettingsError(
+            f"{purpose} needs AZURE_CLIENT_ID, the client id of the user-assigned managed identity"
+        )
+    if settings.identity_endpoint is None:
+        raise SettingsError(
+            f"{purpose} needs a managed identity, and IDENTITY_ENDPOINT is not set (Azure "
+            "Container Apps sets it); for a local run unset it and use environment variables"
+        )
+    from azure.identity.aio import ManagedIdentityCredential
+
+    return ManagedIdentityCredential(client_id=settings.azure_client_id)
+
+
+async def _from_key_vault(
+    settings: Settings, vault_url: str, client_options: Mapping[str, Any]
+) -> dict[str, SecretStr | None]:
+    from azure.core.exceptions import AzureError, ResourceNotFoundError
+    from azure.keyvault.secrets.aio import SecretClient
+
+    credential = managed_identity(settings, purpose="KEY_VAULT_URL")
+
+    async def fetch(client: SecretClient, name: str) -> SecretStr | None:
+        try:
+            secret = await client.get_secret(name)
+        except ResourceNotFoundError:
+            return None
+        return SecretStr(secret.value) if secret.value else None
+
+    try:
+        async with (
+            credential,
+            SecretClient(vault_url, credential, **client_options) as client,
+            asyncio.timeout(_KEY_VAULT_TIMEOUT_S),
+        ):
+            values = await asyncio.gather(*(fetch(client, name) for name in SECRET_ENV))
+    except TimeoutError:
+        raise SettingsError(
+            f"Key Vault {vault_url} did not answer within {_KEY_VAULT_TIMEOUT_S:.0f} s"
+        ) from None
+    except AzureError as exc:
+        # The SDK's message is not quoted: only its type and status, which carry no secret.
+        status = getattr(exc, "status_code", None)
+        raise SettingsError(
+            f"cannot read secrets from Key Vault {vault_url}: {type(exc).__name__}"
+            + (f" (HTTP {status})" if status else "")
+            + "; the identity needs the 'Key Vault Secrets User' role"
+        ) from None
+    return dict(zip(SECRET_ENV, values, strict=True))
+
+
+async def load_secrets(
+    settings: Settings,
+    *,
+    required: Sequence[str] = ("discord-token",),
+    key_vault_options: Mapping[str, Any] | None = None,
+) -> Secrets:
+    """Fetch the secrets: Key Vault when ``KEY_VAULT_URL`` is set, else environment variables.
+
+    ``required`` are Key Vault names; if any is absent, ``MissingSecretsError`` names all absent
+    ones. ``key_vault_options`` go to the ``SecretClient`` (tests pass ``connection_verify`` and
+    ``verify_challenge_resource=False`` for a vault stand-in on 127.0.0.1).
+    """
+    unknown = set(required) - set(SECRET_ENV)
+    if unknown:
+        raise ValueError(f"unknown secret name(s): {', '.join(sorted(unknown))}")
+    if settings.key_vault_url is not None:
+        source = f"Key Vault {settings.key_vault_url}"
+        values = await _from_key_vault(settings, settings.key_vault_url, key_vault_options or {})
+    else:
+        source = "environment"
+        values = {name: getattr(settings, name.replace("-", "_")) for name in SECRET_ENV}
+    secrets = Secrets(**{name.replace("-", "_"): value for name, value in values.items()})
+    secrets = secrets.model_copy(update={"source": source})
+    missing = [name for name in required if secrets.get(name) is None]
+    if missing:
+        where = (
+            source
+            if settings.key_vault_url
+            else "the environment: " + ", ".join(SECRET_ENV[name] for name in missing)
+        )
+        raise MissingSecretsError(missing, where)
+    for feature in secrets.features_off():
+        log.info("feature off: %s", feature)
+    log.info("secrets loaded from %s", source)
+    return secrets
+
+
+# -- blob store -----------------------------------------------------------------------------------
+
+
+def open_blob_store(settings: Settings, *, connection_verify: bool | str = True) -> BlobStore:
+    """The blob store the settings ask for (Azure by connection string or identity, else local).
+
+    ``connection_verify`` is a CA bundle path for an endpoint with a private certificate.
+    """
+    container = settings.blob_container
+    if settings.blob_connection_string is not None:
+        from sync.azure_blob import AzureBlobStore
+
+        return AzureBlobStore.from_connection_string(
+            settings.blob_connection_string.get_secret_value(),
+            container,
+            connection_verify=connection_verify,
+        )
+    if settings.blob_account_url is not None:
+        from sync.azure_blob import AzureBlobStore
+
+        credential = managed_identity(settings, purpose=f"{ENV_PREFIX}BLOB_ACCOUNT_URL")
+        return AzureBlobStore.from_account_url(
+            settings.blob_account_url,
+            credential,
+            container,
+            connection_verify=connection_verify,
+        )
+    from sync.local_blob import LocalBlobStore
+
+    return LocalBlobStore(settings.local_blob_dir, container)
