@@ -36,6 +36,7 @@ from events.guild import (
 )
 from events.market import BarsFetched, FetchFailed, FlowAlertsFetched
 from events.trading import TradeClosed, TradeNoteAdded, TradeOpened
+from fetchers.service import SYMBOL_PATTERN
 from projections.guild import GuildBook
 from projections.trading import PRICE_SCALE, TradeBook, TradeRecord
 
@@ -104,10 +105,10 @@ def check_symbol(raw: str, state: State, guild_id: int) -> str:
     known = symbol in state.market.known_symbols() or symbol in state.guilds.watched_symbols(
         guild_id
     )
-    if not known and not tx.TICKER.match(symbol):
+    if not known and not SYMBOL_PATTERN.fullmatch(symbol):
         raise reject(
             f"Unknown symbol {tx.escape(raw)!s}: not in the watchlist or fetched data, and not a "
-            "ticker (1-5 letters, e.g. AAPL or BRK.B)."
+            "ticker (a letter, then up to 9 letters, digits, '.' or '-', e.g. AAPL or BRK.B)."
         )
     return symbol
 

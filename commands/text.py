@@ -11,7 +11,6 @@ from decimal import Decimal
 from commands.models import Reply
 
 _MD = re.compile(r"([\\*_~`|>#\[\]])")
-TICKER = re.compile(r"^[A-Z]{1,5}([.\-][A-Z]{1,2})?$")
 ID_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 """Trade-id letters: no 0/O, 1/I/L, so ids read aloud and typed on a phone survive."""
 TRADE_ID_LENGTH = 5

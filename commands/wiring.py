@@ -10,11 +10,13 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
+from commands.adapters import FetchServiceAdapter, StoredMarketData, StrategyAnalyzer
 from commands.market_view import AnalyticsMarketView
 from commands.ports import Analyzer, Clock, MarketFetcher, SystemClock
 from commands.schedule import TradingCalendar, xnys
 from commands.service import CommandService
 from events.journal import Journal
+from fetchers.service import MarketData
 from projections.analytics import Analytics
 from projections.guild import GuildBook
 from projections.registry import all_analytics_projections
@@ -42,11 +44,12 @@ def open_service(
     calendar: TradingCalendar | None = None,
     features_off: Sequence[str] = (),
     journal: Journal | None = None,
+    analytics: Analytics | None = None,
 ) -> CommandService:
     """A service over ``data_dir`` with every projection caught up with the journal."""
     data_dir.mkdir(parents=True, exist_ok=True)
     journal = journal or Journal.open(data_dir / JOURNAL_FILE)
-    analytics = Analytics(data_dir / ANALYTICS_FILE)
+    analytics = analytics or Analytics(data_dir / ANALYTICS_FILE)
     trades = TradeBook()
     guilds = GuildBook()
     runner = ProjectionRunner(
@@ -68,6 +71,27 @@ def open_service(
         calendar=calendar if calendar is not None else xnys(),
         version=package_version(),
         features_off=features_off,
+    )
+
+
+def open_default_service(
+    data_dir: Path,
+    market_data: MarketData,
+    *,
+    clock: Clock | None = None,
+    features_off: Sequence[str] = (),
+) -> CommandService:
+    """A service with the real ports: ``market_data`` for fetches, the packaged strategies, and
+    scans over the stored bars and flow alerts."""
+    analytics = Analytics(data_dir / ANALYTICS_FILE)
+    stored = StoredMarketData(analytics)
+    return open_service(
+        data_dir,
+        fetcher=FetchServiceAdapter(market_data, stored),
+        analyzer=StrategyAnalyzer(stored),
+        clock=clock,
+        features_off=features_off,
+        analytics=analytics,
     )
 
 

@@ -1,0 +1,32 @@
+"""The ``ibpicker console`` command (registered by ``cli.build_app``)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+
+from cli import DataDirOption, resolve_data_dir
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``console`` to the ``ibpicker`` command line."""
+
+    @app.command("console")
+    def console(
+        data_dir: DataDirOption = None,
+        demo: Annotated[
+            bool,
+            typer.Option("--demo", help="First add a sample watchlist and fetch its sample data."),
+        ] = False,
+    ) -> None:
+        """Type the bot's slash commands (/help lists them) against a local journal.
+
+        Reads commands from stdin when piped (one a line). Exit status: 0 all ran, 1 a command
+        was refused, 2 a line could not be parsed.
+        """
+        from commands.console import run_console
+
+        code = asyncio.run(run_console(resolve_data_dir(data_dir), demo=demo))
+        raise typer.Exit(code)
