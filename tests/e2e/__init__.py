@@ -1,0 +1,1 @@
+"""End-to-end tests: the real disnake client against the local Discord stand-in."""

@@ -1,0 +1,1103 @@
+"""The Discord stand-in: an aiohttp server on 127.0.0.1 speaking Discord's REST API and gateway.
+
+The real, unmodified disnake client logs in, connects to the gateway, syncs its application
+commands and answers interactions against it. Tests drive it as a Discord user would (a slash
+command, an autocomplete, a button click, a modal submit) and read what the bot answered. Every
+request is recorded; a request Discord would refuse gets Discord's 4xx answer and is recorded as
+a failure, so the test fails with its cause. It never answers 5xx (disnake would sleep and retry).
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+import disnake
+from aiohttp import BodyPartReader, WSMsgType, web
+
+from .commands import CHANNEL, MENTIONABLE, ROLE, USER, CommandRegistry, Resolved, build_options
+from .errors import CommandShapeError, StandinError
+from .gateway import (
+    HEARTBEAT,
+    HEARTBEAT_ACK,
+    HEARTBEAT_INTERVAL_MS,
+    HELLO,
+    IDENTIFY,
+    INVALID_SESSION,
+    PRESENCE,
+    RECONNECT,
+    REQUEST_MEMBERS,
+    RESUME,
+    VOICE_STATE,
+    GatewayConnection,
+    GatewaySession,
+)
+from .interactions import DEFAULT_TIMEOUT, Changes, InteractionHandle, InteractionRecord
+from .limits import choice_problems, message_problems, modal_problems
+from .records import (
+    EPHEMERAL,
+    LOADING,
+    Failure,
+    RecordedFile,
+    RecordedRequest,
+    Reply,
+    ReplyKind,
+    StoredMessage,
+)
+from .world import (
+    ADMINISTRATOR,
+    BOT_PERMISSIONS,
+    ChannelSpec,
+    GuildSpec,
+    RoleSpec,
+    SnowflakeFactory,
+    UserSpec,
+    World,
+    channel_payload,
+    default_world,
+    guild_payload,
+    iso_now,
+    member_payload,
+    role_payload,
+    user_payload,
+)
+
+API = "/api/v10"
+ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
+GUILD_MESSAGES_INTENT = 1 << 9
+# Message flags a bot may set when it creates a message (others are Discord's to set).
+SETTABLE_FLAGS = EPHEMERAL | (1 << 2) | (1 << 12) | (1 << 15)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+RECORD = web.RequestKey("record", RecordedRequest)
+
+
+class CommandHiddenError(StandinError):
+    """Discord's client does not offer this command to this member (default_member_permissions)."""
+
+
+class _RejectedError(Exception):
+    """Discord's own 4xx answer to a request (its JSON error code and message)."""
+
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    """A JSON response whose Content-Type is exactly ``application/json`` (disnake compares it)."""
+    return web.Response(
+        status=status, body=json.dumps(data).encode(), headers={"Content-Type": "application/json"}
+    )
+
+
+def _invalid(problems: Sequence[str]) -> _RejectedError:
+    return _RejectedError(400, 50035, "Invalid Form Body: " + "; ".join(problems))
+
+
+def _find_component(components: Sequence[Any], custom_id: str) -> Mapping[str, Any] | None:
+    for component in components:
+        if component.get("custom_id") == custom_id:
+            return dict(component)
+        nested = list(component.get("components") or [])
+        for key in ("component", "accessory"):
+            if isinstance(component.get(key), Mapping):
+                nested.append(component[key])
+        found = _find_component(nested, custom_id)
+        if found is not None:
+            return found
+    return None
+
+
+def _modal_answer(component: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """The submitted form of one modal component, as Discord sends it back to the bot."""
+    kind = int(component["type"])
+    answer: dict[str, Any] = {"type": kind}
+    if "id" in component:
+        answer["id"] = component["id"]
+    if kind == 1:
+        answer["components"] = [_modal_answer(c, values) for c in component["components"]]
+    elif kind == 18:
+        answer["component"] = _modal_answer(component["component"], values)
+    elif kind == 4:
+        custom_id = component["custom_id"]
+        value = str(values.get(custom_id, component.get("value") or ""))
+        if component.get("required", True) and not value:
+            msg = f"text input {custom_id!r} is required; pass it in values"
+            raise CommandShapeError(msg)
+        answer |= {"custom_id": custom_id, "value": value}
+    elif "custom_id" in component:
+        answer |= {
+            "custom_id": component["custom_id"],
+            "values": list(values.get(component["custom_id"], [])),
+        }
+    return answer
+
+
+class DiscordStandin:
+    """A local Discord (REST + gateway) for one application, with a driver API for tests.
+
+    Start it with :meth:`start` (or ``serve_standin``), point disnake at :attr:`api_base`, run a
+    bot against it (``run_bot``), then drive it: :meth:`slash`, :meth:`autocomplete`,
+    :meth:`click`, :meth:`submit_modal`, :meth:`wait_for_channel_message`.
+    """
+
+    def __init__(self, world: World | None = None, *, token: str = "standin-bot-token") -> None:
+        self.ids = SnowflakeFactory()
+        self.world = world or default_world(self.ids)
+        self.token = token
+        self.requests: list[RecordedRequest] = []
+        self.failures: list[Failure] = []
+        self.command_errors: list[str] = []
+        self.commands = CommandRegistry(self.world.application_id, self.ids)
+        self.messages: dict[int, StoredMessage] = {}
+        self.interactions: dict[int, InteractionRecord] = {}
+        self.channel_posts: list[Reply] = []
+        self.connections: list[GatewayConnection] = []
+        self.sessions: dict[str, GatewaySession] = {}
+        self.identifies = 0
+        self.resumes = 0
+        self.changes = Changes(self.failures, self.describe_recent)
+        self._by_token: dict[str, InteractionRecord] = {}
+        self._attachments: dict[int, RecordedFile] = {}
+        self._channel_cursor: dict[int, int] = {}
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # Lifecycle
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_base(self) -> str:
+        """What ``disnake.http.Route.BASE`` must be set to."""
+        return self.base_url + API
+
+    @property
+    def gateway_url(self) -> str:
+        """The gateway URL handed out by ``GET /gateway/bot`` and READY."""
+        return f"ws://127.0.0.1:{self.port}/gateway"
+
+    async def start(self) -> None:
+        """Listen on a free port of 127.0.0.1."""
+        app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
+        self._add_routes(app)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])
+
+    async def stop(self) -> None:
+        """Close every gateway connection and stop listening."""
+        for conn in self.connections:
+            if not conn.ws.closed:
+                await conn.ws.close(code=1001)
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def report(self, source: str, detail: str, error: BaseException | None = None) -> None:
+        """Record a failure; every waiting driver call raises it at once."""
+        self.failures.append(Failure(source, detail, error))
+        self.changes.bump()
+
+    def describe_recent(self, n: int = 15) -> str:
+        """The last requests, unknown routes and bot command errors, for a timeout message."""
+        lines = ["recent requests:"]
+        lines += [f"  {r.method} {r.path} -> {r.status}" for r in self.requests[-n:]]
+        unknown = [f"{r.method} {r.path}" for r in self.requests if not r.known]
+        if unknown:
+            lines.append(f"unknown routes called: {unknown}")
+        if self.command_errors:
+            lines.append(f"errors raised in the bot's commands: {self.command_errors}")
+        live = [c for c in self.connections if c.live]
+        lines.append(f"live gateway connections: {len(live)}")
+        return "\n".join(lines)
+
+    @property
+    def unknown_requests(self) -> list[RecordedRequest]:
+        """Requests to routes the stand-in does not implement (answered 404)."""
+        return [r for r in self.requests if not r.known]
+
+    def requests_to(self, method: str, path_suffix: str) -> list[RecordedRequest]:
+        """Recorded requests with this method whose path (after /api/v10) ends with the suffix."""
+        return [r for r in self.requests if r.method == method and r.path.endswith(path_suffix)]
+
+    # HTTP plumbing
+
+    def _add_routes(self, app: web.Application) -> None:
+        routes: list[tuple[str, str, Handler]] = [
+            ("GET", "/users/@me", self._me),
+            ("GET", "/users/{user_id}", self._user),
+            ("GET", "/gateway", self._gateway_info),
+            ("GET", "/gateway/bot", self._gateway_info),
+            ("GET", "/oauth2/applications/@me", self._application),
+            ("GET", "/applications/@me", self._application),
+            ("GET", "/applications/{app}/commands", self._list_commands),
+            ("PUT", "/applications/{app}/commands", self._put_commands),
+            ("GET", "/applications/{app}/guilds/{guild_id}/commands", self._list_commands),
+            ("PUT", "/applications/{app}/guilds/{guild_id}/commands", self._put_commands),
+            ("POST", "/interactions/{interaction_id}/{token}/callback", self._callback),
+            ("POST", "/webhooks/{app}/{token}", self._followup),
+            ("GET", "/webhooks/{app}/{token}/messages/{message_id}", self._webhook_message),
+            ("PATCH", "/webhooks/{app}/{token}/messages/{message_id}", self._webhook_message),
+            ("DELETE", "/webhooks/{app}/{token}/messages/{message_id}", self._webhook_message),
+            ("POST", "/channels/{channel_id}/messages", self._post_channel_message),
+            ("GET", "/channels/{channel_id}/messages/{message_id}", self._channel_message),
+            ("PATCH", "/channels/{channel_id}/messages/{message_id}", self._channel_message),
+            ("DELETE", "/channels/{channel_id}/messages/{message_id}", self._channel_message),
+            ("GET", "/channels/{channel_id}", self._channel),
+            ("GET", "/guilds/{guild_id}", self._guild),
+            ("GET", "/guilds/{guild_id}/members/{user_id}", self._member),
+        ]
+        for method, path, handler in routes:
+            app.router.add_route(method, API + path, handler)
+        app.router.add_get("/gateway", self._gateway)
+        app.router.add_get("/attachments/{attachment_id}/{filename}", self._attachment)
+        app.router.add_route("*", "/{tail:.*}", self._unknown)
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path == "/gateway":
+            return await handler(request)
+        at = time.perf_counter()
+        body, files = await self._read_body(request)
+        path = request.path.removeprefix(API)
+        record = RecordedRequest(at, request.method, path, dict(request.query), body, files)
+        request[RECORD] = record
+        self.requests.append(record)
+        resource = request.match_info.route.resource
+        canonical = resource.canonical if resource is not None else ""
+        record.route = "unknown" if canonical == "/{tail}" else canonical.removeprefix(API)
+        try:
+            response = await handler(request)
+        except _RejectedError as rejected:
+            self.report(
+                "rejected", f"{request.method} {path}: {rejected.status} {rejected.message}"
+            )
+            response = json_response(
+                {"code": rejected.code, "message": rejected.message}, rejected.status
+            )
+        except Exception as exc:
+            # A bug in the stand-in: fail the test, but answer 400 (disnake retries 5xx).
+            self.report("stand-in", f"{request.method} {path} raised {exc!r}", exc)
+            response = json_response({"code": 0, "message": f"stand-in error: {exc!r}"}, 400)
+        record.status = response.status
+        self.changes.bump()
+        return response
+
+    @staticmethod
+    async def _read_body(request: web.Request) -> tuple[Any, tuple[RecordedFile, ...]]:
+        if request.content_type.startswith("multipart/"):
+            payload: Any = None
+            files: list[RecordedFile] = []
+            reader = await request.multipart()
+            while (part := await reader.next()) is not None:
+                if not isinstance(part, BodyPartReader):
+                    continue
+                if part.name == "payload_json":
+                    payload = json.loads(await part.text())
+                else:
+                    data = bytes(await part.read())
+                    content_type = part.headers.get("Content-Type", "application/octet-stream")
+                    files.append(
+                        RecordedFile(part.name or "", part.filename or "", content_type, data)
+                    )
+            return payload, tuple(files)
+        raw = await request.read()
+        if not raw:
+            return None, ()
+        if request.content_type == "application/json":
+            return json.loads(raw), ()
+        return raw.decode(errors="replace"), ()
+
+    @staticmethod
+    def _body(request: web.Request) -> Any:
+        record: RecordedRequest = request[RECORD]
+        return record.body
+
+    @staticmethod
+    def _files(request: web.Request) -> tuple[RecordedFile, ...]:
+        record: RecordedRequest = request[RECORD]
+        return record.files
+
+    def _check_app(self, request: web.Request) -> None:
+        if request.match_info["app"] != str(self.world.application_id):
+            raise _RejectedError(404, 10002, f"Unknown Application {request.match_info['app']}")
+
+    # REST: identity, gateway, application commands
+
+    async def _unknown(self, request: web.Request) -> web.Response:
+        return json_response({"code": 0, "message": f"404: Not Found ({request.path})"}, 404)
+
+    async def _me(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != f"Bot {self.token}":
+            return json_response({"code": 0, "message": "401: Unauthorized"}, 401)
+        return json_response(
+            user_payload(self.world.bot) | {"verified": True, "mfa_enabled": False, "flags": 0}
+        )
+
+    async def _user(self, request: web.Request) -> web.Response:
+        user = self.world.users.get(int(request.match_info["user_id"]))
+        if user is None:
+            raise _RejectedError(404, 10013, "Unknown User")
+        return json_response(user_payload(user))
+
+    async def _gateway_info(self, request: web.Request) -> web.Response:
+        limit = {"total": 1000, "remaining": 999, "reset_after": 86_400_000, "max_concurrency": 1}
+        return json_response({"url": self.gateway_url, "shards": 1, "session_start_limit": limit})
+
+    async def _application(self, request: web.Request) -> web.Response:
+        owner = user_payload(self.world.owner)
+        return json_response(
+            {
+                "id": str(self.world.application_id),
+                "name": self.world.bot.name,
+                "icon": None,
+                "description": "Discord stand-in application",
+                "rpc_origins": [],
+                "bot_public": False,
+                "bot_require_code_grant": False,
+                "bot": user_payload(self.world.bot),
+                "owner": owner,
+                "summary": "",
+                "verify_key": "0" * 64,
+                "team": None,
+                "flags": 0,
+                "tags": [],
+            }
+        )
+
+    def _scope(self, request: web.Request) -> int | None:
+        self._check_app(request)
+        guild_id = request.match_info.get("guild_id")
+        if guild_id is None:
+            return None
+        if int(guild_id) not in self.world.guilds:
+            raise _RejectedError(403, 50001, "Missing Access")
+        return int(guild_id)
+
+    async def _list_commands(self, request: web.Request) -> web.Response:
+        return json_response(self.commands.commands_in(self._scope(request)))
+
+    async def _put_commands(self, request: web.Request) -> web.Response:
+        scope = self._scope(request)
+        body = self._body(request)
+        if not isinstance(body, list) or len(body) > 100:
+            raise _invalid(["body must be a list of at most 100 commands"])
+        return json_response(self.commands.overwrite(scope, body))
+
+    # REST: interaction responses
+
+    def _interaction_by_token(self, request: web.Request) -> InteractionRecord:
+        self._check_app(request)
+        record = self._by_token.get(request.match_info["token"])
+        if record is None:
+            raise _RejectedError(404, 10015, "Unknown Webhook")
+        return record
+
+    def _reply(
+        self,
+        kind: ReplyKind,
+        body: Mapping[str, Any],
+        files: tuple[RecordedFile, ...],
+        request: web.Request,
+        *,
+        type_: int | None = None,
+        message: StoredMessage | None = None,
+        interaction: InteractionRecord | None = None,
+    ) -> Reply:
+        record: RecordedRequest = request[RECORD]
+        reply = Reply(
+            kind=kind,
+            type=type_,
+            body=body,
+            files=files,
+            received_at=record.at,
+            message_id=message.id if message else None,
+            channel_id=message.channel_id if message else None,
+            snapshot=json.loads(json.dumps(message.payload)) if message else None,
+            interaction_id=interaction.id if interaction else None,
+        )
+        if interaction is not None:
+            interaction.replies.append(reply)
+        return reply
+
+    async def _callback(self, request: web.Request) -> web.Response:
+        record = self.interactions.get(int(request.match_info["interaction_id"]))
+        if record is None or record.token != request.match_info["token"]:
+            raise _RejectedError(404, 10062, "Unknown interaction")
+        if record.acknowledged:
+            raise _RejectedError(400, 40060, "Interaction has already been acknowledged.")
+        body = self._body(request) or {}
+        files = self._files(request)
+        kind, data = int(body.get("type", 0)), dict(body.get("data") or {})
+        allowed = {2: {4, 5, 9}, 3: {4, 5, 6, 7, 9}, 4: {8}, 5: {4, 5, 6, 7}}[record.type]
+        if kind not in allowed:
+            raise _invalid(
+                [f"callback type {kind} is not valid for interaction type {record.type}"]
+            )
+        if kind in (6, 7) and record.source_message_id is None:
+            raise _invalid([f"callback type {kind} needs an interaction on a message"])
+        message: StoredMessage | None = None
+        if kind == 4:
+            self._check_message(data, files, creating=True)
+            message = self._create_message(record.channel_id, data, files, record, msg_type=20)
+            record.original_message_id = message.id
+        elif kind == 5:
+            flags = (int(data.get("flags") or 0) & EPHEMERAL) | LOADING
+            message = self._create_message(
+                record.channel_id, {"flags": flags}, (), record, msg_type=20, flags=flags
+            )
+            record.original_message_id = message.id
+        elif kind in (6, 7):
+            message = self.messages[record.source_message_id]  # type: ignore[index]
+            record.original_message_id = message.id
+            if kind == 7:
+                self._check_message(data, files, creating=False)
+                self._edit_message(message, data, files)
+        elif problems := {8: choice_problems, 9: modal_problems}.get(kind, lambda _: [])(data):
+            raise _invalid(problems)
+        record.acknowledged = True
+        self._reply(
+            "callback", data, files, request, type_=kind, message=message, interaction=record
+        )
+        return web.Response(status=204)
+
+    async def _followup(self, request: web.Request) -> web.StreamResponse:
+        record = self._interaction_by_token(request)
+        if not record.acknowledged:
+            raise _RejectedError(
+                404, 10015, "Unknown Webhook (followup before the interaction callback)"
+            )
+        body = dict(self._body(request) or {})
+        files = self._files(request)
+        self._check_message(body, files, creating=True)
+        original = self.messages.get(record.original_message_id or 0)
+        if original is not None and original.flags & LOADING:
+            # Discord: the first followup after a "thinking" defer replaces the loading message.
+            self._edit_message(original, body, files)
+            message = original
+        else:
+            flags = int(body.get("flags") or 0) & SETTABLE_FLAGS
+            message = self._create_message(record.channel_id, body, files, record, flags=flags)
+        self._reply("followup", body, files, request, message=message, interaction=record)
+        if request.query.get("wait", "").lower() in ("1", "true"):
+            return json_response(message.payload)
+        return web.Response(status=204)
+
+    async def _webhook_message(self, request: web.Request) -> web.StreamResponse:
+        record = self._interaction_by_token(request)
+        raw_id = request.match_info["message_id"]
+        message_id = record.original_message_id if raw_id == "@original" else int(raw_id)
+        message = self.messages.get(message_id or 0)
+        if message is None or (raw_id != "@original" and message.interaction_id != record.id):
+            raise _RejectedError(404, 10008, "Unknown Message")
+        if request.method == "DELETE":
+            del self.messages[message.id]
+            return web.Response(status=204)
+        if request.method == "PATCH":
+            body = dict(self._body(request) or {})
+            files = self._files(request)
+            self._check_message(body, files, creating=False)
+            self._edit_message(message, body, files)
+            kind: ReplyKind = "edit" if raw_id == "@original" else "followup"
+            self._reply(kind, body, files, request, message=message, interaction=record)
+        return json_response(message.payload)
+
+    # REST: channels, guilds, attachments
+
+    def _guild_channel(self, channel_id: int) -> tuple[GuildSpec, ChannelSpec]:
+        guild = self.world.guild_of_channel(channel_id)
+        if guild is None:
+            raise _RejectedError(404, 10003, "Unknown Channel")
+        return guild, next(c for c in guild.channels if c.id == channel_id)
+
+    async def _post_channel_message(self, request: web.Request) -> web.Response:
+        channel_id = int(request.match_info["channel_id"])
+        guild, _ = self._guild_channel(channel_id)
+        body = dict(self._body(request) or {})
+        files = self._files(request)
+        self._check_message(body, files, creating=True)
+        flags = int(body.get("flags") or 0) & (SETTABLE_FLAGS & ~EPHEMERAL)
+        message = self._create_message(channel_id, body, files, None, flags=flags)
+        self.channel_posts.append(
+            self._reply("channel_message", body, files, request, message=message)
+        )
+        conn = self._live_connection()
+        if (
+            conn is not None
+            and conn.session is not None
+            and conn.session.intents & GUILD_MESSAGES_INTENT
+        ):
+            member = member_payload(guild, self.world.bot)
+            del member["user"]
+            await conn.dispatch(
+                "MESSAGE_CREATE", message.payload | {"guild_id": str(guild.id), "member": member}
+            )
+        return json_response(message.payload)
+
+    async def _channel_message(self, request: web.Request) -> web.StreamResponse:
+        channel_id = int(request.match_info["channel_id"])
+        self._guild_channel(channel_id)
+        message = self.messages.get(int(request.match_info["message_id"]))
+        if message is None or message.channel_id != channel_id or message.flags & EPHEMERAL:
+            raise _RejectedError(404, 10008, "Unknown Message")
+        if request.method == "DELETE":
+            del self.messages[message.id]
+            return web.Response(status=204)
+        if request.method == "PATCH":
+            body = dict(self._body(request) or {})
+            self._check_message(body, self._files(request), creating=False)
+            self._edit_message(message, body, self._files(request))
+        return json_response(message.payload)
+
+    async def _channel(self, request: web.Request) -> web.Response:
+        guild, channel = self._guild_channel(int(request.match_info["channel_id"]))
+        return json_response(channel_payload(channel, guild.id))
+
+    async def _guild(self, request: web.Request) -> web.Response:
+        guild = self.world.guilds.get(int(request.match_info["guild_id"]))
+        if guild is None:
+            raise _RejectedError(404, 10004, "Unknown Guild")
+        payload = guild_payload(guild, self.world)
+        for key in ("members", "channels", "threads", "presences", "voice_states"):
+            payload.pop(key)
+        return json_response(payload)
+
+    async def _member(self, request: web.Request) -> web.Response:
+        guild = self.world.guilds.get(int(request.match_info["guild_id"]))
+        user_id = int(request.match_info["user_id"])
+        if guild is None or user_id not in guild.members:
+            raise _RejectedError(404, 10007, "Unknown Member")
+        return json_response(member_payload(guild, self.world.users[user_id]))
+
+    async def _attachment(self, request: web.Request) -> web.Response:
+        recorded = self._attachments.get(int(request.match_info["attachment_id"]))
+        if recorded is None:
+            return json_response({"code": 0, "message": "404: Not Found"}, 404)
+        return web.Response(body=recorded.data, headers={"Content-Type": recorded.content_type})
+
+    # Messages
+
+    def _check_message(
+        self, body: Mapping[str, Any], files: Sequence[RecordedFile], *, creating: bool
+    ) -> None:
+        problems = message_problems(body, n_files=len(files), creating=creating)
+        if sum(len(f.data) for f in files) > ATTACHMENT_SIZE_LIMIT:
+            problems.append(f"attachments exceed {ATTACHMENT_SIZE_LIMIT} bytes")
+        if problems:
+            raise _invalid(problems)
+
+    def _attachment_objects(
+        self,
+        body: Mapping[str, Any],
+        files: Sequence[RecordedFile],
+        existing: Sequence[Mapping[str, Any]],
+    ) -> list[dict[str, Any]]:
+        by_index = {int(f.field.removeprefix("files[").rstrip("]")): f for f in files}
+        kept = {str(a["id"]): dict(a) for a in existing}
+        wanted = body.get("attachments")
+        if wanted is None:
+            wanted = [{"id": i} for i in by_index]
+            result = list(kept.values())
+        else:
+            result = []
+        for item in wanted:
+            key = str(item["id"])
+            if key in kept and wanted is body.get("attachments"):
+                result.append(kept[key])
+                continue
+            recorded = by_index.get(int(key))
+            if recorded is None:
+                raise _invalid([f"attachment id {key} matches no uploaded file"])
+            attachment_id = self.ids.next()
+            filename = str(item.get("filename") or recorded.filename)
+            self._attachments[attachment_id] = recorded
+            url = f"{self.base_url}/attachments/{attachment_id}/{filename}"
+            result.append(
+                {
+                    "id": str(attachment_id),
+                    "filename": filename,
+                    "description": item.get("description"),
+                    "size": len(recorded.data),
+                    "url": url,
+                    "proxy_url": url,
+                    "content_type": mimetypes.guess_type(filename)[0] or recorded.content_type,
+                }
+            )
+        return result
+
+    @staticmethod
+    def _embeds(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return [{"type": "rich", **e} for e in body.get("embeds") or []]
+
+    def _create_message(
+        self,
+        channel_id: int,
+        body: Mapping[str, Any],
+        files: Sequence[RecordedFile],
+        interaction: InteractionRecord | None,
+        *,
+        msg_type: int = 0,
+        flags: int | None = None,
+    ) -> StoredMessage:
+        message_id = self.ids.next()
+        payload: dict[str, Any] = {
+            "id": str(message_id),
+            "channel_id": str(channel_id),
+            "author": user_payload(self.world.bot),
+            "content": str(body.get("content") or ""),
+            "timestamp": iso_now(),
+            "edited_timestamp": None,
+            "tts": bool(body.get("tts", False)),
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": self._attachment_objects(body, files, []),
+            "embeds": self._embeds(body),
+            "pinned": False,
+            "type": msg_type,
+            "flags": int(body.get("flags") or 0) if flags is None else flags,
+            "components": list(body.get("components") or []),
+            "application_id": str(self.world.application_id),
+        }
+        if interaction is not None:
+            payload["webhook_id"] = str(self.world.application_id)
+        message = StoredMessage(
+            message_id,
+            channel_id,
+            payload,
+            {int(a["id"]): self._attachments[int(a["id"])] for a in payload["attachments"]},
+            interaction.id if interaction else None,
+        )
+        self.messages[message_id] = message
+        return message
+
+    def _edit_message(
+        self, message: StoredMessage, body: Mapping[str, Any], files: Sequence[RecordedFile]
+    ) -> None:
+        payload = message.payload
+        if "content" in body:
+            payload["content"] = str(body["content"] or "")
+        if "embeds" in body:
+            payload["embeds"] = self._embeds(body)
+        if "components" in body:
+            payload["components"] = list(body["components"] or [])
+        if files or "attachments" in body:
+            payload["attachments"] = self._attachment_objects(body, files, payload["attachments"])
+            message.files = {
+                int(a["id"]): self._attachments[int(a["id"])] for a in payload["attachments"]
+            }
+        payload["flags"] = int(payload.get("flags") or 0) & ~LOADING
+        payload["edited_timestamp"] = iso_now()
+
+    # Gateway
+
+    def _live_connection(self) -> GatewayConnection | None:
+        return next((c for c in reversed(self.connections) if c.live), None)
+
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(max_msg_size=0)
+        await ws.prepare(request)
+        conn = GatewayConnection(ws, zlib_stream=request.query.get("compress") == "zlib-stream")
+        self.connections.append(conn)
+        try:
+            if request.query.get("encoding", "json") != "json":
+                await ws.close(code=4002, message=b"only encoding=json is supported")
+                return ws
+            await conn.send(HELLO, {"heartbeat_interval": HEARTBEAT_INTERVAL_MS})
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    payload = json.loads(msg.data)
+                    conn.received.append(payload)
+                    await self._on_gateway_payload(conn, payload)
+                    self.changes.bump()
+                elif msg.type == WSMsgType.BINARY:
+                    self.report("gateway", "the client sent a binary frame with encoding=json")
+        except Exception as exc:
+            self.report("gateway", f"gateway handler raised {exc!r}", exc)
+        finally:
+            self.changes.bump()
+        return ws
+
+    async def _on_gateway_payload(self, conn: GatewayConnection, payload: dict[str, Any]) -> None:
+        op = payload.get("op")
+        data: Any = payload.get("d")
+        if op == HEARTBEAT:
+            await conn.send(HEARTBEAT_ACK, None)
+        elif op == IDENTIFY:
+            await self._identify(conn, data)
+        elif op == RESUME:
+            session = self.sessions.get(str(data.get("session_id")))
+            if session is None or data.get("token") != self.token:
+                await conn.send(INVALID_SESSION, False)
+                return
+            conn.session = session
+            self.resumes += 1
+            await conn.dispatch("RESUMED", {"_trace": ["discord-standin"]})
+        elif op == REQUEST_MEMBERS:
+            guild_ids = (
+                data["guild_id"] if isinstance(data["guild_id"], list) else [data["guild_id"]]
+            )
+            for guild_id in guild_ids:
+                guild = self.world.guilds[int(guild_id)]
+                members = [member_payload(guild, self.world.users[u]) for u in guild.members]
+                chunk = {
+                    "guild_id": str(guild.id),
+                    "members": members,
+                    "chunk_index": 0,
+                    "chunk_count": 1,
+                    "not_found": [],
+                    "nonce": data.get("nonce"),
+                }
+                await conn.dispatch("GUILD_MEMBERS_CHUNK", chunk)
+        elif op not in (PRESENCE, VOICE_STATE):
+            self.report("gateway", f"unexpected gateway opcode {op}: {payload}")
+
+    async def _identify(self, conn: GatewayConnection, data: dict[str, Any]) -> None:
+        if data.get("token") != self.token:
+            await conn.ws.close(code=4004, message=b"Authentication failed.")
+            return
+        session = GatewaySession(secrets.token_hex(16), int(data.get("intents", 0)))
+        self.sessions[session.id] = session
+        conn.session = session
+        self.identifies += 1
+        bot = self.world.bot
+        guilds = [g for g in self.world.guilds.values() if bot.id in g.members]
+        ready = {
+            "v": 10,
+            "user": user_payload(bot) | {"verified": True, "mfa_enabled": False, "flags": 0},
+            "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
+            "session_id": session.id,
+            "session_type": "normal",
+            "resume_gateway_url": self.gateway_url,
+            "application": {"id": str(self.world.application_id), "flags": 0},
+            "private_channels": [],
+            "relationships": [],
+            "presences": [],
+            "geo_ordered_rtc_regions": [],
+            "_trace": ["discord-standin"],
+        }
+        if "shard" in data:
+            ready["shard"] = data["shard"]
+        await conn.dispatch("READY", ready)
+        for guild in guilds:
+            await conn.dispatch("GUILD_CREATE", guild_payload(guild, self.world))
+
+    async def reconnect(self, timeout: float = DEFAULT_TIMEOUT) -> None:  # noqa: ASYNC109
+        """Ask the bot to reconnect (op 7, as Discord does) and wait until it has RESUMEd."""
+        conn = self._live_connection()
+        if conn is None:
+            raise StandinError("no bot is connected")
+        before = self.resumes
+        await conn.send(RECONNECT, None)
+
+        def resumed() -> bool | None:
+            live = self._live_connection()
+            return True if self.resumes > before and live is not None and live is not conn else None
+
+        await self.changes.wait_until(resumed, timeout, "the bot to RESUME after op 7")
+
+    # Driver: what a Discord user does
+
+    def _resolve(self, guild: GuildSpec) -> Callable[[int, Any], tuple[str, Resolved]]:
+        def resolve(kind: int, value: Any) -> tuple[str, Resolved]:
+            target = int(getattr(value, "id", value))
+            if kind in (USER, MENTIONABLE) and target in self.world.users:
+                user = self.world.users[target]
+                resolved: Resolved = {"users": {str(target): user_payload(user)}}
+                if target in guild.members:
+                    member = member_payload(guild, user, permissions=guild.permissions_of(target))
+                    del member["user"]
+                    resolved["members"] = {str(target): member}
+                return str(target), resolved
+            if kind == CHANNEL:
+                _, channel = self._guild_channel(target)
+                return str(target), {"channels": {str(target): channel_payload(channel, guild.id)}}
+            role: RoleSpec | None = next((r for r in guild.roles if r.id == target), None)
+            if kind in (ROLE, MENTIONABLE) and role is not None:
+                return str(target), {"roles": {str(target): role_payload(role)}}
+            msg = f"{value!r} is no user, channel or role of guild {guild.name}"
+            raise CommandShapeError(msg)
+
+        return resolve
+
+    def _context(
+        self,
+        guild_id: int,
+        user_id: int,
+        channel_id: int | None,
+        permissions: int | disnake.Permissions | None,
+        locale: str,
+    ) -> tuple[GuildSpec, UserSpec, ChannelSpec, int, dict[str, Any]]:
+        guild = self.world.guilds.get(guild_id)
+        if guild is None:
+            msg = f"unknown guild {guild_id}"
+            raise StandinError(msg)
+        user = self.world.users.get(user_id)
+        if user is None or user_id not in guild.members:
+            msg = f"user {user_id} is not a member of guild {guild.name}"
+            raise StandinError(msg)
+        channel = guild.general if channel_id is None else self._guild_channel(channel_id)[1]
+        if isinstance(permissions, disnake.Permissions):
+            permissions = permissions.value
+        perms = guild.permissions_of(user_id) if permissions is None else permissions
+        base = {
+            "application_id": str(self.world.application_id),
+            "version": 1,
+            "guild_id": str(guild.id),
+            "guild": {"id": str(guild.id), "locale": "en-US", "features": []},
+            "channel_id": str(channel.id),
+            "channel": channel_payload(channel, guild.id),
+            "member": member_payload(guild, user, permissions=perms),
+            "locale": locale,
+            "guild_locale": "en-US",
+            "app_permissions": str(BOT_PERMISSIONS),
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": str(guild.id)},
+            "context": 0,
+            "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
+        }
+        return guild, user, channel, perms, base
+
+    async def _send_interaction(
+        self,
+        kind: int,
+        name: str,
+        base: dict[str, Any],
+        data: dict[str, Any],
+        *,
+        user_id: int,
+        source: StoredMessage | None = None,
+    ) -> InteractionHandle:
+        conn = self._live_connection()
+        if conn is None:
+            raise StandinError("no bot is connected to the gateway (use run_bot first)")
+        interaction_id = self.ids.next()
+        token = "itok-" + secrets.token_urlsafe(32)
+        payload = base | {"id": str(interaction_id), "type": kind, "token": token, "data": data}
+        if source is not None:
+            payload["message"] = json.loads(json.dumps(source.payload))
+        record = InteractionRecord(
+            interaction_id,
+            token,
+            kind,
+            name,
+            int(base["guild_id"]),
+            int(base["channel_id"]),
+            user_id,
+            payload,
+            source_message_id=source.id if source else None,
+        )
+        self.interactions[interaction_id] = record
+        self._by_token[token] = record
+        record.sent_at = time.perf_counter()
+        await conn.dispatch("INTERACTION_CREATE", payload)
+        return InteractionHandle(record, self.changes)
+
+    def _command_data(
+        self,
+        guild: GuildSpec,
+        command: str,
+        options: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None,
+        *,
+        perms: int,
+        enforce_default_permissions: bool,
+        focused: str | None = None,
+    ) -> dict[str, Any]:
+        name, *path = command.split()
+        registered = self.commands.find(guild.id, name)
+        required = registered.get("default_member_permissions")
+        if (
+            enforce_default_permissions
+            and required is not None
+            and not perms & ADMINISTRATOR
+            and perms & int(required) != int(required)
+        ):
+            msg = f"Discord hides /{name} from this member (default_member_permissions={required})"
+            raise CommandHiddenError(msg)
+        data: dict[str, Any] = {"id": registered["id"], "name": name, "type": 1}
+        if "guild_id" in registered:
+            data["guild_id"] = registered["guild_id"]
+        if options is None or isinstance(options, Mapping):
+            built, resolved = build_options(
+                registered, path, options or {}, self._resolve(guild), focused=focused
+            )
+            data["options"] = built
+            if resolved:
+                data["resolved"] = resolved
+        else:
+            # Raw Discord option structure, sent as given.
+            data["options"] = [dict(o) for o in options]
+        return data
+
+    async def slash(
+        self,
+        guild_id: int,
+        user_id: int,
+        command: str,
+        options: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+        *,
+        channel_id: int | None = None,
+        permissions: int | disnake.Permissions | None = None,
+        locale: str = "en-US",
+        enforce_default_permissions: bool = True,
+    ) -> InteractionHandle:
+        """A member runs a slash command (INTERACTION_CREATE type 2).
+
+        ``command`` is the name with its subcommand path (``"trade open"``). ``options`` is
+        either a mapping of option name to value, typed and checked against the definition the
+        bot registered, or a raw Discord option list sent as is. ``permissions`` overrides the
+        member's channel permissions in the payload (default: computed from their roles).
+        """
+        guild, _, _, perms, base = self._context(guild_id, user_id, channel_id, permissions, locale)
+        data = self._command_data(
+            guild,
+            command,
+            options,
+            perms=perms,
+            enforce_default_permissions=enforce_default_permissions,
+        )
+        return await self._send_interaction(2, f"/{command}", base, data, user_id=user_id)
+
+    async def autocomplete(
+        self,
+        guild_id: int,
+        user_id: int,
+        command: str,
+        options: Mapping[str, Any],
+        *,
+        focused: str,
+        channel_id: int | None = None,
+        timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109
+    ) -> list[dict[str, Any]]:
+        """A member types into option ``focused``; returns the choices the bot offered (type 8)."""
+        guild, _, _, perms, base = self._context(guild_id, user_id, channel_id, None, "en-US")
+        data = self._command_data(
+            guild, command, options, perms=perms, enforce_default_permissions=False, focused=focused
+        )
+        handle = await self._send_interaction(
+            4, f"autocomplete /{command} {focused}", base, data, user_id=user_id
+        )
+        reply = await handle.callback(timeout)
+        return reply.choices
+
+    def message(self, which: Reply | StoredMessage | int) -> StoredMessage:
+        """The stored message behind a reply, a message or a message id."""
+        message_id = (
+            which
+            if isinstance(which, int)
+            else (which.id if isinstance(which, StoredMessage) else which.message_id)
+        )
+        message = self.messages.get(message_id or 0)
+        if message is None:
+            msg = f"no message {message_id} (a reply without a message, or deleted)"
+            raise StandinError(msg)
+        return message
+
+    async def click(
+        self,
+        which: Reply | StoredMessage | int,
+        custom_id: str,
+        *,
+        user_id: int | None = None,
+        values: Sequence[str] | None = None,
+    ) -> InteractionHandle:
+        """A member clicks a button (or picks ``values`` in a select) on a message (type 3).
+
+        The member defaults to the one whose interaction created the message.
+        """
+        message = self.message(which)
+        component = _find_component(message.payload.get("components") or [], custom_id)
+        if component is None:
+            msg = f"message {message.id} has no component {custom_id!r}"
+            raise StandinError(msg)
+        if component.get("disabled"):
+            msg = f"component {custom_id!r} is disabled"
+            raise StandinError(msg)
+        if user_id is None:
+            if message.interaction_id is None:
+                raise StandinError("pass user_id: this message was not made by an interaction")
+            user_id = self.interactions[message.interaction_id].user_id
+        guild = self.world.guild_of_channel(message.channel_id)
+        assert guild is not None
+        _, _, _, _, base = self._context(guild.id, user_id, message.channel_id, None, "en-US")
+        data: dict[str, Any] = {"custom_id": custom_id, "component_type": component["type"]}
+        if values is not None:
+            data["values"] = list(values)
+        return await self._send_interaction(
+            3, f"click {custom_id}", base, data, user_id=user_id, source=message
+        )
+
+    async def submit_modal(
+        self, custom_id: str, values: Mapping[str, Any], *, user_id: int | None = None
+    ) -> InteractionHandle:
+        """The member submits the last modal opened with ``custom_id`` (type 5).
+
+        ``values`` maps each text input's custom id to what the member typed.
+        """
+        for record in reversed(self.interactions.values()):
+            modal = next(
+                (r for r in record.replies if r.type == 9 and r.custom_id == custom_id), None
+            )
+            if modal is not None:
+                break
+        else:
+            msg = f"no modal {custom_id!r} was opened"
+            raise StandinError(msg)
+        components = list(modal.body.get("components") or [])
+        known = {str(c["custom_id"]) for c in _walk(components) if "custom_id" in c}
+        if unknown := set(values) - known:
+            msg = f"modal {custom_id!r} has no inputs {sorted(unknown)}; it has {sorted(known)}"
+            raise CommandShapeError(msg)
+        answers = [_modal_answer(c, values) for c in components]
+        uid = record.user_id if user_id is None else user_id
+        _, _, _, _, base = self._context(record.guild_id, uid, record.channel_id, None, "en-US")
+        source = self.messages.get(record.source_message_id or 0)
+        return await self._send_interaction(
+            5,
+            f"modal {custom_id}",
+            base,
+            {"custom_id": custom_id, "components": answers},
+            user_id=uid,
+            source=source,
+        )
+
+    async def wait_for_channel_message(
+        self,
+        channel_id: int,
+        timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109
+    ) -> Reply:
+        """The next message the bot posts in a channel (``POST /channels/{id}/messages``).
+
+        Each call returns the next one not yet returned for that channel.
+        """
+
+        def pick() -> Reply | None:
+            posts = [p for p in self.channel_posts if p.channel_id == channel_id]
+            index = self._channel_cursor.get(channel_id, 0)
+            if len(posts) <= index:
+                return None
+            self._channel_cursor[channel_id] = index + 1
+            return posts[index]
+
+        return await self.changes.wait_until(pick, timeout, f"a message in channel {channel_id}")
+
+
+def _walk(components: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    found: list[Mapping[str, Any]] = []
+    for component in components:
+        found.append(component)
+        found += _walk(list(component.get("components") or []))
+        if isinstance(component.get("component"), Mapping):
+            found += _walk([component["component"]])
+    return found
