@@ -22,7 +22,9 @@ from tests.e2e.discord_standin import (
     CommandHiddenError,
     CommandShapeError,
     DiscordStandin,
+    Reply,
     StandinFailureError,
+    UserSpec,
     run_bot,
 )
 
@@ -181,6 +183,14 @@ def make_bot(standin: DiscordStandin, **options: Any) -> commands.InteractionBot
     return bot
 
 
+async def answer(
+    standin: DiscordStandin, user: UserSpec, command: str, options: dict[str, Any] | None = None
+) -> Reply:
+    """The callback to a slash command run by ``user`` in the main guild."""
+    handle = await standin.slash(standin.world.guild.id, user.id, command, options)
+    return await handle.callback()
+
+
 async def test_slash_command_options_arrive_typed(discord_standin: DiscordStandin) -> None:
     """A slash command with options reaches the bot with typed values; its reply is recorded."""
     world = discord_standin.world
@@ -275,9 +285,7 @@ async def test_ephemeral_reply_has_flag_64(discord_standin: DiscordStandin) -> N
     """An ephemeral reply is a type 4 callback with message flag 64."""
     world = discord_standin.world
     async with run_bot(make_bot(discord_standin), discord_standin):
-        reply = await (
-            await discord_standin.slash(world.guild.id, world.member.id, "secret")
-        ).callback()
+        reply = await answer(discord_standin, world.member, "secret")
     assert (reply.type, reply.flags & 64, reply.content) == (4, 64, "only you")
 
 
@@ -285,9 +293,7 @@ async def test_button_opens_modal_and_submit_reaches_it(discord_standin: Discord
     """A persistent button opens a prefilled modal; the submitted values reach its callback."""
     world = discord_standin.world
     async with run_bot(make_bot(discord_standin), discord_standin):
-        signal = await (
-            await discord_standin.slash(world.guild.id, world.member.id, "signal")
-        ).callback()
+        signal = await answer(discord_standin, world.member, "signal")
         modal = await (await discord_standin.click(signal, LOG_TRADE_BUTTON)).callback()
         submitted = await discord_standin.submit_modal(LOG_TRADE_MODAL, {"entry": "187.5"})
         reply = await submitted.callback()
@@ -318,9 +324,7 @@ async def test_default_member_permissions_hide_a_command(discord_standin: Discor
     async with run_bot(make_bot(discord_standin), discord_standin):
         with pytest.raises(CommandHiddenError):
             await discord_standin.slash(world.guild.id, world.member.id, "schedule")
-        reply = await (
-            await discord_standin.slash(world.guild.id, world.admin.id, "schedule")
-        ).callback()
+        reply = await answer(discord_standin, world.admin, "schedule")
     assert reply.content == "schedule"
 
 
@@ -347,15 +351,11 @@ async def test_restart_reconnects_and_keeps_buttons_working(
     """A new bot process reconnects without re-syncing commands, and old buttons still work."""
     world = discord_standin.world
     async with run_bot(make_bot(discord_standin), discord_standin):
-        signal = await (
-            await discord_standin.slash(world.guild.id, world.member.id, "signal")
-        ).callback()
+        signal = await answer(discord_standin, world.member, "signal")
     overwrites = list(discord_standin.commands.overwrites)
     async with run_bot(make_bot(discord_standin), discord_standin):
         modal = await (await discord_standin.click(signal, LOG_TRADE_BUTTON)).callback()
-        echo = await (
-            await discord_standin.slash(world.guild.id, world.member.id, "echo", {"text": "again"})
-        ).callback()
+        echo = await answer(discord_standin, world.member, "echo", {"text": "again"})
     assert discord_standin.identifies == 2
     assert discord_standin.commands.overwrites == overwrites
     assert (modal.type, echo.content) == (9, "again")
@@ -366,9 +366,7 @@ async def test_gateway_reconnect_resumes_the_session(discord_standin: DiscordSta
     world = discord_standin.world
     async with run_bot(make_bot(discord_standin), discord_standin):
         await discord_standin.reconnect()
-        reply = await (
-            await discord_standin.slash(world.guild.id, world.member.id, "echo", {"text": "ok"})
-        ).callback()
+        reply = await answer(discord_standin, world.member, "echo", {"text": "ok"})
     assert (discord_standin.identifies, discord_standin.resumes, reply.content) == (1, 1, "ok")
 
 
@@ -377,9 +375,7 @@ async def test_plain_text_gateway_works_without_zlib(discord_standin: DiscordSta
     world = discord_standin.world
     bot = make_bot(discord_standin, gateway_params=disnake.GatewayParams(zlib=False))
     async with run_bot(bot, discord_standin):
-        reply = await (
-            await discord_standin.slash(world.guild.id, world.member.id, "secret")
-        ).callback()
+        reply = await answer(discord_standin, world.member, "secret")
     assert reply.content == "only you"
     assert [c.zlib_stream for c in discord_standin.connections] == [False]
 
@@ -418,9 +414,7 @@ async def test_unknown_route_is_answered_404_and_recorded(discord_standin: Disco
     """A route the stand-in does not serve gets a JSON 404 and is listed for the test to see."""
     world = discord_standin.world
     async with run_bot(make_bot(discord_standin), discord_standin):
-        reply = await (
-            await discord_standin.slash(world.guild.id, world.member.id, "probe")
-        ).callback()
+        reply = await answer(discord_standin, world.member, "probe")
     assert reply.content == "not found"
     assert [(r.method, r.path, r.status) for r in discord_standin.unknown_requests] == [
         ("GET", "/stickers/1", 404)

@@ -501,14 +501,10 @@ class DiscordStandin:
         message = self.messages.get(message_id or 0)
         if message is None or (raw_id != "@original" and message.interaction_id != record.id):
             raise _RejectedError(404, 10008, "Unknown Message")
-        if request.method == "DELETE":
-            del self.messages[message.id]
-            return web.Response(status=204)
+        if (deleted := self._delete_or_edit(request, message)) is not None:
+            return deleted
         if request.method == "PATCH":
-            body = dict(self._body(request) or {})
-            files = self._files(request)
-            self._check_message(body, files, creating=False)
-            self._edit_message(message, body, files)
+            body, files = dict(self._body(request)), self._files(request)
             kind: ReplyKind = "edit" if raw_id == "@original" else "followup"
             self._reply(kind, body, files, request, message=message, interaction=record)
         return json_response(message.payload)
@@ -551,14 +547,20 @@ class DiscordStandin:
         message = self.messages.get(int(request.match_info["message_id"]))
         if message is None or message.channel_id != channel_id or message.flags & EPHEMERAL:
             raise _RejectedError(404, 10008, "Unknown Message")
+        if (deleted := self._delete_or_edit(request, message)) is not None:
+            return deleted
+        return json_response(message.payload)
+
+    def _delete_or_edit(self, request: web.Request, message: StoredMessage) -> web.Response | None:
+        """Do a DELETE (its 204 is returned) or a PATCH (checked like Discord, then applied)."""
         if request.method == "DELETE":
             del self.messages[message.id]
             return web.Response(status=204)
         if request.method == "PATCH":
-            body = dict(self._body(request) or {})
-            self._check_message(body, self._files(request), creating=False)
-            self._edit_message(message, body, self._files(request))
-        return json_response(message.payload)
+            body, files = dict(self._body(request) or {}), self._files(request)
+            self._check_message(body, files, creating=False)
+            self._edit_message(message, body, files)
+        return None
 
     async def _channel(self, request: web.Request) -> web.Response:
         guild, channel = self._guild_channel(int(request.match_info["channel_id"]))
