@@ -31,6 +31,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from stat import S_ISREG
 from typing import TypeVar
 
 import filelock
@@ -166,8 +167,13 @@ class LocalBlobStore:
             return tmp, _etag(os.fstat(file.fileno()))
 
     def _place(self, data: bytes, target: Path, *, overwrite: bool) -> str:
-        """Put ``data`` at ``target``: link (fails if present) or atomic replace."""
-        target.parent.mkdir(parents=True, exist_ok=True)
+        """Put ``data`` at ``target``: link (``FileExistsError`` if present) or atomic replace."""
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise self._clash(target) from None
+        if target.is_dir():
+            raise self._clash(target)
         tmp, etag = self._stage(data)
         try:
             if overwrite:
@@ -179,12 +185,17 @@ class LocalBlobStore:
         _fsync_dir(target.parent)
         return etag
 
+    def _clash(self, target: Path) -> BlobStoreError:
+        # Azure has no folders, so "a" and "a/b" may both exist there; on a disk they cannot.
+        name = target.relative_to(self._blobs).as_posix()
+        return BlobStoreError(f"blob name {name!r} clashes with a blob folder or file")
+
     def _current_etag(self, target: Path) -> str | None:
         try:
             stat = target.stat()
         except (FileNotFoundError, NotADirectoryError):
             return None
-        return _etag(stat) if target.is_file() else None
+        return _etag(stat) if S_ISREG(stat.st_mode) else None
 
     # -- the port ---------------------------------------------------------------------------------
 

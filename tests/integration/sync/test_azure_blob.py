@@ -10,6 +10,7 @@ from azure.identity.aio import ManagedIdentityCredential
 
 from sync.azure_blob import AzureBlobStore
 from sync.blobstore import BlobStoreError, BlobStoreUnavailableError, LeaseHeldError
+from tests.support import azurite as azurite_support
 from tests.support.azurite import AzuriteFactory, unique_container
 from tests.support.certs import make_self_signed_cert
 from tests.support.identity import CLIENT_ID, IdentityEndpoint
@@ -97,3 +98,12 @@ async def test_a_malformed_connection_string_is_refused_without_quoting_it() -> 
     with pytest.raises(BlobStoreError) as caught:
         AzureBlobStore.from_connection_string(f"nonsense;{secret_part}")
     assert "c2VjcmV0" not in str(caught.value)
+
+
+def test_a_missing_azurite_fails_the_test_and_says_to_run_npm_ci(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Without node_modules/.bin/azurite-blob the fixture fails (never skips), naming `npm ci`."""
+    monkeypatch.setattr(azurite_support, "AZURITE_BIN", tmp_path / "missing" / "azurite-blob")
+    with pytest.raises(pytest.fail.Exception, match="npm ci"):
+        azurite_support.Azurite(tmp_path / "data")

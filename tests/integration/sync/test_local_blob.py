@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sync.blobstore import BlobStoreError
+from sync.blobstore import BlobExistsError, BlobStoreError
 from sync.local_blob import LocalBlobStore
 from tests.support.azurite import REPO_ROOT
 
@@ -100,3 +100,17 @@ async def test_blobs_are_plain_files_and_no_temporary_file_is_left(tmp_path: Pat
     )
     assert (tmp_path / "plain" / "segments" / "0001").read_bytes() == b"two"
     assert list((tmp_path / ".ibpicker-meta" / "plain" / "tmp").iterdir()) == []
+
+
+async def test_a_name_clashing_with_a_blob_folder_is_an_error_not_an_existing_blob(
+    tmp_path: Path,
+) -> None:
+    """ "a" and "a/b" cannot both be files: the second is a plain BlobStoreError, never
+    BlobExistsError (which would make a shipper believe its upload had already happened)."""
+    store = LocalBlobStore(tmp_path, "clash")
+    await store.create("a/b", b"1")
+    await store.create("c", b"2")
+    for name in ("a", "c/d"):
+        with pytest.raises(BlobStoreError, match="clashes") as caught:
+            await store.create(name, b"x")
+        assert not isinstance(caught.value, BlobExistsError)
