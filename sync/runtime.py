@@ -24,6 +24,7 @@ import os
 import random
 import signal
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -34,6 +35,9 @@ from sync.health import HealthServer, HealthStatus
 from sync.restore import DEFAULT_PARALLEL, RestoreReport, restore
 from sync.shipper import DEFAULT_MAX_AGE_S, DEFAULT_MAX_EVENTS, Shipper
 from sync.writer_lease import DEFAULT_DURATION_S, LeaseKeeper, LeaseState
+
+if TYPE_CHECKING:  # settings imports sync.shipper; only the type is needed here
+    from settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +56,21 @@ class SyncConfig(msgspec.Struct, frozen=True, kw_only=True):
     restore_parallel: int = DEFAULT_PARALLEL
     stop_grace_s: float = 20.0
     store_retry_max_s: float = 15.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SyncConfig:
+        """The sync knobs from the typed settings.
+
+        The health server listens on 127.0.0.1 locally; in a deployed environment the platform's
+        probes come from outside the container, so it listens on all interfaces there.
+        """
+        return cls(
+            durable_ack=settings.durable_ack,
+            segment_max_events=settings.segment_max_events,
+            segment_max_age_s=settings.segment_max_age_s,
+            health_host="127.0.0.1" if settings.environment == "local" else "0.0.0.0",  # noqa: S104
+            health_port=settings.health_port,
+        )
 
 
 class SyncRuntime:

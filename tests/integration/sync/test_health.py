@@ -108,3 +108,13 @@ async def test_stop_ships_final_segment_releases_lease_and_unreadies(
 
     with pytest.raises(NotWritableError, match="shutting down"):
         rt.ensure_writable()
+
+
+def test_config_from_settings_follows_the_environment(tmp_path: Path) -> None:
+    """Settings fill the sync config; the health server binds all interfaces only when deployed."""
+    from settings import load_settings
+
+    local = SyncConfig.from_settings(load_settings(data_dir=tmp_path, durable_ack=True))
+    assert (local.durable_ack, local.health_host) == (True, "127.0.0.1")
+    deployed = SyncConfig.from_settings(load_settings(data_dir=tmp_path, environment="prod"))
+    assert deployed.health_host == "0.0.0.0"
