@@ -42,11 +42,12 @@ def generate_market(
     last_day: date = date(2026, 11, 25),
     alerts_per_symbol: float = 8.0,
     short_history_every: int = 0,
+    short_history_bars: int = 10,
 ) -> SyntheticMarket:
     """A reproducible market of ``symbols`` × ``bars`` business days ending on ``last_day``.
 
-    ``short_history_every=k`` gives every k-th symbol only a tenth of the bars (to exercise
-    "too little history").
+    ``short_history_every=k`` gives every k-th symbol only ``short_history_bars`` bars (to
+    exercise "too little history").
     """
     rng = np.random.default_rng(seed)
     first = np.busday_offset(np.datetime64(last_day, "D"), -(bars - 1), roll="backward")
@@ -67,9 +68,8 @@ def generate_market(
     names = [f"S{i:04d}" for i in range(symbols)]
     market_bars: dict[str, SymbolBars] = {}
     for i, name in enumerate(names):
-        start = (
-            bars - max(bars // 10, 1) if short_history_every and i % short_history_every == 0 else 0
-        )
+        short = short_history_every and i % short_history_every == 0
+        start = max(bars - short_history_bars, 0) if short else 0
         market_bars[name] = SymbolBars(
             day=days[start:],
             open=open_[i, start:],
