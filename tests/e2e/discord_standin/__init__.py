@@ -5,11 +5,17 @@ would and read what the bot answered; see README.md in this folder. This package
 nothing outside ``tests/`` imports it.
 """
 
-from .errors import CommandShapeError, StandinError, StandinFailureError, StandinTimeoutError
+from .driver import DiscordStandin
+from .errors import (
+    CommandHiddenError,
+    CommandShapeError,
+    StandinError,
+    StandinFailureError,
+    StandinTimeoutError,
+)
 from .interactions import InteractionHandle
 from .records import RecordedFile, RecordedRequest, Reply, StoredMessage
 from .runner import GUILD_READY_TIMEOUT, BotRun, run_bot, serve_standin
-from .server import CommandHiddenError, DiscordStandin
 from .world import ChannelSpec, GuildSpec, RoleSpec, UserSpec, World
 
 __all__ = [

@@ -17,3 +17,7 @@ class StandinFailureError(StandinError):
 
 class CommandShapeError(StandinError):
     """A driver call does not fit the commands the bot registered (Discord's client refuses)."""
+
+
+class CommandHiddenError(StandinError):
+    """Discord's client does not offer the command to this member (default_member_permissions)."""

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from .errors import StandinError, StandinFailureError, StandinTimeoutError
+from .errors import StandinFailureError, StandinTimeoutError
 from .records import Failure, Reply, ReplyKind
 
 T = TypeVar("T")
@@ -144,12 +144,3 @@ class InteractionHandle:
         return await self._changes.wait_until(
             pick, timeout, f"the answer after deferring {self.record.name}"
         )
-
-
-def interaction_of(records: dict[int, InteractionRecord], interaction_id: int) -> InteractionRecord:
-    """The interaction with this id (StandinError when the stand-in never sent it)."""
-    try:
-        return records[interaction_id]
-    except KeyError:
-        msg = f"no interaction {interaction_id} was sent"
-        raise StandinError(msg) from None

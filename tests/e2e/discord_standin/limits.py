@@ -6,7 +6,7 @@ choice, a sixth action row) fails the e2e test instead of passing locally and br
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 IS_COMPONENTS_V2 = 1 << 15
@@ -16,12 +16,13 @@ def _too_long(value: Any, limit: int) -> bool:
     return value is not None and len(str(value)) > limit
 
 
-def _walk_components(components: list[Any]) -> Iterator[Mapping[str, Any]]:
+def walk_components(components: Sequence[Any]) -> Iterator[Mapping[str, Any]]:
+    """Every component of a tree: rows, their children, labelled inputs, section accessories."""
     for component in components:
         yield component
-        yield from _walk_components(list(component.get("components") or []))
+        yield from walk_components(list(component.get("components") or []))
         if isinstance(component.get("component"), Mapping):
-            yield from _walk_components([component["component"]])
+            yield from walk_components([component["component"]])
         if isinstance(component.get("accessory"), Mapping):
             yield component["accessory"]
 
@@ -66,7 +67,7 @@ def component_problems(components: list[Any], *, flags: int = 0) -> list[str]:
     if not flags & IS_COMPONENTS_V2 and len(components) > 5:
         problems.append(f"{len(components)} action rows (max 5)")
     seen: set[str] = set()
-    for component in _walk_components(components):
+    for component in walk_components(components):
         if component.get("type") == 1 and len(component.get("components") or []) > 5:
             problems.append("an action row holds more than 5 components")
         custom_id = component.get("custom_id")

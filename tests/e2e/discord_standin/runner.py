@@ -19,8 +19,8 @@ import disnake
 from disnake.ext import commands
 from disnake.interactions import ApplicationCommandInteraction
 
+from .driver import DiscordStandin
 from .errors import StandinFailureError, StandinTimeoutError
-from .server import DiscordStandin
 from .world import World
 
 # disnake's default is 2 s of waiting for more GUILD_CREATEs before READY; the stand-in sends
