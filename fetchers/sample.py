@@ -362,3 +362,42 @@ def _month_events(month: date) -> list[EconomicEvent]:
             )
         )
     return events
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Time the generation of every symbol: ``python -m fetchers.sample [YYYY-MM-DD]``.
+
+    Prints one JSON object: the calendar's one-off build time and the generation time (best of
+    five, each with a fresh provider).
+    """
+    import json
+    import sys
+    import time as clock
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    today = date.fromisoformat(args[0]) if args else datetime.now(UTC).astimezone(NEW_YORK).date()
+    started = clock.perf_counter()
+    sessions_between(today, today)
+    calendar_s = clock.perf_counter() - started
+    runs: list[float] = []
+    bars = alerts = 0
+    for _ in range(5):
+        started = clock.perf_counter()
+        provider = SampleProvider(today)
+        bars = sum(len(provider.bars(s)) for s in SYMBOLS)
+        alerts = sum(len(provider.alerts(s)) for s in SYMBOLS)
+        runs.append(clock.perf_counter() - started)
+    figures = {
+        "today": today.isoformat(),
+        "symbols": len(SYMBOLS),
+        "bars": bars,
+        "alerts": alerts,
+        "calendar_build_s": round(calendar_s, 3),
+        "generate_all_s": round(min(runs), 3),
+        "generate_all_worst_s": round(max(runs), 3),
+    }
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
