@@ -6,6 +6,7 @@ thing a Discord user can do (or one guarantee of the stand-in itself).
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import struct
@@ -166,6 +167,12 @@ def make_bot(standin: DiscordStandin, **options: Any) -> commands.InteractionBot
     async def broken(inter: CommandInter) -> None:
         """Sends what Discord refuses: a 2,001-character message."""
         await inter.response.send_message("x" * 2001)
+
+    @bot.slash_command()
+    async def slow(inter: CommandInter) -> None:
+        """Answers without deferring after a pause."""
+        await asyncio.sleep(0.3)
+        await inter.response.send_message("late")
 
     @bot.slash_command()
     async def probe(inter: CommandInter) -> None:
@@ -368,6 +375,7 @@ async def test_gateway_reconnect_resumes_the_session(discord_standin: DiscordSta
         await discord_standin.reconnect()
         reply = await answer(discord_standin, world.member, "echo", {"text": "ok"})
     assert (discord_standin.identifies, discord_standin.resumes, reply.content) == (1, 1, "ok")
+    assert [c.zlib_stream for c in discord_standin.connections] == [True, True]
 
 
 async def test_plain_text_gateway_works_without_zlib(discord_standin: DiscordStandin) -> None:
@@ -390,6 +398,20 @@ async def test_refused_message_fails_the_exchange_at_once(discord_standin: Disco
             await handle.callback(timeout=30)
 
     with pytest.raises(StandinFailureError, match="2001 characters"):
+        await exchange()
+
+
+async def test_late_callback_is_refused_like_discord(discord_standin: DiscordStandin) -> None:
+    """A callback after the deadline (Discord: 3 s) is refused, so slow commands must defer."""
+    world = discord_standin.world
+    discord_standin.callback_deadline = 0.1
+
+    async def exchange() -> None:
+        async with run_bot(make_bot(discord_standin), discord_standin):
+            handle = await discord_standin.slash(world.guild.id, world.member.id, "slow")
+            await handle.callback(timeout=30)
+
+    with pytest.raises(StandinFailureError, match="Unknown interaction"):
         await exchange()
 
 

@@ -63,6 +63,7 @@ from .world import (
 
 API = "/api/v10"
 ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
+CALLBACK_DEADLINE_S = 3.0
 GUILD_MESSAGES_INTENT = 1 << 9
 # Message flags a bot may set when it creates a message (others are Discord's to set).
 SETTABLE_FLAGS = EPHEMERAL | (1 << 2) | (1 << 12) | (1 << 15)
@@ -110,6 +111,8 @@ class StandinServer:
         self.connections: list[GatewayConnection] = []
         self.sessions: dict[str, GatewaySession] = {}
         self.identifies = 0
+        # Discord drops an interaction that gets no callback within 3 s: slow commands must defer.
+        self.callback_deadline = CALLBACK_DEADLINE_S
         self.resumes = 0
         self.changes = Changes(self.failures, self.describe_recent)
         self._by_token: dict[str, InteractionRecord] = {}
@@ -387,6 +390,9 @@ class StandinServer:
             raise _RejectedError(404, 10062, "Unknown interaction")
         if record.acknowledged:
             raise _RejectedError(400, 40060, "Interaction has already been acknowledged.")
+        if time.perf_counter() - record.sent_at > self.callback_deadline:
+            late = f"Unknown interaction (no callback within {self.callback_deadline:g} s)"
+            raise _RejectedError(404, 10062, late)
         body = self._body(request) or {}
         files = self._files(request)
         kind, data = int(body.get("type", 0)), dict(body.get("data") or {})
