@@ -188,7 +188,9 @@ def rsi(values: FloatArray, period: int = 14) -> FloatArray:
     total = avg_gain[:, period - 1 :] + avg_loss[:, period - 1 :]
     flat = np.abs(total) < _TALIB_ZERO
     with np.errstate(invalid="ignore", divide="ignore"):
-        value = np.where(flat, 0.0, 100.0 * avg_gain[:, period - 1 :] / np.where(flat, 1.0, total))
+        # 100 · (gain / total), in TA-Lib's order: (100 · gain) / total can round above 100.
+        share = avg_gain[:, period - 1 :] / np.where(flat, 1.0, total)
+        value = np.where(flat, 0.0, 100.0 * share)
     out[:, period:] = value
     return _like_input(out, values)
 
