@@ -24,16 +24,19 @@ import os
 import random
 import signal
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import msgspec
 
 from events.journal import AsyncJournal
+from projections.analytics import Analytics
 from sync.blobstore import BlobStore, BlobStoreUnavailableError
 from sync.errors import NotWritableError
 from sync.health import HealthServer, HealthStatus
 from sync.restore import DEFAULT_PARALLEL, RestoreReport, restore
 from sync.shipper import DEFAULT_MAX_AGE_S, DEFAULT_MAX_EVENTS, Shipper
+from sync.snapshot import restore_snapshot, ship_snapshot
 from sync.writer_lease import DEFAULT_DURATION_S, LeaseKeeper, LeaseState
 
 if TYPE_CHECKING:  # settings imports sync.shipper; only the type is needed here
@@ -56,6 +59,8 @@ class SyncConfig(msgspec.Struct, frozen=True, kw_only=True):
     restore_parallel: int = DEFAULT_PARALLEL
     stop_grace_s: float = 20.0
     store_retry_max_s: float = 15.0
+    snapshot_every_s: float | None = None  # ship an analytics snapshot this often (None: never)
+    snapshot_on_stop: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SyncConfig:
@@ -84,12 +89,18 @@ class SyncRuntime:
         *,
         catch_up: Callable[[], Awaitable[object]] | None = None,
         discord_connected: Callable[[], bool] = lambda: True,
+        analytics_path: Path | None = None,
+        snapshot_source: Callable[[], Analytics | None] | None = None,
     ) -> None:
         self.journal = journal
         self.store = store
         self.config = config or SyncConfig()
         self._catch_up = catch_up
         self._discord_connected = discord_connected
+        self._analytics_path = analytics_path
+        self._snapshot_source = snapshot_source
+        self._snapshot_task: asyncio.Task[None] | None = None
+        self.snapshot_position: int | None = None
         self.lease = LeaseKeeper(store, duration_s=self.config.lease_duration_s)
         self.shipper = Shipper(
             journal,
@@ -121,6 +132,10 @@ class SyncRuntime:
         if self.health_server is not None:
             await self.health_server.start()
         first = await self._restore_until_reachable()
+        if self._analytics_path is not None:
+            self.snapshot_position = await restore_snapshot(
+                self.store, self._analytics_path, self.journal.head()
+            )
         await self._run_catch_up()
         await self.lease.acquire(wait=True)
         # While we waited, the previous holder may have shipped more: fetch it before writing.
@@ -128,6 +143,8 @@ class SyncRuntime:
         await self._run_catch_up()
         self.restore_seconds = first.seconds + second.seconds
         self.shipper.start()
+        if self.config.snapshot_every_s is not None and self._snapshot_source is not None:
+            self._snapshot_task = asyncio.create_task(self._snapshots(), name="snapshots")
         return RestoreReport(
             local_head_before=first.local_head_before,
             local_head_after=second.local_head_after,
@@ -192,6 +209,22 @@ class SyncRuntime:
             failure=status.failure,
         )
 
+    async def ship_snapshot(self) -> None:
+        """Ship an analytics snapshot now (if a source was given and the lease is held)."""
+        analytics = self._snapshot_source() if self._snapshot_source is not None else None
+        if analytics is not None and self.lease.writable:
+            await ship_snapshot(self.store, analytics)
+
+    async def _snapshots(self) -> None:
+        assert self.config.snapshot_every_s is not None
+        while True:
+            await asyncio.sleep(self.config.snapshot_every_s)
+            try:
+                await self.ship_snapshot()
+            except Exception:
+                # A snapshot only shortens cold starts; the journal is the truth. Log and go on.
+                log.exception("analytics snapshot failed; the next one is retried on schedule")
+
     def _lease_lost(self) -> None:
         self.fatal.set()
 
@@ -203,9 +236,16 @@ class SyncRuntime:
         Bounded by ``stop_grace_s``; returns ``True`` when everything appended reached Blob.
         """
         self.stopping = True
+        if self._snapshot_task is not None:
+            self._snapshot_task.cancel()
         flushed = False
         if self.lease.state in (LeaseState.HELD, LeaseState.SUSPENDED):
             flushed = await self.shipper.stop(flush=True, grace_s=self.config.stop_grace_s)
+            if flushed and self.config.snapshot_on_stop:
+                try:
+                    await asyncio.wait_for(self.ship_snapshot(), self.config.stop_grace_s)
+                except Exception:
+                    log.exception("analytics snapshot at shutdown failed (the journal is shipped)")
         else:
             await self.shipper.stop(flush=False)
         await self.lease.release()
