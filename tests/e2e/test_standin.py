@@ -198,6 +198,13 @@ async def answer(
     return await handle.callback()
 
 
+async def callback_of(standin: DiscordStandin, command: str) -> Reply:
+    """Run a bot, send ``command`` as the member and wait (long) for its callback."""
+    async with run_bot(make_bot(standin), standin):
+        handle = await standin.slash(standin.world.guild.id, standin.world.member.id, command)
+        return await handle.callback(timeout=30)
+
+
 async def test_slash_command_options_arrive_typed(discord_standin: DiscordStandin) -> None:
     """A slash command with options reaches the bot with typed values; its reply is recorded."""
     world = discord_standin.world
@@ -390,29 +397,15 @@ async def test_plain_text_gateway_works_without_zlib(discord_standin: DiscordSta
 
 async def test_refused_message_fails_the_exchange_at_once(discord_standin: DiscordStandin) -> None:
     """A message Discord would refuse (2,001 characters) gets a 400 and fails the test at once."""
-    world = discord_standin.world
-
-    async def exchange() -> None:
-        async with run_bot(make_bot(discord_standin), discord_standin):
-            handle = await discord_standin.slash(world.guild.id, world.member.id, "broken")
-            await handle.callback(timeout=30)
-
     with pytest.raises(StandinFailureError, match="2001 characters"):
-        await exchange()
+        await callback_of(discord_standin, "broken")
 
 
 async def test_late_callback_is_refused_like_discord(discord_standin: DiscordStandin) -> None:
     """A callback after the deadline (Discord: 3 s) is refused, so slow commands must defer."""
-    world = discord_standin.world
     discord_standin.callback_deadline = 0.1
-
-    async def exchange() -> None:
-        async with run_bot(make_bot(discord_standin), discord_standin):
-            handle = await discord_standin.slash(world.guild.id, world.member.id, "slow")
-            await handle.callback(timeout=30)
-
     with pytest.raises(StandinFailureError, match="Unknown interaction"):
-        await exchange()
+        await callback_of(discord_standin, "slow")
 
 
 async def test_gateway_parse_error_fails_fast(discord_standin: DiscordStandin) -> None:
