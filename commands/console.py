@@ -10,13 +10,13 @@ and exports are saved under ``<data dir>/console/`` and their paths printed.
   refused (``ok=False``: bad input, a permission, an error); 2 when a line could not be parsed
   (unknown command, bad quoting, a word that is not ``name:value``). Every line runs either way.
 - The user is a fixed local member (guild 1, user 1) with admin rights.
-- With no provider keys (``UW_API_KEY``, ``FINNHUB_API_KEY``) it uses the offline sample data.
+- Settings come from the environment (``settings.load_settings``); with no Unusual Whales key it
+  uses the offline sample data.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import shlex
 import sys
@@ -231,16 +231,33 @@ async def run_console(
     from commands.wiring import close_service, open_default_service
     from fetchers.http import HttpSession
     from fetchers.service import market_data_from_keys
+    from settings import Secrets, SettingsError, load_settings
 
     stream = stdin or sys.stdin
     console = out or Console(highlight=False, soft_wrap=True)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        console.print(f"error: {exc}", style="red", markup=False)
+        return 2
+    secrets = Secrets(
+        uw_api_key=settings.uw_api_key,
+        finnhub_api_key=settings.finnhub_api_key,
+        anthropic_api_key=settings.anthropic_api_key,
+        discord_token=settings.discord_token,
+    )
+
+    def key(name: str) -> str | None:
+        value = secrets.get(name)
+        return value.get_secret_value() if value is not None else None
+
     async with HttpSession() as http:
         market_data = market_data_from_keys(
-            http,
-            uw_api_key=os.environ.get("UW_API_KEY") or None,
-            finnhub_api_key=os.environ.get("FINNHUB_API_KEY") or None,
+            http, uw_api_key=key("uw-api-key"), finnhub_api_key=key("finnhub-api-key")
         )
-        service = open_default_service(data_dir, market_data)
+        service = open_default_service(
+            data_dir, market_data, features_off=[str(f) for f in secrets.features_off()]
+        )
         try:
             session = ConsoleSession(service, Printer(console, data_dir / "console"))
             interactive = stream.isatty()

@@ -147,11 +147,9 @@ def compute_metrics(trades: Iterable[TradeRecord]) -> JournalMetrics:
     win_rate = _ratio(len(winners), n)
     avg_winner = gross_profit / len(winners) if winners else None
     avg_loser = gross_loss / len(losers) if losers else None
-    expectancy: Decimal | None = None
-    if n:
-        loss_rate = Decimal(len(losers)) / Decimal(n)
-        assert win_rate is not None
-        expectancy = win_rate * (avg_winner or ZERO) - loss_rate * abs(avg_loser or ZERO)
+    # win_rate * avg_winner == gross_profit / n and loss_rate * |avg_loser| == |gross_loss| / n:
+    # the formula reduced this way divides once, so it is exact up to the last digit.
+    expectancy = (gross_profit - abs(gross_loss)) / n if n else None
     rs = [r for r in (t.r_multiple for t in closed) if r is not None]
     curve: list[CurvePoint] = []
     cumulative = peak = max_dd = ZERO

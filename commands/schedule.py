@@ -21,10 +21,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import msgspec
+
+from fetchers.calendar import session_hours, sessions_between
 
 NEW_YORK = ZoneInfo("America/New_York")
 EARLY_CLOSE_LEAD = timedelta(minutes=30)
@@ -53,36 +55,30 @@ class TradingCalendar(Protocol):
 
 
 class ExchangeCalendar:
-    """XNYS from ``exchange_calendars``."""
-
-    def __init__(self, code: str = "XNYS") -> None:
-        import exchange_calendars
-
-        self._cal: Any = exchange_calendars.get_calendar(code)
-
-    def _in_range(self, day: date) -> bool:
-        return bool(self._cal.first_session.date() <= day <= self._cal.last_session.date())
+    """XNYS from ``exchange_calendars``, through ``fetchers.calendar`` (one calendar a process)."""
 
     def is_session(self, day: date) -> bool:
-        """Whether the exchange trades on ``day`` (beyond the calendar's range: ScheduleError)."""
-        if not self._in_range(day):
-            raise ScheduleError(f"{day} is outside the exchange calendar's range")
-        return bool(self._cal.is_session(day))
+        """Whether the exchange trades on ``day`` (False beyond the calendar's range)."""
+        return _is_session(day)
 
     def close_at(self, day: date) -> datetime:
         """The session's close in New York time."""
-        close: datetime = self._cal.session_close(day).to_pydatetime()
-        return close.astimezone(NEW_YORK)
+        return session_hours(day)[1].astimezone(NEW_YORK)
 
     def is_early_close(self, day: date) -> bool:
         """Whether the session closes before 16:00 ET."""
         return self.close_at(day).time() < time(16, 0)
 
 
+@functools.lru_cache(maxsize=4096)
+def _is_session(day: date) -> bool:
+    return sessions_between(day, day) == [day]
+
+
 @functools.cache
 def xnys() -> ExchangeCalendar:
-    """The NYSE calendar, loaded once (it takes most of a second)."""
-    return ExchangeCalendar("XNYS")
+    """The NYSE calendar."""
+    return ExchangeCalendar()
 
 
 def parse_time(text: str) -> time:
