@@ -265,7 +265,7 @@ async def fetch_flow_alerts(
             continue
         capped = " (the answer hit its limit: older alerts may be missing)"
         note = capped if len(alerts) >= limit else ""
-        fresh = _new_alerts(alerts, seen)
+        fresh = deduplicate_alerts(alerts, seen)
         for symbol in batch:
             mine = fresh.get(symbol, [])
             if not mine:
@@ -283,7 +283,7 @@ async def fetch_flow_alerts(
     return result
 
 
-def _new_alerts(
+def deduplicate_alerts(
     alerts: Iterable[FlowAlert], seen: dict[str, set[tuple[str, datetime]]]
 ) -> dict[str, list[FlowAlert]]:
     """Alerts of the asked symbols not seen before (in the journal or earlier in the answer)."""
@@ -472,7 +472,8 @@ class MarketData:
     async def earnings_calendar(self, days: int = 14, symbols: Iterable[str] = ()) -> FetchResult:
         """Finnhub's earnings calendar for the next ``days`` days."""
         today = self._clock().astimezone(NEW_YORK).date()
-        wanted = normalize_symbols(symbols) if symbols else []
+        given = list(symbols)
+        wanted = normalize_symbols(given) if given else []
         return await fetch_earnings_calendar(
             self._reference(), today, today + timedelta(days=days), wanted
         )

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 
+from events.base import Actor
+from events.journal import Journal
 from fetchers.errors import AccessDeniedError, ShapeError, UnknownSymbolError
 from fetchers.finnhub import Finnhub
 from fetchers.http import HttpSession, RateLimit
-from fetchers.service import fetch_profiles, fetch_quotes
+from fetchers.sample import SampleProvider
+from fetchers.service import MarketData, fetch_profiles, fetch_quotes
 from tests.integration.fetchers.conftest import FINNHUB_KEY
 from tests.support.providers import (
     FINNHUB_403,
@@ -134,3 +138,47 @@ async def test_429_is_retried_then_succeeds(
     finnhub_server.always("GET", "/quote", Reply(body=finnhub_quote()))
     assert (await finnhub.quote("AAPL")).price == 231.42
     assert len(fake_time.sleeps) == 1
+
+
+async def test_the_service_fetches_finnhub_earnings_quotes_and_profiles_into_a_journal(
+    finnhub: Finnhub, finnhub_server: ProviderStandIn, tmp_path: Path
+) -> None:
+    """Finnhub answers become events the real journal stores and gives back unchanged."""
+    finnhub_server.always("GET", "/quote", Reply(body=finnhub_quote()))
+    finnhub_server.always("GET", "/stock/profile2", Reply(body=finnhub_profile()))
+    rows = [
+        finnhub_earnings_row("AAPL", date(2026, 12, 3)),
+        finnhub_earnings_row("IBM", date(2026, 12, 4)),
+    ]
+    finnhub_server.always("GET", "/calendar/earnings", Reply(body={"earningsCalendar": rows}))
+    service = MarketData(
+        SampleProvider(date(2026, 11, 25)),
+        finnhub,
+        clock=lambda: datetime(2026, 11, 25, 22, tzinfo=UTC),
+    )
+    results = [
+        await service.earnings_calendar(14, ["aapl", "MSFT"]),
+        await service.quotes(["AAPL"]),
+        await service.profiles(["AAPL"]),
+        await service.economic_calendar(),
+    ]
+    assert finnhub_server.requests[0].query == {"from": "2026-11-25", "to": "2026-12-09"}
+    earnings = results[0]
+    assert [(o.symbol, o.status) for o in earnings.outcomes] == [
+        ("AAPL", "fetched"),
+        ("MSFT", "no_data"),
+    ]
+    events = [e for r in results for e in r.events]
+    assert [e.event.event_tag() for e in events] == [
+        "earnings_fetched",
+        "quote_fetched",
+        "profile_fetched",
+        "economic_calendar_fetched",
+    ]
+    journal = Journal.open(tmp_path / "journal.sqlite")
+    try:
+        journal.append(events, command_id="fetch-1", actor=Actor.system())
+        stored = [env.event for page in journal.read() for env in page]
+    finally:
+        journal.close()
+    assert stored == [e.event for e in events]
