@@ -13,8 +13,9 @@ Fixtures (import them into a ``conftest.py``):
 
 from __future__ import annotations
 
-import contextlib
+import http.client
 import socket
+import ssl
 import subprocess
 import time
 import uuid
@@ -64,6 +65,7 @@ class Azurite:
         self.tls = tls
         self.port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
+        self._started_once = False
         self._log = location / "azurite.log"
 
     @property
@@ -87,9 +89,22 @@ class Azurite:
         return self._process is not None and self._process.poll() is None
 
     def start(self) -> None:
-        """Start the process and wait until it accepts connections (about 1-2 s)."""
+        """Start the process and wait until it answers (about 1-2 s).
+
+        The port was free when chosen, but other test runs share this machine: if Azurite cannot
+        bind it, a fresh port is tried (unless data was written there, which a restart must keep).
+        """
+        for _attempt in range(3):
+            if self._start_once():
+                return
+            if self._started_once:
+                break
+            self.port = free_port()
+        pytest.fail(f"Azurite did not start: {self._log.read_text()[-2000:]}", pytrace=False)
+
+    def _start_once(self) -> bool:
         if self.running:
-            return
+            return True
         self.location.mkdir(parents=True, exist_ok=True)
         command = [
             str(AZURITE_BIN),
@@ -108,20 +123,37 @@ class Azurite:
             cert, key = self.tls
             command += ["--oauth", "basic", "--cert", str(cert), "--key", str(key)]
         with self._log.open("ab") as log:
-            self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        self._wait_ready()
-
-    def _wait_ready(self) -> None:
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        self._process = process
         deadline = time.monotonic() + _READY_TIMEOUT_S
         while time.monotonic() < deadline:
-            if not self.running:
-                pytest.fail(f"Azurite exited at start: {self._log.read_text()[-2000:]}")
-            with contextlib.suppress(OSError):
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
+            if process.poll() is not None:
+                return False
+            if self._answers():
+                self._started_once = True
+                return True
             time.sleep(0.05)
         self.stop()
-        pytest.fail(f"Azurite did not listen on {self.port} within {_READY_TIMEOUT_S} s")
+        return False
+
+    def _answers(self) -> bool:
+        """Whether *Azurite* answers on the port (not some other server that grabbed it)."""
+        connection: http.client.HTTPConnection
+        if self.tls:
+            context = ssl.create_default_context(cafile=str(self.tls[0]))
+            connection = http.client.HTTPSConnection(
+                "127.0.0.1", self.port, timeout=0.5, context=context
+            )
+        else:
+            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=0.5)
+        try:
+            connection.request("GET", f"/{ACCOUNT}?comp=list")
+            server = connection.getresponse().getheader("Server") or ""
+        except (OSError, http.client.HTTPException):
+            return False
+        finally:
+            connection.close()
+        return server.startswith("Azurite-Blob")
 
     def stop(self) -> None:
         """Stop the process (the data folder stays)."""
