@@ -188,14 +188,16 @@ class HttpSession:
 
 @dataclass(slots=True)
 class _Deadline:
-    """Stops retrying when the next sleep would cross the total time budget."""
+    """The total time budget of one logical request: attempts and backoff sleeps count, waiting
+    for the rate limiter does not (a request queued behind many others is not failing)."""
 
     clock: Clock
     started: float
     budget: float
+    queued: float = 0.0
 
     def remaining(self) -> float:
-        return self.budget - (self.clock() - self.started)
+        return self.budget - (self.clock() - self.started - self.queued)
 
     def __call__(self, state: RetryCallState) -> bool:
         return state.upcoming_sleep >= self.remaining()
@@ -265,9 +267,15 @@ class ProviderClient:
             retry=retry_if_exception(_is_retryable),
             reraise=True,
         )
-        async for attempt in retrying:
-            with attempt:
-                return await self._attempt(method, path, params, data, deadline)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._attempt(method, path, params, data, deadline)
+        except FetchError as exc:
+            attempts = retrying.statistics.get("attempt_number", 1)
+            if attempts > 1:
+                exc.args = (f"{exc} (after {attempts} attempts)",)
+            raise
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     async def _attempt(
@@ -279,9 +287,11 @@ class ProviderClient:
         deadline: _Deadline,
     ) -> bytes:
         where = f"{self.name} {method} {path}"
+        policy = self.policy
+        queued_since = policy.clock()
         for limiter in self.limiters:
             await limiter.acquire()
-        policy = self.policy
+        deadline.queued += policy.clock() - queued_since
         total = max(0.05, min(policy.attempt_timeout, deadline.remaining()))
         timeout = aiohttp.ClientTimeout(total=total, connect=min(policy.connect_timeout, total))
         headers: dict[str, str] = dict(self.headers)

@@ -378,3 +378,30 @@ async def test_limits_and_retries_cost_no_wall_time_with_fake_sleep(
     await uw.daily_bars("AAPL", limit=1)
     assert fake_time.sleeps == [15.0, 15.0, 15.0]
     assert time.monotonic() - started < 5
+
+
+async def test_waiting_for_the_rate_limiter_does_not_use_up_the_time_budget(
+    http: HttpSession, uw_server: ProviderStandIn
+) -> None:
+    """Requests queued behind the limiter longer than the retry budget still succeed."""
+    row = uw_bar_row(_bars(NOW.date())[0])
+    uw_server.always("GET", AAPL_BARS, Reply(body={"data": [row]}, delay=0.1))
+    uw = UnusualWhales(
+        http,
+        UW_KEY,
+        base_url=uw_server.base_url,
+        rate=RateLimit(1, 0.4),
+        policy=FakeTime().policy(clock=time.monotonic, max_total_seconds=0.3),
+    )
+    for _ in range(3):
+        assert len(await uw.daily_bars("AAPL", limit=1)) == 1
+    assert len(uw_server.requests) == 3
+
+
+async def test_a_final_failure_says_how_many_attempts_were_made(
+    uw: UnusualWhales, uw_server: ProviderStandIn
+) -> None:
+    """After retries, the reason tells users the provider was asked more than once."""
+    uw_server.always("GET", AAPL_BARS, UW_500)
+    result = await fetch_bars(uw, NothingKnown(), ["AAPL"], now=NOW)
+    assert "(after 4 attempts)" in result.outcomes[0].detail
