@@ -43,7 +43,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
 FloatArray = NDArray[np.float64]
@@ -83,13 +82,19 @@ def _like_input(result: FloatArray, values: FloatArray) -> FloatArray:
     return result[0] if np.ndim(values) == 1 else result
 
 
+def _nans(shape: tuple[int, ...]) -> FloatArray:
+    """A NaN-filled result in column-major layout: one bar of all symbols is contiguous, which
+    is what the bar-by-bar recursions read and write."""
+    return np.full(shape, np.nan, order="F")
+
+
 def _check_period(period: int, name: str = "period") -> None:
     if period < 1:
         raise ValueError(f"{name} must be at least 1, got {period}")
 
 
 def _sma_2d(data: FloatArray, period: int) -> FloatArray:
-    out = np.full(data.shape, np.nan)
+    out = _nans(data.shape)
     if data.shape[1] >= period:
         # A running sum is what TA-Lib does too; its rounding stays ~1e-13 relative for prices.
         out[:, period - 1 :] = _window_sums(data, period) / period
@@ -164,7 +169,7 @@ def ema(values: FloatArray, period: int) -> FloatArray:
     """Exponential moving average, k = 2/(period+1), seeded with the SMA of the first values."""
     _check_period(period)
     data = _as_2d(values)
-    out = np.full(data.shape, np.nan)
+    out = _nans(data.shape)
     if data.shape[1] >= period:
         _ema_from_seed(data, period, period - 1, out)
     return _like_input(out, values)
@@ -174,15 +179,17 @@ def rsi(values: FloatArray, period: int = 14) -> FloatArray:
     """Relative strength index with Wilder smoothing (first value at index ``period``)."""
     _check_period(period)
     data = _as_2d(values)
-    out = np.full(data.shape, np.nan)
+    out = _nans(data.shape)
     n = data.shape[1]
     if n <= period:
         return _like_input(out, values)
     change = np.diff(data, axis=1)
     rows = change.shape[0]
     # Gains and losses smoothed in one pass: one loop over bars instead of two.
-    both = np.concatenate([np.maximum(change, 0.0), np.maximum(-change, 0.0)])
-    smoothed = np.full(both.shape, np.nan)
+    both = np.empty((2 * rows, change.shape[1]), order="F")
+    np.maximum(change, 0.0, out=both[:rows])
+    np.maximum(-change, 0.0, out=both[rows:])
+    smoothed = _nans(both.shape)
     _wilder_from_seed(both, period, 0, smoothed)
     avg_gain, avg_loss = smoothed[:rows], smoothed[rows:]
     total = avg_gain[:, period - 1 :] + avg_loss[:, period - 1 :]
@@ -198,7 +205,7 @@ def rsi(values: FloatArray, period: int = 14) -> FloatArray:
 def true_range(high: FloatArray, low: FloatArray, close: FloatArray) -> FloatArray:
     """True range from bar 1 on (bar 0 has no previous close and is NaN, as in TA-Lib)."""
     h, lo, c = _as_2d(high), _as_2d(low), _as_2d(close)
-    out = np.full(h.shape, np.nan)
+    out = _nans(h.shape)
     prev_close = c[:, :-1]
     out[:, 1:] = np.maximum(h[:, 1:], prev_close) - np.minimum(lo[:, 1:], prev_close)
     return _like_input(out, high)
@@ -208,7 +215,7 @@ def atr(high: FloatArray, low: FloatArray, close: FloatArray, period: int = 14) 
     """Average true range with Wilder smoothing (first value at index ``period``)."""
     _check_period(period)
     tr = _as_2d(true_range(high, low, close))
-    out = np.full(tr.shape, np.nan)
+    out = _nans(tr.shape)
     if tr.shape[1] > period:
         _wilder_from_seed(tr, period, 1, out)
     return _like_input(out, high)
@@ -228,13 +235,13 @@ def macd(
         fast_period, slow_period = slow_period, fast_period
     data = _as_2d(values)
     shape = data.shape
-    line = np.full(shape, np.nan)
-    signal = np.full(shape, np.nan)
+    line = _nans(shape)
+    signal = _nans(shape)
     start = slow_period - 1
     first = start + signal_period - 1
     if shape[1] > first:
-        fast_line = np.full(shape, np.nan)
-        slow_line = np.full(shape, np.nan)
+        fast_line = _nans(shape)
+        slow_line = _nans(shape)
         # Both EMAs start at the slow one's first value; the fast one is seeded there.
         _ema_from_seed(data, fast_period, start, fast_line)
         _ema_from_seed(data, slow_period, start, slow_line)
@@ -252,12 +259,17 @@ def bollinger(values: FloatArray, period: int = 20, std_dev: float = 2.0) -> Bol
     _check_period(period)
     data = _as_2d(values)
     middle = _sma_2d(data, period)
-    upper = np.full(data.shape, np.nan)
-    lower = np.full(data.shape, np.nan)
+    upper = _nans(data.shape)
+    lower = _nans(data.shape)
     if data.shape[1] >= period:
-        # Two-pass deviation over each window: exact for a flat series, unlike E[x²] − E[x]².
-        windows = sliding_window_view(data, period, axis=1)
-        deviation = windows.std(axis=2)
+        # Two-pass deviation over each window (no cancellation, unlike E[x²] − E[x]²),
+        # summed offset by offset: `period` whole-array operations instead of a strided reduce.
+        count = data.shape[1] - period + 1
+        mean = middle[:, period - 1 :]
+        squares = np.zeros(mean.shape, order="F")
+        for offset in range(period):
+            squares += (data[:, offset : offset + count] - mean) ** 2
+        deviation = np.sqrt(squares / period)
         upper[:, period - 1 :] = middle[:, period - 1 :] + std_dev * deviation
         lower[:, period - 1 :] = middle[:, period - 1 :] - std_dev * deviation
     return BollingerBands(
@@ -272,7 +284,7 @@ def vwap(
     _check_period(period)
     h, lo, c, v = _as_2d(high), _as_2d(low), _as_2d(close), _as_2d(volume)
     typical = (h + lo + c) / 3.0
-    out = np.full(h.shape, np.nan)
+    out = _nans(h.shape)
     if h.shape[1] >= period:
         weighted = _window_sums(typical * v, period)
         total = _window_sums(v, period)

@@ -81,9 +81,10 @@ class SymbolBars:
 
     def up_to(self, last_day: date) -> SymbolBars:
         """The bars on or before ``last_day`` (a scan never looks past its evaluation date)."""
-        end = int(np.searchsorted(self.day, np.datetime64(last_day, "D"), side="right"))
-        if end == len(self.day):
+        limit = np.datetime64(last_day, "D")
+        if len(self.day) == 0 or self.day[-1] <= limit:
             return self
+        end = int(np.searchsorted(self.day, limit, side="right"))
         return SymbolBars(
             day=self.day[:end],
             open=self.open[:end],
@@ -108,15 +109,20 @@ class BarBatch:
 
     @classmethod
     def stack(cls, items: Sequence[tuple[str, SymbolBars]]) -> BarBatch:
-        """Stack equal-length symbols (in the given order)."""
+        """Stack equal-length symbols (in the given order).
+
+        The matrices are column-major: one bar of every symbol is contiguous, the layout the
+        indicators' bar-by-bar recursions read fastest.
+        """
+        shape = (len(items), len(items[0][1]) if items else 0)
+        columns = {name: np.empty(shape, order="F") for name in PRICE_COLUMNS}
+        for row, (_, bars) in enumerate(items):
+            for name, matrix in columns.items():
+                matrix[row] = getattr(bars, name)
         return cls(
             symbols=tuple(symbol for symbol, _ in items),
             last_day=tuple(_to_date(bars.day[-1]) for _, bars in items),
-            open=np.stack([bars.open for _, bars in items]),
-            high=np.stack([bars.high for _, bars in items]),
-            low=np.stack([bars.low for _, bars in items]),
-            close=np.stack([bars.close for _, bars in items]),
-            volume=np.stack([bars.volume for _, bars in items]),
+            **columns,
         )
 
     @property
