@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -40,6 +41,7 @@ Clock = Callable[[], float]
 WallClock = Callable[[], datetime]
 
 _EXCERPT = 200
+log = logging.getLogger(__name__)
 
 
 def _utcnow() -> datetime:
@@ -265,6 +267,7 @@ class ProviderClient:
                 wait_random_exponential(multiplier=policy.backoff_base, max=policy.backoff_max)
             ),
             retry=retry_if_exception(_is_retryable),
+            before_sleep=_log_retry,
             reraise=True,
         )
         try:
@@ -330,6 +333,14 @@ class ProviderClient:
         if scrubbed != str(error):
             error.args = (scrubbed,)
         return error
+
+
+def _log_retry(state: RetryCallState) -> None:
+    """One line per retry; the error's message is already scrubbed of secrets."""
+    exc = state.outcome.exception() if state.outcome is not None else None
+    log.warning(
+        "%s; retrying in %.1fs (attempt %d)", exc, state.upcoming_sleep, state.attempt_number
+    )
 
 
 def _stop_after(max_attempts: int, deadline: _Deadline) -> Callable[[RetryCallState], bool]:

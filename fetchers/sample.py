@@ -197,7 +197,9 @@ class SampleProvider:
                 raise UnknownSymbolError(f"the sample data have no {symbol}", provider=NAME)
             days = self._sessions.get(today)
             if days is None:
-                days = self._sessions[today] = sessions_between(EPOCH, today)[:_MAX_SESSIONS]
+                days = self._sessions[today] = sessions_between(EPOCH, today)
+                if len(days) > _MAX_SESSIONS:
+                    raise ValueError(f"the sample data end before {today.isoformat()}")
             found = self._paths[(symbol, today)] = _path(symbol, spec, days)
         return found
 

@@ -152,6 +152,12 @@ class UnusualWhales:
         by_day: dict[date, Bar] = {}
         for i, row in enumerate(rows):
             day = _bar_day(row, f"$.data[{i}]")
+            if row.low > min(row.open, row.close) or row.high < max(row.open, row.close):
+                raise ShapeError(
+                    f"{NAME} bars of {symbol}: implausible bar (low above open/close or high "
+                    f"below them) - at `$.data[{i}]`",
+                    provider=NAME,
+                )
             by_day[day] = Bar(
                 day=day,
                 open=row.open,

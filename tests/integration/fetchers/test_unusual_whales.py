@@ -405,3 +405,28 @@ async def test_a_final_failure_says_how_many_attempts_were_made(
     uw_server.always("GET", AAPL_BARS, UW_500)
     result = await fetch_bars(uw, NothingKnown(), ["AAPL"], now=NOW)
     assert "(after 4 attempts)" in result.outcomes[0].detail
+
+
+async def test_retries_are_logged_without_the_key(
+    uw: UnusualWhales, uw_server: ProviderStandIn, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each retry logs one warning with the scrubbed reason and the wait; the key never shows."""
+    echo = Reply(503, f"busy {UW_KEY}".encode(), content_type="text/plain")
+    uw_server.queue("GET", AAPL_BARS, echo)
+    uw_server.always("GET", AAPL_BARS, Reply(body={"data": [uw_bar_row(_bars(NOW.date())[0])]}))
+    with caplog.at_level("WARNING", logger="fetchers.http"):
+        await uw.daily_bars("AAPL", limit=1)
+    (record,) = caplog.records
+    assert "HTTP 503" in record.getMessage()
+    assert "retrying in" in record.getMessage()
+    assert UW_KEY not in caplog.text
+
+
+async def test_an_implausible_bar_is_a_shape_error(
+    uw: UnusualWhales, uw_server: ProviderStandIn
+) -> None:
+    """A bar whose high is below its close is refused, naming the row."""
+    row = uw_bar_row(_bars(NOW.date())[0]) | {"high": "50"}
+    uw_server.always("GET", AAPL_BARS, Reply(body={"data": [row]}))
+    with pytest.raises(ShapeError, match=r"implausible bar .* `\$\.data\[0\]`"):
+        await uw.daily_bars("AAPL", limit=1)
