@@ -20,7 +20,6 @@ from typing import Any
 import msgspec
 
 from commands import text as tx
-from commands.charts import equity_chart_png
 from commands.metrics import JournalMetrics, compute_metrics, in_window
 from commands.models import BLUE, GREEN, GREY, RED, Button, DailyRun, Invocation, Reply
 from commands.ports import Clock, MarketView, StrategyInfo
@@ -160,7 +159,8 @@ def _amount(name: str, value: Decimal | None, *, required: bool = False) -> Deci
         raise reject(f"{name} must be greater than zero (got {value}).")
     if -value.normalize().as_tuple().exponent > PRICE_SCALE:  # type: ignore[operator]
         raise reject(f"{name} has more than {PRICE_SCALE} decimal places.")
-    return value.normalize() if value == value.to_integral() else value
+    # "10.0" is stored as 10, never as 1E+1 (which is what normalize() would give).
+    return value.quantize(Decimal(1)) if value == value.to_integral() else value
 
 
 def _required_amount(name: str, value: Decimal | None) -> Decimal:
@@ -762,6 +762,8 @@ def _q(value: Decimal | None) -> Decimal | None:
 
 def handle_metrics(cmd: Command, state: State, clock: Clock) -> Outcome:
     """A member's journal metrics over N days, with an equity and drawdown chart."""
+    # matplotlib takes about a second to import: only /metrics pays for it.
+    from commands.charts import equity_chart_png
     from commands.models import Attachment
 
     days = cmd.options.get("days")

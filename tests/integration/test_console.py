@@ -1,0 +1,84 @@
+"""The local console driven through a pipe, as a script would: a real process, a real data dir."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from settings import ENV_PREFIX, SECRET_ENV
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_console(data_dir: Path, *lines: str) -> subprocess.CompletedProcess[str]:
+    """``ibpicker console --data-dir D`` with ``lines`` piped in, no provider keys, no network."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(ENV_PREFIX) and k not in SECRET_ENV.values()
+    }
+    env["COLUMNS"] = "200"
+    return subprocess.run(
+        [sys.executable, "-c", "from cli import main; main()", "console", "--data-dir",
+         str(data_dir)],
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+        check=False,
+    )  # fmt: skip
+
+
+def test_scripted_session_opens_closes_measures_and_exports(tmp_path: Path) -> None:
+    """Open two trades, close them in a second run (same journal), then metrics save a PNG and
+    export saves a CSV whose rows carry the exact P&L; every line succeeds (exit status 0)."""
+    first = run_console(
+        tmp_path,
+        "# a comment line is skipped",
+        "/fetch stocks symbols:AAPL",
+        '/trade open symbol:AAPL direction:long entry:187.5 size:10 stop:180 note:"two words"',
+        "/trade open symbol:MSFT direction:short entry:400 size:2 tags:swing",
+    )
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "try:" in first.stdout.lower()  # the intro on an empty data dir
+    assert "AAPL: 500 new bars" in first.stdout
+    ids = re.findall(r"Trade ([2-9A-Z]{5}) opened", first.stdout)
+    assert len(ids) == 2
+    second = run_console(
+        tmp_path,
+        f"/trade close id:{ids[0]} exit:190.25",
+        f"/trade close id:{ids[1]} exit:410",
+        "/metrics",
+        "/trade export",
+    )
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "try:" not in second.stdout.lower()
+    assert "+27.50" in second.stdout  # (190.25 - 187.5) x 10
+    assert "-20.00" in second.stdout  # short 400 -> 410, x 2
+    saved = dict(re.findall(r"saved (.+?): (\S+)", second.stdout))
+    png = Path(saved["Equity curve and drawdown"])
+    assert png.read_bytes().startswith(b"\x89PNG")
+    assert png.is_relative_to(tmp_path)
+    with Path(saved["Your trades (CSV)"]).open() as f:
+        rows = {r["trade_id"]: r for r in csv.DictReader(f)}
+    assert rows[ids[0]]["pnl"] == "27.50"
+    assert rows[ids[1]]["strategy"] == "manual"
+    assert rows[ids[1]]["tags"] == "swing"
+
+
+def test_exit_status_says_what_went_wrong(tmp_path: Path) -> None:
+    """A refused command makes the status 1; a line that does not parse makes it 2."""
+    refused = run_console(tmp_path, "/trade open symbol:AAPL direction:long entry:-1 size:1")
+    assert refused.returncode == 1
+    assert "entry must be greater than zero" in refused.stdout
+    unparsed = run_console(tmp_path, "/ping", "/nonsense now", "/trade note id:X text:two words")
+    assert unparsed.returncode == 2
+    assert "unknown command /nonsense now" in unparsed.stdout
+    assert "quote values with spaces" in unparsed.stdout
+    assert "Pong!" in unparsed.stdout
