@@ -44,10 +44,8 @@ class ScanResult:
 
     @property
     def evaluated(self) -> int:
-        """Symbols whose entry rule was evaluated (not skipped before or by the filters)."""
-        not_evaluated = sum(
-            1 for s in self.skipped if not s.reason.startswith(("not taken", "filtered out"))
-        )
+        """Symbols whose entry rule was evaluated (not skipped before it or by the filters)."""
+        not_evaluated = sum(1 for s in self.skipped if not s.reason.startswith("not taken"))
         return len(self.universe) - not_evaluated
 
 

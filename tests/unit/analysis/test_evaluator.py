@@ -115,6 +115,7 @@ def test_filters_apply_to_price_and_average_volume() -> None:
     }
     result = _run(strategy(condition, filters=filters), data)
     assert _picked(result) == ["OK"]
+    assert result.evaluated == 1  # filtered symbols never reach the entry rule
     reasons = _reasons(result)
     assert reasons["CHEAP"] == "filtered out: close 10 below min_price 20"
     assert reasons["DEAR"] == "filtered out: close 300 above max_price 200"
