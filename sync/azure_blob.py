@@ -26,7 +26,7 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 from azure.identity import CredentialUnavailableError
-from azure.storage.blob.aio import BlobLeaseClient, BlobServiceClient, ExponentialRetry
+from azure.storage.blob.aio import BlobLeaseClient, BlobServiceClient, LinearRetry
 
 from sync.blobstore import (
     BlobExistsError,
@@ -118,10 +118,10 @@ class AzureBlobStore:
         connection_verify: bool | str, timeout_s: float, retry_total: int
     ) -> dict[str, Any]:
         # The SDK's default retry waits 15 s, then 18 s, then 24 s: far too long for a writer that
-        # must notice an outage quickly and keep serving; the shipper retries on its own schedule.
-        retry = ExponentialRetry(
-            initial_backoff=1, increment_base=2, retry_total=retry_total, random_jitter_range=1
-        )
+        # must notice an outage quickly and keep serving. Here a blip is retried after 0-2 s, and
+        # an outage surfaces as BlobStoreUnavailableError within seconds; callers (the shipper, the
+        # lease keeper) retry on their own schedule.
+        retry = LinearRetry(backoff=1, random_jitter_range=1, retry_total=retry_total)
         return {
             "connection_verify": connection_verify,
             "connection_timeout": timeout_s,
@@ -137,7 +137,7 @@ class AzureBlobStore:
         *,
         connection_verify: bool | str = True,
         timeout_s: float = 10.0,
-        retry_total: int = 3,
+        retry_total: int = 2,
     ) -> AzureBlobStore:
         """A store from a connection string (Azurite or a dev account with a key)."""
         try:
@@ -158,7 +158,7 @@ class AzureBlobStore:
         *,
         connection_verify: bool | str = True,
         timeout_s: float = 10.0,
-        retry_total: int = 3,
+        retry_total: int = 2,
     ) -> AzureBlobStore:
         """A store from an account URL and a token credential (closed with the store)."""
         service = BlobServiceClient(

@@ -68,8 +68,8 @@ async def test_https_without_trusting_the_certificate_is_refused(
 async def test_a_stopped_azurite_is_unavailable_fast_and_data_survives_a_restart(
     azurite_factory: AzuriteFactory,
 ) -> None:
-    """With Azurite down every call raises BlobStoreUnavailableError within seconds; after a
-    restart on the same folder the blobs written before are there."""
+    """With Azurite down every call raises BlobStoreUnavailableError within seconds (also with the
+    default retries); after a restart on the same folder the blobs written before are there."""
     azurite = azurite_factory()
     store = AzureBlobStore.from_connection_string(
         azurite.connection_string, unique_container(), timeout_s=2.0, retry_total=0
@@ -85,6 +85,12 @@ async def test_a_stopped_azurite_is_unavailable_fast_and_data_survives_a_restart
         with pytest.raises(BlobStoreUnavailableError):
             await store.renew_lease("lock", lease_id="aaaaaaaa-0000-4000-8000-0000000000a1")
         assert time.monotonic() - started < 5
+        defaults = AzureBlobStore.from_connection_string(azurite.connection_string)
+        started = time.monotonic()
+        with pytest.raises(BlobStoreUnavailableError):
+            await defaults.list()
+        await defaults.close()
+        assert time.monotonic() - started < 6, "the default retries give up within seconds"
         azurite.start()
         assert await store.read("segments/0001") == (b"before", etag)
         assert [info.name for info in await store.list()] == ["segments/0001"]
