@@ -49,7 +49,7 @@ SYMBOL_PATTERN = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
 HISTORY_BARS = 504  # two years of sessions
 FLOW_LOOKBACK = timedelta(days=3)
 FLOW_BATCH = 25
-FLOW_LIMIT = 500
+FLOW_LIMIT = 1000
 CONCURRENCY = 8
 FAILURES_STREAM = "fetch-failures"
 

@@ -31,6 +31,7 @@ NAME = "unusual_whales"
 DEFAULT_BASE_URL = "https://api.unusualwhales.com"
 DEFAULT_RATE = RateLimit(120, 60.0)
 MAX_BARS = 2500
+FLOW_PAGE = 200  # the endpoint's maximum ``limit``
 
 
 class _FlowAlertRow(msgspec.Struct):
@@ -121,7 +122,9 @@ class UnusualWhales:
         base_url: str = DEFAULT_BASE_URL,
         rate: RateLimit = DEFAULT_RATE,
         policy: RetryPolicy | None = None,
+        page_size: int = FLOW_PAGE,
     ) -> None:
+        self._page_size = max(1, min(page_size, FLOW_PAGE))
         self._client = ProviderClient(
             name=NAME,
             http=http,
@@ -177,20 +180,39 @@ class UnusualWhales:
         newer_than: datetime | None = None,
         limit: int = 200,
     ) -> list[FlowAlert]:
-        """Flow alerts (``/api/option-trades/flow-alerts`` by ``ticker_symbol``), normalised."""
-        params: dict[str, str | int | float] = {"ticker_symbol": ",".join(symbols), "limit": limit}
+        """Flow alerts (``/api/option-trades/flow-alerts`` by ``ticker_symbol``), newest first.
+
+        The endpoint returns at most 200 rows a request, newest first; beyond that this pages
+        back with ``older_than`` (the oldest row's second, so a boundary second is asked twice
+        and the caller's dedup drops the repeats) until ``limit`` rows or the end.
+        """
+        params: dict[str, str | int | float] = {"ticker_symbol": ",".join(symbols)}
         if min_premium > 0:
             params["min_premium"] = int(min_premium)
         if min_volume > 0:
             params["min_volume"] = min_volume
         if newer_than is not None:
             params["newer_than"] = int(newer_than.timestamp())
-        try:
-            body = await self._client.get("/api/option-trades/flow-alerts", params)
-        except NoDataError:
-            return []
-        rows = decode(body, _FlowAlerts, provider=NAME, what="flow alerts").data
-        return [_flow_alert(row) for row in rows]
+        alerts: list[FlowAlert] = []
+        cursor: int | None = None
+        while len(alerts) < limit:
+            size = min(self._page_size, limit - len(alerts))
+            page = {**params, "limit": size}
+            if cursor is not None:
+                page["older_than"] = cursor
+            try:
+                body = await self._client.get("/api/option-trades/flow-alerts", page)
+            except NoDataError:
+                break
+            rows = decode(body, _FlowAlerts, provider=NAME, what="flow alerts").data
+            alerts.extend(_flow_alert(row) for row in rows)
+            if len(rows) < size:
+                break
+            oldest = int(min(row.created_at for row in rows).timestamp()) + 1
+            if cursor is not None and oldest >= cursor:
+                break  # a whole page within one second: paging cannot move on
+            cursor = oldest
+        return alerts[:limit]
 
     async def next_earnings(self, symbol: str) -> EarningsDate | None:
         """The next earnings date from ``/api/stock/{ticker}/info`` (``None`` if not announced)."""

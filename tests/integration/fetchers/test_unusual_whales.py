@@ -430,3 +430,26 @@ async def test_an_implausible_bar_is_a_shape_error(
     uw_server.always("GET", AAPL_BARS, Reply(body={"data": [row]}))
     with pytest.raises(ShapeError, match=r"implausible bar .* `\$\.data\[0\]`"):
         await uw.daily_bars("AAPL", limit=1)
+
+
+async def test_flow_alerts_page_back_with_older_than_beyond_a_page(
+    http: HttpSession, uw_server: ProviderStandIn, fake_time: FakeTime
+) -> None:
+    """With 2 rows a page, a full page asks again ``older_than`` its oldest row's second."""
+    page1 = [
+        uw_flow_row(option_chain="A", created_at="2026-11-25T15:00:10Z"),
+        uw_flow_row(option_chain="B", created_at="2026-11-25T15:00:05Z"),
+    ]
+    page2 = [uw_flow_row(option_chain="C", created_at="2026-11-25T14:59:00Z")]
+    uw_server.queue("GET", FLOW, Reply(body={"data": page1}), Reply(body={"data": page2}))
+    uw = UnusualWhales(
+        http, UW_KEY, base_url=uw_server.base_url, policy=fake_time.policy(), page_size=2
+    )
+    alerts = await uw.flow_alerts(["MSFT"], limit=10)
+    assert [a.option_chain for a in alerts] == ["A", "B", "C"]
+    first, second = uw_server.requests
+    assert first.query["limit"] == "2"
+    assert "older_than" not in first.query
+    assert second.query["older_than"] == str(
+        int(datetime(2026, 11, 25, 15, 0, 5, tzinfo=UTC).timestamp()) + 1
+    )
