@@ -54,6 +54,7 @@ _META_DIR = ".ibpicker-meta"
 _CONTAINER_NAME = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _MAX_NAME_LENGTH = 1024
 _LOCK_TIMEOUT_S = 10.0
+_ABANDONED_AFTER_S = 3600.0
 
 T = TypeVar("T")
 
@@ -119,6 +120,15 @@ class LocalBlobStore:
         self._clock = clock
         for folder in (self._blobs, self._tmp, self._locks, self._leases):
             folder.mkdir(parents=True, exist_ok=True)
+        self._remove_abandoned_temporaries()
+
+    def _remove_abandoned_temporaries(self) -> None:
+        """Delete what a crashed writer left in tmp/ (old enough that no live writer owns it)."""
+        cutoff = time.time() - _ABANDONED_AFTER_S
+        for leftover in self._tmp.iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                if leftover.stat().st_mtime < cutoff:
+                    leftover.unlink()
 
     def __repr__(self) -> str:
         return f"LocalBlobStore({str(self._blobs)!r})"
@@ -160,10 +170,11 @@ class LocalBlobStore:
         with tmp.open("xb") as file:
             file.write(data)
             file.flush()
-            os.fsync(file.fileno())
-            # A fresh ns timestamp (not the file system's coarse clock) keeps etags distinct.
+            # A fresh ns timestamp (not the file system's coarse clock) keeps etags distinct;
+            # set before the fsync so that the etag survives a crash too.
             now = time.time_ns()
             os.utime(file.fileno(), ns=(now, now))
+            os.fsync(file.fileno())
             return tmp, _etag(os.fstat(file.fileno()))
 
     def _place(self, data: bytes, target: Path, *, overwrite: bool) -> str:

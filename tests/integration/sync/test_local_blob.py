@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -114,3 +116,15 @@ async def test_a_name_clashing_with_a_blob_folder_is_an_error_not_an_existing_bl
         with pytest.raises(BlobStoreError, match="clashes") as caught:
             await store.create(name, b"x")
         assert not isinstance(caught.value, BlobExistsError)
+
+
+def test_temporaries_abandoned_by_a_crashed_writer_are_removed_on_open(tmp_path: Path) -> None:
+    """A tmp/ file older than an hour is deleted when a store opens; a fresh one is left alone."""
+    LocalBlobStore(tmp_path, "crash")
+    tmp = tmp_path / ".ibpicker-meta" / "crash" / "tmp"
+    old, fresh = tmp / "old", tmp / "fresh"
+    old.write_bytes(b"half a segment")
+    fresh.write_bytes(b"being written")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    LocalBlobStore(tmp_path, "crash")
+    assert sorted(p.name for p in tmp.iterdir()) == ["fresh"]
