@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from fetchers.anthropic import AnthropicClient, summarizer_from_key
-from fetchers.errors import InputRejectedError, SpendCapError, TransientError
+from fetchers.errors import FetchError, InputRejectedError, SpendCapError, TransientError
 from fetchers.http import HttpSession
 from tests.integration.fetchers.conftest import ANTHROPIC_KEY
 from tests.support.providers import (
@@ -75,16 +75,18 @@ async def test_a_spend_cap_429_is_not_retried(
     assert len(anthropic_server.requests) == 1
 
 
-@pytest.mark.parametrize("status", [400, 404, 413])
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 413])
 async def test_client_errors_are_never_retried(
     anthropic: AnthropicClient, anthropic_server: ProviderStandIn, status: int
 ) -> None:
-    """400, 404 and 413 are asked once and raise an input error without the key."""
+    """400, 401, 403, 404 and 413 are asked once and raise a non-retryable error without the key."""
     anthropic_server.always(
         "POST", MESSAGES, anthropic_error(status, "invalid_request_error", "bad")
     )
-    with pytest.raises(InputRejectedError) as caught:
+    with pytest.raises(FetchError) as caught:
         await anthropic.summarize("x")
+    assert not caught.value.retryable
+    assert isinstance(caught.value, InputRejectedError) == (status not in (401, 403))
     assert ANTHROPIC_KEY not in str(caught.value)
     assert len(anthropic_server.requests) == 1
 
