@@ -151,15 +151,22 @@ class TradeBook(StateProjection):
     def __init__(self) -> None:
         super().__init__()
         self._trades: dict[tuple[int, str], TradeRecord] = {}
+        # Each member's trade ids in journal order, so /trades and /metrics never scan the guild.
+        self._by_member: dict[tuple[int, int], list[str]] = {}
 
     def when(self, envelope: Envelope) -> None:
         """Fold a trade event."""
         ev = envelope.event
         assert isinstance(ev, TradeOpened | TradeClosed | TradeNoteAdded)
         key = (ev.guild_id, ev.trade_id)
-        folded = fold_trade(self._trades.get(key), envelope)
+        before = self._trades.get(key)
+        folded = fold_trade(before, envelope)
         if folded is not None:
             self._trades[key] = folded
+            if before is None:
+                self._by_member.setdefault((folded.guild_id, folded.user_id), []).append(
+                    folded.trade_id
+                )
 
     def get(self, guild_id: int, trade_id: str) -> TradeRecord | None:
         """One trade of a guild by id."""
@@ -171,11 +178,10 @@ class TradeBook(StateProjection):
 
     def trades(self, guild_id: int, user_id: int | None = None) -> list[TradeRecord]:
         """A guild's trades (one member's when given), oldest first."""
-        out = [
-            t
-            for (g, _), t in self._trades.items()
-            if g == guild_id and (user_id is None or t.user_id == user_id)
-        ]
+        if user_id is not None:
+            ids = self._by_member.get((guild_id, user_id), [])
+            return [self._trades[(guild_id, i)] for i in ids]
+        out = [t for (g, _), t in self._trades.items() if g == guild_id]
         out.sort(key=lambda t: t.position)
         return out
 

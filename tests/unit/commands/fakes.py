@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 
-from commands.ports import StrategyInfo, UnknownStrategyError
+from commands.ports import Coverage, SignalRow, StrategyInfo, UnknownStrategyError
 from commands.schedule import NEW_YORK
 from commands.service import Invocation
 from events.analysis import Signal, SignalsGenerated, SkippedSymbol
@@ -156,3 +156,23 @@ class Members:
             is_admin=admin,
             channel_id=555,
         )
+
+
+class FakeMarketView:
+    """Known symbols and stored signals held in memory."""
+
+    def __init__(self, known: set[str] | None = None) -> None:
+        self.known = known or set()
+        self.rows: list[SignalRow] = []
+
+    def known_symbols(self) -> set[str]:
+        return set(self.known)
+
+    def coverage(self, symbols: Sequence[str]) -> list[Coverage]:
+        return [Coverage(symbol=s) for s in symbols]
+
+    def signals(self, guild_id: int, *, symbol: str | None, since: datetime) -> list[SignalRow]:
+        return [r for r in self.rows if symbol in (None, r.symbol) and r.evaluated_at >= since]
+
+    def signal(self, scan_id: str, symbol: str) -> SignalRow | None:
+        return next((r for r in self.rows if (r.scan_id, r.symbol) == (scan_id, symbol)), None)

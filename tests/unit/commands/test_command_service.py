@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from commands.service import CommandService, Reply
+from commands.wiring import close_service, open_service
 from events.audit import CommandHandled
 from events.trading import TradeClosed, TradeOpened
-from tests.unit.commands.fakes import FakeAnalyzer, FakeClock, FakeFetcher, Members
+from tests.unit.commands.fakes import FakeAnalyzer, FakeCalendar, FakeClock, FakeFetcher, Members
 
 
 def _events(service: CommandService) -> list[object]:
@@ -299,3 +301,34 @@ async def test_daily_run_says_what_failed(
     run = await service.run_daily(100, now=clock.now())
     assert run.failures == ["flows: ConnectionError: flow provider down"]
     assert ("What failed", "flows: ConnectionError: flow provider down", False) in run.reply.fields
+
+
+async def test_a_restart_does_not_post_twice_and_keeps_trades(
+    tmp_path: Path,
+    clock: FakeClock,
+    fetcher: FakeFetcher,
+    analyzer: FakeAnalyzer,
+    members: Members,
+) -> None:
+    """After a restart on the same data dir, the posted session is not owed and trades remain."""
+    first = open_service(tmp_path, fetcher=fetcher, analyzer=analyzer, clock=clock,
+                         calendar=FakeCalendar())  # fmt: skip
+    try:
+        await first.execute("watchlist add", {"symbol": "AAPL"}, members.inv())
+        await first.execute("schedule set", {"strategy": "rsi_flow", "channel": 77},
+                            members.inv(admin=True))  # fmt: skip
+        opened = await _open(first, members)
+        run = await first.run_daily(100, now=clock.now())
+        assert await first.record_daily_post(run, message_id=1)
+    finally:
+        close_service(first)
+    second = open_service(tmp_path, fetcher=fetcher, analyzer=analyzer, clock=clock,
+                          calendar=FakeCalendar())  # fmt: skip
+    try:
+        assert second.due_daily(clock.now()) == []
+        clock.advance(timedelta(days=1))  # Wednesday: a new session is owed once its time passes
+        assert second.due_daily(clock.now()) == [100]
+        trade_id = opened.title.split()[1]
+        assert await second.autocomplete("open_trade", "", members.inv()) == [trade_id]
+    finally:
+        close_service(second)

@@ -1,0 +1,153 @@
+"""The plain handlers called directly: command + state + clock in, events + reply out."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from commands import handlers as h
+from commands.models import Invocation
+from commands.ports import SignalRow
+from events.base import Actor, Envelope, Event
+from events.trading import TradeOpened
+from projections.guild import GuildBook
+from projections.trading import TradeBook
+from tests.unit.commands.fakes import FakeAnalyzer, FakeCalendar, FakeClock, FakeMarketView
+
+NOW = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
+
+
+def make_state(market: FakeMarketView | None = None) -> h.State:
+    return h.State(
+        trades=TradeBook(),
+        guilds=GuildBook(),
+        market=market or FakeMarketView(),
+        strategies=FakeAnalyzer().strategies(),
+        info=h.ServiceInfo(version="1.2.3", sources=["fake"], journal_head=9),
+        calendar=FakeCalendar(),
+    )
+
+
+def cmd(name: str, **options: object) -> h.Command:
+    inv = Invocation(command_id="c1", guild_id=5, user_id=1, channel_id=77)
+    return h.Command(name=name, options=dict(options), inv=inv)
+
+
+def feed(state: h.State, events: list[Event]) -> None:
+    for event in events:
+        pos = max(state.trades.position, state.guilds.position) + 1
+        env = Envelope(position=pos, stream="s", version=1, recorded_at=NOW, command_id="x",
+                       actor=Actor(), event=event)  # fmt: skip
+        state.trades.apply(env)
+        state.guilds.apply(env)
+
+
+def test_trade_open_is_pure_and_its_id_depends_only_on_the_command_id() -> None:
+    """The same command id on the same state yields the same events; the id avoids taken ids."""
+    state = make_state()
+    clock = FakeClock(NOW)
+    opts = {"symbol": "aapl", "direction": "long", "entry": Decimal("10.50"), "size": Decimal(3)}
+    first, _ = h.handle_trade_open(cmd("trade open", **opts), state, clock)
+    again, _ = h.handle_trade_open(cmd("trade open", **opts), state, clock)
+    assert first == again
+    opened = first[0].event
+    assert isinstance(opened, TradeOpened)
+    assert opened.symbol == "AAPL"
+    assert first[0].stream == f"trade:5:{opened.trade_id}"
+    feed(state, [opened])
+    other, _ = h.handle_trade_open(cmd("trade open", **opts), state, clock)
+    assert isinstance(other[0].event, TradeOpened)
+    assert other[0].event.trade_id != opened.trade_id
+
+
+def test_trade_open_from_a_signal_takes_its_strategy() -> None:
+    """signal:scan:SYMBOL links the trade to the pick and files it under the pick's strategy."""
+    market = FakeMarketView()
+    market.rows.append(SignalRow(scan_id="scan-1", strategy_name="rsi_flow", evaluated_at=NOW,
+                                 symbol="AAPL", direction="long", as_of=date(2026, 3, 10),
+                                 entry=100.0))  # fmt: skip
+    state = make_state(market)
+    events, _ = h.handle_trade_open(
+        cmd("trade open", symbol="AAPL", direction="long", entry=Decimal(100), size=Decimal(1),
+            signal="scan-1:AAPL"),
+        state, FakeClock(NOW),
+    )  # fmt: skip
+    opened = events[0].event
+    assert isinstance(opened, TradeOpened)
+    assert (opened.strategy, opened.signal_ref) == ("rsi_flow", "scan-1:AAPL")
+    with pytest.raises(h.CommandRejectedError, match="No signal"):
+        h.handle_trade_open(
+            cmd("trade open", symbol="AAPL", direction="long", entry=Decimal(1),
+                size=Decimal(1), signal="scan-9:AAPL"),
+            state, FakeClock(NOW),
+        )  # fmt: skip
+
+
+def test_metrics_window_counts_only_trades_closed_within_it() -> None:
+    """days:N excludes trades closed before now - N days; member: shows another member."""
+    from events.trading import TradeClosed
+
+    state = make_state()
+    for i, (closed_at, exit_) in enumerate([(NOW - timedelta(days=40), 90), (NOW, 120)]):
+        feed(state, [
+            TradeOpened(trade_id=f"T{i}", guild_id=5, user_id=2, symbol="AAPL", direction="long",
+                        entry=Decimal(100), size=Decimal(1), opened_at=closed_at),
+            TradeClosed(trade_id=f"T{i}", guild_id=5, user_id=2, exit=Decimal(exit_),
+                        closed_at=closed_at),
+        ])  # fmt: skip
+    _, reply = h.handle_metrics(cmd("metrics", days=30, member=2), state, FakeClock(NOW))
+    fields = {name: value for name, value, _ in reply.fields}
+    assert fields["Trades"] == "1 (1 W / 0 L / 0 BE)"
+    assert fields["Profit factor"] == "∞"
+    assert reply.title.startswith("<@2>'s metrics")
+    _, mine = h.handle_metrics(cmd("metrics"), state, FakeClock(NOW))
+    assert "No closed trades" in mine.description
+
+
+def test_long_lists_are_paginated() -> None:
+    """A watchlist of 40 symbols comes back as three pages of at most 15 lines."""
+    from events.guild import WatchlistSymbolAdded
+
+    state = make_state()
+    feed(state, [WatchlistSymbolAdded(guild_id=5, symbol=f"S{i:02d}") for i in range(40)])
+    _, reply = h.handle_watchlist_list(cmd("watchlist list"), state, FakeClock(NOW))
+    assert len(reply.pages) == 2
+    assert reply.title == "Watchlist (page 1/3)"
+    assert len(reply.pages[-1].description.splitlines()) == 10
+
+
+def test_schedule_status_shows_the_next_run_in_new_york_time() -> None:
+    """After /schedule set, status names the next session and its New York time."""
+    state = make_state()
+    events, _ = h.handle_schedule_set(
+        cmd("schedule set", strategy="rsi_flow", time="09:30"), state, FakeClock(NOW)
+    )
+    feed(state, [e.event for e in events])
+    _, reply = h.handle_schedule_status(cmd("schedule status"), state, FakeClock(NOW))
+    fields = {name: value for name, value, _ in reply.fields}
+    assert fields["Next run"] == "2026-03-11 09:30 EDT (session 2026-03-11)"
+    assert fields["Channel"] == "<#77>"
+
+
+def test_about_and_ping_show_the_journal_head() -> None:
+    """/about shows version, sources and head; /ping answers ephemerally."""
+    state = make_state()
+    _, about = h.handle_about(cmd("about"), state, FakeClock(NOW))
+    fields = {name: value for name, value, _ in about.fields}
+    assert (fields["Version"], fields["Journal head"], fields["Data sources"]) == (
+        "1.2.3", "9", "fake",
+    )  # fmt: skip
+    _, ping = h.handle_ping(cmd("ping"), state, FakeClock(NOW))
+    assert ping.ephemeral
+
+
+def test_member_text_is_escaped() -> None:
+    """Markdown and mentions in a member's note cannot format or ping."""
+    from commands.text import escape
+
+    assert (
+        escape("**bold** @everyone [x](http://y)")
+        == "\\*\\*bold\\*\\* @\u200beveryone \\[x\\](http://y)"
+    )
