@@ -296,7 +296,8 @@ class Journal:
     ) -> Iterator[list[RawRecord]]:
         """Pages of undecoded records from ``start`` to ``stop`` (inclusive)."""
         for page in self.row_pages(start, stop, tags=tags, page_size=page_size):
-            yield [RawRecord(*row) for row in page.rows]
+            if page.rows:
+                yield [RawRecord(*row) for row in page.rows]
 
     def row_pages(
         self,
