@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from numpy.typing import NDArray
@@ -45,6 +45,7 @@ from analysis.strategy import (
     PriceAction,
     SeriesRef,
     Strategy,
+    condition_text,
 )
 from events.analysis import ConditionResult, Signal, SkippedSymbol
 from events.market import FlowAlert
@@ -64,8 +65,8 @@ class Evaluation:
 
 
 def alert_id(alert: FlowAlert) -> str:
-    """An alert's identity as evidence: ``option_chain@created_at`` (ISO 8601, UTC)."""
-    return f"{alert.option_chain}@{alert.created_at.isoformat()}"
+    """An alert's identity as evidence: ``option_chain@created_at`` (ISO 8601, in UTC)."""
+    return f"{alert.option_chain}@{alert.created_at.astimezone(UTC).isoformat()}"
 
 
 def require_aware(moment: datetime, what: str) -> None:
@@ -94,18 +95,7 @@ def flow_matches(
 
 def describe(condition: Condition) -> str:
     """A condition in one line, as users wrote it."""
-    if isinstance(condition, FlowSignal):
-        parts = [f"flow {condition.direction}"]
-        if condition.min_premium:
-            parts.append(f"premium ≥ {condition.min_premium:,.0f}")
-        if condition.min_volume:
-            parts.append(f"volume ≥ {condition.min_volume:,}")
-        parts.append(f"within {condition.recency_minutes:g} min")
-        if condition.min_alerts > 1:
-            parts.append(f"at least {condition.min_alerts} alerts")
-        return ", ".join(parts)
-    value = condition.value if isinstance(condition.value, str) else f"{condition.value:g}"
-    return f"{condition.indicator} {condition.operator} {value}"
+    return condition_text(condition)
 
 
 @dataclass
@@ -347,7 +337,7 @@ def _exit_atr_values(context: _BatchContext) -> dict[str, FloatArray]:
         chosen = context.strategy.exit_atr(rule)
         if chosen is not None:
             values[chosen.name] = context.outputs(chosen)["value"][:, -1]
-        else:
+        elif _default_atr_label() not in values:
             batch = context.batch
             default = ind.atr(batch.high, batch.low, batch.close, DEFAULT_EXIT_ATR_PERIOD)
             values[_default_atr_label()] = default[:, -1]

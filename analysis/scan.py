@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from analysis.errors import AnalysisError
@@ -30,7 +30,10 @@ EXCHANGE_ZONE = ZoneInfo("America/New_York")
 
 @dataclass(frozen=True)
 class ScanResult:
-    """The outcome of one scan: signals and skipped symbols, each sorted by symbol."""
+    """The outcome of one scan: signals and skipped symbols, each sorted by symbol.
+
+    ``evaluated_at`` is in UTC whatever zone the caller used.
+    """
 
     strategy_name: str
     strategy_hash: str
@@ -72,6 +75,7 @@ def scan(
     whose earnings fall within N calendar days from the evaluation date (inclusive) is skipped.
     """
     day = evaluation_date(evaluated_at)
+    evaluated_at = evaluated_at.astimezone(UTC)
     if skip_earnings_within is not None and earnings is None:
         raise AnalysisError("skip_earnings_within needs the earnings dates (earnings=...)")
     if account_equity <= 0:

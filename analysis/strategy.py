@@ -757,3 +757,74 @@ def _validate_filters(filters: Filters, problems: list[StrategyProblem]) -> None
         problems.append(StrategyProblem("filters", "min_price is above max_price"))
     if filters.volume_lookback < 1:
         problems.append(StrategyProblem("filters.volume_lookback", "must be at least 1"))
+
+
+def summary_lines(strategy: Strategy) -> list[str]:
+    """A strategy described for people, one line per item (for ``strategy show`` and replies)."""
+    spec = strategy.spec
+    meta = spec.strategy
+    lines = [
+        f"{strategy.name} v{meta.version}" + (f": {meta.description}" if meta.description else "")
+    ]
+    if meta.tags:
+        lines.append(f"tags: {', '.join(meta.tags)}")
+    for indicator in spec.indicators:
+        lines.append(
+            f"indicator {indicator.name}: {indicator.label()}, "
+            f"first value after {indicator.bars_needed()} bars"
+        )
+    lines.append(f"entry ({spec.entry.logic} of):")
+    lines += [f"  - {condition_text(c)}" for c in spec.entry.conditions]
+    for slot in ("take_profit", "stop_loss", "trailing_stop"):
+        rule: ExitRule | None = getattr(spec.exit, slot)
+        if rule is not None:
+            lines.append(f"{slot.replace('_', ' ')}: {_exit_text(strategy, rule)}")
+    if spec.exit.time_exit_bars:
+        lines.append(f"time exit: after {spec.exit.time_exit_bars} bars")
+    risk = strategy.risk_profile
+    lines.append(
+        f"risk: {spec.risk.profile}, {risk.risk_per_trade_pct:g}% of equity per trade, "
+        f"min reward:risk {risk.min_risk_reward:g}, at most {risk.max_positions} positions"
+    )
+    filters = spec.filters
+    parts = []
+    if filters.min_price is not None:
+        parts.append(f"close ≥ {filters.min_price:g}")
+    if filters.max_price is not None:
+        parts.append(f"close ≤ {filters.max_price:g}")
+    if filters.min_volume is not None:
+        parts.append(f"{filters.volume_lookback}-bar average volume ≥ {filters.min_volume:,.0f}")
+    lines.append(f"filters: {', '.join(parts) if parts else 'none'}")
+    lines.append(f"file: {strategy.source} (sha256 {strategy.sha256})")
+    return lines
+
+
+def condition_text(condition: Condition) -> str:
+    """A condition in one line, as users wrote it."""
+    if isinstance(condition, FlowSignal):
+        text = f"flow {condition.direction}"
+        if condition.min_premium:
+            text += f", premium ≥ {condition.min_premium:,.0f}"
+        if condition.min_volume:
+            text += f", volume ≥ {condition.min_volume:,}"
+        text += f", within {condition.recency_minutes:g} min"
+        if condition.min_alerts > 1:
+            text += f", at least {condition.min_alerts} alerts"
+        return text
+    value = condition.value if isinstance(condition.value, str) else f"{condition.value:g}"
+    return f"{condition.indicator} {condition.operator} {value}"
+
+
+def _exit_text(strategy: Strategy, rule: ExitRule) -> str:
+    if rule.type == "atr_multiple":
+        atr = strategy.exit_atr(rule)
+        which = (
+            f"{atr.name} ({atr.label()})"
+            if atr
+            else f"ATR({DEFAULT_EXIT_ATR_PERIOD}), none declared"
+        )
+        return f"{rule.atr_multiple():g} × {which}"
+    if rule.type == "fixed_price":
+        return f"at {rule.value:g}"
+    kind = "trailing " if rule.type == "trailing_stop" else ""
+    return f"{kind}{rule.value:g}%"

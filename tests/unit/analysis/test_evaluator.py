@@ -194,13 +194,17 @@ def test_flow_direction_any_counts_neutral_alerts_and_min_alerts_applies() -> No
 
 
 def test_flow_accepts_alerts_in_any_time_zone() -> None:
-    """An alert stamped in New York time is compared correctly with a UTC evaluation time."""
+    """Alerts and evaluation times in any zone compare correctly; results and ids are in UTC."""
     from zoneinfo import ZoneInfo
 
     data = {"NY": bars([10, 11])}
     now = close_of(data["NY"])
-    alerts = {"NY": [alert("NY", (now - minutes(10)).astimezone(ZoneInfo("America/New_York")))]}
-    assert _picked(_run(strategy(FLOW), data, alerts, now)) == ["NY"]
+    new_york = ZoneInfo("America/New_York")
+    alerts = {"NY": [alert("NY", (now - minutes(10)).astimezone(new_york))]}
+    result = _run(strategy(FLOW), data, alerts, now.astimezone(new_york))
+    assert _picked(result) == ["NY"]
+    assert result.evaluated_at.utcoffset() == timedelta(0)
+    assert result.signals[0].flow_alerts[0].endswith("@2026-01-06T20:50:00+00:00")
 
 
 def test_naive_times_are_refused() -> None:

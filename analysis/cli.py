@@ -1,0 +1,111 @@
+"""The ``ibpicker strategy`` command group: list the shipped strategies, show one, validate files.
+
+``validate`` exits 1 when a file is invalid and prints each problem as ``file: field: problem``;
+an unknown strategy name exits 2 with the valid names. Nothing here needs a data folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from analysis.errors import StrategyError
+from analysis.strategy import Strategy, list_strategies, load_strategy, summary_lines
+from cli import JsonOption
+
+strategy_app = typer.Typer(
+    name="strategy",
+    help="Strategies: list the shipped ones, show one, validate strategy files.",
+    no_args_is_help=True,
+)
+
+_out = Console(highlight=False, soft_wrap=True)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``strategy`` group to the ``ibpicker`` app."""
+    app.add_typer(strategy_app, name="strategy")
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    _err.print(f"error: {message}", markup=False)
+    raise typer.Exit(code)
+
+
+def _as_dict(strategy: Strategy) -> dict[str, object]:
+    meta = strategy.spec.strategy
+    return {
+        "key": strategy.key,
+        "name": strategy.name,
+        "version": meta.version,
+        "description": meta.description,
+        "tags": list(meta.tags),
+        "source": strategy.source,
+        "sha256": strategy.sha256,
+    }
+
+
+@strategy_app.command("list")
+def list_command(as_json: JsonOption = False) -> None:
+    """List the strategies shipped with ibpicker."""
+    strategies = list_strategies()
+    if as_json:
+        print(json.dumps([_as_dict(s) for s in strategies], indent=2))
+        return
+    table = Table("key", "name", "version", "description")
+    for s in strategies:
+        table.add_row(s.key, s.name, s.spec.strategy.version, s.spec.strategy.description)
+    _out.print(table)
+
+
+@strategy_app.command("show")
+def show_command(
+    name: Annotated[str, typer.Argument(help="A shipped strategy's key, or a strategy file.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Show one strategy: indicators, entry conditions, exits, risk and filters."""
+    try:
+        strategy = load_strategy(name)
+    except StrategyError as exc:
+        _fail(str(exc))
+    if as_json:
+        print(json.dumps({**_as_dict(strategy), "summary": summary_lines(strategy)}, indent=2))
+        return
+    for line in summary_lines(strategy):
+        _out.print(line, markup=False)
+
+
+@strategy_app.command("validate")
+def validate_command(
+    files: Annotated[list[Path], typer.Argument(help="Strategy files to check.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Validate strategy files: each problem is printed as file: field: problem."""
+    outcomes: list[dict[str, object]] = []
+    for path in files:
+        try:
+            strategy = load_strategy(path)
+        except StrategyError as exc:
+            outcomes.append(
+                {
+                    "file": str(path),
+                    "ok": False,
+                    "problems": [{"field": p.field, "problem": p.problem} for p in exc.problems],
+                }
+            )
+            if not as_json:
+                _out.print(str(exc), markup=False)
+            continue
+        outcomes.append({"file": str(path), "ok": True, "name": strategy.name})
+        if not as_json:
+            _out.print(f"{path}: OK ({strategy.name}, sha256 {strategy.sha256[:12]})", markup=False)
+    if as_json:
+        print(json.dumps(outcomes, indent=2))
+    if not all(o["ok"] for o in outcomes):
+        raise typer.Exit(1)
