@@ -16,11 +16,10 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from analysis.errors import StrategyError
-from analysis.evaluator import describe as describe_condition
 from analysis.scan import scan as run_scan
 from analysis.scan import signals_event
 from analysis.series import SymbolBars
-from analysis.strategy import Strategy, list_strategies, load_strategy
+from analysis.strategy import Strategy, list_strategies, load_strategy, summary_lines
 from commands.ports import StrategyInfo, UnknownStrategyError
 from events.analysis import SignalsGenerated
 from events.base import NewEvent
@@ -147,32 +146,8 @@ class StrategyAnalyzer:
             raise UnknownStrategyError(name) from None
 
     def describe(self, name: str) -> str:
-        """Indicators, entry conditions, exits, risk and filters, one line each."""
-        s = self._load(name)
-        spec = s.spec
-        lines = [f"**{s.name}** v{spec.strategy.version}: {spec.strategy.description}".strip()]
-        lines.append("Indicators: " + ", ".join(i.label() for i in spec.indicators))
-        lines.append(f"Entry ({spec.entry.logic}):")
-        lines += [f"• {describe_condition(c)}" for c in spec.entry.conditions]
-        exits = []
-        for label, rule in (
-            ("take profit", spec.exit.take_profit),
-            ("stop loss", spec.exit.stop_loss),
-            ("trailing stop", spec.exit.trailing_stop),
-        ):
-            if rule is not None:
-                amount = rule.value if rule.value is not None else rule.multiplier
-                exits.append(f"{label} {rule.type} {amount}")
-        if spec.exit.time_exit_bars:
-            exits.append(f"time exit {spec.exit.time_exit_bars} bars")
-        lines.append("Exit: " + (", ".join(exits) or "none"))
-        risk = s.risk_profile
-        lines.append(
-            f"Risk: {spec.risk.profile} ({risk.risk_per_trade_pct}% per trade, min R:R "
-            f"{risk.min_risk_reward}, at most {risk.max_positions} positions)"
-        )
-        lines.append(f"File: {s.source} (sha256 {s.sha256[:12]})")
-        return "\n".join(lines)
+        """The strategy's summary (``analysis.strategy.summary_lines``), one line each."""
+        return "\n".join(summary_lines(self._load(name)))
 
     def scan(
         self,
