@@ -110,18 +110,40 @@ class _Operand:
 
 
 class _BatchContext:
-    """Indicator outputs of one batch, computed once each and shared by all conditions."""
+    """Indicator outputs of one batch, computed once each and shared by all conditions.
 
-    def __init__(self, strategy: Strategy, batch: BarBatch) -> None:
+    A context over a subset of a parent's rows (the symbols whose entry rule passed) reuses what
+    the parent computed and computes the rest — indicators needed only for evidence and exits —
+    on those few rows alone. Rows never influence each other, so the values are the same.
+    """
+
+    def __init__(
+        self,
+        strategy: Strategy,
+        batch: BarBatch,
+        parent: _BatchContext | None = None,
+        rows: Sequence[int] = (),
+    ) -> None:
         self.strategy = strategy
         self.batch = batch
+        self._parent = parent
+        self._rows = np.asarray(rows, dtype=np.intp)
         self._outputs: dict[str, dict[str, FloatArray]] = {}
+
+    def subset(self, rows: Sequence[int]) -> _BatchContext:
+        """A context over some of this batch's rows, in the given order."""
+        return _BatchContext(self.strategy, self.batch.take(rows), self, rows)
 
     def outputs(self, spec: IndicatorSpec) -> dict[str, FloatArray]:
         """All outputs of a declared indicator (last two bars kept; that is all we read)."""
         cached = self._outputs.get(spec.name)
         if cached is None:
-            cached = {k: v[:, -2:] for k, v in indicator_series(spec, self.batch).items()}
+            inherited = self._parent._outputs.get(spec.name) if self._parent else None
+            if inherited is not None:
+                cached = {k: v[self._rows] for k, v in inherited.items()}
+            else:
+                series = indicator_series(spec, self.batch)
+                cached = {k: v[:, -2:] for k, v in series.items()}
             self._outputs[spec.name] = cached
         return cached
 
@@ -246,8 +268,7 @@ def evaluate_batch(
         alive = np.ones(rows, dtype=bool)
         already = np.logical_or.reduce(non_flow) if non_flow else np.zeros(rows, dtype=bool)
 
-    signals: list[Signal] = []
-    atr_last = _exit_atr_values(context)
+    chosen: list[tuple[int, list[ConditionResult], dict[int, list[FlowAlert]]]] = []
     for row in range(rows):
         if row in skipped or not alive[row]:
             continue
@@ -261,12 +282,18 @@ def evaluate_batch(
             ok = bool(already[row]) or any(flow_passed.values())
         if not ok:
             continue
-        results = _condition_results(conditions, compiled, flow, flow_passed, row)
-        outcome = _signal(strategy, context, row, results, flow, atr_last, account_equity)
-        if isinstance(outcome, str):
-            skipped[row] = outcome
-        else:
-            signals.append(outcome)
+        chosen.append((row, _condition_results(conditions, compiled, flow, flow_passed, row), flow))
+
+    signals: list[Signal] = []
+    if chosen:
+        picked = context.subset([row for row, _, _ in chosen])
+        atr_last = _exit_atr_values(picked)
+        for index, (row, results, flow) in enumerate(chosen):
+            outcome = _signal(strategy, picked, index, results, flow, atr_last, account_equity)
+            if isinstance(outcome, str):
+                skipped[row] = outcome
+            else:
+                signals.append(outcome)
     return Evaluation(
         signals,
         [

@@ -125,6 +125,15 @@ class BarBatch:
             **columns,
         )
 
+    def take(self, rows: Sequence[int]) -> BarBatch:
+        """The batch of some of these rows, in the given order."""
+        index = np.asarray(rows, dtype=np.intp)
+        return BarBatch(
+            symbols=tuple(self.symbols[i] for i in index),
+            last_day=tuple(self.last_day[i] for i in index),
+            **{name: np.asfortranarray(self.column(name)[index]) for name in PRICE_COLUMNS},
+        )
+
     @property
     def bars(self) -> int:
         """The number of bars of every symbol in the batch."""
