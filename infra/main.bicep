@@ -58,7 +58,7 @@ param keyVaultSoftDeleteDays int = 90
 param logDailyQuotaGb int = 1
 
 // prod carries no suffix, as in ADR-009's table.
-var suffix = environmentName == 'prod' ? '' : '-${environmentName}'
+var suffix = (environmentName == 'prod') ? '' : '-${environmentName}'
 // Storage accounts and registries take lowercase letters and digits only, and their names are
 // global; the resource-group hash keeps them unique and stable across redeployments.
 var globalToken = take(uniqueString(subscription().id, resourceGroup().id), 8)
