@@ -120,6 +120,14 @@ def verify(
                 live.close()
     finally:
         reader.close()
+    for check in checks:
+        if check.outcome.startswith("differs"):
+            found.add(
+                Problem(
+                    kind="projection",
+                    message=f"projection {check.name} at position {check.position} {check.outcome}",
+                )
+            )
     return VerifyReport(
         head=head,
         events_checked=scan.events,

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import msgspec
 import pytest
 
-import events.catalog  # noqa: F401  (snapshot the real catalog before the test-only type below)
+import events.catalog  # snapshot the real catalog before the test-only type below
 from events.audit import CommandHandled
 from events.base import Actor, Event
 from events.codec import (
