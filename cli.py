@@ -15,17 +15,17 @@ from typing import Annotated
 
 import typer
 
+import settings
+
 APP_NAME = "ibpicker"
 
 
 def default_data_dir() -> Path:
-    """``IBPICKER_DATA_DIR``, else ``$XDG_DATA_HOME/ibpicker``, else ``~/.local/share/ibpicker``."""
+    """``IBPICKER_DATA_DIR``, else the per-user folder (``settings.default_data_dir``)."""
     explicit = os.environ.get("IBPICKER_DATA_DIR")
     if explicit:
         return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_DATA_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
-    return base / APP_NAME
+    return settings.default_data_dir()
 
 
 DataDirOption = Annotated[
@@ -61,7 +61,7 @@ def build_app() -> typer.Typer:
     )
     import importlib
 
-    for module_name in ("projections.cli", "analysis.cli", "fetchers.cli", "sync.cli", "commands.cli"):
+    for module_name in ("projections.cli", "analysis.cli", "sync.cli", "commands.cli"):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
