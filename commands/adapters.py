@@ -50,6 +50,27 @@ class StoredMarketData:
         )
         return {(r[0], r[1].astimezone(UTC)) for r in rows}
 
+    def earnings(self, symbols: Sequence[str]) -> dict[str, list[date]]:
+        """Every stored earnings date of ``symbols``, oldest first."""
+        rows = self._rows(
+            "SELECT symbol, day FROM earnings WHERE list_contains(?::VARCHAR[], symbol) "
+            "ORDER BY symbol, day",
+            [list(symbols)],
+        )
+        out: dict[str, list[date]] = {}
+        for symbol, day in rows:
+            out.setdefault(symbol, []).append(day)
+        return out
+
+    def bar_sources(self, symbols: Sequence[str]) -> list[str]:
+        """The providers the stored bars of ``symbols`` came from."""
+        rows = self._rows(
+            "SELECT DISTINCT source FROM bars WHERE list_contains(?::VARCHAR[], symbol) "
+            "ORDER BY source",
+            [list(symbols)],
+        )
+        return [r[0] for r in rows]
+
     def bars(self, symbols: Sequence[str]) -> dict[str, SymbolBars]:
         """Every stored bar of ``symbols`` as columns, one query."""
         with self.analytics.cursor() as cur:
@@ -120,9 +141,20 @@ class FetchServiceAdapter:
 class StrategyAnalyzer:
     """The packaged strategies (by file key) and scans over the stored market data."""
 
-    def __init__(self, stored: StoredMarketData) -> None:
+    def __init__(
+        self,
+        stored: StoredMarketData,
+        *,
+        files: Sequence[Strategy] = (),
+        skip_earnings_within: int | None = None,
+    ) -> None:
+        """``files``: strategies loaded from files, offered under their path (the CLI's
+        ``scan --strategy FILE``); ``skip_earnings_within``: skip symbols whose stored earnings
+        dates fall within that many days."""
         self.stored = stored
+        self.skip_earnings_within = skip_earnings_within
         self._strategies: dict[str, Strategy] = {s.key: s for s in list_strategies()}
+        self._strategies.update((s.source, s) for s in files)
 
     def strategies(self) -> list[StrategyInfo]:
         """Every packaged strategy."""
@@ -166,5 +198,9 @@ class StrategyAnalyzer:
             self.stored.flow_alerts(symbols),
             evaluated_at=now,
             universe=symbols,
+            earnings=self.stored.earnings(symbols)
+            if self.skip_earnings_within is not None
+            else None,
+            skip_earnings_within=self.skip_earnings_within,
         )
         return signals_event(result, loaded, scan_id, guild_id=guild_id)

@@ -16,7 +16,9 @@ from commands.metrics import CurvePoint
 
 def equity_chart_png(curve: list[CurvePoint], *, title: str) -> bytes:
     """A two-panel PNG: cumulative P&L per closed trade above, drawdown below."""
-    fig = Figure(figsize=(8, 5), dpi=100)
+    # Fixed margins instead of tight_layout(), which costs an extra full draw (~100 ms).
+    fig = Figure(figsize=(8, 5), dpi=90)
+    fig.subplots_adjust(left=0.11, right=0.98, top=0.93, bottom=0.1, hspace=0.08)
     FigureCanvasAgg(fig)
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     xs = list(range(len(curve) + 1))
@@ -31,7 +33,6 @@ def equity_chart_png(curve: list[CurvePoint], *, title: str) -> bytes:
     bottom.set_ylabel("Drawdown")
     bottom.set_xlabel("Closed trades")
     bottom.grid(alpha=0.3)
-    fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()

@@ -12,6 +12,7 @@ from cli import DataDirOption, resolve_data_dir
 
 def register(app: typer.Typer) -> None:
     """Add ``console`` to the ``ibpicker`` command line."""
+    __import__("commands.bot_cli").bot_cli.register(app)  # `ibpicker bot` (the Discord front end)
 
     @app.command("console")
     def console(

@@ -67,6 +67,14 @@ __all__ = [
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 REPLY_CACHE = 4096
+ANALYTICS_BATCH = 1000
+"""Journal events after which the analytics catch up even if nobody read them."""
+ANALYTICS_EAGER = frozenset(
+    {"bars_fetched", "flow_alerts_fetched", "fetch_failed", "signals_generated", "quote_fetched"}
+)
+"""Market data and scans: what other commands read from the analytics, so loaded at once."""
+ANALYTICS_READERS = frozenset({"status", "signals", "analyze", "fetch stocks", "fetch flows"})
+"""Commands that read analytics tables other than market data (which is loaded eagerly)."""
 AUTOCOMPLETE_LIMIT = 25
 
 
@@ -87,9 +95,11 @@ class CommandService:
         calendar: TradingCalendar | None = None,
         version: str = "0",
         features_off: Sequence[str] = (),
+        analytics_runner: ProjectionRunner | None = None,
     ) -> None:
         self.journal = journal
         self.runner = runner
+        self.analytics_runner = analytics_runner
         self.trades = trades
         self.guilds = guilds
         self.market = market
@@ -100,6 +110,7 @@ class CommandService:
         self.version = version
         self.features_off = list(features_off)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="commands")
+        self._analytics_behind = 0
         self._replies: OrderedDict[str, Reply] = OrderedDict()
 
     # -- plumbing ---------------------------------------------------------------------------------
@@ -109,8 +120,22 @@ class CommandService:
         return await loop.run_in_executor(self._worker, lambda: fn(*args))
 
     def close(self) -> None:
-        """Stop the worker thread (pending work finishes first)."""
+        """Bring the analytics up to date and stop the worker thread."""
+        self._worker.submit(self.flush_analytics).result()
         self._worker.shutdown(wait=True)
+
+    def flush_analytics(self) -> int:
+        """Catch the DuckDB analytics up with the journal (call on the worker, or via
+        ``flush_analytics_soon``); returns the events read."""
+        if self.analytics_runner is None or not self._analytics_behind:
+            return 0
+        self._analytics_behind = 0
+        return self.analytics_runner.catch_up()
+
+    async def flush_analytics_soon(self) -> int:
+        """``flush_analytics`` on the worker: a front end's periodic task calls this (every second
+        or so) so analytics follow the journal in batches, not one command at a time."""
+        return await self._on_worker(self.flush_analytics)
 
     def state(self) -> h.State:
         """The state handlers read (call on the worker thread)."""
@@ -169,7 +194,15 @@ class CommandService:
             expected_versions=expected,
             recorded_at=self.clock.now(),
         )
+        # State projections follow every append at once; the DuckDB analytics follow in batches
+        # (DESIGN.md, The flow of one command): now when a command reads them or a batch is due.
         self.runner.catch_up()
+        if self.analytics_runner is not None and not result.duplicate:
+            self._analytics_behind += len(result.positions)
+            if self._analytics_behind >= ANALYTICS_BATCH or any(
+                e.event.event_tag() in ANALYTICS_EAGER for e in events
+            ):
+                self.flush_analytics()
         if not result.positions:
             return []
         stored: list[Envelope] = []
@@ -222,6 +255,8 @@ class CommandService:
         done = self._already(cmd.inv.command_id)
         if done is not None:
             return done
+        if cmd.name in ANALYTICS_READERS:
+            self.flush_analytics()
         handler = h.HANDLERS[cmd.name]
         try:
             events, reply = handler(cmd, self.state(), self.clock)

@@ -52,13 +52,12 @@ def open_service(
     analytics = analytics or Analytics(data_dir / ANALYTICS_FILE)
     trades = TradeBook()
     guilds = GuildBook()
-    runner = ProjectionRunner(
-        journal,
-        analytics,
-        state=[trades, guilds],
-        analytics_projections=all_analytics_projections(),
+    runner = ProjectionRunner(journal, None, state=[trades, guilds])
+    analytics_runner = ProjectionRunner(
+        journal, analytics, analytics_projections=all_analytics_projections()
     )
     runner.catch_up()
+    analytics_runner.catch_up()
     return CommandService(
         journal=journal,
         runner=runner,
@@ -71,6 +70,7 @@ def open_service(
         calendar=calendar if calendar is not None else xnys(),
         version=package_version(),
         features_off=features_off,
+        analytics_runner=analytics_runner,
     )
 
 
