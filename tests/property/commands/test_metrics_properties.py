@@ -185,3 +185,28 @@ def test_drawdown_and_expectancy_follow_the_equity_curve(history: list[T]) -> No
     assert 0 <= m.current_drawdown <= m.max_drawdown
     assert m.expectancy == m.average_trade
     assert msgspec.structs.asdict(m)["trades"] == len(m.curve)
+
+
+def _table(envs: list[Envelope], cut: int) -> list[tuple[object, ...]]:
+    con = duckdb.connect(":memory:")
+    try:
+        projection = TradesProjection()
+        projection.create(con)
+        for part in (envs[:cut], envs[cut:]):
+            if part:
+                projection.load(con, part)
+        return con.execute("SELECT * FROM trades ORDER BY guild_id, trade_id").fetchall()
+    finally:
+        con.close()
+
+
+@settings(max_examples=30, deadline=None)
+@given(histories, st.data())
+def test_trades_table_prefix_then_rest_equals_all_at_once(
+    history: list[T], data: st.DataObject
+) -> None:
+    """Invariant: loading events[:k] then events[k:] gives the same trades table as loading them
+    all at once, for every k (rebuild(prefix) + catch-up(rest) == rebuild(all))."""
+    envs = _envelopes(history)
+    cut = data.draw(st.integers(min_value=0, max_value=len(envs)))
+    assert _table(envs, cut) == _table(envs, len(envs))
