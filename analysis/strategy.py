@@ -53,6 +53,7 @@ LOGICS = ("all", "any")
 FLOW_DIRECTIONS = ("bullish", "bearish", "any")
 EXIT_TYPES = ("percentage", "atr_multiple", "fixed_price", "trailing_stop")
 DEFAULT_EXIT_ATR_PERIOD = 14
+MAX_RECENCY_MINUTES = 366 * 24 * 60
 
 
 @dataclass(frozen=True)
@@ -309,6 +310,8 @@ class Strategy:
     spec: StrategySpec
     source: str
     sha256: str
+    text: str = field(default="", repr=False, compare=False)
+    """The file's text as loaded (what ``sha256`` hashes), for ``strategy show``."""
 
     @property
     def name(self) -> str:
@@ -397,6 +400,8 @@ def _all_refs(indicators: Mapping[str, IndicatorSpec]) -> list[str]:
 # Loading
 # ---------------------------------------------------------------------------------------------
 
+# PyYAML's safe loader, in C when libyaml is available (several times faster, same results).
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MSGSPEC_AT = re.compile(r"^(?P<problem>.*?) - at `\$(?P<path>[^`]*)`$")
 _UNKNOWN_FIELD = re.compile(r"unknown field `(?P<name>[^`]*)`")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -405,7 +410,7 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 def parse_strategy(data: bytes, source: str) -> Strategy:
     """Parse and validate a strategy file's bytes; ``source`` names it in errors."""
     try:
-        raw = yaml.safe_load(data)
+        raw = yaml.load(data, Loader=_SafeLoader)  # noqa: S506 - a safe loader (libyaml's if any)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -426,7 +431,12 @@ def parse_strategy(data: bytes, source: str) -> Strategy:
     problems = _validate(spec)
     if problems:
         raise StrategyError(source, problems)
-    return Strategy(spec=spec, source=source, sha256=hashlib.sha256(data).hexdigest())
+    return Strategy(
+        spec=spec,
+        source=source,
+        sha256=hashlib.sha256(data).hexdigest(),
+        text=data.decode("utf-8", errors="replace"),
+    )
 
 
 def load_strategy_file(path: Path) -> Strategy:
@@ -629,8 +639,17 @@ def _validate_condition(
                     _unknown("direction", condition.direction, FLOW_DIRECTIONS),
                 )
             )
-        if condition.recency_minutes <= 0:
-            problems.append(StrategyProblem(f"{where}.recency_minutes", "must be positive"))
+        if not 0 < condition.recency_minutes <= MAX_RECENCY_MINUTES:
+            problems.append(
+                StrategyProblem(
+                    f"{where}.recency_minutes",
+                    f"must be more than 0 and at most {MAX_RECENCY_MINUTES:,} (a year)",
+                )
+            )
+        for name in ("min_premium", "min_volume"):
+            value = getattr(condition, name)
+            if not math.isfinite(value) or value < 0:
+                problems.append(StrategyProblem(f"{where}.{name}", "must be a number ≥ 0"))
         if condition.min_alerts < 1:
             problems.append(StrategyProblem(f"{where}.min_alerts", "must be at least 1"))
         return
@@ -740,8 +759,10 @@ def _validate_risk(risk: Risk, problems: list[StrategyProblem]) -> None:
         )
     if risk.max_positions is not None and risk.max_positions < 1:
         problems.append(StrategyProblem("risk.max_positions", "must be at least 1"))
-    if risk.min_risk_reward is not None and risk.min_risk_reward < 0:
-        problems.append(StrategyProblem("risk.min_risk_reward", "must not be negative"))
+    if risk.min_risk_reward is not None and not (
+        math.isfinite(risk.min_risk_reward) and risk.min_risk_reward >= 0
+    ):
+        problems.append(StrategyProblem("risk.min_risk_reward", "must be a number ≥ 0"))
 
 
 def _validate_filters(filters: Filters, problems: list[StrategyProblem]) -> None:

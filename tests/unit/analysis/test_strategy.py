@@ -274,3 +274,19 @@ def test_flow_and_price_conditions_parse_into_their_types() -> None:
     )
     assert isinstance(price, PriceAction)
     assert price.value == "bb.upper"
+
+
+def test_flow_numbers_must_be_usable() -> None:
+    """A NaN or absurd recency window and a negative premium floor are rejected at load time."""
+    text = MINIMAL.replace(
+        "      value: 30\n",
+        "      value: 30\n"
+        "    - {type: flow_signal, recency_minutes: .nan, min_premium: -5}\n"
+        "    - {type: flow_signal, recency_minutes: 1000000000}\n",
+    )
+    problems = {p.field: p.problem for p in _error(text).problems}
+    assert problems == {
+        "entry.conditions[1].recency_minutes": "must be more than 0 and at most 527,040 (a year)",
+        "entry.conditions[1].min_premium": "must be a number ≥ 0",
+        "entry.conditions[2].recency_minutes": "must be more than 0 and at most 527,040 (a year)",
+    }
