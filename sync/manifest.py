@@ -20,7 +20,7 @@ import msgspec
 
 from events.segments import PREFIX, Segment, parse_segment_name
 from sync.blobstore import BlobInfo, BlobNotFoundError, BlobStore, ConditionFailedError
-from sync.errors import RestoreRefusedError
+from sync.errors import RestoreRefusedError, SyncError
 
 MANIFEST_NAME = "manifest.json"
 SNAPSHOT_PREFIX = "snapshots/"
@@ -87,24 +87,49 @@ async def read_manifest(store: BlobStore) -> tuple[Manifest | None, str | None]:
         raise RestoreRefusedError(f"{MANIFEST_NAME} is not a valid manifest: {exc}") from None
 
 
+class ManifestCache:
+    """The manifest as this process last wrote it, with its etag: saves a read per update."""
+
+    def __init__(self) -> None:
+        self.manifest: Manifest | None = None
+        self.etag: str | None = None
+
+
 async def update_manifest(
-    store: BlobStore, change: Callable[[Manifest], Manifest | None]
+    store: BlobStore,
+    change: Callable[[Manifest], Manifest | None],
+    *,
+    cache: ManifestCache | None = None,
 ) -> Manifest:
     """Apply ``change`` to the current manifest and write it if nobody wrote in between.
 
     ``change`` gets the current manifest (an empty one when absent) and returns the new one, or
     ``None`` when nothing needs writing. On an etag conflict it runs again on a fresh read, so it
-    must be a pure function of its argument.
+    must be a pure function of its argument. With a ``cache`` the first attempt trusts the
+    manifest this process wrote last (the etag condition catches anyone who wrote since).
     """
+    trust_cache = cache is not None and cache.manifest is not None
     while True:
-        current, etag = await read_manifest(store)
-        new = change(current or Manifest())
+        cached = trust_cache
+        trust_cache = False
+        if cached and cache is not None:
+            current, etag = cache.manifest, cache.etag
+        else:
+            current, etag = await read_manifest(store)
+        try:
+            new = change(current or Manifest())
+        except SyncError:
+            if cached:
+                continue  # judged on our stale copy: judge again on the real one
+            raise
         if new is None:
             return current or Manifest()
         try:
-            await store.replace(MANIFEST_NAME, msgspec.json.encode(new), etag=etag)
+            new_etag = await store.replace(MANIFEST_NAME, msgspec.json.encode(new), etag=etag)
         except ConditionFailedError:
             continue  # someone else wrote first: re-read and re-apply
+        if cache is not None:
+            cache.manifest, cache.etag = new, new_etag
         return new
 
 

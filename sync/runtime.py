@@ -186,7 +186,7 @@ class SyncRuntime:
 
     async def committed(self, position: int) -> None:
         """Call after an append; with durable ack, returns once ``position`` is in Blob."""
-        self.shipper.notify()
+        self.shipper.notify(position)
         if self.config.durable_ack:
             await self.shipper.wait_shipped(position)
 

@@ -30,6 +30,7 @@ from sync.blobstore import BlobExistsError, BlobStore, BlobStoreUnavailableError
 from sync.errors import NotWritableError, SplitBrainError, SyncError
 from sync.manifest import (
     Manifest,
+    ManifestCache,
     SegmentEntry,
     list_segments,
     read_manifest,
@@ -101,6 +102,11 @@ class Shipper:
         self.failure: BaseException | None = None
         self._loaded = False
         self._oldest_pending: float | None = None
+        # The head as learnt from ``notify`` and from polling: asking SQLite on every append
+        # would compete with the writer thread and halve the command rate (measured).
+        self._known_head = 0
+        self._manifest_cache = ManifestCache()
+        self._next_poll = 0.0
         self._retry_at = 0.0
         self._backoff = backoff_min_s
         self._urgent = False
@@ -136,9 +142,22 @@ class Shipper:
             self._task = None
         return done and self.shipped >= self.journal.head()
 
-    def notify(self) -> None:
-        """Tell the shipper something was appended (it also polls, so this only cuts latency)."""
-        self._wake.set()
+    def notify(self, position: int | None = None) -> None:
+        """Tell the shipper that ``position`` was appended (``None``: look at the journal).
+
+        Cheap enough to call after every append: it only wakes the task when a segment is due by
+        count; the age policy runs on the task's own timer. Appends made elsewhere (another
+        process, the CLI) are found by polling the head every ``poll_s``.
+        """
+        if position is None:
+            self._next_poll = 0.0
+            self._wake.set()
+            return
+        self._known_head = max(self._known_head, position)
+        if self._oldest_pending is None and self._known_head > self.shipped:
+            self._oldest_pending = self.clock()
+        if self._known_head - self.shipped >= self.max_events:
+            self._wake.set()
 
     async def wait_shipped(self, position: int) -> None:
         """Return once ``position`` is in a segment listed in the manifest (durable ack).
@@ -200,7 +219,10 @@ class Shipper:
             return self._retry_at - now
         try:
             await self._load()
-            head = self.journal.head()
+            if now >= self._next_poll or self._waiters:
+                self._known_head = max(self._known_head, self.journal.head())
+                self._next_poll = now + self.poll_s
+            head = self._known_head
             pending = head - self.shipped
             if pending <= 0:
                 self._oldest_pending = None
@@ -217,7 +239,7 @@ class Shipper:
                 await self._ship_next(head)
             self._oldest_pending = None
             self._store_back()
-            return 0.0 if self.journal.head() > self.shipped and self._waiters else self.poll_s
+            return 0.0 if self._waiters else self.poll_s
         except BlobStoreUnavailableError as exc:
             delay = self._backoff * (0.5 + random.random())
             self._backoff = min(self._backoff * 2, self.backoff_max_s)
@@ -297,7 +319,9 @@ class Shipper:
 
     async def _record(self, entry: SegmentEntry) -> None:
         """Add ``entry`` to the manifest and advance the shipped position."""
-        manifest = await update_manifest(self.store, partial(_with_entry, entry))
+        manifest = await update_manifest(
+            self.store, partial(_with_entry, entry), cache=self._manifest_cache
+        )
         if manifest.shipped > self.journal.head():
             raise SplitBrainError(
                 f"the manifest says shipped {manifest.shipped}, beyond the local head "

@@ -1,0 +1,350 @@
+"""Benchmark of sync: cold start from Blob, shipping overhead, bytes per event, durable-ack latency.
+
+    .venv/bin/python benchmarks/sync.py                  # 1,000,000 events (a few minutes)
+    .venv/bin/python benchmarks/sync.py --events 100000  # a quick run
+
+It starts Azurite itself (from ``node_modules``, on 127.0.0.1, stopped at the end), generates a
+journal of the realistic mix (``benchmarks/journal.py``), ships it, and measures:
+
+- cold start from an empty disk (in a child process, so its peak RSS is its own): restore of every
+  segment + all projections caught up, through ``SyncRuntime``, without and with the DuckDB
+  snapshot (goal: at most 20 s and 350 MiB);
+- bytes in Blob per event: with segments as the live policy seals them (500 events), for a backlog
+  shipped after an outage, and after compaction (goal: at most 40);
+- commands per second with shipping on vs off (goal: at least 0.9x);
+- the p99 latency durable ack adds to a command against Azurite on loopback.
+
+Its last line of output is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+# This file is named like the project's ``sync`` package, and Python puts its folder first: put
+# the project before it so ``sync`` is the package; ``_common`` and ``journal`` are still found.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _common import peak_rss_mib, percentile, print_json_last, say, timed
+
+from events.journal import AsyncJournal, Journal
+from projections.workspace import Workspace, analytics_path, journal_path
+from sync.azure_blob import AzureBlobStore
+from sync.blobstore import BlobStore
+from sync.compaction import compact
+from sync.manifest import MANIFEST_NAME, read_manifest
+from sync.runtime import SyncConfig, SyncRuntime
+from sync.shipper import Shipper
+from sync.snapshot import ship_snapshot
+
+# Only now, with the project's ``sync`` package loaded: ``journal`` puts this folder first again.
+_journal_benchmark = importlib.import_module("journal")
+MixGenerator = _journal_benchmark.MixGenerator
+generate = _journal_benchmark.generate
+
+ROOT = Path(__file__).resolve().parent.parent
+AZURITE_BIN = ROOT / "node_modules" / ".bin" / "azurite-blob"
+# Azurite's published development key (public, identical on every machine).
+DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+class Azurite:
+    """Azurite's blob service on a free 127.0.0.1 port, keeping its data in ``location``."""
+
+    def __init__(self, location: Path) -> None:
+        if not AZURITE_BIN.exists():
+            raise SystemExit(f"Azurite is missing ({AZURITE_BIN}): run `npm ci` first")
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = int(sock.getsockname()[1])
+        location.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [str(AZURITE_BIN), "--silent", "--location", str(location), "--blobHost",
+             "127.0.0.1", "--blobPort", str(self.port), "--skipApiVersionCheck",
+             "--disableTelemetry"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise SystemExit("Azurite did not start")
+
+    @property
+    def connection_string(self) -> str:
+        """The development account's connection string."""
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={DEV_KEY};"
+            f"BlobEndpoint=http://127.0.0.1:{self.port}/devstoreaccount1;"
+        )
+
+    def stop(self) -> None:
+        """Terminate the process."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def open_store(connection_string: str, container: str) -> AzureBlobStore:
+    """The Azure store on Azurite."""
+    return AzureBlobStore.from_connection_string(connection_string, container)
+
+
+async def blob_bytes(store: BlobStore) -> int:
+    """Bytes of every segment plus the manifest."""
+    manifest, _ = await read_manifest(store)
+    assert manifest is not None
+    return sum(e.size for e in manifest.segments) + len((await store.read(MANIFEST_NAME))[0])
+
+
+# -- cold start (child process) -------------------------------------------------------------------
+
+
+async def cold_start(
+    data_dir: Path, connection_string: str, container: str, snapshot: bool
+) -> None:
+    """Start from an empty disk through SyncRuntime; print seconds, events and peak RSS as JSON."""
+    started = time.perf_counter()
+    journal = AsyncJournal(Journal.open(journal_path(data_dir)))
+    store = open_store(connection_string, container)
+    caught_up: dict[str, float] = {}
+
+    def open_and_catch_up() -> None:
+        caught_up.setdefault("rss_before_mib", peak_rss_mib())
+        with timed() as t, Workspace.open(data_dir):  # opening catches every projection up
+            pass
+        caught_up["seconds"] = caught_up.get("seconds", 0.0) + t.seconds
+
+    runtime = SyncRuntime(
+        journal,
+        store,
+        SyncConfig(health_port=None),
+        catch_up=lambda: asyncio.to_thread(open_and_catch_up),
+        analytics_path=analytics_path(data_dir) if snapshot else None,
+    )
+    report = await runtime.start()
+    ready = time.perf_counter() - started
+    await runtime.stop()
+    await journal.close()
+    await store.close()
+    print(json.dumps({
+        "ready_s": ready, "restore_s": report.seconds, "events": report.events,
+        "catch_up_s": caught_up.get("seconds", 0.0), "snapshot_position": runtime.snapshot_position,
+        "peak_rss_mib": peak_rss_mib(), "rss_before_catch_up_mib": caught_up["rss_before_mib"],
+    }), flush=True)  # fmt: skip
+
+
+def run_cold_start(tmp: Path, azurite: Azurite, container: str, snapshot: bool) -> dict[str, Any]:
+    """Run ``cold_start`` in a child on a fresh empty folder; return its figures."""
+    data_dir = tmp / f"cold-{'snap' if snapshot else 'plain'}"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True)
+    command = [sys.executable, __file__, "--child-cold-start", str(data_dir), "--container",
+               container, "--connection-string", azurite.connection_string]  # fmt: skip
+    if snapshot:
+        command.append("--snapshot")
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    figures: dict[str, Any] = json.loads(out.splitlines()[-1])
+    shutil.rmtree(data_dir, ignore_errors=True)
+    return figures
+
+
+# -- command throughput and latency ---------------------------------------------------------------
+
+
+async def command_loop(
+    folder: Path, commands: int, runtime_config: SyncConfig | None, azurite: Azurite, container: str
+) -> tuple[float, list[float]]:
+    """Append ``commands`` commands as the bot does; return commands/s and latencies (ms)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    journal = AsyncJournal(Journal.open(journal_path(folder)))
+    store = open_store(azurite.connection_string, container)
+    runtime = SyncRuntime(journal, store, runtime_config) if runtime_config else None
+    if runtime is not None:
+        await runtime.start()
+    gen = MixGenerator(seed=5)
+    latencies: list[float] = []
+    started = time.perf_counter()
+    for n, (command_id, actor, at, new_events) in enumerate(gen.commands()):
+        if n >= commands:
+            break
+        t0 = time.perf_counter()
+        if runtime is not None:
+            runtime.ensure_writable()
+        result = await journal.append(
+            new_events, command_id=command_id, actor=actor, recorded_at=at
+        )
+        if runtime is not None:
+            await runtime.committed(result.last_position)
+        latencies.append((time.perf_counter() - t0) * 1000)
+    rate = commands / (time.perf_counter() - started)
+    if runtime is not None:
+        await runtime.stop()
+    await journal.close()
+    await store.close()
+    return rate, latencies
+
+
+async def measure_commands(
+    tmp: Path, azurite: Azurite, commands: int, durable: int
+) -> dict[str, Any]:
+    """Shipping on vs off (best of three each, alternating), and durable-ack latency."""
+    on = SyncConfig(health_port=None)
+    rates: dict[str, list[float]] = {"off": [], "on": []}
+    off_latencies: list[float] = []
+    for round_ in range(3):
+        for mode in ("off", "on"):
+            rate, lat = await command_loop(
+                tmp / f"cmd-{mode}-{round_}", commands, on if mode == "on" else None,
+                azurite, f"ship-{mode}-{round_}",
+            )  # fmt: skip
+            rates[mode].append(rate)
+            if mode == "off":
+                off_latencies.extend(lat)
+    _, durable_latencies = await command_loop(
+        tmp / "cmd-durable", durable, SyncConfig(health_port=None, durable_ack=True), azurite,
+        "durable",
+    )  # fmt: skip
+    off_rate, on_rate = max(rates["off"]), max(rates["on"])
+    return {
+        "commands_per_s_shipping_off": round(off_rate),
+        "commands_per_s_shipping_on": round(on_rate),
+        "shipping_ratio": round(on_rate / off_rate, 3),
+        "command_p99_ms_off": round(percentile(off_latencies, 99), 2),
+        "command_p99_ms_durable_ack": round(percentile(durable_latencies, 99), 2),
+        "durable_ack_added_p99_ms": round(
+            percentile(durable_latencies, 99) - percentile(off_latencies, 99), 2
+        ),
+        "durable_ack_p50_ms": round(percentile(durable_latencies, 50), 2),
+    }
+
+
+# -- the whole benchmark --------------------------------------------------------------------------
+
+
+async def ship_all(source: Path, azurite: Azurite, events: int) -> dict[str, Any]:
+    """Ship the journal (live-policy sample, backlog, compaction, snapshot); return byte figures."""
+    figures: dict[str, Any] = {}
+    journal = AsyncJournal(Journal.open(journal_path(source)))
+    sample = min(events, 100_000)
+    live_store = open_store(azurite.connection_string, "live-policy")
+    live = Shipper(journal, live_store, max_segment_events=500)
+    with timed() as t:
+        while live.shipped < sample:
+            await live._ship_next(sample)
+    figures["bytes_per_event_500_event_segments"] = round(await blob_bytes(live_store) / sample, 2)
+    say(f"live policy (500-event segments) on the first {sample:,} events: "
+        f"{figures['bytes_per_event_500_event_segments']} bytes/event, "
+        f"{sample / t.seconds:,.0f} events/s shipped")  # fmt: skip
+    await live_store.close()
+
+    store = open_store(azurite.connection_string, "main")
+    with timed() as t:
+        await Shipper(journal, store).ship_now()
+    figures["ship_backlog_s"] = round(t.seconds, 2)
+    figures["bytes_per_event_backlog"] = round(await blob_bytes(store) / events, 2)
+    say(f"backlog of {events:,} shipped in {t.seconds:.1f} s: "
+        f"{figures['bytes_per_event_backlog']} bytes/event")  # fmt: skip
+    with timed() as t:
+        report = await compact(store, target_events=250_000, keep_last=0)
+    figures["bytes_per_event_compacted"] = round(await blob_bytes(store) / events, 2)
+    say(f"compaction {report.segments_before} -> {report.segments_after} segments in "
+        f"{t.seconds:.1f} s: {figures['bytes_per_event_compacted']} bytes/event")  # fmt: skip
+    await journal.close()
+
+    with timed() as t:
+        ws = Workspace.open(source)  # builds the source's analytics, for its snapshot
+    say(f"source analytics built in {t.seconds:.1f} s")
+    try:
+        entry = await ship_snapshot(store, ws.analytics)  # type: ignore[arg-type]
+    finally:
+        ws.close()
+    assert entry is not None
+    figures["snapshot_bytes"] = entry.size
+    say(f"snapshot at {entry.position:,}: {entry.size / 1e6:.1f} MB compressed")
+    await store.close()
+    return figures
+
+
+def run(args: argparse.Namespace) -> None:
+    """The whole benchmark."""
+    tmp = Path(tempfile.mkdtemp(prefix="ibpicker-sync-bench-"))
+    figures: dict[str, Any] = {"events": args.events}
+    azurite = Azurite(tmp / "azurite")
+    try:
+        source = tmp / "source"
+        source.mkdir()
+        with timed() as t:
+            generate(journal_path(source), args.events)
+        say(f"generated {args.events:,} events in {t.seconds:.1f} s")
+        figures.update(asyncio.run(ship_all(source, azurite, args.events)))
+        # The main container now holds a snapshot too; a cold start "without" ignores it.
+        for snapshot in (False, True):
+            cold = run_cold_start(tmp, azurite, "main", snapshot)
+            key = "with_snapshot" if snapshot else "without_snapshot"
+            figures[f"cold_start_s_{key}"] = round(cold["ready_s"], 2)
+            figures[f"cold_start_restore_s_{key}"] = round(cold["restore_s"], 2)
+            figures[f"cold_start_catch_up_s_{key}"] = round(cold["catch_up_s"], 2)
+            figures[f"cold_start_peak_rss_mib_{key}"] = round(cold["peak_rss_mib"], 1)
+            figures[f"cold_start_rss_before_catch_up_mib_{key}"] = round(
+                cold["rss_before_catch_up_mib"], 1
+            )
+            say(
+                f"cold start {key.replace('_', ' ')}: ready in {cold['ready_s']:.2f} s "
+                f"(restore {cold['restore_s']:.2f} s of {cold['events']:,} events, catch-up "
+                f"{cold['catch_up_s']:.2f} s), peak RSS {cold['peak_rss_mib']:.0f} MiB"
+            )
+        commands = asyncio.run(measure_commands(tmp, azurite, args.commands, args.durable_commands))
+        figures.update(commands)
+        say(
+            f"commands/s shipping off {commands['commands_per_s_shipping_off']:,}, on "
+            f"{commands['commands_per_s_shipping_on']:,}: ratio {commands['shipping_ratio']}"
+        )
+        say(
+            f"durable ack: p99 {commands['command_p99_ms_durable_ack']} ms vs "
+            f"{commands['command_p99_ms_off']} ms (added {commands['durable_ack_added_p99_ms']} ms)"
+        )
+    finally:
+        azurite.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print_json_last(figures)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse arguments and run the benchmark (or its cold-start child step)."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--commands", type=int, default=3_000)
+    parser.add_argument("--durable-commands", type=int, default=500)
+    parser.add_argument("--child-cold-start", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--connection-string", help=argparse.SUPPRESS)
+    parser.add_argument("--container", help=argparse.SUPPRESS)
+    parser.add_argument("--snapshot", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child_cold_start is not None:
+        asyncio.run(
+            cold_start(args.child_cold_start, args.connection_string, args.container, args.snapshot)
+        )
+        return
+    run(args)
+
+
+if __name__ == "__main__":
+    main()
