@@ -228,7 +228,7 @@ def handle_help(cmd: Command, state: State, clock: Clock) -> Outcome:
     fields = [(group.capitalize(), "\n".join(lines), False) for group, lines in groups.items()]
     return [], Reply(
         title="ibpicker commands",
-        description="Options are name:value; `/help command:"trade open"` shows one command.",
+        description='Options are name:value; `/help command:"trade open"` shows one command.',
         fields=fields,
         color=BLUE,
         ephemeral=True,
