@@ -10,6 +10,11 @@
     ...
     await runtime.stop()         # on SIGTERM: refuse appends, final segment, release lease
 
+With ``analytics_path``, a cold start (no local analytics file) first puts the shipped DuckDB
+snapshot there, so open the analytics database inside ``catch_up`` (or after ``start``), not
+before. With ``snapshot_source`` and ``snapshot_every_s`` / ``snapshot_on_stop`` it ships snapshots.
+While running, small segments are compacted in the background so the manifest stays short.
+
 ``runtime.fatal`` is set when this instance must stop (lease lost, shipping stopped on split brain):
 the root should exit non-zero so the platform restarts it, and the restart restores from Blob.
 ``install_sigterm`` wires the signals: the first SIGTERM/SIGINT calls back for a graceful stop,
@@ -32,6 +37,7 @@ import msgspec
 from events.journal import AsyncJournal
 from projections.analytics import Analytics
 from sync.blobstore import BlobStore, BlobStoreUnavailableError
+from sync.compaction import compact
 from sync.errors import NotWritableError
 from sync.health import HealthServer, HealthStatus
 from sync.restore import DEFAULT_PARALLEL, RestoreReport, restore
@@ -61,6 +67,9 @@ class SyncConfig(msgspec.Struct, frozen=True, kw_only=True):
     store_retry_max_s: float = 15.0
     snapshot_every_s: float | None = None  # ship an analytics snapshot this often (None: never)
     snapshot_on_stop: bool = False
+    # The manifest is rewritten per segment: keep it short by compacting small segments.
+    compact_every_s: float | None = 600.0
+    compact_above_segments: int = 64
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SyncConfig:
@@ -100,6 +109,7 @@ class SyncRuntime:
         self._analytics_path = analytics_path
         self._snapshot_source = snapshot_source
         self._snapshot_task: asyncio.Task[None] | None = None
+        self._compaction_task: asyncio.Task[None] | None = None
         self.snapshot_position: int | None = None
         self.lease = LeaseKeeper(store, duration_s=self.config.lease_duration_s)
         self.shipper = Shipper(
@@ -145,6 +155,8 @@ class SyncRuntime:
         self.shipper.start()
         if self.config.snapshot_every_s is not None and self._snapshot_source is not None:
             self._snapshot_task = asyncio.create_task(self._snapshots(), name="snapshots")
+        if self.config.compact_every_s is not None:
+            self._compaction_task = asyncio.create_task(self._compactions(), name="compaction")
         return RestoreReport(
             local_head_before=first.local_head_before,
             local_head_after=second.local_head_after,
@@ -225,6 +237,20 @@ class SyncRuntime:
                 # A snapshot only shortens cold starts; the journal is the truth. Log and go on.
                 log.exception("analytics snapshot failed; the next one is retried on schedule")
 
+    async def _compactions(self) -> None:
+        assert self.config.compact_every_s is not None
+        while True:
+            await asyncio.sleep(self.config.compact_every_s)
+            if self.shipper.segments <= self.config.compact_above_segments:
+                continue
+            if not self.lease.writable:
+                continue
+            try:
+                await compact(self.store)
+            except Exception:
+                # Compaction only tidies Blob; a crash at any step leaves a restorable set.
+                log.exception("compaction failed; retried on schedule")
+
     def _lease_lost(self) -> None:
         self.fatal.set()
 
@@ -236,8 +262,9 @@ class SyncRuntime:
         Bounded by ``stop_grace_s``; returns ``True`` when everything appended reached Blob.
         """
         self.stopping = True
-        if self._snapshot_task is not None:
-            self._snapshot_task.cancel()
+        for task in (self._snapshot_task, self._compaction_task):
+            if task is not None:
+                task.cancel()
         flushed = False
         if self.lease.state in (LeaseState.HELD, LeaseState.SUSPENDED):
             flushed = await self.shipper.stop(flush=True, grace_s=self.config.stop_grace_s)
