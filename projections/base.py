@@ -35,6 +35,7 @@ class Page:
         self.last = last
         self.rows = rows
         self._headers: list[StoredHeader] | None = None
+        self._events: list[Event | None] = [None] * len(rows)
         self._envelopes: list[Envelope | None] = [None] * len(rows)
         self._index: dict[str, list[int]] | None = None
         self._actors: dict[tuple[int | None, int | None], Actor] = {}
@@ -51,8 +52,8 @@ class Page:
                 self._headers = [codec.header(r[4], position=r[0], tag=r[3]) for r in self.rows]
         return self._headers
 
-    def indices(self, tags: frozenset[str]) -> list[int]:
-        """Row indices of the events of ``tags``, in position order."""
+    def indices(self, tags: frozenset[str], *, after: int = 0) -> list[int]:
+        """Row indices of the events of ``tags`` above position ``after``, in position order."""
         if self._index is None:
             index: dict[str, list[int]] = {}
             for i, row in enumerate(self.rows):
@@ -62,56 +63,134 @@ class Page:
                 bucket.append(i)
             self._index = index
         parts = [self._index[t] for t in tags if t in self._index]
-        if len(parts) == 1:
-            return parts[0]
-        return sorted(i for part in parts for i in part)
+        found = parts[0] if len(parts) == 1 else sorted(i for part in parts for i in part)
+        if after >= self.first:
+            rows = self.rows
+            found = [i for i in found if rows[i][0] > after]
+        return found
+
+    def select(self, tags: frozenset[str], *, after: int = 0) -> tuple[list[int], list[Event]]:
+        """Row indices and decoded events of ``tags`` above ``after`` (the columnar fast path).
+
+        Projections that build columns read envelope fields straight from ``rows[i]`` and
+        ``headers()[i]`` instead of allocating an ``Envelope`` per event.
+        """
+        idx = self.indices(tags, after=after)
+        events = self._events
+        missing = [i for i in idx if events[i] is None]
+        if missing:
+            self._decode(missing)
+        return idx, [events[i] for i in idx]  # type: ignore[misc]  # all decoded now
 
     def envelopes(self, tags: frozenset[str], *, after: int = 0) -> list[Envelope]:
         """The decoded envelopes of ``tags`` above position ``after``, in position order."""
-        idx = self.indices(tags)
+        idx, events = self.select(tags, after=after)
         cache = self._envelopes
-        missing = [i for i in idx if cache[i] is None]
-        if missing:
-            self._decode(missing)
-        found: list[Envelope] = [cache[i] for i in idx]  # type: ignore[misc]  # all decoded now
-        if after >= self.first:
-            found = [e for e in found if e.position > after]
-        return found
+        rows = self.rows
+        headers = self.headers()
+        actors = self._actors
+        out: list[Envelope] = []
+        for i, event in zip(idx, events, strict=True):
+            env = cache[i]
+            if env is None:
+                position, stream, version, _, _ = rows[i]
+                h = headers[i]
+                key = (h.guild_id, h.user_id)
+                actor = actors.get(key)
+                if actor is None:
+                    actors[key] = actor = Actor(guild_id=h.guild_id, user_id=h.user_id)
+                cache[i] = env = Envelope(
+                    position=position,
+                    stream=stream,
+                    version=version,
+                    recorded_at=h.recorded_at,
+                    command_id=h.command_id,
+                    actor=actor,
+                    event=event,
+                )
+            out.append(env)
+        return out
 
     def _decode(self, indices: list[int]) -> None:
         rows = self.rows
         headers = self.headers()
-        cache = self._envelopes
+        events = self._events
         codec = self.codec
-        actors = self._actors
         decoders: dict[str, tuple[int, msgspec.msgpack.Decoder[Event]]] = {}
         for i in indices:
-            position, stream, version, tag, _ = rows[i]
+            tag = rows[i][3]
             h = headers[i]
             found = decoders.get(tag)
             if found is None:
                 decoders[tag] = found = codec.current_decoder(tag)
-            current, decoder = found
-            if h.schema_version == current:
+            if h.schema_version == found[0]:
                 try:
-                    event: Event = decoder.decode(h.payload)
+                    events[i] = found[1].decode(h.payload)
+                    continue
                 except (msgspec.DecodeError, msgspec.ValidationError):
-                    event = codec.event(tag, h, position=position)  # raises, naming the position
-            else:
-                event = codec.event(tag, h, position=position)
-            key = (h.guild_id, h.user_id)
-            actor = actors.get(key)
-            if actor is None:
-                actors[key] = actor = Actor(guild_id=h.guild_id, user_id=h.user_id)
-            cache[i] = Envelope(
-                position=position,
-                stream=stream,
-                version=version,
-                recorded_at=h.recorded_at,
-                command_id=h.command_id,
-                actor=actor,
-                event=event,
-            )
+                    pass  # decoded again below, for an error naming the position
+            events[i] = codec.event(tag, h, position=rows[i][0])
+
+
+class Batch:
+    """The events one projection applies from a page, as columns (no ``Envelope`` per event).
+
+    ``positions`` and ``events`` are lists aligned with each other; the envelope fields are
+    columns computed on first use.
+    """
+
+    def __init__(self, positions: list[int], events: list[Event], headers: Sequence[Any]) -> None:
+        self.positions = positions
+        self.events = events
+        self._headers = headers
+
+    @classmethod
+    def from_page(cls, page: Page, tags: frozenset[str], *, after: int) -> Batch:
+        """The events of ``tags`` above ``after`` in ``page``."""
+        idx, events = page.select(tags, after=after)
+        rows, headers = page.rows, page.headers()
+        return cls([rows[i][0] for i in idx], events, [headers[i] for i in idx])
+
+    @classmethod
+    def from_envelopes(cls, envelopes: Sequence[Envelope]) -> Batch:
+        """The same columns from envelopes (``Envelope`` has every header field by name)."""
+        headers = [_EnvelopeHeader(e) for e in envelopes]
+        return cls([e.position for e in envelopes], [e.event for e in envelopes], headers)
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    @property
+    def recorded_at(self) -> list[Any]:
+        """When each event was recorded."""
+        return [h.recorded_at for h in self._headers]
+
+    @property
+    def command_id(self) -> list[str]:
+        """Each event's command id."""
+        return [h.command_id for h in self._headers]
+
+    @property
+    def guild_id(self) -> list[int | None]:
+        """Each event's actor guild."""
+        return [h.guild_id for h in self._headers]
+
+    @property
+    def user_id(self) -> list[int | None]:
+        """Each event's actor user."""
+        return [h.user_id for h in self._headers]
+
+
+class _EnvelopeHeader:
+    """An envelope seen through the header field names ``Batch`` reads."""
+
+    __slots__ = ("command_id", "guild_id", "recorded_at", "user_id")
+
+    def __init__(self, e: Envelope) -> None:
+        self.recorded_at = e.recorded_at
+        self.command_id = e.command_id
+        self.guild_id = e.actor.guild_id
+        self.user_id = e.actor.user_id
 
 
 class StateProjection(ABC):
@@ -177,3 +256,26 @@ class AnalyticsProjection(ABC):
         """Drop this projection's tables."""
         for table in self.tables:
             con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+class ColumnarProjection(AnalyticsProjection):
+    """An analytics projection written once against ``Batch`` columns.
+
+    Both entry points (``load`` with envelopes, ``load_page`` from the runner) end in
+    ``load_batch``, so the page path never allocates envelopes.
+    """
+
+    @abstractmethod
+    def load_batch(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
+        """Apply a non-empty batch of this projection's events in columnar inserts."""
+
+    def load(self, con: duckdb.DuckDBPyConnection, envelopes: Sequence[Envelope]) -> None:
+        """Apply envelopes (already filtered to ``tags``)."""
+        if envelopes:
+            self.load_batch(con, Batch.from_envelopes(envelopes))
+
+    def load_page(self, con: duckdb.DuckDBPyConnection, page: Page, *, after: int) -> None:
+        """Apply the page's events of ``tags`` above ``after`` without building envelopes."""
+        batch = Batch.from_page(page, self.tags, after=after)
+        if len(batch):
+            self.load_batch(con, batch)

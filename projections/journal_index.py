@@ -8,14 +8,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import duckdb
 import pyarrow as pa
 
 from events.audit import CommandHandled
 from events.base import Envelope
-from projections.base import AnalyticsProjection, Page
+from projections.base import AnalyticsProjection, Batch, ColumnarProjection, Page
 from projections.columns import empty_columns, insert_columns
 
 
@@ -86,7 +86,7 @@ class JournalIndexProjection(AnalyticsProjection):
         insert_columns(con, "journal_events", cols, self.schema)
 
 
-class CommandAuditProjection(AnalyticsProjection):
+class CommandAuditProjection(ColumnarProjection):
     """The audit trail of every command handled."""
 
     name = "commands"
@@ -115,20 +115,24 @@ class CommandAuditProjection(AnalyticsProjection):
             "outcome VARCHAR, message VARCHAR, latency_ms DOUBLE)"
         )
 
-    def load(self, con: duckdb.DuckDBPyConnection, envelopes: Sequence[Envelope]) -> None:
+    def load_batch(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
         """Append one row per audit event."""
-        cols = empty_columns(self.schema)
-        for e in envelopes:
-            ev = e.event
-            assert isinstance(ev, CommandHandled)
-            cols["position"].append(e.position)
-            cols["recorded_at"].append(e.recorded_at)
-            cols["command_id"].append(e.command_id)
-            cols["guild_id"].append(e.actor.guild_id)
-            cols["user_id"].append(e.actor.user_id)
-            cols["name"].append(ev.name)
-            cols["options"].append(" ".join(f"{k}:{v}" for k, v in sorted(ev.options.items())))
-            cols["outcome"].append(ev.outcome)
-            cols["message"].append(ev.message)
-            cols["latency_ms"].append(ev.latency_ms)
+        events = cast(list[CommandHandled], batch.events)
+        cols: dict[str, Sequence[Any]] = {
+            "position": batch.positions,
+            "recorded_at": batch.recorded_at,
+            "command_id": batch.command_id,
+            "guild_id": batch.guild_id,
+            "user_id": batch.user_id,
+            "name": [e.name for e in events],
+            "options": [_options(e.options) if e.options else "" for e in events],
+            "outcome": [e.outcome for e in events],
+            "message": [e.message for e in events],
+            "latency_ms": [e.latency_ms for e in events],
+        }
         insert_columns(con, "commands", cols, self.schema)
+
+
+def _options(options: dict[str, str]) -> str:
+    """Options as ``key:value`` pairs in key order, as typed."""
+    return " ".join(f"{k}:{v}" for k, v in sorted(options.items()))

@@ -7,22 +7,20 @@ positions winning, so the tables hold one row per bar and per alert.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 import duckdb
 import pyarrow as pa
 
-from events.base import Envelope
 from events.market import BarsFetched, EarningsFetched, FetchFailed, FlowAlertsFetched, QuoteFetched
-from projections.base import AnalyticsProjection
+from projections.base import Batch, ColumnarProjection
 from projections.columns import insert_columns
 
 _TS = pa.timestamp("us", tz="UTC")
 
 
-class BarsProjection(AnalyticsProjection):
+class BarsProjection(ColumnarProjection):
     """Daily bars, one row per (symbol, day)."""
 
     name = "bars"
@@ -50,11 +48,10 @@ class BarsProjection(AnalyticsProjection):
             "PRIMARY KEY (symbol, day))"
         )
 
-    def load(self, con: duckdb.DuckDBPyConnection, envelopes: Sequence[Envelope]) -> None:
+    def load_batch(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
         """Upsert the page's bars (the latest position wins for a repeated key)."""
         rows: dict[tuple[str, date], tuple[Any, ...]] = {}
-        for e in envelopes:
-            ev = e.event
+        for position, ev in zip(batch.positions, batch.events, strict=True):
             assert isinstance(ev, BarsFetched)
             for b in ev.bars:
                 rows[(ev.symbol, b.day)] = (
@@ -66,12 +63,12 @@ class BarsProjection(AnalyticsProjection):
                     b.close,
                     b.volume,
                     ev.source,
-                    e.position,
+                    position,
                 )
         _upsert(con, "bars", self.schema, rows.values())
 
 
-class FlowAlertsProjection(AnalyticsProjection):
+class FlowAlertsProjection(ColumnarProjection):
     """Options-flow alerts, one row per (option chain, created at)."""
 
     name = "flow_alerts"
@@ -110,11 +107,10 @@ class FlowAlertsProjection(AnalyticsProjection):
             "source VARCHAR, position BIGINT, PRIMARY KEY (option_chain, created_at))"
         )
 
-    def load(self, con: duckdb.DuckDBPyConnection, envelopes: Sequence[Envelope]) -> None:
+    def load_batch(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
         """Upsert the page's alerts."""
         rows: dict[tuple[str, datetime], tuple[Any, ...]] = {}
-        for e in envelopes:
-            ev = e.event
+        for position, ev in zip(batch.positions, batch.events, strict=True):
             assert isinstance(ev, FlowAlertsFetched)
             for a in ev.alerts:
                 created = a.created_at.astimezone(UTC)
@@ -122,12 +118,12 @@ class FlowAlertsProjection(AnalyticsProjection):
                     a.option_chain, created, a.ticker, a.option_type, a.strike, a.expiry,
                     a.total_premium, a.ask_side_premium, a.bid_side_premium, a.volume,
                     a.open_interest, a.underlying_price, a.has_sweep, a.alert_rule, a.direction,
-                    ev.source, e.position,
+                    ev.source, position,
                 )  # fmt: skip
         _upsert(con, "flow_alerts", self.schema, rows.values())
 
 
-class EarningsProjection(AnalyticsProjection):
+class EarningsProjection(ColumnarProjection):
     """Known earnings dates, one row per (symbol, day)."""
 
     name = "earnings"
@@ -150,18 +146,17 @@ class EarningsProjection(AnalyticsProjection):
             "source VARCHAR, position BIGINT, PRIMARY KEY (symbol, day))"
         )
 
-    def load(self, con: duckdb.DuckDBPyConnection, envelopes: Sequence[Envelope]) -> None:
+    def load_batch(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
         """Upsert the page's earnings dates."""
         rows: dict[tuple[str, date], tuple[Any, ...]] = {}
-        for e in envelopes:
-            ev = e.event
+        for position, ev in zip(batch.positions, batch.events, strict=True):
             assert isinstance(ev, EarningsFetched)
             for x in ev.entries:
-                rows[(x.symbol, x.day)] = (x.symbol, x.day, x.announce_time, ev.source, e.position)
+                rows[(x.symbol, x.day)] = (x.symbol, x.day, x.announce_time, ev.source, position)
         _upsert(con, "earnings", self.schema, rows.values())
 
 
-class FetchesProjection(AnalyticsProjection):
+class FetchesProjection(ColumnarProjection):
     """Every fetch, successful or failed, per symbol: what ``/status`` shows as "last fetch"."""
 
     name = "fetches"
@@ -210,25 +205,21 @@ class FetchesProjection(AnalyticsProjection):
             "change DOUBLE, change_pct DOUBLE, as_of TIMESTAMPTZ, source VARCHAR, position BIGINT)"
         )
 
-    def load(self, con: duckdb.DuckDBPyConnection, envelopes: Sequence[Envelope]) -> None:
+    def load_batch(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
         """Append fetch rows; upsert latest quotes."""
         fetches: list[tuple[Any, ...]] = []
         quotes: dict[str, tuple[Any, ...]] = {}
-        for e in envelopes:
-            ev = e.event
-            at = e.recorded_at
+        for position, at, ev in zip(batch.positions, batch.recorded_at, batch.events, strict=True):
             if isinstance(ev, BarsFetched):
-                fetches.append(
-                    (e.position, at, ev.symbol, "bars", ev.source, True, len(ev.bars), "")
-                )
+                fetches.append((position, at, ev.symbol, "bars", ev.source, True, len(ev.bars), ""))
             elif isinstance(ev, FlowAlertsFetched):
                 counts: dict[str, int] = dict.fromkeys(ev.symbols, 0)
                 for a in ev.alerts:
                     counts[a.ticker] = counts.get(a.ticker, 0) + 1
                 for sym, n in counts.items():
-                    fetches.append((e.position, at, sym, "flow", ev.source, True, n, ""))
+                    fetches.append((position, at, sym, "flow", ev.source, True, n, ""))
             elif isinstance(ev, QuoteFetched):
-                fetches.append((e.position, at, ev.symbol, "quote", ev.source, True, 1, ""))
+                fetches.append((position, at, ev.symbol, "quote", ev.source, True, 1, ""))
                 quotes[ev.symbol] = (
                     ev.symbol,
                     ev.price,
@@ -236,11 +227,11 @@ class FetchesProjection(AnalyticsProjection):
                     ev.change_pct,
                     ev.as_of or at,
                     ev.source,
-                    e.position,
+                    position,
                 )
             elif isinstance(ev, FetchFailed):
                 for sym in ev.symbols or [""]:
-                    fetches.append((e.position, at, sym, ev.kind, ev.source, False, 0, ev.error))
+                    fetches.append((position, at, sym, ev.kind, ev.source, False, 0, ev.error))
         _insert_rows(con, "fetches", self.schema, fetches, or_replace=False)
         _upsert(con, "quotes", self.quote_schema, quotes.values())
 
@@ -259,5 +250,5 @@ def _insert_rows(
 ) -> None:
     if not rows:
         return
-    columns = {name: [r[i] for r in rows] for i, name in enumerate(schema.names)}
+    columns = dict(zip(schema.names, zip(*rows, strict=True), strict=True))
     insert_columns(con, table, columns, schema, or_replace=or_replace)

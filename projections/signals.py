@@ -10,14 +10,13 @@ import msgspec
 import pyarrow as pa
 
 from events.analysis import SignalsGenerated
-from events.base import Envelope
-from projections.base import AnalyticsProjection
+from projections.base import Batch, ColumnarProjection
 from projections.columns import insert_columns
 
 _TS = pa.timestamp("us", tz="UTC")
 
 
-class SignalsProjection(AnalyticsProjection):
+class SignalsProjection(ColumnarProjection):
     """``scans`` (one row per scan) and ``signals`` (one row per pick, evidence as JSON)."""
 
     name = "signals"
@@ -69,21 +68,20 @@ class SignalsProjection(AnalyticsProjection):
             "position_size DOUBLE, score DOUBLE, evidence VARCHAR)"
         )
 
-    def load(self, con: duckdb.DuckDBPyConnection, envelopes: Sequence[Envelope]) -> None:
+    def load_batch(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
         """Append the page's scans and signals."""
         scan_rows: list[tuple[Any, ...]] = []
         signal_rows: list[tuple[Any, ...]] = []
         evidence = msgspec.json.Encoder()
-        for e in envelopes:
-            ev = e.event
+        for position, ev in zip(batch.positions, batch.events, strict=True):
             assert isinstance(ev, SignalsGenerated)
             scan_rows.append(
-                (ev.scan_id, e.position, ev.evaluated_at, ev.strategy_name, ev.strategy_hash,
+                (ev.scan_id, position, ev.evaluated_at, ev.strategy_name, ev.strategy_hash,
                  ev.guild_id, len(ev.universe), len(ev.signals), len(ev.skipped))
             )  # fmt: skip
             for s in ev.signals:
                 signal_rows.append(
-                    (ev.scan_id, e.position, ev.evaluated_at, ev.strategy_name, ev.guild_id,
+                    (ev.scan_id, position, ev.evaluated_at, ev.strategy_name, ev.guild_id,
                      s.symbol, s.direction, s.as_of, s.entry, s.stop_loss, s.take_profit,
                      s.position_size, s.score, evidence.encode(s).decode())
                 )  # fmt: skip

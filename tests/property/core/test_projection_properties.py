@@ -29,7 +29,7 @@ from tests.property.core.strategies import commands
 Commands = list[tuple[Actor, list[NewEvent]]]
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cmds=commands(), data=st.data())
 def test_incremental_equals_rebuild_and_prefix_plus_catch_up(
     cmds: Commands, data: st.DataObject
