@@ -1,0 +1,216 @@
+"""The composition root of the Discord bot: settings → secrets → journal → projections → fetchers →
+sync runtime → bot, and the process's life from start to a graceful SIGTERM.
+
+``create_app`` wires one ``BotApp`` (tests build it with a fake clock and sleep, on a temp data
+folder with the offline sample provider); ``serve`` runs it until SIGTERM (or a lost lease) and
+stops it in order, within ``STOP_BOUND_S``:
+
+1. stop taking commands: every interaction is answered "restarting, try again in a moment";
+2. let the commands already running finish (at most ``DRAIN_S``), stop the daily-picks loop;
+3. ``SyncRuntime.stop()``: the final segment is shipped and the writer lease released;
+4. close the bot, the HTTP session, the blob store and the service.
+
+A second SIGTERM exits at once (``sync.runtime.install_sigterm``). Exit status: 0 after a
+graceful stop, 1 when the lease was lost, the bot failed, or the stop overran its bound.
+
+Nothing imports this module except the ``ibpicker bot`` command (``commands.bot_cli``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from disnake.ext import commands
+
+from commands.cogs import FrontEnd, add_cogs, intents
+from commands.discord_render import NO_MENTIONS
+from commands.ports import Clock, SystemClock
+from commands.scheduler import DailyScheduler, Sleep
+from commands.service import CommandService
+from commands.wiring import close_service, open_default_service
+from events.journal import AsyncJournal
+from fetchers.http import HttpSession
+from fetchers.service import market_data_from_keys
+from settings import Secrets, Settings, open_blob_store
+from sync.blobstore import BlobStore
+from sync.runtime import SyncConfig, SyncRuntime, install_sigterm
+
+log = logging.getLogger("ibpicker.bot")
+
+STOP_BOUND_S = 25.0
+"""Azure Container Apps waits 30 s after SIGTERM before it kills the container."""
+DRAIN_S = 5.0
+
+
+@dataclass
+class BotApp:
+    """One bot process's parts, started in order; ``close`` stops them in reverse."""
+
+    settings: Settings
+    service: CommandService
+    journal: AsyncJournal
+    store: BlobStore
+    runtime: SyncRuntime
+    http: HttpSession
+    front: FrontEnd
+    bot: commands.InteractionBot
+    scheduler: DailyScheduler
+    closed: bool = False
+    flushed: bool = False
+
+    async def close(self) -> bool:
+        """Stop gracefully (steps 1-4 of the module docstring); True if everything was shipped."""
+        if self.closed:
+            return self.flushed
+        self.closed = True
+        self.front.stop_accepting()
+        if not await self.front.drained(DRAIN_S):
+            log.warning("commands still running after %.0f s; stopping anyway", DRAIN_S)
+        await self.scheduler.stop()
+        try:
+            self.flushed = await self.runtime.stop()
+        finally:
+            await self.bot.close()
+            await self.http.close()
+            await self.store.close()
+            close_service(self.service)
+            await self.journal.close()
+        return self.flushed
+
+
+def build_bot(front: FrontEnd, *, guild_ids: Sequence[int] | None) -> commands.InteractionBot:
+    """The disnake bot with every cog; commands scoped to ``guild_ids`` when given (fast sync)."""
+    bot = commands.InteractionBot(
+        intents=intents(),
+        test_guilds=list(guild_ids) if guild_ids else None,
+        allowed_mentions=NO_MENTIONS,
+    )
+    add_cogs(bot, front)
+    return bot
+
+
+async def create_app(
+    settings: Settings,
+    secrets: Secrets,
+    *,
+    clock: Clock | None = None,
+    sleep: Sleep = asyncio.sleep,
+    guild_ids: Sequence[int] | None = None,
+    sync_config: SyncConfig | None = None,
+) -> BotApp:
+    """Wire and start everything but the Discord connection: restore, catch up, take the lease.
+
+    ``guild_ids`` default to ``DISCORD_GUILD_ID`` (none: global commands).
+    """
+    clock = clock or SystemClock()
+
+    def key(name: str) -> str | None:
+        value = secrets.get(name)
+        return value.get_secret_value() if value is not None else None
+
+    http = HttpSession()
+    await http.start()
+    market = market_data_from_keys(
+        http, uw_api_key=key("uw-api-key"), finnhub_api_key=key("finnhub-api-key"), clock=clock.now
+    )
+    service = open_default_service(
+        settings.data_dir,
+        market,
+        clock=clock,
+        features_off=[str(f) for f in secrets.features_off()],
+    )
+    journal = AsyncJournal(service.journal)
+    store = open_blob_store(settings)
+    scheduler_ref: list[DailyScheduler] = []
+    front = FrontEnd(service, on_schedule_changed=lambda: scheduler_ref[0].poke())
+    if guild_ids is None and settings.discord_guild_id is not None:
+        guild_ids = [settings.discord_guild_id]
+    bot = build_bot(front, guild_ids=guild_ids)
+    scheduler = DailyScheduler(service, bot, clock=clock, sleep=sleep)
+    scheduler_ref.append(scheduler)
+
+    async def catch_up() -> None:
+        # Nothing else touches the projections before the bot connects.
+        await asyncio.to_thread(service.runner.catch_up)
+
+    runtime = SyncRuntime(
+        journal,
+        store,
+        sync_config or SyncConfig.from_settings(settings),
+        catch_up=catch_up,
+        discord_connected=lambda: bot.is_ready() and not bot.is_closed(),
+    )
+    app = BotApp(settings, service, journal, store, runtime, http, front, bot, scheduler)
+    front.gate = runtime
+    try:
+        report = await runtime.start()
+    except BaseException:
+        app.closed = True
+        await http.close()
+        await store.close()
+        close_service(service)
+        await journal.close()
+        raise
+    log.info(
+        "journal at %d (%d events restored in %.2f s)",
+        service.journal.head(),
+        report.events,
+        report.seconds,
+    )
+    return app
+
+
+async def serve(app: BotApp, token: str, *, stop_bound_s: float = STOP_BOUND_S) -> int:
+    """Connect to Discord and run until SIGTERM/SIGINT, a lost lease, or the bot ending."""
+    stop = asyncio.Event()
+    install_sigterm(stop.set)
+    bot_task = asyncio.create_task(app.bot.start(token), name="ibpicker: discord")
+    app.scheduler.start()
+    stopped = asyncio.create_task(stop.wait())
+    fatal = asyncio.create_task(app.runtime.fatal.wait())
+    code = 0
+    try:
+        await asyncio.wait({bot_task, stopped, fatal}, return_when=asyncio.FIRST_COMPLETED)
+        if fatal.done():
+            log.error("this instance must stop (lease lost or shipping stopped)")
+            code = 1
+        elif bot_task.done() and not stop.is_set():
+            log.error("the Discord connection ended", exc_info=bot_task.exception())
+            code = 1
+        try:
+            async with asyncio.timeout(stop_bound_s):
+                flushed = await app.close()
+            log.info("stopped (%s)", "journal shipped" if flushed else "backlog kept locally")
+        except TimeoutError:
+            log.error("graceful stop overran %.0f s", stop_bound_s)
+            code = 1
+    finally:
+        for task in (stopped, fatal, bot_task):
+            task.cancel()
+        await asyncio.gather(stopped, fatal, bot_task, return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+    return code
+
+
+async def main(settings: Settings) -> int:
+    """``ibpicker bot``: load the secrets, start, serve; the process's exit status."""
+    from settings import SettingsError, load_secrets
+
+    try:
+        secrets = await load_secrets(settings, required=("discord-token",))
+    except SettingsError as exc:
+        log.error("%s", exc)
+        return 2
+    token = secrets.get("discord-token")
+    assert token is not None  # required above
+    app = await create_app(settings, secrets)
+    with contextlib.suppress(asyncio.CancelledError):
+        return await serve(app, token.get_secret_value())
+    return 1

@@ -13,6 +13,7 @@ from cli import DataDirOption, resolve_data_dir
 def register(app: typer.Typer) -> None:
     """Add ``console`` to the ``ibpicker`` command line."""
     __import__("commands.bot_cli").bot_cli.register(app)  # `ibpicker bot` (the Discord front end)
+    __import__("commands.market_cli").market_cli.register(app)  # `ibpicker fetch`, `ibpicker scan`
 
     @app.command("console")
     def console(

@@ -1,0 +1,29 @@
+"""The thin disnake cogs: parse, check, defer when slow, call the command service, render.
+
+``slash`` generates the slash commands from ``commands.spec``; ``components`` answers buttons and
+modals; ``frontend`` is what they share. No cog holds domain logic: that is the service's.
+"""
+
+from __future__ import annotations
+
+import disnake
+from disnake.ext import commands
+
+from commands.cogs.components import Components
+from commands.cogs.frontend import FrontEnd
+from commands.cogs.slash import SlashCommands
+from commands.errors import ErrorHandler
+
+__all__ = ["Components", "FrontEnd", "SlashCommands", "add_cogs"]
+
+
+def add_cogs(bot: commands.InteractionBot, front: FrontEnd) -> None:
+    """Add every cog of the Discord front end to ``bot``."""
+    bot.add_cog(SlashCommands(front))
+    bot.add_cog(Components(front))
+    bot.add_cog(ErrorHandler())
+
+
+def intents() -> disnake.Intents:
+    """The gateway intents the bot needs: guilds only (interactions need no privileged intent)."""
+    return disnake.Intents(guilds=True)

@@ -1,0 +1,181 @@
+"""The real bot (``bot.create_app``) on a temp data folder, for the e2e tests and the benchmark.
+
+``FakeTime`` is the clock and the sleep of the app: time moves only when a test sets it, and a
+sleeper wakes once the time it waited for has come. ``prepared_data`` builds, once per session,
+a data folder with fetched sample bars and flows; each test copies it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import shutil
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bot import BotApp, create_app
+from commands.models import Invocation
+from commands.wiring import close_service, open_default_service
+from fetchers.http import HttpSession
+from fetchers.service import market_data_from_keys
+from settings import Secrets, load_settings
+from sync.runtime import SyncConfig
+from tests.e2e.discord_standin import DiscordStandin, Reply, UserSpec, World, run_bot
+
+# Monday 10 March 2025, 09:00 in New York (EDT since the day before): a trading session.
+START = datetime(2025, 3, 10, 13, 0, tzinfo=UTC)
+WATCHLIST = ("AAPL", "MSFT", "NVDA", "NFLX", "JPM")
+STRATEGY = "rsi2_dip_any"
+"""The packaged strategy that picks at least one sample symbol at ``START``."""
+
+
+class FakeTime:
+    """A clock that moves only when told, and a sleep that waits for it."""
+
+    def __init__(self, start: datetime = START) -> None:
+        """Start at ``start``."""
+        self.t = start
+        self.sleeps: list[float] = []
+        self._changed = asyncio.Event()
+        self.sleeping = asyncio.Event()
+
+    def now(self) -> datetime:
+        """The fake current instant."""
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        """Return once the fake time has moved ``seconds`` on."""
+        self.sleeps.append(seconds)
+        target = self.t + timedelta(seconds=seconds)
+        while self.t < target:
+            changed = self._changed
+            self.sleeping.set()
+            await changed.wait()
+
+    def set(self, t: datetime) -> None:
+        """Move the time to ``t`` and wake the sleepers whose time has come."""
+        self.t = t
+        changed, self._changed = self._changed, asyncio.Event()
+        self.sleeping.clear()
+        changed.set()
+
+
+async def _prepare(data_dir: Path) -> None:
+    """Sample bars and flows of ``WATCHLIST`` fetched at ``START`` (market data has no guild)."""
+    clock = FakeTime()
+    async with HttpSession() as http:
+        market = market_data_from_keys(http, uw_api_key=None, finnhub_api_key=None, clock=clock.now)
+        service = open_default_service(data_dir, market, clock=clock)
+        try:
+            symbols = ",".join(WATCHLIST)
+            for n, name in enumerate(("fetch stocks", "fetch flows")):
+                inv = Invocation(command_id=f"prep-{n}", guild_id=1, user_id=1, is_admin=True)
+                reply = await service.execute(name, {"symbols": symbols}, inv)
+                assert reply.ok, reply
+        finally:
+            close_service(service)
+
+
+def prepare_template(root: Path) -> Path:
+    """Build the template data folder under ``root`` (synchronously, outside any loop)."""
+    data = root / "template"
+    asyncio.run(_prepare(data))
+    return data
+
+
+def copy_template(template: Path, dest: Path) -> Path:
+    """A fresh copy of the template data folder at ``dest``."""
+    shutil.copytree(template, dest)
+    return dest
+
+
+TRADE_ID = re.compile(r"Trade ([2-9A-Z]{5}) opened")
+
+
+@contextlib.asynccontextmanager
+async def bot_app(data_dir: Path, time: FakeTime, guild_ids: list[int]) -> AsyncIterator[BotApp]:
+    """A started ``BotApp`` on ``data_dir`` (closed gracefully at the end)."""
+    settings = load_settings(data_dir=data_dir, blob_dir=data_dir / "blob")
+    app = await create_app(
+        settings,
+        Secrets(),
+        clock=time,
+        sleep=time.sleep,
+        guild_ids=guild_ids,
+        sync_config=SyncConfig(health_port=None, lease_duration_s=15, stop_grace_s=5),
+    )
+    try:
+        yield app
+    finally:
+        await app.close()
+
+
+@dataclass
+class Running:
+    """A bot running against the stand-in."""
+
+    app: BotApp
+    standin: DiscordStandin
+    time: FakeTime
+    world: World
+
+    async def run(
+        self,
+        command: str,
+        options: dict[str, Any] | None = None,
+        *,
+        user: UserSpec | None = None,
+        guild_id: int | None = None,
+        **kwargs: Any,
+    ) -> Reply:
+        """What ``user`` (the member by default) sees after running ``command``."""
+        handle = await self.standin.slash(
+            guild_id or self.world.guild.id,
+            (user or self.world.member).id,
+            command,
+            options,
+            **kwargs,
+        )
+        return await handle.final()
+
+    async def open_trade(self, symbol: str = "AAPL", **extra: Any) -> str:
+        """Open a trade as the member; its id."""
+        options = {"symbol": symbol, "direction": "long", "entry": 187.5, "size": 10, **extra}
+        reply = await self.run("trade open", options)
+        found = TRADE_ID.search(reply.text())
+        assert found, reply.text()
+        return found.group(1)
+
+
+@contextlib.asynccontextmanager
+async def running_bot(
+    standin: DiscordStandin,
+    data_dir: Path,
+    *,
+    time: FakeTime | None = None,
+    scheduler: bool = False,
+) -> AsyncIterator[Running]:
+    """The real bot on ``data_dir`` connected to ``standin`` (the daily loop if ``scheduler``)."""
+    time = time or FakeTime()
+    world = standin.world
+    async with (
+        bot_app(data_dir, time, [world.guild.id, world.other_guild.id]) as app,
+        run_bot(app.bot, standin),
+    ):
+        if scheduler:
+            app.scheduler.start()
+        yield Running(app, standin, time, world)
+
+
+async def eventually(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    """Wait until ``check()`` holds (polling), or fail naming ``what``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)

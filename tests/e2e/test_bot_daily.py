@@ -1,0 +1,139 @@
+"""The daily picks through the real bot and the stand-in, with a fake clock: posted to the
+configured channel at the configured New York time, never twice (also across a restart), a
+missed run caught up and marked late, and buttons of an old post working after a restart.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from commands.scheduler import IDLE_S
+from events.guild import DailyPostPublished
+from tests.e2e.bot_harness import (
+    START,
+    STRATEGY,
+    WATCHLIST,
+    FakeTime,
+    Running,
+    copy_template,
+    eventually,
+    prepare_template,
+    running_bot,
+)
+from tests.e2e.discord_standin import DiscordStandin
+
+HALF_HOUR = 1800.0  # START is 09:00 New York time; the schedule says 09:30
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Sample bars and flows fetched once for the module."""
+    return prepare_template(tmp_path_factory.mktemp("bot-daily-template"))
+
+
+async def configure(r: Running) -> None:
+    """As the admin: a watchlist and the daily picks at 09:30 in #picks."""
+    for symbol in WATCHLIST:
+        await r.run("watchlist add", {"symbol": symbol}, user=r.world.admin)
+    reply = await r.run(
+        "schedule set",
+        {
+            "channel": r.world.guild.channel("picks").id,
+            "time": "09:30",
+            "strategy": STRATEGY,
+            "enabled": True,
+        },
+        user=r.world.admin,
+    )
+    assert "09:30" in reply.text()
+
+
+def daily_posts(r: Running) -> list[DailyPostPublished]:
+    """Every ``daily_post_published`` in the journal."""
+    return [
+        env.event
+        for page in r.app.service.journal.read(1, r.app.service.journal.head())
+        for env in page
+        if isinstance(env.event, DailyPostPublished)
+    ]
+
+
+async def test_daily_picks_post_to_their_channel_at_the_configured_time(
+    discord_standin: DiscordStandin, template: Path, tmp_path: Path
+) -> None:
+    """At 09:30 New York time the picks are posted in #picks (once), with Log trade buttons."""
+    picks = discord_standin.world.guild.channel("picks")
+    async with running_bot(
+        discord_standin, copy_template(template, tmp_path / "d"), scheduler=True
+    ) as r:
+        await configure(r)
+        await eventually(lambda: HALF_HOUR in r.time.sleeps, "the loop to sleep until 09:30")
+        assert not discord_standin.channel_posts
+        r.time.set(START + timedelta(seconds=HALF_HOUR))
+        post = await discord_standin.wait_for_channel_message(picks.id)
+        await eventually(lambda: len(daily_posts(r)) == 1, "the post to be recorded")
+        status = await r.run("schedule status", user=r.world.admin)
+        recorded = daily_posts(r)
+    assert "Daily picks 2025-03-10" in post.text()
+    assert "late" not in post.text().lower()
+    assert post.allowed_mentions == {"parse": []}
+    assert post.components[0]["components"][0]["custom_id"].startswith("ibpicker:logtrade:")
+    assert [p.message_id for p in recorded] == [post.message_id]
+    assert "2025-03-10" in status.text()
+    assert len(discord_standin.channel_posts) == 1
+
+
+async def test_restart_neither_posts_twice_nor_breaks_old_buttons(
+    discord_standin: DiscordStandin, template: Path, tmp_path: Path
+) -> None:
+    """A new bot on the same data after the post: no second post; the old button still works."""
+    picks = discord_standin.world.guild.channel("picks")
+    data = copy_template(template, tmp_path / "d")
+    async with running_bot(discord_standin, data, scheduler=True) as first:
+        await configure(first)
+        await eventually(lambda: HALF_HOUR in first.time.sleeps, "the loop to sleep")
+        first.time.set(START + timedelta(seconds=HALF_HOUR))
+        post = await discord_standin.wait_for_channel_message(picks.id)
+        await eventually(lambda: len(daily_posts(first)) == 1, "the post to be recorded")
+    later = FakeTime(START + timedelta(minutes=40))
+    async with running_bot(discord_standin, data, time=later, scheduler=True) as second:
+        await eventually(lambda: bool(later.sleeps), "the restarted loop to go to sleep")
+        button = post.components[0]["components"][0]["custom_id"]
+        modal = await (
+            await discord_standin.click(post, button, user_id=second.world.member.id)
+        ).callback()
+        assert len(daily_posts(second)) == 1
+    assert len(discord_standin.channel_posts) == 1
+    assert later.sleeps[0] == IDLE_S  # nothing due before 09:30 tomorrow
+    assert modal.type == 9
+
+
+async def test_missed_run_is_caught_up_after_restart_and_marked_late(
+    discord_standin: DiscordStandin, template: Path, tmp_path: Path
+) -> None:
+    """Down at 09:30 and back at 10:15: the picks are posted at once, saying they are late."""
+    picks = discord_standin.world.guild.channel("picks")
+    data = copy_template(template, tmp_path / "d")
+    async with running_bot(discord_standin, data) as first:
+        await configure(first)
+    back = FakeTime(START + timedelta(minutes=75))
+    async with running_bot(discord_standin, data, time=back, scheduler=True) as second:
+        post = await discord_standin.wait_for_channel_message(picks.id)
+        await eventually(lambda: len(daily_posts(second)) == 1, "the post to be recorded")
+        recorded = daily_posts(second)[0]
+    assert "late" in post.text().lower()
+    assert recorded.late
+
+
+async def test_schedule_run_posts_the_picks_here_now(
+    discord_standin: DiscordStandin, template: Path, tmp_path: Path
+) -> None:
+    """/schedule run (admin) answers with today's picks at once, and is not the daily post."""
+    async with running_bot(discord_standin, copy_template(template, tmp_path / "d")) as r:
+        await configure(r)
+        reply = await r.run("schedule run", user=r.world.admin)
+        assert daily_posts(r) == []
+    assert "Daily picks 2025-03-10" in reply.text()
