@@ -59,9 +59,11 @@ def test_every_fixture_loads(path: Path) -> None:
 
 
 def test_the_hash_is_the_sha256_of_the_file_bytes() -> None:
-    """A strategy's hash identifies the exact file that produced a signal."""
+    """A strategy's hash identifies the exact file that produced a signal; its text is kept."""
     path = FIXTURES / "rsi_flow.yaml"
-    assert load_strategy(path).sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    strategy = load_strategy(path)
+    assert strategy.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert strategy.text == path.read_text()
 
 
 def test_packaged_strategies_are_listed_and_loadable_by_key() -> None:
