@@ -1,7 +1,8 @@
 """The ``ibpicker strategy`` command group: list the shipped strategies, show one, validate files.
 
 ``validate`` exits 1 when a file is invalid and prints each problem as ``file: field: problem``;
-an unknown strategy name exits 2 with the valid names. Nothing here needs a data folder.
+an unknown strategy name exits 2 with the valid names. Nothing here needs a data folder: these
+commands read strategy files only, so they append nothing to a journal.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.syntax import Syntax
 from rich.table import Table
 
 from analysis.errors import StrategyError
@@ -46,6 +48,7 @@ def _as_dict(strategy: Strategy) -> dict[str, object]:
         "version": meta.version,
         "description": meta.description,
         "tags": list(meta.tags),
+        "indicators": {i.name: i.label() for i in strategy.spec.indicators},
         "source": strategy.source,
         "sha256": strategy.sha256,
     }
@@ -53,14 +56,25 @@ def _as_dict(strategy: Strategy) -> dict[str, object]:
 
 @strategy_app.command("list")
 def list_command(as_json: JsonOption = False) -> None:
-    """List the strategies shipped with ibpicker."""
+    """List the strategies shipped with ibpicker: key, name, description, tags, indicators, file.
+
+    Scan with one by its key (``ibpicker scan --strategy KEY``) or with any file by its path.
+    """
     strategies = list_strategies()
     if as_json:
         print(json.dumps([_as_dict(s) for s in strategies], indent=2))
         return
-    table = Table("key", "name", "version", "description")
+    table = Table("key", "name", "description", "tags", "indicators")
+    table.add_column("file", overflow="fold")
     for s in strategies:
-        table.add_row(s.key, s.name, s.spec.strategy.version, s.spec.strategy.description)
+        table.add_row(
+            s.key,
+            f"{s.name} v{s.spec.strategy.version}",
+            s.spec.strategy.description,
+            ", ".join(s.spec.strategy.tags),
+            ", ".join(f"{i.name}={i.label()}" for i in s.spec.indicators),
+            s.source,
+        )
     _out.print(table)
 
 
@@ -69,16 +83,27 @@ def show_command(
     name: Annotated[str, typer.Argument(help="A shipped strategy's key, or a strategy file.")],
     as_json: JsonOption = False,
 ) -> None:
-    """Show one strategy: indicators, entry conditions, exits, risk and filters."""
+    """Show one strategy: indicators, entry conditions, exits, risk and filters, then its YAML."""
     try:
         strategy = load_strategy(name)
     except StrategyError as exc:
         _fail(str(exc))
     if as_json:
-        print(json.dumps({**_as_dict(strategy), "summary": summary_lines(strategy)}, indent=2))
+        print(
+            json.dumps(
+                {**_as_dict(strategy), "summary": summary_lines(strategy), "yaml": strategy.text},
+                indent=2,
+            )
+        )
         return
     for line in summary_lines(strategy):
         _out.print(line, markup=False)
+    _out.print()
+    _out.rule(strategy.source, style="dim")
+    if _out.is_terminal:
+        _out.print(Syntax(strategy.text.rstrip("\n"), "yaml", theme="ansi_dark", word_wrap=True))
+    else:  # piped: the YAML exactly as in the file, never cropped to a width
+        _out.print(strategy.text, markup=False, highlight=False, end="")
 
 
 @strategy_app.command("validate")
