@@ -298,8 +298,8 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = if (deployApp) {
               value: journalContainer.name
             }
           ]
-          // Startup allows a slow cold restore of journal segments (up to 30 x 10 s) before
-          // liveness starts counting. Readiness is on /healthz, not /readyz: a new revision must
+          // Startup allows a slow cold restore of journal segments (10 s + 10 x 30 s; the platform
+          // caps failureThreshold at 10) before liveness starts counting. Readiness is on /healthz, not /readyz: a new revision must
           // become ready while the old one still holds the writer lease, or the platform never
           // retires the old one (ADR-013); /readyz stays the operator's view.
           probes: [
@@ -309,9 +309,9 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = if (deployApp) {
                 path: '/healthz'
                 port: healthPort
               }
-              initialDelaySeconds: 5
-              periodSeconds: 10
-              failureThreshold: 30
+              initialDelaySeconds: 10
+              periodSeconds: 30
+              failureThreshold: 10
               timeoutSeconds: 5
             }
             {

@@ -118,6 +118,20 @@ def test_probes_cover_startup_liveness_readiness_on_the_health_port() -> None:
     assert template()["variables"]["healthPort"]["value"] == 8080
 
 
+def test_probe_timings_are_within_the_platforms_limits() -> None:
+    """Each probe timing is inside Container Apps' ranges (the Bicep compiler cannot check here)."""
+    limits = {
+        "initialDelaySeconds": (0, 60),
+        "periodSeconds": (1, 240),
+        "timeoutSeconds": (1, 240),
+        "failureThreshold": (1, 10),
+    }
+    for probe in container()["probes"]:
+        for key, (low, high) in limits.items():
+            value = probe.get(key, low)
+            assert low <= value <= high, (probe["type"], key, value)
+
+
 def test_app_environment_carries_identity_vault_blob_and_environment() -> None:
     """The bot gets its identity's client id, vault URL, blob account + container, env name."""
     env = {entry["name"]: entry["value"] for entry in container()["env"]}
