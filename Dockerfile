@@ -39,6 +39,11 @@ RUN python -m pip wheel --no-deps --no-build-isolation --wheel-dir /wheels . \
 # --- runtime: the venv and nothing else ----------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
 
+# The commit the image was built from (the docker job passes it), readable with `docker inspect`.
+ARG GIT_SHA=unknown
+LABEL org.opencontainers.image.title="ibpicker" \
+      org.opencontainers.image.revision="${GIT_SHA}"
+
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
