@@ -492,6 +492,9 @@ def _outcome_dict(o: SymbolOutcome) -> dict[str, object]:
     }
 
 
+SKIPPED_SHOWN = 12
+"""Reasons listed under a scan on a terminal; ``--json`` has them all."""
+
 _STATUS_STYLE = {"fetched": "green", "up_to_date": "cyan", "no_data": "yellow", "failed": "red"}
 
 
@@ -645,7 +648,8 @@ async def _scan(
             _err.print(f"error: {reply.description}", markup=False)
         return exit_status(outcome) or 1
     if as_json:
-        doc = msgspec.to_builtins(scan)
+        # Every field, defaults included (events omit them when encoded): a stable document.
+        doc = msgspec.to_builtins(msgspec.structs.asdict(scan))
         doc.update(
             command="scan",
             command_id=command_id,
@@ -695,17 +699,20 @@ def _print_scan(
                 f"{s.score:.2f}",
             )
         _out.print(table)
-    evaluated = len(scan.universe) - len(scan.skipped)
-    _out.print(
-        f"{len(scan.signals)} picks; {len(scan.universe)} symbols, {len(scan.skipped)} "
-        f"skipped{' or not taken' if scan.skipped else ''}, {evaluated} evaluated",
-        markup=False,
-    )
+    picks = len(scan.signals)
+    summary = f"{picks} {'pick' if picks == 1 else 'picks'} of {len(scan.universe)} symbols"
+    if scan.skipped:
+        summary += f"; {len(scan.skipped)} skipped or not taken:"
+    _out.print(summary, markup=False)
     reasons: dict[str, list[str]] = {}
     for k in scan.skipped:
         reasons.setdefault(k.reason, []).append(k.symbol)
-    for reason, names in sorted(reasons.items(), key=lambda r: (-len(r[1]), r[0])):
-        _out.print(f"  skipped {len(names)}: {reason} ({', '.join(names)})", markup=False)
+    ranked = sorted(reasons.items(), key=lambda r: (-len(r[1]), r[0]))
+    for reason, names in ranked[:SKIPPED_SHOWN]:
+        _out.print(f"  {', '.join(names)}: {reason}", markup=False)
+    if len(ranked) > SKIPPED_SHOWN:
+        rest = sum(len(names) for _, names in ranked[SKIPPED_SHOWN:])
+        _out.print(f"  … {rest} more (--json lists every one)", markup=False)
     _out.print(f"Appended {appended} events (command id {command_id})", markup=False)
 
 

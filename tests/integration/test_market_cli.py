@@ -279,3 +279,12 @@ def test_scan_without_stored_bars_says_what_to_do_and_exits_2(tmp_path: Path) ->
     result = ibpicker("scan", "--strategy", "macd_volume_thrust", "--data-dir", str(tmp_path))
     assert result.exit_code == 2
     assert "ibpicker fetch bars" in result.stderr
+
+
+def test_fetch_without_symbols_covers_the_sample_universe(tmp_path: Path) -> None:
+    """With the sample data and no SYMBOLS, a fetch asks for every sample symbol."""
+    from fetchers.sample import SYMBOLS
+
+    result = ibpicker("fetch", "flows", "--data-dir", str(tmp_path), "--json")
+    assert result.exit_code == 0, result.output
+    assert [o["symbol"] for o in as_json(result)["outcomes"]] == list(SYMBOLS)
