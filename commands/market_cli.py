@@ -97,8 +97,8 @@ CommandIdOption = Annotated[
 SymbolsArgument = Annotated[
     list[str] | None,
     typer.Argument(
-        help="Tickers (space- or comma-separated) [default with the sample data: its whole "
-        "universe].",
+        help="Tickers (space- or comma-separated). Default with the sample data: its whole "
+        "universe.",
         show_default=False,
     ),
 ]
@@ -556,7 +556,7 @@ def scan_command(
         list[str] | None,
         typer.Option(
             "--symbols",
-            help="Tickers, comma-separated or repeated [default: every symbol with stored bars].",
+            help="Tickers, comma-separated or repeated. Default: every symbol with stored bars.",
             show_default=False,
         ),
     ] = None,

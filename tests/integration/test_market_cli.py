@@ -288,3 +288,16 @@ def test_fetch_without_symbols_covers_the_sample_universe(tmp_path: Path) -> Non
     result = ibpicker("fetch", "flows", "--data-dir", str(tmp_path), "--json")
     assert result.exit_code == 0, result.output
     assert [o["symbol"] for o in as_json(result)["outcomes"]] == list(SYMBOLS)
+
+
+def test_a_malformed_ticker_is_refused_with_exit_2_and_only_the_audit(tmp_path: Path) -> None:
+    """A word that is not a ticker is refused by the service before any fetch: exit 2, the
+    reason on stderr, a rejected command_handled the only event."""
+    result = ibpicker("fetch", "bars", "AAPL", "12$X", "--data-dir", str(tmp_path))
+    assert result.exit_code == 2
+    assert "12$X" in result.stderr
+    events = journal(tmp_path)
+    assert [e.tag for e in events] == ["command_handled"]
+    audit = events[0].event
+    assert isinstance(audit, CommandHandled)
+    assert audit.outcome == "rejected"
