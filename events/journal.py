@@ -318,6 +318,8 @@ class Journal:
     def _fetch(self, sql: str, params: Sequence[Any]) -> list[Row]:
         # One short read transaction per page: a rebuild never holds the library's pool.
         with self._datastore.transaction(commit=False) as c:
+            # Plain tuples: the library's connections make a sqlite3.Row per row otherwise.
+            c.sqlite_cursor.row_factory = None
             c.execute(sql, params)
             rows: list[Row] = c.fetchall()
         return rows

@@ -180,7 +180,8 @@ def _catch_up(
     # Read only the rows someone consumes; when everything is wanted, skip the filter.
     tags = () if wanted >= journal.codec.tags else sorted(wanted)
     read = 0
-    with _gc_paused(stop - start >= page_size):
+    big = stop - start >= page_size
+    with _gc_paused(big):
         for rows in journal.row_pages(start, stop, tags=tags, page_size=page_size):
             page = Page(journal.codec, rows.first, rows.last, rows.rows)
             if state:
@@ -193,6 +194,8 @@ def _catch_up(
             if analytics is not None and projections:
                 _load_page(analytics, projections, applied, page)
             read += page.last - page.first + 1
+            if big:
+                gc.collect(1)  # only this page's survivors: frees any cycles, cheaply
             if progress is not None:
                 progress(page.last - page.first + 1)
     return read
@@ -252,9 +255,6 @@ def rebuild(
     names = {p.name for p in projections}
     fresh = Analytics(fresh_path)
     try:
-        # The fresh file is swapped in only after its final CHECKPOINT, so checkpointing along
-        # the way (every 16 MB of WAL by default) is work thrown away; one at the end suffices.
-        fresh.connection.execute("SET checkpoint_threshold = '1GB'")
         _copy_untouched(live_path, fresh, names)
         prepare(fresh, projections)
         events_read = _catch_up(
