@@ -33,7 +33,7 @@ DataDirOption = Annotated[
     typer.Option(
         "--data-dir",
         help="Folder holding journal.sqlite and analytics.duckdb "
-        "[default: $IBPICKER_DATA_DIR, else ~/.local/share/ibpicker].",
+        "(default: $IBPICKER_DATA_DIR, else ~/.local/share/ibpicker).",
         show_default=False,
         file_okay=False,
     ),
