@@ -38,6 +38,7 @@ from fetchers.http import HttpSession
 from fetchers.service import market_data_from_keys
 from settings import Secrets, Settings, open_blob_store
 from sync.blobstore import BlobStore
+from sync.errors import SyncError
 from sync.runtime import SyncConfig, SyncRuntime, install_sigterm
 
 log = logging.getLogger("ibpicker.bot")
@@ -89,6 +90,8 @@ def build_bot(front: FrontEnd, *, guild_ids: Sequence[int] | None) -> commands.I
         intents=intents(),
         test_guilds=list(guild_ids) if guild_ids else None,
         allowed_mentions=NO_MENTIONS,
+        # Buttons arrive with their message in the interaction: no message cache is needed.
+        max_messages=None,
     )
     add_cogs(bot, front)
     return bot
@@ -210,7 +213,12 @@ async def main(settings: Settings) -> int:
         return 2
     token = secrets.get("discord-token")
     assert token is not None  # required above
-    app = await create_app(settings, secrets)
+    try:
+        app = await create_app(settings, secrets)
+    except (SettingsError, SyncError) as exc:
+        # Restore refused, split brain, a bad blob setting: the message says what to do.
+        log.error("cannot start: %s", exc)
+        return 1
     with contextlib.suppress(asyncio.CancelledError):
         return await serve(app, token.get_secret_value())
     return 1

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import disnake
+import msgspec
 
 from commands.models import Button, Reply
 
@@ -172,7 +173,8 @@ class Pager:
         """Remember a reply's pages; the key to page it with (``None``: a single page)."""
         if not reply.pages:
             return None
-        self._pages[key] = pages_of(reply)
+        # Files go with the first message only: the pages need not keep them alive.
+        self._pages[key] = pages_of(msgspec.structs.replace(reply, attachments=[]))
         self._pages.move_to_end(key)
         while len(self._pages) > self.size:
             self._pages.popitem(last=False)

@@ -118,12 +118,13 @@ class FrontEnd:
             inv = self.invocation(inter)
             if self.gate is not None:
                 self.gate.ensure_writable()
-            task = asyncio.ensure_future(self.service.execute(command, options, inv))
-            deferred = False
+            deferred = slow
             if slow:
+                # Defer before the work starts: a chart or a scan holds the GIL on the worker
+                # thread and would slow the defer itself.
                 await inter.response.defer()
-                deferred = True
-            else:
+            task = asyncio.ensure_future(self.service.execute(command, options, inv))
+            if not slow:
                 done, _ = await asyncio.wait({task}, timeout=self.defer_after)
                 if not done:
                     await inter.response.defer()
