@@ -18,6 +18,7 @@ import hashlib
 import re
 import struct
 from collections.abc import Sequence
+from typing import Protocol
 
 import msgspec
 import zstandard
@@ -143,6 +144,51 @@ def verify_segment(
     return header
 
 
+class _HasPosition(Protocol):
+    @property
+    def position(self) -> int: ...
+
+
+class _Position(msgspec.Struct, array_like=True):
+    """Only the position of a record: decoding skips (never allocates) the other fields."""
+
+    position: int
+
+
+_POSITIONS = msgspec.msgpack.Decoder(list[_Position])
+
+
+def check_segment(
+    data: bytes, *, name: str | None = None, sha256: str | None = None
+) -> SegmentHeader:
+    """Verify a segment completely without keeping its records.
+
+    Checks the checksums, header and name, and that the body decodes to exactly the header's
+    contiguous positions. Memory stays at one decompressed body plus a small object per record,
+    so a restore can check every segment before appending anything.
+    """
+    header = verify_segment(data, name=name, sha256=sha256)
+    where = f"segment {name}" if name else "segment"
+    try:
+        raw = zstandard.ZstdDecompressor().decompress(data[HEADER_SIZE:])
+        positions = _POSITIONS.decode(raw)
+    except (zstandard.ZstdError, msgspec.DecodeError) as exc:
+        raise SegmentError(f"{where}: body does not decode: {exc}") from None
+    _check_count_and_order(positions, header, where)
+    return header
+
+
+def _check_count_and_order(
+    records: Sequence[_HasPosition], header: SegmentHeader, where: str
+) -> None:
+    if len(records) != header.count:
+        raise SegmentError(f"{where}: header says {header.count} records, body has {len(records)}")
+    try:
+        _check_contiguous(records, header.first, header.last)
+    except SegmentError as exc:
+        raise SegmentError(f"{where}: {exc}") from None
+
+
 def decode_segment(
     data: bytes, *, name: str | None = None, sha256: str | None = None
 ) -> list[RawRecord]:
@@ -154,16 +200,11 @@ def decode_segment(
         records = _DECODER.decode(raw)
     except (zstandard.ZstdError, msgspec.DecodeError) as exc:
         raise SegmentError(f"{where}: body does not decode: {exc}") from None
-    if len(records) != header.count:
-        raise SegmentError(f"{where}: header says {header.count} records, body has {len(records)}")
-    try:
-        _check_contiguous(records, header.first, header.last)
-    except SegmentError as exc:
-        raise SegmentError(f"{where}: {exc}") from None
+    _check_count_and_order(records, header, where)
     return records
 
 
-def _check_contiguous(records: Sequence[RawRecord], first: int, last: int) -> None:
+def _check_contiguous(records: Sequence[_HasPosition], first: int, last: int) -> None:
     if len(records) != last - first + 1:
         raise SegmentError(f"positions {first}..{last} are not contiguous")
     for offset, record in enumerate(records):

@@ -24,7 +24,7 @@ import msgspec
 
 from events.journal import AsyncJournal
 from events.records import RawRecord
-from events.segments import SegmentError, decode_segment, verify_segment
+from events.segments import SegmentError, check_segment, decode_segment
 from sync.blobstore import BlobNotFoundError, BlobStore
 from sync.errors import RestoreRefusedError, SplitBrainError
 from sync.manifest import Manifest, SegmentEntry, list_segments, plan_cover, read_manifest
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 DEFAULT_PARALLEL = 8
 APPEND_BATCH = 50_000
 _PLAN_ATTEMPTS = 3
+_CHECKS_IN_PARALLEL = 2
 
 
 class RestorePlan(msgspec.Struct, frozen=True):
@@ -77,14 +78,29 @@ async def download_verified(
 ) -> list[bytes]:
     """Download ``entries`` (at most ``parallel`` at a time) and verify each one completely."""
     limit = asyncio.Semaphore(parallel)
+    # A check holds one decompressed body: two at a time bound memory, and zstd (which releases
+    # the GIL) still overlaps with the downloads.
+    checking = asyncio.Semaphore(_CHECKS_IN_PARALLEL)
 
     async def fetch(entry: SegmentEntry) -> bytes:
         async with limit:
             data, _ = await store.read(entry.name)
-        await asyncio.to_thread(_verify_fully, data, entry)
+        async with checking:
+            await asyncio.to_thread(_verify_fully, data, entry)
         return data
 
     return list(await asyncio.gather(*(fetch(e) for e in entries)))
+
+
+def _decode_later(
+    entries: Sequence[SegmentEntry], blobs: list[bytes], index: int
+) -> asyncio.Future[list[RawRecord]] | None:
+    """Decode segment ``index`` in a worker thread (``None`` past the end)."""
+    if index >= len(entries):
+        return None
+    return asyncio.ensure_future(
+        asyncio.to_thread(decode_segment, blobs[index], name=entries[index].name)
+    )
 
 
 def _verify_fully(data: bytes, entry: SegmentEntry) -> None:
@@ -94,8 +110,7 @@ def _verify_fully(data: bytes, entry: SegmentEntry) -> None:
                 f"segment {entry.name}: {len(data)} bytes where the manifest lists "
                 f"{entry.size} (truncated or replaced)"
             )
-        verify_segment(data, name=entry.name, sha256=entry.sha256)
-        decode_segment(data, name=entry.name)
+        check_segment(data, name=entry.name, sha256=entry.sha256)
     except SegmentError as exc:
         raise RestoreRefusedError(str(exc)) from None
 
@@ -127,10 +142,15 @@ async def restore(
             log.info("a planned segment disappeared (compaction?); planning again")
             continue
         break
-    events = 0
+    events = blob_bytes = 0
     pending: list[RawRecord] = []
-    for entry, data in zip(missing, blobs, strict=True):
-        records = decode_segment(data, name=entry.name)
+    decoding = _decode_later(missing, blobs, 0)
+    for index, entry in enumerate(missing):
+        assert decoding is not None
+        records = await decoding
+        blob_bytes += len(blobs[index])
+        blobs[index] = b""  # decoded: let the compressed copy go
+        decoding = _decode_later(missing, blobs, index + 1)  # overlaps with this append
         if entry.first <= local_head:
             records = records[local_head - entry.first + 1 :]
         pending.extend(records)
@@ -147,7 +167,7 @@ async def restore(
         blob_head=chosen.blob_head,
         segments=len(missing),
         events=events,
-        bytes=sum(len(b) for b in blobs),
+        bytes=blob_bytes,
         seconds=time.perf_counter() - started,
     )
     log.info(

@@ -99,3 +99,20 @@ def test_header_reports_range_and_count() -> None:
     """The header carries version, first and last position and count."""
     header = read_header(encode_segment(records(5, 3)).data)
     assert (header.version, header.first, header.last, header.count) == (1, 5, 7, 3)
+
+
+def test_check_refuses_a_well_checksummed_body_with_wrong_positions() -> None:
+    """A body whose checksum is right but whose positions skip (a writer bug) is refused."""
+    import hashlib
+
+    import msgspec
+    import zstandard
+
+    from events.segments import _HEADER, FORMAT_VERSION, MAGIC, check_segment
+
+    recs = records(1, 3)
+    body = zstandard.ZstdCompressor().compress(msgspec.msgpack.encode([recs[0], recs[2]]))
+    header = _HEADER.pack(MAGIC, FORMAT_VERSION, 1, 2, 2, hashlib.sha256(body).digest())
+    with pytest.raises(SegmentError, match="expected"):
+        check_segment(header + body)
+    assert check_segment(encode_segment(recs).data).count == 3
