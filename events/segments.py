@@ -18,7 +18,7 @@ import hashlib
 import re
 import struct
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import msgspec
 import zstandard
@@ -34,6 +34,7 @@ HEADER_SIZE = _HEADER.size
 # default level 3, at ~0.1 ms per 1,000 events more; decompression speed does not depend on it.
 ZSTD_LEVEL = 6
 _NAME = re.compile(r"^segments/(\d{12})-(\d{12})\.seg$")
+_T = TypeVar("_T", bound="_HasPosition")
 _ENCODER = msgspec.msgpack.Encoder()
 _DECODER = msgspec.msgpack.Decoder(list[RawRecord])
 
@@ -167,41 +168,37 @@ def check_segment(
     contiguous positions. Memory stays at one decompressed body plus a small object per record,
     so a restore can check every segment before appending anything.
     """
-    header = verify_segment(data, name=name, sha256=sha256)
-    where = f"segment {name}" if name else "segment"
-    try:
-        raw = zstandard.ZstdDecompressor().decompress(data[HEADER_SIZE:])
-        positions = _POSITIONS.decode(raw)
-    except (zstandard.ZstdError, msgspec.DecodeError) as exc:
-        raise SegmentError(f"{where}: body does not decode: {exc}") from None
-    _check_count_and_order(positions, header, where)
-    return header
-
-
-def _check_count_and_order(
-    records: Sequence[_HasPosition], header: SegmentHeader, where: str
-) -> None:
-    if len(records) != header.count:
-        raise SegmentError(f"{where}: header says {header.count} records, body has {len(records)}")
-    try:
-        _check_contiguous(records, header.first, header.last)
-    except SegmentError as exc:
-        raise SegmentError(f"{where}: {exc}") from None
+    return _decode_checked(data, name, sha256, _POSITIONS)[0]
 
 
 def decode_segment(
     data: bytes, *, name: str | None = None, sha256: str | None = None
 ) -> list[RawRecord]:
     """Verify a segment (see ``verify_segment``) and return its records, checked contiguous."""
+    return _decode_checked(data, name, sha256, _DECODER)[1]
+
+
+def _decode_checked(
+    data: bytes,
+    name: str | None,
+    sha256: str | None,
+    decoder: msgspec.msgpack.Decoder[list[_T]],
+) -> tuple[SegmentHeader, list[_T]]:
+    """Verify, decompress and decode; check the count and the contiguity of the positions."""
     header = verify_segment(data, name=name, sha256=sha256)
     where = f"segment {name}" if name else "segment"
     try:
         raw = zstandard.ZstdDecompressor().decompress(data[HEADER_SIZE:])
-        records = _DECODER.decode(raw)
+        items = decoder.decode(raw)
     except (zstandard.ZstdError, msgspec.DecodeError) as exc:
         raise SegmentError(f"{where}: body does not decode: {exc}") from None
-    _check_count_and_order(records, header, where)
-    return records
+    if len(items) != header.count:
+        raise SegmentError(f"{where}: header says {header.count} records, body has {len(items)}")
+    try:
+        _check_contiguous(items, header.first, header.last)
+    except SegmentError as exc:
+        raise SegmentError(f"{where}: {exc}") from None
+    return header, items
 
 
 def _check_contiguous(records: Sequence[_HasPosition], first: int, last: int) -> None:
