@@ -133,6 +133,7 @@ async def measure(data_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
                     (await timed_command(standin, *ROTATION[0]))[0] for _ in range(args.samples)
                 ]
                 out |= figures("trade_open", opens)
+                out["rss_after_trade_open_mib"] = round(current_rss_mib(), 1)
                 say(
                     f"/trade open: p50 {out['trade_open_p50_ms']} ms, "
                     f"p99 {out['trade_open_p99_ms']} ms"
@@ -142,6 +143,7 @@ async def measure(data_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
                     cb, final = await timed_command(standin, "metrics", {}, final=True)
                     metric_cb.append(cb)
                     metric_final.append(final)
+                out["rss_after_metrics_mib"] = round(current_rss_mib(), 1)
                 out |= figures("metrics_callback", metric_cb)
                 out |= figures("metrics_answer", metric_final)
                 say(
