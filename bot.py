@@ -45,7 +45,8 @@ log = logging.getLogger("ibpicker.bot")
 
 STOP_BOUND_S = 25.0
 """Azure Container Apps waits 30 s after SIGTERM before it kills the container."""
-DRAIN_S = 5.0
+DRAIN_S = 3.0
+"""Running commands get this long to finish; with the sync grace (20 s) it stays in the bound."""
 
 
 @dataclass

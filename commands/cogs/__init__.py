@@ -2,6 +2,7 @@
 
 ``slash`` generates the slash commands from ``commands.spec``; ``components`` answers buttons and
 modals; ``frontend`` is what they share. No cog holds domain logic: that is the service's.
+Imports the command service, rendering and views; never ``bot.py`` (which assembles the cogs).
 """
 
 from __future__ import annotations

@@ -10,10 +10,12 @@ import csv
 import io
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from commands.models import Invocation
+from commands.spec import COMMANDS
 from tests.e2e.bot_harness import (
     STRATEGY,
     TRADE_ID,
@@ -238,3 +240,29 @@ async def test_commands_while_stopping_say_restarting(running: Running) -> None:
     reply = await running.run("ping")
     assert reply.ephemeral
     assert "restarting, try again in a moment" in reply.text()
+
+
+def _leaves(command: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Registered command paths (``trade open``) and their options."""
+    subs = [o for o in command.get("options") or [] if o["type"] == 1]
+    if not subs:
+        return {command["name"]: list(command.get("options") or [])}
+    return {f"{command['name']} {s['name']}": list(s.get("options") or []) for s in subs}
+
+
+async def test_registered_commands_are_the_spec(running: Running) -> None:
+    """Discord holds exactly the spec's commands and options, guild-scoped, admin ones gated."""
+    registered = running.standin.commands.commands_in(running.world.guild.id)
+    leaves: dict[str, list[dict[str, Any]]] = {}
+    for command in registered:
+        leaves |= _leaves(command)
+    assert running.standin.commands.commands_in(None) == []
+    assert sorted(leaves) == sorted(c.name for c in COMMANDS)
+    for spec in COMMANDS:
+        options = {o["name"]: o for o in leaves[spec.name]}
+        assert sorted(options) == sorted(o.name for o in spec.options)
+        for opt in spec.options:
+            assert bool(options[opt.name].get("required")) == opt.required
+            assert bool(options[opt.name].get("autocomplete")) == (opt.autocomplete is not None)
+    gated = {c["name"] for c in registered if c.get("default_member_permissions")}
+    assert gated == {"schedule"}
