@@ -70,12 +70,24 @@ REPLY_CACHE = 4096
 ANALYTICS_BATCH = 1000
 """Journal events after which the analytics catch up even if nobody read them."""
 ANALYTICS_EAGER = frozenset(
-    {"bars_fetched", "flow_alerts_fetched", "fetch_failed", "signals_generated", "quote_fetched"}
+    {
+        "bars_fetched",
+        "flow_alerts_fetched",
+        "earnings_fetched",
+        "fetch_failed",
+        "signals_generated",
+        "quote_fetched",
+    }
 )
 """Market data and scans: what other commands read from the analytics, so loaded at once."""
-ANALYTICS_READERS = frozenset({"status", "signals", "analyze", "fetch stocks", "fetch flows"})
-"""Commands that read analytics tables other than market data (which is loaded eagerly)."""
+ANALYTICS_READERS = frozenset(
+    {"status", "signals", "analyze", "fetch stocks", "fetch flows", "schedule run"}
+)
+"""Commands that read the analytics: caught up with the journal before they read anything
+(``_gather``), so they see every event appended before they started, eager or not."""
 AUTOCOMPLETE_LIMIT = 25
+REPLY_RECORD_MAX = 8000
+"""Characters of a reply kept in its ``command_handled`` event (a Discord embed holds 6000)."""
 
 
 class CommandService:
@@ -174,7 +186,9 @@ class CommandService:
                 ev = env.event
                 assert isinstance(ev, CommandHandled)
                 if ev.outcome == "ok":
-                    return Reply(title=ev.message, description="(already handled)")
+                    return reply_from_record(ev.reply) or Reply(
+                        title=ev.message, description="(already handled)"
+                    )
                 return Reply(description=ev.message, ok=False, ephemeral=True, color=RED)
         return Reply(description="(already handled)")
 
@@ -243,26 +257,32 @@ class CommandService:
             return await self._on_worker(self._finish_error, name, inv, audit_options, started)
 
     def _audit(
-        self, name: str, options: dict[str, str], outcome: str, message: str, started: float
+        self,
+        name: str,
+        options: dict[str, str],
+        outcome: str,
+        message: str,
+        started: float,
+        reply: Reply | None = None,
     ) -> NewEvent:
         latency = (_time.perf_counter() - started) * 1000
         event = CommandHandled(
-            name=name, options=options, outcome=outcome, message=message[:500], latency_ms=latency
-        )
+            name=name, options=options, outcome=outcome, message=message[:500], latency_ms=latency,
+            reply=reply_record(reply) if reply is not None else "",
+        )  # fmt: skip
         return NewEvent(f"commands:{name.replace(' ', '-') or 'unknown'}", event)
 
     def _run(self, cmd: h.Command, options: dict[str, str], started: float) -> Reply:
         done = self._already(cmd.inv.command_id)
         if done is not None:
             return done
-        if cmd.name in ANALYTICS_READERS:
-            self.flush_analytics()
         handler = h.HANDLERS[cmd.name]
         try:
             events, reply = handler(cmd, self.state(), self.clock)
         except h.CommandRejectedError as exc:
             return self._finish_rejected(cmd.name, cmd.inv, options, exc.message, started)
-        audit = self._audit(cmd.name, options, "ok", reply.title or reply.description, started)
+        message = reply.title or reply.description
+        audit = self._audit(cmd.name, options, "ok", message, started, reply)
         # A new trade's stream must not exist yet: two trades can never share an id.
         expected = {e.stream: 0 for e in events if isinstance(e.event, TradeOpened)}
         self._append(
@@ -291,7 +311,12 @@ class CommandService:
         return Reply(description=message, ok=False, ephemeral=True, color=RED)
 
     async def _gather(self, cmd: h.Command) -> h.Command:
-        """Fetch or scan what a slow command needs, after validating its input."""
+        """Fetch or scan what a slow command needs, after validating its input.
+
+        The one place where analytics readers catch up: before this gathers anything (a scan
+        reads the analytics here) and so before their handler reads them in ``_run``."""
+        if cmd.name in ANALYTICS_READERS:
+            await self.flush_analytics_soon()
         now = self.clock.now()
         if cmd.name == "fetch stocks":
             symbols = await self._on_worker(h.fetch_symbols, cmd, self.state())
@@ -421,8 +446,10 @@ class CommandService:
         """The scheduler's job for one guild: fetch, scan, and return what to post.
 
         ``already_posted`` set means this session's post exists: post nothing. A failing provider
-        or strategy yields a post that says what failed.
+        or strategy yields a post that says what failed. Like an analytics reader, it scans
+        analytics caught up with the journal.
         """
+        await self.flush_analytics_soon()
         return await self._daily(guild_id, now=now, run_id=None, manual=False, channel_id=None)
 
     async def _daily(
@@ -589,3 +616,45 @@ class CommandService:
 
 def _actor(inv: Invocation) -> Actor:
     return Actor(guild_id=inv.guild_id, user_id=inv.user_id)
+
+
+def _reply_doc(reply: Reply) -> dict[str, Any]:
+    """``reply`` as JSON-ready data without attachments and without default-valued parts."""
+    plain = msgspec.to_builtins(msgspec.structs.replace(reply, attachments=[], pages=[]))
+    doc = {k: v for k, v in plain.items() if v != _REPLY_DEFAULTS[k]}
+    if reply.pages:
+        doc["pages"] = [_reply_doc(p) for p in reply.pages]
+    return doc
+
+
+_REPLY_DEFAULTS: dict[str, Any] = msgspec.to_builtins(Reply())
+
+
+def reply_record(reply: Reply, limit: int = REPLY_RECORD_MAX) -> str:
+    """The reply as kept in ``command_handled``: compact JSON of what the member saw, at most
+    ``limit`` characters. Attachments (charts, CSV) are never kept: they can be large, and the
+    journal is shipped to blob storage. Too long: further pages go first, then fields, then the
+    description is cut; "" when even that does not fit. Replies never carry secrets (provider
+    errors are scrubbed at the fetcher edge), so neither does this."""
+    cut = msgspec.structs.replace(reply, pages=[], fields=[])
+    for candidate in (
+        reply,
+        msgspec.structs.replace(reply, pages=[]),
+        cut,
+        msgspec.structs.replace(cut, description=cut.description[: limit // 4]),
+    ):
+        text = msgspec.json.encode(_reply_doc(candidate)).decode()
+        if len(text) <= limit:
+            return text
+    return ""
+
+
+def reply_from_record(text: str) -> Reply | None:
+    """The reply ``reply_record`` kept (``None`` for events written before it was kept)."""
+    if not text:
+        return None
+    try:
+        return msgspec.json.decode(text, type=Reply)
+    except msgspec.DecodeError:
+        log.warning("an audit event keeps a reply this version cannot read: %.80s", text)
+        return None

@@ -10,6 +10,8 @@ class CommandHandled(Event, frozen=True, kw_only=True, tag="command_handled"):
 
     ``outcome`` is ``ok``, ``rejected`` (bad input; ``message`` says why) or ``error``.
     Options are stored as strings, exactly as typed, so the audit trail shows what users sent.
+    ``reply`` is the reply the member saw, as compact JSON (bounded, no attachments), so a retry
+    of the same command after a restart answers the same; empty in events written before it.
     """
 
     name: str
@@ -17,3 +19,4 @@ class CommandHandled(Event, frozen=True, kw_only=True, tag="command_handled"):
     outcome: str = "ok"
     message: str = ""
     latency_ms: float = 0.0
+    reply: str = ""

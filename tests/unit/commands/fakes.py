@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, time, timedelta
 
 from commands.ports import Coverage, SignalRow, StrategyInfo, UnknownStrategyError
@@ -10,7 +10,14 @@ from commands.schedule import NEW_YORK
 from commands.service import Invocation
 from events.analysis import Signal, SignalsGenerated, SkippedSymbol
 from events.base import NewEvent
-from events.market import Bar, BarsFetched, FetchFailed, FlowAlertsFetched
+from events.market import (
+    Bar,
+    BarsFetched,
+    EarningsDate,
+    EarningsFetched,
+    FetchFailed,
+    FlowAlertsFetched,
+)
 
 
 class FakeClock:
@@ -27,10 +34,13 @@ class FakeClock:
 
 
 class FakeFetcher:
-    """Bars for any symbol (three days), flow alerts none; ``failing`` symbols fail; may raise."""
+    """Bars for any symbol (three days) except ``up_to_date`` ones, the ``earnings`` dates given,
+    flow alerts none; ``failing`` symbols fail; may raise."""
 
     def __init__(self) -> None:
         self.failing: set[str] = set()
+        self.up_to_date: set[str] = set()
+        self.earnings: dict[str, date] = {}
         self.raise_flows = False
         self.calls: list[tuple[str, tuple[str, ...]]] = []
 
@@ -50,11 +60,18 @@ class FakeFetcher:
                     )
                 )
                 continue
+            if s in self.up_to_date:
+                continue
             bars = [
                 Bar(day=date(2026, 3, d), open=10.0, high=11.0, low=9.0, close=10.0 + d, volume=100)
                 for d in (2, 3, 4)
             ]
             out.append(NewEvent(f"bars:{s}", BarsFetched(symbol=s, source="fake", bars=bars)))
+        entries = [
+            EarningsDate(symbol=s, day=self.earnings[s]) for s in symbols if s in self.earnings
+        ]
+        if entries:
+            out.append(NewEvent("earnings", EarningsFetched(source="fake", entries=entries)))
         return out
 
     async def fetch_flows(
@@ -70,11 +87,16 @@ class FakeFetcher:
 
 
 class FakeAnalyzer:
-    """Two strategies; a scan picks every symbol in ``picks`` and skips the others."""
+    """Two strategies; a scan picks every symbol in ``picks`` and skips the others, and with
+    ``skip_earnings_within`` those whose ``earnings`` date is that near (the engine's reason text).
+    ``on_scan`` is called at the start of each scan (to observe what the scan would read)."""
 
     def __init__(self) -> None:
         self.picks: set[str] = {"AAPL"}
+        self.earnings: dict[str, date] = {}
         self.scans: list[tuple[str, tuple[str, ...]]] = []
+        self.skip_earnings: list[int | None] = []
+        self.on_scan: Callable[[], None] | None = None
 
     def strategies(self) -> list[StrategyInfo]:
         return [
@@ -93,10 +115,20 @@ class FakeAnalyzer:
         guild_id: int | None,
         scan_id: str,
         now: datetime,
+        skip_earnings_within: int | None = None,
     ) -> SignalsGenerated:
         if strategy not in {s.name for s in self.strategies()}:
             raise UnknownStrategyError(strategy)
+        if self.on_scan is not None:
+            self.on_scan()
         self.scans.append((strategy, tuple(symbols)))
+        self.skip_earnings.append(skip_earnings_within)
+        near = {
+            s: f"earnings on {d.isoformat()} (within {skip_earnings_within} days)"
+            for s, d in self.earnings.items()
+            if skip_earnings_within is not None
+            and 0 <= (d - now.date()).days <= skip_earnings_within
+        }
         return SignalsGenerated(
             scan_id=scan_id,
             strategy_name=strategy,
@@ -114,10 +146,12 @@ class FakeAnalyzer:
                     score=1.0,
                 )
                 for s in symbols
-                if s in self.picks
+                if s in self.picks and s not in near
             ],
             skipped=[
-                SkippedSymbol(symbol=s, reason="no entry") for s in symbols if s not in self.picks
+                SkippedSymbol(symbol=s, reason=near.get(s, "no entry"))
+                for s in symbols
+                if s not in self.picks or s in near
             ],
         )
 

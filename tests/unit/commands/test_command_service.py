@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from commands.service import CommandService, Reply
+from commands.adapters import StoredMarketData
+from commands.market_view import AnalyticsMarketView
+from commands.service import REPLY_RECORD_MAX, CommandService, Reply
 from commands.wiring import close_service, open_service
 from events.audit import CommandHandled
 from events.trading import TradeClosed, TradeOpened
@@ -21,6 +23,15 @@ def _events(service: CommandService) -> list[object]:
 
 def _tags(service: CommandService) -> list[str]:
     return [e.tag for page in service.journal.read() for e in page]
+
+
+def _service_on(
+    data_dir: Path, fetcher: FakeFetcher, analyzer: FakeAnalyzer, clock: FakeClock
+) -> CommandService:
+    """A service over ``data_dir`` (a second one over the same folder is a restart)."""
+    return open_service(
+        data_dir, fetcher=fetcher, analyzer=analyzer, clock=clock, calendar=FakeCalendar()
+    )
 
 
 async def _open(service: CommandService, members: Members, **opts: object) -> Reply:
@@ -311,8 +322,7 @@ async def test_a_restart_does_not_post_twice_and_keeps_trades(
     members: Members,
 ) -> None:
     """After a restart on the same data dir, the posted session is not owed and trades remain."""
-    first = open_service(tmp_path, fetcher=fetcher, analyzer=analyzer, clock=clock,
-                         calendar=FakeCalendar())  # fmt: skip
+    first = _service_on(tmp_path, fetcher, analyzer, clock)
     try:
         await first.execute("watchlist add", {"symbol": "AAPL"}, members.inv())
         await first.execute("schedule set", {"strategy": "rsi_flow", "channel": 77},
@@ -322,8 +332,7 @@ async def test_a_restart_does_not_post_twice_and_keeps_trades(
         assert await first.record_daily_post(run, message_id=1)
     finally:
         close_service(first)
-    second = open_service(tmp_path, fetcher=fetcher, analyzer=analyzer, clock=clock,
-                          calendar=FakeCalendar())  # fmt: skip
+    second = _service_on(tmp_path, fetcher, analyzer, clock)
     try:
         assert second.due_daily(clock.now()) == []
         clock.advance(timedelta(days=1))  # Wednesday: a new session is owed once its time passes
@@ -332,3 +341,87 @@ async def test_a_restart_does_not_post_twice_and_keeps_trades(
         assert await second.autocomplete("open_trade", "", members.inv()) == [trade_id]
     finally:
         close_service(second)
+
+
+def _stored_earnings(service: CommandService, symbols: list[str]) -> dict[str, list[date]]:
+    """What the DuckDB analytics hold right now (no catch-up forced)."""
+    market = service.market
+    assert isinstance(market, AnalyticsMarketView)
+    return StoredMarketData(market.analytics).earnings(symbols)
+
+
+async def test_fetched_earnings_dates_are_in_the_analytics_at_once(
+    service: CommandService, members: Members, fetcher: FakeFetcher
+) -> None:
+    """A fetch that brings only an earnings date (bars up to date) loads it into the analytics
+    at once, so the next scan or fetch sees it (earnings_fetched is eager)."""
+    fetcher.up_to_date = {"AAPL"}
+    fetcher.earnings = {"AAPL": date(2026, 3, 12)}
+    reply = await service.execute("fetch stocks", {"symbols": "AAPL"}, members.inv())
+    assert reply.ok
+    assert _tags(service) == ["earnings_fetched", "command_handled"]
+    assert _stored_earnings(service, ["AAPL"]) == {"AAPL": [date(2026, 3, 12)]}
+
+
+async def test_analyze_scans_analytics_caught_up_with_every_earlier_event(
+    service: CommandService, members: Members, analyzer: FakeAnalyzer
+) -> None:
+    """The catch-up of analytics readers happens before the scan reads, not after it: at scan
+    time the analytics have applied every event appended before the command."""
+    await service.execute("watchlist add", {"symbol": "AAPL"}, members.inv())  # not eager
+    seen: list[tuple[int, int]] = []
+
+    def observe() -> None:
+        runner = service.analytics_runner
+        assert runner is not None
+        analytics = {p.name for p in runner.analytics_projections}
+        applied = min(v for k, v in runner.positions().items() if k in analytics)
+        seen.append((applied, service.journal.head()))
+
+    analyzer.on_scan = observe
+    reply = await service.execute("analyze", {"strategy": "rsi_flow"}, members.inv())
+    assert reply.ok
+    assert seen == [(2, 2)]
+
+
+async def test_a_retry_after_a_restart_rebuilds_the_same_reply(
+    tmp_path: Path,
+    clock: FakeClock,
+    fetcher: FakeFetcher,
+    analyzer: FakeAnalyzer,
+    members: Members,
+) -> None:
+    """A retried command id after a restart (nothing in memory) replies with the same title,
+    description, fields and footer, rebuilt from its command_handled event."""
+    inv = members.inv(command_id="interaction-7")
+    opts = {"symbol": "AAPL", "direction": "long", "entry": "10", "size": "1", "stop": "9"}
+    first = _service_on(tmp_path, fetcher, analyzer, clock)
+    try:
+        original = await first.execute("trade open", opts, inv)
+        about = await first.execute("about", {}, members.inv(command_id="interaction-8"))
+    finally:
+        close_service(first)
+    second = _service_on(tmp_path, fetcher, analyzer, clock)
+    try:
+        head = second.journal.head()
+        assert await second.execute("trade open", opts, inv) == original
+        rebuilt = await second.execute("about", {}, members.inv(command_id="interaction-8"))
+        assert rebuilt == about
+        assert second.journal.head() == head
+    finally:
+        close_service(second)
+
+
+async def test_the_reply_kept_in_the_audit_event_is_bounded(
+    service: CommandService, members: Members
+) -> None:
+    """A long reply is kept in command_handled within REPLY_RECORD_MAX characters and without
+    attachments (the chart of /metrics is not stored twice)."""
+    for i in range(30):
+        await service.execute("watchlist add", {"symbol": f"S{i}", "note": "n" * 900},
+                              members.inv())  # fmt: skip
+    await service.execute("watchlist list", {}, members.inv())
+    audit = _events(service)[-1]
+    assert isinstance(audit, CommandHandled)
+    assert 0 < len(audit.reply) <= REPLY_RECORD_MAX
+    assert "attachments" not in audit.reply
