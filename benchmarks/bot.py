@@ -31,12 +31,9 @@ from typing import Any
 
 # The project first: this script's own name would otherwise shadow the project's ``bot``.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(1, str(Path(__file__).resolve().parent))  # _common beside this script
 
-from _common import peak_rss_mib, percentile, print_json_last, say
-
-# mypy takes this script for the module ``bot`` itself; at run time the path above finds the root.
-from bot import BotApp, create_app  # type: ignore[attr-defined]
+from benchmarks._common import peak_rss_mib, percentile, print_json_last, say
+from bot import BotApp, create_app
 from commands.models import Invocation
 from settings import Secrets, load_settings
 from sync.runtime import SyncConfig
@@ -183,8 +180,7 @@ async def measure(data_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
 
 def prepare(data_dir: Path, events: int) -> None:
     """(Child process) the journal of the core benchmark's mix, and the analytics caught up."""
-    from journal import generate  # benchmarks/journal.py
-
+    from benchmarks.journal import generate
     from commands.wiring import ANALYTICS_FILE, JOURNAL_FILE
     from events.journal import Journal
     from projections.analytics import Analytics

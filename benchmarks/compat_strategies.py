@@ -17,15 +17,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common beside this script
-sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # the project, when not installed
-
-from _common import print_json_last, say
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project first
 
 from analysis.errors import AnalysisError
 from analysis.scan import scan, signals_event
 from analysis.strategy import load_strategy_file
 from analysis.synthetic import SyntheticMarket, generate_market
+from benchmarks._common import print_json_last, say
 
 # Per-symbol numbers removed so that equal reasons group together.
 _NUMBERS = [

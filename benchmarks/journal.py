@@ -32,11 +32,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common beside this script
-sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # the project, when not installed
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project first
 
-from _common import peak_rss_mib, percentile, print_json_last, say, timed
-
+from benchmarks._common import peak_rss_mib, percentile, print_json_last, say, timed
 from events.analysis import ConditionResult, Signal, SignalsGenerated
 from events.audit import CommandHandled
 from events.base import Actor, Event, NewEvent
@@ -393,7 +391,7 @@ def baseline(journal_path: Path, events: int, tmp: Path) -> float:
         follower.close()
         analytics.close()
         journal.close()
-    return events / t.seconds
+    return float(events / t.seconds)
 
 
 def _reader(log: Any, follower: Any) -> Any:

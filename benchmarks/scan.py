@@ -20,14 +20,12 @@ import time
 from importlib import resources
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common beside this script
-sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # the project, when not installed
-
-from _common import peak_rss_mib, print_json_last, say, timed
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project first
 
 from analysis.scan import ScanResult, scan, signals_event
 from analysis.strategy import Strategy, load_strategy_file
 from analysis.synthetic import generate_market
+from benchmarks._common import peak_rss_mib, print_json_last, say, timed
 
 BASELINE_SECONDS = 22.5  # the predecessor: 21-24 s for this workload
 GOAL_SECONDS = 1.0
