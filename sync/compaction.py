@@ -35,7 +35,10 @@ from sync.manifest import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TARGET_EVENTS = 100_000
+# Restore decodes one segment at a time, so segment size drives its peak memory: restoring
+# 1,000,000 events from Azurite peaked at 265 MiB with 20,000-event segments, 347 MiB with
+# 50,000 and 458 MiB with 100,000 (measured here), for no gain in speed or size.
+DEFAULT_TARGET_EVENTS = 20_000
 
 
 class CompactionReport(msgspec.Struct, frozen=True):
