@@ -3,6 +3,9 @@
 - ``FetchServiceAdapter``: ``fetchers.service.MarketData`` (providers chosen by configuration;
   the offline sample provider when no key is set) as a ``MarketFetcher``; what is already stored
   (last bar day, known alert ids) comes from the analytics projections, so fetches are incremental.
+  A bars fetch also asks for each symbol's next earnings date (the symbols whose bars did not
+  fail) and keeps only dates the journal does not hold yet, so every front end (Discord, the
+  console, the CLI, the daily run) gets the dates a scan's ``skip_earnings_within`` reads.
 - ``StrategyAnalyzer``: ``analysis.strategy`` + ``analysis.scan`` as an ``Analyzer``; scans read
   bars and flow alerts only from the analytics projections (never from a provider), so every pick
   can be reproduced from the journal alone. The flow alerts of the universe are always passed to
@@ -15,6 +18,8 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
+import msgspec
+
 from analysis.errors import StrategyError
 from analysis.scan import scan as run_scan
 from analysis.scan import signals_event
@@ -23,7 +28,7 @@ from analysis.strategy import Strategy, list_strategies, load_strategy, summary_
 from commands.ports import StrategyInfo, UnknownStrategyError
 from events.analysis import SignalsGenerated
 from events.base import NewEvent
-from events.market import FlowAlert
+from events.market import EarningsFetched, FetchFailed, FlowAlert
 from fetchers.service import MarketData
 from projections.analytics import Analytics
 
@@ -126,9 +131,15 @@ class FetchServiceAdapter:
         return [self.market_data.sources]
 
     async def fetch_bars(self, symbols: Sequence[str], *, now: datetime) -> list[NewEvent]:
-        """New bars (incremental from the last stored day)."""
-        result = await self.market_data.bars(symbols, self.stored)
-        return list(result.events)
+        """New bars (incremental from the last stored day), then the next earnings dates not
+        stored yet of the symbols whose bars did not fail (failures as ``fetch_failed``)."""
+        events = list((await self.market_data.bars(symbols, self.stored)).events)
+        failed = {s for e in events if isinstance(e.event, FetchFailed) for s in e.event.symbols}
+        asked = [s for s in symbols if s not in failed]
+        if not asked:
+            return events
+        earnings = await self.market_data.earnings(asked)
+        return events + new_earnings(earnings.events, self.stored.earnings(asked))
 
     async def fetch_flows(
         self, symbols: Sequence[str], *, min_premium: float, now: datetime
@@ -136,6 +147,20 @@ class FetchServiceAdapter:
         """New flow alerts (those not stored yet)."""
         result = await self.market_data.flow_alerts(symbols, self.stored, min_premium=min_premium)
         return list(result.events)
+
+
+def new_earnings(events: Sequence[NewEvent], stored: dict[str, list[date]]) -> list[NewEvent]:
+    """``events`` with the earnings dates already stored removed (and emptied events dropped)."""
+    out: list[NewEvent] = []
+    for new in events:
+        ev = new.event
+        if isinstance(ev, EarningsFetched):
+            fresh = [e for e in ev.entries if e.day not in stored.get(e.symbol, ())]
+            if not fresh:
+                continue
+            new = NewEvent(new.stream, msgspec.structs.replace(ev, entries=fresh))
+        out.append(new)
+    return out
 
 
 class StrategyAnalyzer:
@@ -146,13 +171,10 @@ class StrategyAnalyzer:
         stored: StoredMarketData,
         *,
         files: Sequence[Strategy] = (),
-        skip_earnings_within: int | None = None,
     ) -> None:
         """``files``: strategies loaded from files, offered under their path (the CLI's
-        ``scan --strategy FILE``); ``skip_earnings_within``: skip symbols whose stored earnings
-        dates fall within that many days."""
+        ``scan --strategy FILE``)."""
         self.stored = stored
-        self.skip_earnings_within = skip_earnings_within
         self._strategies: dict[str, Strategy] = {s.key: s for s in list_strategies()}
         self._strategies.update((s.source, s) for s in files)
 
@@ -189,18 +211,20 @@ class StrategyAnalyzer:
         guild_id: int | None,
         scan_id: str,
         now: datetime,
+        skip_earnings_within: int | None = None,
     ) -> SignalsGenerated:
-        """Scan with the stored bars and flow alerts of ``symbols``."""
+        """Scan with the stored bars and flow alerts of ``symbols``; with
+        ``skip_earnings_within=N``, symbols whose stored earnings dates fall within N days are
+        skipped."""
         loaded = self._load(strategy)
+        skipping = skip_earnings_within is not None
         result = run_scan(
             loaded,
             self.stored.bars(symbols),
             self.stored.flow_alerts(symbols),
             evaluated_at=now,
             universe=symbols,
-            earnings=self.stored.earnings(symbols)
-            if self.skip_earnings_within is not None
-            else None,
-            skip_earnings_within=self.skip_earnings_within,
+            earnings=self.stored.earnings(symbols) if skipping else None,
+            skip_earnings_within=skip_earnings_within,
         )
         return signals_event(result, loaded, scan_id, guild_id=guild_id)

@@ -33,7 +33,7 @@ from events.guild import (
     WatchlistSymbolAdded,
     WatchlistSymbolRemoved,
 )
-from events.market import BarsFetched, FetchFailed, FlowAlertsFetched
+from events.market import BarsFetched, EarningsFetched, FetchFailed, FlowAlertsFetched
 from events.trading import TradeClosed, TradeNoteAdded, TradeOpened
 from fetchers.service import SYMBOL_PATTERN
 from projections.guild import GuildBook
@@ -41,7 +41,14 @@ from projections.trading import PRICE_SCALE, TradeBook, TradeRecord
 
 MAX_TEXT = 1000
 MAX_SYMBOLS = 50
+"""Symbols a member may type into one command (Discord, the console). It bounds typed input
+only: an omitted ``symbols`` option (the watchlist, every stored symbol) is never refused, and a
+front end that is not a chat (the CLI) opens its service without a limit. Fetches of more
+symbols than this are asked for in batches of it (``CommandService``), with progress."""
 DEFAULT_SIGNAL_DAYS = 7
+MAX_EARNINGS_DAYS = 365
+EARNINGS_SKIP_REASON = "earnings on "
+"""How ``analysis.scan`` begins the reason of a symbol skipped for its earnings date."""
 
 
 class CommandRejectedError(Exception):
@@ -82,6 +89,8 @@ class State:
     info: ServiceInfo
     calendar: TradingCalendar | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    symbol_limit: int | None = MAX_SYMBOLS
+    """How many symbols one command may name (``None``: any number; see ``MAX_SYMBOLS``)."""
 
 
 Outcome = tuple[list[NewEvent], Reply]
@@ -113,10 +122,12 @@ def check_symbol(raw: str, state: State, guild_id: int) -> str:
 
 
 def check_symbols(raw: str | None, state: State, guild_id: int) -> list[str]:
-    """A list of checked symbols from comma/space-separated text."""
+    """A list of checked symbols from comma/space-separated text, at most
+    ``state.symbol_limit`` of them."""
     items = tx.split_list(raw)
-    if len(items) > MAX_SYMBOLS:
-        raise reject(f"At most {MAX_SYMBOLS} symbols at once (got {len(items)}).")
+    limit = state.symbol_limit
+    if limit is not None and len(items) > limit:
+        raise reject(f"At most {limit} symbols at once (got {len(items)}).")
     out: list[str] = []
     for item in items:
         symbol = check_symbol(item, state, guild_id)
@@ -138,6 +149,12 @@ def analyze_symbols(cmd: Command, state: State) -> list[str]:
     return symbols
 
 
+def watched_and_stored(state: State, guild_id: int) -> list[str]:
+    """The guild's watchlist, then every other symbol with stored bars (sorted)."""
+    watched = state.guilds.watched_symbols(guild_id)
+    return list(dict.fromkeys([*watched, *sorted(state.market.known_symbols())]))
+
+
 def check_strategy(name: str, state: State) -> str:
     """A known strategy's exact name (case-insensitive match)."""
     wanted = name.strip().lower()
@@ -146,6 +163,17 @@ def check_strategy(name: str, state: State) -> str:
             return s.name
     names = ", ".join(s.name for s in state.strategies) or "none are installed"
     raise reject(f"Unknown strategy {tx.escape(name)!s}. Known strategies: {names}.")
+
+
+def skip_earnings_days(options: Mapping[str, Any]) -> int:
+    """The ``skip_earnings_within`` option in days (0 when omitted: skip none); rejected unless
+    between 0 and ``MAX_EARNINGS_DAYS``."""
+    days = int(options.get("skip_earnings_within", 0))
+    if not 0 <= days <= MAX_EARNINGS_DAYS:
+        raise reject(
+            f"skip_earnings_within must be between 0 and {MAX_EARNINGS_DAYS} days (got {days})."
+        )
+    return days
 
 
 def _amount(name: str, value: Decimal | None, *, required: bool = False) -> Decimal | None:
@@ -256,16 +284,29 @@ def handle_about(cmd: Command, state: State, clock: Clock) -> Outcome:
 
 
 def fetch_symbols(cmd: Command, state: State) -> list[str]:
-    """The symbols a fetch asks for (rejected when none or unknown)."""
-    symbols = check_symbols(cmd.options.get("symbols"), state, cmd.inv.guild_id)
+    """The symbols a fetch asks for: those given, else the watchlist and every stored symbol
+    (rejected when there are none, or a given one is unknown)."""
+    given = check_symbols(cmd.options.get("symbols"), state, cmd.inv.guild_id)
+    symbols = given or watched_and_stored(state, cmd.inv.guild_id)
     if not symbols:
-        raise reject("Give symbols, e.g. symbols:AAPL,MSFT.")
+        raise reject(
+            "Give symbols, e.g. symbols:AAPL,MSFT (the watchlist is empty and no data is "
+            "stored yet)."
+        )
     return symbols
+
+
+def _fetched_symbols(cmd: Command, state: State) -> list[str]:
+    """The symbols the service fetched for ``cmd`` (it resolves them once, before fetching)."""
+    gathered = cmd.context.get("symbols")
+    return list(gathered) if gathered is not None else fetch_symbols(cmd, state)
 
 
 def _failures(inputs: Sequence[NewEvent]) -> list[str]:
     return [
-        f"{', '.join(e.event.symbols) or e.event.kind} ({e.event.source}): {e.event.error}"
+        f"{', '.join(e.event.symbols) or e.event.kind} ({e.event.source}"
+        + (", earnings date" if e.event.kind == "earnings" else "")
+        + f"): {e.event.error}"
         for e in inputs
         if isinstance(e.event, FetchFailed)
     ]
@@ -273,18 +314,29 @@ def _failures(inputs: Sequence[NewEvent]) -> list[str]:
 
 def handle_fetch_stocks(cmd: Command, state: State, clock: Clock) -> Outcome:
     """Append the fetched bars (gathered by the service) and say what arrived per symbol."""
-    symbols = fetch_symbols(cmd, state)
+    symbols = _fetched_symbols(cmd, state)
     got: dict[str, int] = {}
+    next_earnings: dict[str, str] = {}
     sources: set[str] = set()
     for e in cmd.inputs:
         if isinstance(e.event, BarsFetched):
             got[e.event.symbol] = got.get(e.event.symbol, 0) + len(e.event.bars)
             sources.add(e.event.source)
+        elif isinstance(e.event, EarningsFetched):
+            next_earnings.update((x.symbol, x.day.isoformat()) for x in e.event.entries)
     failed = _failures(cmd.inputs)
     failed_symbols = {
-        s for e in cmd.inputs if isinstance(e.event, FetchFailed) for s in e.event.symbols
+        s
+        for e in cmd.inputs
+        if isinstance(e.event, FetchFailed) and e.event.kind == "bars"
+        for s in e.event.symbols
     }
-    lines = [f"**{s}**: {got.get(s, 0)} new bars" for s in symbols if s not in failed_symbols]
+    lines = [
+        f"**{s}**: {got.get(s, 0)} new bars"
+        + (f" · next earnings {next_earnings[s]}" if s in next_earnings else "")
+        for s in symbols
+        if s not in failed_symbols
+    ]
     lines += [f"Failed: {tx.escape(f)}" for f in failed]
     return list(cmd.inputs), Reply(
         title="Fetched price bars",
@@ -296,7 +348,7 @@ def handle_fetch_stocks(cmd: Command, state: State, clock: Clock) -> Outcome:
 
 def handle_fetch_flows(cmd: Command, state: State, clock: Clock) -> Outcome:
     """Append the fetched flow alerts and count them per symbol and direction."""
-    symbols = fetch_symbols(cmd, state)
+    symbols = _fetched_symbols(cmd, state)
     counts: dict[str, dict[str, int]] = {s: {} for s in symbols}
     sources: set[str] = set()
     for e in cmd.inputs:
@@ -325,12 +377,7 @@ def handle_status(cmd: Command, state: State, clock: Clock) -> Outcome:
     """Coverage per symbol: bars from-to, last fetch, last flow alert."""
     guild = cmd.inv.guild_id
     symbols = check_symbols(cmd.options.get("symbols"), state, guild)
-    if not symbols:
-        symbols = list(
-            dict.fromkeys(
-                [*state.guilds.watched_symbols(guild), *sorted(state.market.known_symbols())]
-            )
-        )
+    symbols = symbols or watched_and_stored(state, guild)
     lines = []
     for c in state.market.coverage(symbols):
         bars = f"{c.bars} bars {c.first_day}→{c.last_day}" if c.bars else "no bars"
@@ -423,8 +470,13 @@ def scan_reply(scan: SignalsGenerated, *, title: str, footer: str) -> Reply:
             parts.append(f"R:R {s.risk_reward:.1f}")
         parts.append(f"score {s.score:.2f}")
         lines.append(" · ".join(parts))
-    skipped = [f"{k.symbol}: {tx.escape(k.reason)}" for k in scan.skipped]
-    fields = [("Skipped", "\n".join(skipped)[:1000], False)] if skipped else []
+    for_earnings = [k for k in scan.skipped if k.reason.startswith(EARNINGS_SKIP_REASON)]
+    others = [k for k in scan.skipped if k not in for_earnings]
+    fields = [
+        (name, "\n".join(f"{k.symbol}: {tx.escape(k.reason)}" for k in part)[:1000], False)
+        for name, part in (("Skipped for earnings", for_earnings), ("Skipped", others))
+        if part
+    ]
     evaluated = len(scan.universe) - len(scan.skipped)
     if not scan.signals:
         why = f"No picks: none of the {evaluated} symbols evaluated met the entry conditions."
@@ -449,6 +501,7 @@ def handle_analyze(cmd: Command, state: State, clock: Clock) -> Outcome:
     """Append the scan the service ran, and show its picks."""
     strategy = check_strategy(str(cmd.options["strategy"]), state)
     analyze_symbols(cmd, state)
+    skip_earnings_days(cmd.options)
     scans = [e for e in cmd.inputs if isinstance(e.event, SignalsGenerated)]
     if len(scans) != 1:
         raise RuntimeError("the service did not gather exactly one scan")  # a wiring bug
@@ -811,6 +864,7 @@ def handle_schedule_status(cmd: Command, state: State, clock: Clock) -> Outcome:
         ("Time", f"{sched.time} America/New_York", True),
         ("Channel", f"<#{sched.channel_id}>" if sched.channel_id else "not set", True),
         ("Strategy", sched.strategy or "not set", True),
+        ("Skip earnings within", _days_or_off(sched.skip_earnings_within), True),
     ]
     if sched.enabled and state.calendar is not None:
         try:
@@ -826,12 +880,19 @@ def handle_schedule_status(cmd: Command, state: State, clock: Clock) -> Outcome:
     return [], Reply(title="Daily picks", fields=fields, color=BLUE, ephemeral=True)
 
 
+def _days_or_off(days: int) -> str:
+    return f"{days} days" if days else "off"
+
+
 def handle_schedule_set(cmd: Command, state: State, clock: Clock) -> Outcome:
-    """Change any of channel, time, strategy, enabled; the rest stay as they were."""
+    """Change any of channel, time, strategy, enabled, skip_earnings_within; the rest stay as
+    they were."""
     guild = cmd.inv.guild_id
     opts = cmd.options
     if not opts:
-        raise reject("Give at least one of channel:, time:, strategy:, enabled:.")
+        raise reject(
+            "Give at least one of channel:, time:, strategy:, enabled:, skip_earnings_within:."
+        )
     current = state.guilds.schedule(guild)
     time_text = str(opts.get("time", current.time if current else "09:30"))
     try:
@@ -845,18 +906,26 @@ def handle_schedule_set(cmd: Command, state: State, clock: Clock) -> Outcome:
     enabled = bool(opts.get("enabled", current.enabled if current else True))
     if enabled and strategy is None:
         raise reject("Set a strategy for the daily picks (strategy:<name>).")
+    skip = (
+        skip_earnings_days(opts)
+        if "skip_earnings_within" in opts
+        else (current.skip_earnings_within if current else 0)
+    )
     event = ScheduleConfigured(
         guild_id=guild,
         channel_id=None if channel is None else int(channel),
         time=f"{at:%H:%M}",
         strategy=strategy,
         enabled=enabled,
+        skip_earnings_within=skip,
     )
     where = f"<#{event.channel_id}>" if event.channel_id else "no channel yet"
     state_text = "on" if enabled else "off"
+    skipping = f", skipping stocks with earnings within {skip} days" if skip else ""
     return [NewEvent(f"schedule:{guild}", event)], Reply(
         title="Daily picks",
-        description=f"{state_text}: {event.time} America/New_York, {strategy}, in {where}.",
+        description=f"{state_text}: {event.time} America/New_York, {strategy}, in {where}"
+        f"{skipping}.",
         color=GREEN,
         ephemeral=True,
     )

@@ -12,11 +12,14 @@ The provider comes from the secrets (``settings.load_secrets``: environment vari
 Vault when ``KEY_VAULT_URL`` is set): Unusual Whales with ``uw-api-key``, else the offline sample
 data. Every command prints the source it used.
 
-Two things the CLI adds, through the same ports:
-- ``fetch bars`` also fetches each symbol's next earnings date (appended only when new), which
-  ``scan --skip-earnings-within N`` reads from the journal;
+What differs from a chat front end, through the same ports:
+- no limit on how many symbols one command names (the service's ``symbol_limit=None``): a fetch
+  or scan of a large universe is fine here, and fetches are asked for in batches;
 - ``scan --strategy FILE`` offers that file to the analyzer under its path, beside the packaged
   strategies, so the journal records its name and hash like any other scan.
+
+``fetch bars`` also fetches each symbol's next earnings date (appended only when new; the shared
+fetch adapter does it for every front end), which ``scan --skip-earnings-within N`` reads.
 
 Exit status: 0 done; 1 a provider failed for some symbol (recorded as ``fetch_failed``) or an
 unexpected error; 2 bad input (unknown strategy, bad symbol, invalid strategy file): then only the
@@ -59,8 +62,8 @@ from commands.service import CommandService
 from commands.wiring import ANALYTICS_FILE, close_service, open_service
 from events.analysis import SignalsGenerated
 from events.audit import CommandHandled
-from events.base import Envelope, NewEvent
-from events.market import Bar, EarningsDate, EarningsFetched, EconomicEvent, FlowAlert
+from events.base import Envelope
+from events.market import Bar, EarningsDate, EconomicEvent, FlowAlert
 from fetchers.http import HttpSession
 from fetchers.provider import MarketDataProvider
 from fetchers.sample import SampleProvider
@@ -253,47 +256,6 @@ class RecordingMarketData(MarketData):
         return result
 
 
-class BarsWithEarnings:
-    """The CLI's ``MarketFetcher``: the service's adapter, and with the bars each symbol's next
-    earnings date when the journal does not hold it yet (``scan --skip-earnings-within`` reads
-    them)."""
-
-    def __init__(self, adapter: FetchServiceAdapter, stored: StoredMarketData) -> None:
-        self.adapter = adapter
-        self.stored = stored
-
-    @property
-    def sources(self) -> list[str]:
-        """The providers in use."""
-        return self.adapter.sources
-
-    async def fetch_bars(self, symbols: Sequence[str], *, now: datetime) -> list[NewEvent]:
-        """New bars, then new earnings dates (failures of either as ``fetch_failed``)."""
-        events = await self.adapter.fetch_bars(symbols, now=now)
-        earnings = await self.adapter.market_data.earnings(symbols)
-        return events + new_earnings(earnings.events, self.stored.earnings(symbols))
-
-    async def fetch_flows(
-        self, symbols: Sequence[str], *, min_premium: float, now: datetime
-    ) -> list[NewEvent]:
-        """New flow alerts (the adapter's)."""
-        return await self.adapter.fetch_flows(symbols, min_premium=min_premium, now=now)
-
-
-def new_earnings(events: Sequence[NewEvent], stored: dict[str, list[Any]]) -> list[NewEvent]:
-    """``events`` with the earnings dates already stored removed (and emptied events dropped)."""
-    out: list[NewEvent] = []
-    for new in events:
-        ev = new.event
-        if isinstance(ev, EarningsFetched):
-            fresh = [e for e in ev.entries if e.day not in stored.get(e.symbol, ())]
-            if not fresh:
-                continue
-            new = NewEvent(new.stream, msgspec.structs.replace(ev, entries=fresh))
-        out.append(new)
-    return out
-
-
 # -- the service ------------------------------------------------------------------------------
 
 
@@ -317,7 +279,6 @@ async def cli_service(
     meter: Meter,
     *,
     strategy_files: Sequence[Strategy] = (),
-    skip_earnings_within: int | None = None,
 ) -> AsyncIterator[CliContext]:
     """The command service over ``data_dir`` with the configured providers (sample data without
     keys), the packaged strategies plus ``strategy_files``, and the fetch results kept."""
@@ -338,12 +299,11 @@ async def cli_service(
         stored = StoredMarketData(analytics)
         service = open_service(
             data_dir,
-            fetcher=BarsWithEarnings(FetchServiceAdapter(market_data, stored), stored),
-            analyzer=StrategyAnalyzer(
-                stored, files=strategy_files, skip_earnings_within=skip_earnings_within
-            ),
+            fetcher=FetchServiceAdapter(market_data, stored),
+            analyzer=StrategyAnalyzer(stored, files=strategy_files),
             analytics=analytics,
             features_off=[str(f) for f in secrets.features_off()],
+            symbol_limit=None,
         )
         try:
             yield CliContext(service, market_data, stored)
@@ -511,12 +471,14 @@ def _print_fetch(
         _out.print(f"Already handled (command id {command_id}): {reply.title}", markup=False)
         return
     _out.print(f"Source: {source}", markup=False)
-    main = results[0]
-    earnings = {o.symbol: o for r in results[1:] for o in r.outcomes}
+    # Several results when the service fetched in batches: bars (or flows) and earnings each.
+    outcomes = [o for r in results for o in r.outcomes]
+    main = [o for o in outcomes if o.kind != "earnings"]
+    earnings = {o.symbol: o for o in outcomes if o.kind == "earnings"}
     table = Table("symbol", "status", "new", "detail")
     if earnings:
         table.add_column("next earnings")
-    for o in main.outcomes:
+    for o in main:
         row = [
             o.symbol,
             f"[{_STATUS_STYLE[o.status]}]{o.status.replace('_', ' ')}[/]",
@@ -529,11 +491,11 @@ def _print_fetch(
         table.add_row(*row)
     _out.print(table)
     noun = "bars" if kind == "bars" else "flow alerts"
-    total = sum(o.count for o in main.outcomes if o.status == "fetched")
-    up_to_date = sum(1 for o in main.outcomes if o.status == "up_to_date")
-    failed = sum(1 for o in main.outcomes if o.status == "failed")
+    total = sum(o.count for o in main if o.status == "fetched")
+    up_to_date = sum(1 for o in main if o.status == "up_to_date")
+    failed = sum(1 for o in main if o.status == "failed")
     _out.print(
-        f"{total} new {noun} for {len(main.outcomes)} symbols ({up_to_date} up to date, "
+        f"{total} new {noun} for {len(main)} symbols ({up_to_date} up to date, "
         f"{failed} failed); appended {appended} events (journal head {journal_head}, "
         f"command id {command_id})",
         markup=False,
@@ -564,7 +526,8 @@ def scan_command(
         int | None,
         typer.Option(
             "--skip-earnings-within",
-            help="Skip symbols with earnings within N days (dates from ibpicker fetch bars).",
+            help="Skip symbols with earnings within N days, 0 to skip none (dates from "
+            "ibpicker fetch bars).",
             min=0,
             show_default=False,
         ),
@@ -617,7 +580,6 @@ async def _scan(
             data_dir,
             meter,
             strategy_files=[from_file] if from_file is not None else [],
-            skip_earnings_within=skip_earnings_within,
         ) as ctx:
             service = ctx.service
             universe = split_symbols(symbols) or sorted(service.market.known_symbols())
@@ -628,11 +590,10 @@ async def _scan(
             command_id = command_id or f"cli-scan-{uuid.uuid4().hex}"
             head = service.journal.head()
             with meter.running(f"scanning {len(universe)} symbols with {strategy}", None):
-                reply = await service.execute(
-                    "analyze",
-                    {"strategy": name, "symbols": ",".join(universe)},
-                    _invocation(command_id),
-                )
+                options: dict[str, object] = {"strategy": name, "symbols": ",".join(universe)}
+                if skip_earnings_within is not None:
+                    options["skip_earnings_within"] = skip_earnings_within
+                reply = await service.execute("analyze", options, _invocation(command_id))
             stored = stored_by(service, command_id)
             appended = service.journal.head() - head
             outcome = _outcome(stored)

@@ -84,8 +84,10 @@ class Analyzer(Protocol):
         guild_id: int | None,
         scan_id: str,
         now: datetime,
+        skip_earnings_within: int | None = None,
     ) -> SignalsGenerated:
-        """Scan ``symbols`` with ``strategy`` (raises ``UnknownStrategyError``)."""
+        """Scan ``symbols`` with ``strategy`` (raises ``UnknownStrategyError``); with
+        ``skip_earnings_within=N``, skip symbols whose known earnings fall within N days."""
         ...
 
 

@@ -60,6 +60,7 @@ __all__ = [
     "Button",
     "CommandService",
     "DailyRun",
+    "FetchProgress",
     "Invocation",
     "Reply",
 ]
@@ -86,6 +87,10 @@ ANALYTICS_READERS = frozenset(
 """Commands that read the analytics: caught up with the journal before they read anything
 (``_gather``), so they see every event appended before they started, eager or not."""
 AUTOCOMPLETE_LIMIT = 25
+FETCH_BATCH = h.MAX_SYMBOLS
+"""Symbols per fetch round when the service has no symbol limit."""
+FetchProgress = Callable[[str, int, int], None]
+"""``(kind, symbols done, symbols in all)``: a fetch's progress, batch by batch."""
 REPLY_RECORD_MAX = 8000
 """Characters of a reply kept in its ``command_handled`` event (a Discord embed holds 6000)."""
 
@@ -108,7 +113,10 @@ class CommandService:
         version: str = "0",
         features_off: Sequence[str] = (),
         analytics_runner: ProjectionRunner | None = None,
+        symbol_limit: int | None = h.MAX_SYMBOLS,
     ) -> None:
+        """``symbol_limit``: how many symbols a member may type into one command (``None``
+        for a front end that is not a chat, the CLI); see ``handlers.MAX_SYMBOLS``."""
         self.journal = journal
         self.runner = runner
         self.analytics_runner = analytics_runner
@@ -121,6 +129,7 @@ class CommandService:
         self.calendar = calendar
         self.version = version
         self.features_off = list(features_off)
+        self.symbol_limit = symbol_limit
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="commands")
         self._analytics_behind = 0
         self._replies: OrderedDict[str, Reply] = OrderedDict()
@@ -163,6 +172,7 @@ class CommandService:
                 journal_head=self.journal.head(),
             ),
             calendar=self.calendar,
+            symbol_limit=self.symbol_limit,
         )
 
     def _remember(self, command_id: str, reply: Reply) -> Reply:
@@ -226,8 +236,18 @@ class CommandService:
 
     # -- commands ---------------------------------------------------------------------------------
 
-    async def execute(self, command: str, options: Mapping[str, object], inv: Invocation) -> Reply:
-        """Run one command (see the module docstring). Never raises for user errors."""
+    async def execute(
+        self,
+        command: str,
+        options: Mapping[str, object],
+        inv: Invocation,
+        *,
+        progress: FetchProgress | None = None,
+    ) -> Reply:
+        """Run one command (see the module docstring). Never raises for user errors.
+
+        ``progress(kind, done, total)`` is called on the event loop after each batch of a fetch
+        of many symbols (``FETCH_BATCH``), e.g. to update a deferred reply; it must not block."""
         started = _time.perf_counter()
         name = " ".join(command.lower().lstrip("/").split())
         raw = {k: v for k, v in options.items() if v is not None}
@@ -246,7 +266,7 @@ class CommandService:
             except OptionError as exc:
                 raise h.reject(str(exc)) from None
             cmd = h.Command(name=spec.name, options=typed, inv=inv)
-            cmd = await self._gather(cmd)
+            cmd = await self._gather(cmd, progress)
             return await self._on_worker(self._run, cmd, audit_options, started)
         except h.CommandRejectedError as exc:
             return await self._on_worker(
@@ -310,7 +330,31 @@ class CommandService:
             log.exception("could not record the failure of /%s", name)
         return Reply(description=message, ok=False, ephemeral=True, color=RED)
 
-    async def _gather(self, cmd: h.Command) -> h.Command:
+    async def _fetch(
+        self,
+        kind: str,
+        symbols: Sequence[str],
+        *,
+        now: datetime,
+        min_premium: float = 0.0,
+        progress: FetchProgress | None = None,
+    ) -> list[NewEvent]:
+        """Fetch ``kind`` (``bars`` or ``flows``) for ``symbols`` in batches of the symbol limit
+        (``FETCH_BATCH`` without one), reporting each batch. The events are appended together
+        by the caller, as one command: batching bounds each provider round and shows progress."""
+        step = self.symbol_limit or FETCH_BATCH
+        events: list[NewEvent] = []
+        for start in range(0, len(symbols), step):
+            batch = symbols[start : start + step]
+            if kind == "bars":
+                events += await self.fetcher.fetch_bars(batch, now=now)
+            else:
+                events += await self.fetcher.fetch_flows(batch, min_premium=min_premium, now=now)
+            if progress is not None:
+                progress(kind, min(start + step, len(symbols)), len(symbols))
+        return events
+
+    async def _gather(self, cmd: h.Command, progress: FetchProgress | None = None) -> h.Command:
         """Fetch or scan what a slow command needs, after validating its input.
 
         The one place where analytics readers catch up: before this gathers anything (a scan
@@ -318,15 +362,13 @@ class CommandService:
         if cmd.name in ANALYTICS_READERS:
             await self.flush_analytics_soon()
         now = self.clock.now()
-        if cmd.name == "fetch stocks":
+        if cmd.name in ("fetch stocks", "fetch flows"):
             symbols = await self._on_worker(h.fetch_symbols, cmd, self.state())
-            events = await self.fetcher.fetch_bars(symbols, now=now)
-            return msgspec.structs.replace(cmd, inputs=list(events))
-        if cmd.name == "fetch flows":
-            symbols = await self._on_worker(h.fetch_symbols, cmd, self.state())
-            premium = float(cmd.options.get("min_premium", 0))
-            events = await self.fetcher.fetch_flows(symbols, min_premium=premium, now=now)
-            return msgspec.structs.replace(cmd, inputs=list(events))
+            events = await self._fetch(
+                "bars" if cmd.name == "fetch stocks" else "flows", symbols, now=now,
+                min_premium=float(cmd.options.get("min_premium", 0)), progress=progress,
+            )  # fmt: skip
+            return msgspec.structs.replace(cmd, inputs=events, context={"symbols": symbols})
         if cmd.name == "analyze":
             scan = await self._on_worker(self._scan_for, cmd, now)
             return msgspec.structs.replace(
@@ -351,6 +393,7 @@ class CommandService:
         return self.analyzer.scan(
             strategy, symbols, guild_id=cmd.inv.guild_id,
             scan_id=f"scan-{tx.short_hash(cmd.inv.command_id)}", now=now,
+            skip_earnings_within=h.skip_earnings_days(cmd.options) or None,
         )  # fmt: skip
 
     # -- autocomplete and the "Log trade" modal ---------------------------------------------------
@@ -500,10 +543,7 @@ class CommandService:
         failures: list[str] = []
         for kind in ("bars", "flows"):
             try:
-                if kind == "bars":
-                    events = await self.fetcher.fetch_bars(symbols, now=now)
-                else:
-                    events = await self.fetcher.fetch_flows(symbols, min_premium=0.0, now=now)
+                events = await self._fetch(kind, symbols, now=now)
             except Exception as exc:  # the post must say what failed, not go silent
                 log.exception("daily %s fetch failed for guild %s", kind, guild_id)
                 events = [
@@ -516,7 +556,9 @@ class CommandService:
                     )
                 ]  # fmt: skip
             failures += [
-                f"{kind}: {e.event.error}" for e in events if isinstance(e.event, FetchFailed)
+                f"{e.event.kind}: {e.event.error}"
+                for e in events
+                if isinstance(e.event, FetchFailed)
             ]
             if events:
                 await self._on_worker(
@@ -525,8 +567,11 @@ class CommandService:
                     )
                 )
         scan: SignalsGenerated | None = None
+        skip = (sched.skip_earnings_within if sched else 0) or None
         try:
-            scan = await self._on_worker(self._daily_scan, strategy, symbols, guild_id, run_id, now)
+            scan = await self._on_worker(
+                self._daily_scan, strategy, symbols, guild_id, run_id, now, skip
+            )
         except UnknownStrategyError:
             failures.append(f"strategy {strategy!r} no longer exists")
         except Exception as exc:
@@ -541,11 +586,18 @@ class CommandService:
         )
 
     def _daily_scan(
-        self, strategy: str, symbols: list[str], guild_id: int, run_id: str, now: datetime
+        self,
+        strategy: str,
+        symbols: list[str],
+        guild_id: int,
+        run_id: str,
+        now: datetime,
+        skip_earnings_within: int | None,
     ) -> SignalsGenerated:
         scan = self.analyzer.scan(
-            strategy, symbols, guild_id=guild_id, scan_id=f"scan-{tx.short_hash(run_id)}", now=now
-        )
+            strategy, symbols, guild_id=guild_id, scan_id=f"scan-{tx.short_hash(run_id)}",
+            now=now, skip_earnings_within=skip_earnings_within,
+        )  # fmt: skip
         stored = self._append(
             [NewEvent(f"signals:{guild_id}", scan)],
             command_id=f"{run_id}:scan",

@@ -60,6 +60,8 @@ def _o(
 
 
 _SYMBOLS = "Comma-separated tickers, e.g. AAPL,MSFT"
+_FETCH_DEFAULT = " (default: the watchlist and all stored)"
+_SKIP_EARNINGS = "Skip stocks with earnings within N days (0: skip none)"
 
 COMMANDS: list[CommandSpec] = [
     CommandSpec("ping", "Check that the bot answers, and how fast."),
@@ -69,8 +71,8 @@ COMMANDS: list[CommandSpec] = [
     CommandSpec("about", "Version, data sources, features that are off, and the journal head."),
     CommandSpec(
         "fetch stocks",
-        "Fetch daily price bars for symbols.",
-        [_o("symbols", _SYMBOLS, required=True, autocomplete="symbol")],
+        "Fetch daily price bars and next earnings dates for symbols.",
+        [_o("symbols", _SYMBOLS + _FETCH_DEFAULT, autocomplete="symbol")],
         slow=True,
         group="data",
     ),
@@ -78,7 +80,7 @@ COMMANDS: list[CommandSpec] = [
         "fetch flows",
         "Fetch options-flow alerts for symbols.",
         [
-            _o("symbols", _SYMBOLS, required=True, autocomplete="symbol"),
+            _o("symbols", _SYMBOLS + _FETCH_DEFAULT, autocomplete="symbol"),
             _o("min_premium", "Smallest total premium in USD", "float"),
         ],
         slow=True,
@@ -114,6 +116,7 @@ COMMANDS: list[CommandSpec] = [
         [
             _o("strategy", "Strategy name", required=True, autocomplete="strategy"),
             _o("symbols", _SYMBOLS + " (default: the watchlist)", autocomplete="symbol"),
+            _o("skip_earnings_within", _SKIP_EARNINGS, "int"),
         ],
         slow=True,
         group="analysis",
@@ -211,6 +214,7 @@ COMMANDS: list[CommandSpec] = [
             _o("time", "HH:MM, America/New_York"),
             _o("strategy", "Strategy to run", autocomplete="strategy"),
             _o("enabled", "Post every trading day", "bool"),
+            _o("skip_earnings_within", _SKIP_EARNINGS, "int"),
         ],
         admin_only=True,
         group="admin",

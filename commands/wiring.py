@@ -11,6 +11,7 @@ from importlib import metadata
 from pathlib import Path
 
 from commands.adapters import FetchServiceAdapter, StoredMarketData, StrategyAnalyzer
+from commands.handlers import MAX_SYMBOLS
 from commands.market_view import AnalyticsMarketView
 from commands.ports import Analyzer, Clock, MarketFetcher, SystemClock
 from commands.schedule import TradingCalendar, xnys
@@ -45,8 +46,10 @@ def open_service(
     features_off: Sequence[str] = (),
     journal: Journal | None = None,
     analytics: Analytics | None = None,
+    symbol_limit: int | None = MAX_SYMBOLS,
 ) -> CommandService:
-    """A service over ``data_dir`` with every projection caught up with the journal."""
+    """A service over ``data_dir`` with every projection caught up with the journal;
+    ``symbol_limit=None`` for a front end whose users are not chat members (the CLI)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     journal = journal or Journal.open(data_dir / JOURNAL_FILE)
     analytics = analytics or Analytics(data_dir / ANALYTICS_FILE)
@@ -71,6 +74,7 @@ def open_service(
         version=package_version(),
         features_off=features_off,
         analytics_runner=analytics_runner,
+        symbol_limit=symbol_limit,
     )
 
 

@@ -33,13 +33,17 @@ class WatchlistCleared(Event, frozen=True, kw_only=True, tag="watchlist_cleared"
 
 
 class ScheduleConfigured(Event, frozen=True, kw_only=True, tag="schedule_configured"):
-    """A server's daily-picks schedule was set (time is HH:MM in America/New_York)."""
+    """A server's daily-picks schedule was set (time is HH:MM in America/New_York).
+
+    ``skip_earnings_within``: the daily scan skips stocks with earnings within that many days
+    (0, the default and the value of schedules set before it existed: skip none)."""
 
     guild_id: int
     channel_id: int | None = None
     time: str = "09:30"
     strategy: str | None = None
     enabled: bool = True
+    skip_earnings_within: int = 0
 
 
 class DailyPostPublished(Event, frozen=True, kw_only=True, tag="daily_post_published"):

@@ -38,6 +38,8 @@ class Schedule(msgspec.Struct, frozen=True, kw_only=True):
     time: str = "09:30"
     strategy: str | None = None
     enabled: bool = True
+    skip_earnings_within: int = 0
+    """Days; 0: the daily scan skips no stock for earnings."""
 
 
 class GuildBook(StateProjection):
@@ -78,6 +80,7 @@ class GuildBook(StateProjection):
                 time=ev.time,
                 strategy=ev.strategy,
                 enabled=ev.enabled,
+                skip_earnings_within=ev.skip_earnings_within,
             )
         elif isinstance(ev, DailyPostPublished):
             # The first post of a session is the one that counts: a later event changes nothing.

@@ -301,3 +301,16 @@ def test_a_malformed_ticker_is_refused_with_exit_2_and_only_the_audit(tmp_path: 
     audit = events[0].event
     assert isinstance(audit, CommandHandled)
     assert audit.outcome == "rejected"
+
+
+def test_the_cli_fetches_more_symbols_than_a_chat_member_may_type(tmp_path: Path) -> None:
+    """The chat limit on typed symbols does not apply to the CLI: 61 symbols are fetched (in
+    batches), every one listed once, the unknown ones as failed (exit 1)."""
+    unknown = [f"ZZ{i}" for i in range(60)]
+    result = ibpicker("fetch", "bars", "AAPL", *unknown, "--data-dir", str(tmp_path))
+    assert result.exit_code == 1, result.output
+    assert "At most" not in result.output
+    assert "61 symbols (0 up to date, 60 failed)" in result.stdout
+    assert sum(line.startswith("│ ZZ") for line in result.stdout.splitlines()) == 60
+    bars = [e.event for e in journal(tmp_path) if isinstance(e.event, BarsFetched)]
+    assert [b.symbol for b in bars] == ["AAPL"]

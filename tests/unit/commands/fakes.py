@@ -41,6 +41,7 @@ class FakeFetcher:
         self.failing: set[str] = set()
         self.up_to_date: set[str] = set()
         self.earnings: dict[str, date] = {}
+        self.failing_earnings: set[str] = set()
         self.raise_flows = False
         self.calls: list[tuple[str, tuple[str, ...]]] = []
 
@@ -72,6 +73,9 @@ class FakeFetcher:
         ]
         if entries:
             out.append(NewEvent("earnings", EarningsFetched(source="fake", entries=entries)))
+        if failed := [s for s in symbols if s in self.failing_earnings]:
+            failure = FetchFailed(kind="earnings", symbols=failed, source="fake", error="HTTP 500")
+            out.append(NewEvent("fetch-failures", failure))
         return out
 
     async def fetch_flows(

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from commands.adapters import StoredMarketData
+from commands.handlers import MAX_SYMBOLS
 from commands.market_view import AnalyticsMarketView
 from commands.service import REPLY_RECORD_MAX, CommandService, Reply
 from commands.wiring import close_service, open_service
@@ -26,12 +27,17 @@ def _tags(service: CommandService) -> list[str]:
 
 
 def _service_on(
-    data_dir: Path, fetcher: FakeFetcher, analyzer: FakeAnalyzer, clock: FakeClock
+    data_dir: Path,
+    fetcher: FakeFetcher,
+    analyzer: FakeAnalyzer,
+    clock: FakeClock,
+    symbol_limit: int | None = MAX_SYMBOLS,
 ) -> CommandService:
     """A service over ``data_dir`` (a second one over the same folder is a restart)."""
     return open_service(
-        data_dir, fetcher=fetcher, analyzer=analyzer, clock=clock, calendar=FakeCalendar()
-    )
+        data_dir, fetcher=fetcher, analyzer=analyzer, clock=clock, calendar=FakeCalendar(),
+        symbol_limit=symbol_limit,
+    )  # fmt: skip
 
 
 async def _open(service: CommandService, members: Members, **opts: object) -> Reply:
@@ -425,3 +431,123 @@ async def test_the_reply_kept_in_the_audit_event_is_bounded(
     assert isinstance(audit, CommandHandled)
     assert 0 < len(audit.reply) <= REPLY_RECORD_MAX
     assert "attachments" not in audit.reply
+
+
+async def test_analyze_passes_skip_earnings_within_and_rejects_a_negative_one(
+    service: CommandService, members: Members, analyzer: FakeAnalyzer
+) -> None:
+    """skip_earnings_within:N reaches the scan (0 or omitted: no skipping); a negative number is
+    refused with only the audit event."""
+    for opts in ({"skip_earnings_within": "3"}, {"skip_earnings_within": 0}, {}):
+        reply = await service.execute(
+            "analyze", {"strategy": "rsi_flow", "symbols": "AAPL", **opts}, members.inv()
+        )
+        assert reply.ok, reply.description
+    assert analyzer.skip_earnings == [3, None, None]
+    bad = await service.execute(
+        "analyze", {"strategy": "rsi_flow", "symbols": "AAPL", "skip_earnings_within": -1},
+        members.inv(),
+    )  # fmt: skip
+    assert not bad.ok
+    assert "skip_earnings_within must be between 0 and 365" in bad.description
+
+
+async def test_daily_run_skips_earnings_by_the_guilds_default_and_says_which(
+    service: CommandService, members: Members, clock: FakeClock, analyzer: FakeAnalyzer
+) -> None:
+    """schedule set skip_earnings_within:N is kept with the schedule (status shows it); the daily
+    run scans with it and its post names the stocks skipped for earnings; the other settings
+    stay as they were."""
+    for symbol in ("AAPL", "MSFT"):
+        await service.execute("watchlist add", {"symbol": symbol}, members.inv())
+    admin = members.inv(admin=True)
+    await service.execute("schedule set", {"strategy": "rsi_flow", "channel": 77}, admin)
+    reply = await service.execute("schedule set", {"skip_earnings_within": 5},
+                                  members.inv(admin=True))  # fmt: skip
+    assert reply.ok, reply.description
+    assert "skipping stocks with earnings within 5 days" in reply.description
+    status = await service.execute("schedule status", {}, members.inv(admin=True))
+    assert ("Skip earnings within", "5 days", True) in status.fields
+    assert ("Strategy", "rsi_flow", True) in status.fields
+    analyzer.earnings = {"AAPL": date(2026, 3, 12)}
+    run = await service.run_daily(100, now=clock.now())
+    assert analyzer.skip_earnings == [5]
+    assert run.picks == []
+    fields = {name: value for name, value, _ in run.reply.fields}
+    assert fields["Skipped for earnings"] == "AAPL: earnings on 2026-03-12 (within 5 days)"
+    await service.execute("schedule set", {"skip_earnings_within": 0}, members.inv(admin=True))
+    off = await service.execute("schedule status", {}, members.inv(admin=True))
+    assert ("Skip earnings within", "off", True) in off.fields
+
+
+async def test_daily_run_names_an_earnings_failure_as_such(
+    service: CommandService, members: Members, clock: FakeClock, fetcher: FakeFetcher
+) -> None:
+    """A failed earnings fetch in the daily run is reported with its own kind, not as bars."""
+    await service.execute("watchlist add", {"symbol": "AAPL"}, members.inv())
+    await service.execute(
+        "schedule set", {"strategy": "rsi_flow", "channel": 77}, members.inv(admin=True)
+    )
+    fetcher.failing_earnings = {"AAPL"}
+    run = await service.run_daily(100, now=clock.now())
+    assert run.failures == ["earnings: HTTP 500"]
+
+
+async def test_typed_symbols_are_limited_but_the_watchlist_and_stored_ones_are_not(
+    tmp_path: Path,
+    clock: FakeClock,
+    fetcher: FakeFetcher,
+    analyzer: FakeAnalyzer,
+    members: Members,
+) -> None:
+    """Typing more symbols than the limit is refused; an omitted symbols option fetches the
+    watchlist and every stored symbol however many, in batches of the limit with progress,
+    and /analyze scans the whole watchlist."""
+    service = _service_on(tmp_path, fetcher, analyzer, clock, symbol_limit=3)
+    try:
+        typed = await service.execute("fetch stocks", {"symbols": "A,B,C,D"}, members.inv())
+        assert not typed.ok
+        assert "At most 3 symbols at once (got 4)" in typed.description
+        assert (await service.execute("fetch stocks", {"symbols": "S1"}, members.inv())).ok
+        for symbol in ("W1", "W2", "W3", "W4"):
+            await service.execute("watchlist add", {"symbol": symbol}, members.inv())
+        fetcher.calls.clear()
+        seen: list[tuple[str, int, int]] = []
+        reply = await service.execute(
+            "fetch stocks", {}, members.inv(),
+            progress=lambda kind, done, total: seen.append((kind, done, total)),
+        )  # fmt: skip
+        assert reply.ok, reply.description
+        assert fetcher.calls == [("bars", ("W1", "W2", "W3")), ("bars", ("W4", "S1"))]
+        assert seen == [("bars", 3, 5), ("bars", 5, 5)]
+        assert reply.description.count("3 new bars") == 5
+        await service.execute("analyze", {"strategy": "rsi_flow"}, members.inv())
+        assert analyzer.scans[-1] == ("rsi_flow", ("W1", "W2", "W3", "W4"))
+    finally:
+        close_service(service)
+
+
+async def test_a_service_without_a_symbol_limit_takes_a_large_universe_in_batches(
+    tmp_path: Path,
+    clock: FakeClock,
+    fetcher: FakeFetcher,
+    analyzer: FakeAnalyzer,
+    members: Members,
+) -> None:
+    """The CLI's service (no limit) fetches and scans 120 typed symbols: fetched in batches of
+    MAX_SYMBOLS, appended as one command."""
+    service = _service_on(tmp_path, fetcher, analyzer, clock, symbol_limit=None)
+    try:
+        universe = ",".join(f"S{i}" for i in range(120))
+        reply = await service.execute("fetch stocks", {"symbols": universe}, members.inv())
+        assert reply.ok, reply.description
+        assert [len(c[1]) for c in fetcher.calls] == [MAX_SYMBOLS, MAX_SYMBOLS, 20]
+        assert _tags(service).count("bars_fetched") == 120
+        assert len({e.command_id for page in service.journal.read() for e in page}) == 1
+        scan = await service.execute(
+            "analyze", {"strategy": "rsi_flow", "symbols": universe}, members.inv()
+        )
+        assert scan.ok, scan.description
+        assert len(analyzer.scans[-1][1]) == 120
+    finally:
+        close_service(service)

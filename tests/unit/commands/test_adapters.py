@@ -1,0 +1,93 @@
+"""The real ports over the offline sample data: the fetch adapter (bars with earnings dates) and
+the strategy analyzer (earnings skips), through the command service on a temporary data folder."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from commands.service import CommandService
+from commands.wiring import close_service, open_default_service
+from events.market import EarningsFetched, FetchFailed
+from fetchers.sample import SampleProvider
+from fetchers.service import MarketData
+from tests.unit.commands.fakes import FakeClock, Members
+
+NOW = datetime(2026, 3, 10, 21, 0, tzinfo=UTC)  # a Tuesday after the close
+
+
+@pytest.fixture
+async def sample_service(tmp_path: Path) -> AsyncIterator[CommandService]:
+    """The default wiring (fetch adapter, packaged strategies) over the sample provider."""
+    clock = FakeClock(NOW)
+    market = MarketData(SampleProvider(NOW.date(), now=clock.now), clock=clock.now)
+    service = open_default_service(tmp_path, market, clock=clock)
+    yield service
+    close_service(service)
+
+
+def _earnings(service: CommandService) -> list[EarningsFetched]:
+    return [
+        e.event
+        for page in service.journal.read()
+        for e in page
+        if isinstance(e.event, EarningsFetched)
+    ]
+
+
+async def test_fetch_stocks_appends_next_earnings_dates_only_when_new(
+    sample_service: CommandService, members: Members
+) -> None:
+    """/fetch stocks (any front end, not only the CLI) appends each stock's next earnings date
+    with its bars, says it in the reply, and a second fetch appends no date again; ETFs have
+    none."""
+    first = await sample_service.execute("fetch stocks", {"symbols": "AAPL,SPY"}, members.inv())
+    assert first.ok, first.description
+    [fetched] = _earnings(sample_service)
+    [entry] = fetched.entries
+    assert entry.symbol == "AAPL"
+    assert entry.day >= date(2026, 3, 10)
+    assert f"next earnings {entry.day.isoformat()}" in first.description
+    again = await sample_service.execute("fetch stocks", {"symbols": "AAPL,SPY"}, members.inv())
+    assert again.ok
+    assert len(_earnings(sample_service)) == 1
+    assert "next earnings" not in again.description
+
+
+async def test_a_failed_bars_fetch_does_not_ask_for_earnings(
+    sample_service: CommandService, members: Members
+) -> None:
+    """A symbol whose bars fail (unknown to the provider) fails once, not once more for its
+    earnings date; the others still get theirs."""
+    reply = await sample_service.execute("fetch stocks", {"symbols": "AAPL,ZZZZ"}, members.inv())
+    failures = [
+        e.event for page in sample_service.journal.read() for e in page
+        if isinstance(e.event, FetchFailed)
+    ]  # fmt: skip
+    assert [(f.kind, f.symbols) for f in failures] == [("bars", ["ZZZZ"])]
+    assert reply.description.count("Failed: ") == 1
+    assert [e.symbol for ev in _earnings(sample_service) for e in ev.entries] == ["AAPL"]
+
+
+async def test_analyze_skips_stocks_with_earnings_soon_and_says_so(
+    sample_service: CommandService, members: Members
+) -> None:
+    """/analyze skip_earnings_within:N skips a stock whose stored earnings date is near (the real
+    engine's reason), lists it apart as skipped for earnings, and keeps the ETF."""
+    await sample_service.execute("fetch stocks", {"symbols": "AAPL,SPY"}, members.inv())
+    reply = await sample_service.execute(
+        "analyze",
+        {"strategy": "fixed_levels", "symbols": "AAPL,SPY", "skip_earnings_within": 120},
+        members.inv(),
+    )
+    assert reply.ok, reply.description
+    fields = {name: value for name, value, _ in reply.fields}
+    assert fields["Skipped for earnings"].startswith("AAPL: earnings on ")
+    assert "SPY" not in fields["Skipped for earnings"]
+    plain = await sample_service.execute(
+        "analyze", {"strategy": "fixed_levels", "symbols": "AAPL,SPY"}, members.inv()
+    )
+    assert "Skipped for earnings" not in {name for name, _, _ in plain.fields}
