@@ -6,12 +6,13 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from commands.adapters import StoredMarketData
 from commands.handlers import MAX_SYMBOLS
 from commands.market_view import AnalyticsMarketView
-from commands.service import REPLY_RECORD_MAX, CommandService, Reply
+from commands.service import REPLY_RECORD_MAX, CommandService, Reply, reply_from_record
 from commands.wiring import close_service, open_service
 from events.audit import CommandHandled
 from events.trading import TradeClosed, TradeOpened
@@ -421,16 +422,35 @@ async def test_a_retry_after_a_restart_rebuilds_the_same_reply(
 async def test_the_reply_kept_in_the_audit_event_is_bounded(
     service: CommandService, members: Members
 ) -> None:
-    """A long reply is kept in command_handled within REPLY_RECORD_MAX characters and without
-    attachments (the chart of /metrics is not stored twice)."""
+    """A reply longer than REPLY_RECORD_MAX (pages of long lines) is kept within it: the first
+    page's title and the start of its description, no further pages."""
     for i in range(30):
         await service.execute("watchlist add", {"symbol": f"S{i}", "note": "n" * 900},
                               members.inv())  # fmt: skip
-    await service.execute("watchlist list", {}, members.inv())
+    listed = await service.execute("watchlist list", {}, members.inv())
+    assert listed.pages
     audit = _events(service)[-1]
     assert isinstance(audit, CommandHandled)
     assert 0 < len(audit.reply) <= REPLY_RECORD_MAX
-    assert "attachments" not in audit.reply
+    kept = reply_from_record(audit.reply)
+    assert kept is not None
+    assert (kept.title, kept.pages) == (listed.title, [])
+    assert kept.description
+    assert listed.description.startswith(kept.description)
+
+
+async def test_the_reply_kept_has_no_attachments(service: CommandService, members: Members) -> None:
+    """/metrics' chart is not copied into the journal: the kept reply is the embed without it."""
+    opened = await _open(service, members, entry="100", size="1")
+    await service.execute(
+        "trade close", {"id": opened.title.split()[1], "exit": "110"}, members.inv()
+    )
+    reply = await service.execute("metrics", {}, members.inv())
+    assert reply.attachments
+    audit = _events(service)[-1]
+    assert isinstance(audit, CommandHandled)
+    assert "PNG" not in audit.reply
+    assert reply_from_record(audit.reply) == msgspec.structs.replace(reply, attachments=[])
 
 
 async def test_analyze_passes_skip_earnings_within_and_rejects_a_negative_one(
