@@ -11,8 +11,23 @@ Errors are translated here, once: bad input -> an ephemeral ``ok=False`` reply n
 (only the audit event is appended); anything unexpected -> logged with its traceback, an audit
 event with outcome ``error``, and a generic reply carrying a reference (never a traceback).
 
-The daily picks: ``due_daily(now)`` says which guilds owe a post, ``run_daily`` fetches, scans and
-returns what to post, and after posting the front end calls ``record_daily_post``.
+The DuckDB analytics follow the journal in batches, except market data and scans
+(``ANALYTICS_EAGER``), which load at once. A command that reads the analytics
+(``ANALYTICS_READERS``) and the daily run catch them up first, before anything is gathered or
+scanned, so they see every earlier event.
+
+Symbols: a member may type at most ``symbol_limit`` symbols into one command (``MAX_SYMBOLS`` for
+chat front ends; the CLI's service has none). An omitted ``symbols`` option (the watchlist, every
+stored symbol) is not limited; fetches of many symbols go to the provider in batches
+(``FETCH_BATCH``), reported through an optional progress callback, and are appended as one command.
+
+Retries: the reply of each command is kept in memory and, bounded and without attachments, in its
+``command_handled`` event, so a retried command id answers the same even after a restart.
+
+The daily picks: ``due_daily(now)`` says which guilds owe a post, ``run_daily`` fetches (bars with
+earnings dates, flows), scans (skipping stocks with earnings within the guild's
+``skip_earnings_within`` days) and returns what to post, and after posting the front end calls
+``record_daily_post``.
 """
 
 from __future__ import annotations

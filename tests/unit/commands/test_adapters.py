@@ -91,3 +91,22 @@ async def test_analyze_skips_stocks_with_earnings_soon_and_says_so(
         "analyze", {"strategy": "fixed_levels", "symbols": "AAPL,SPY"}, members.inv()
     )
     assert "Skipped for earnings" not in {name for name, _, _ in plain.fields}
+
+
+async def test_the_daily_run_fetches_earnings_and_skips_by_the_guilds_default(
+    sample_service: CommandService, members: Members
+) -> None:
+    """The daily run's bars fetch brings the earnings dates too, and with the guild's
+    skip_earnings_within its post names the stock skipped for earnings (real engine)."""
+    for symbol in ("AAPL", "SPY"):
+        await sample_service.execute("watchlist add", {"symbol": symbol}, members.inv())
+    await sample_service.execute(
+        "schedule set",
+        {"strategy": "fixed_levels", "channel": 77, "skip_earnings_within": 120},
+        members.inv(admin=True),
+    )
+    run = await sample_service.run_daily(100, now=NOW)
+    assert [e.symbol for ev in _earnings(sample_service) for e in ev.entries] == ["AAPL"]
+    fields = {name: value for name, value, _ in run.reply.fields}
+    assert fields["Skipped for earnings"].startswith("AAPL: earnings on ")
+    assert run.failures == []
