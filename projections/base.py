@@ -52,8 +52,15 @@ class Page:
                 self._headers = [codec.header(r[4], position=r[0], tag=r[3]) for r in self.rows]
         return self._headers
 
-    def indices(self, tags: frozenset[str], *, after: int = 0) -> list[int]:
-        """Row indices of the events of ``tags`` above position ``after``, in position order."""
+    def decode(self, tags: frozenset[str]) -> None:
+        """Decode the headers and the payloads of ``tags`` now (before handing the page over)."""
+        self.select(tags)
+
+    def tags(self) -> set[str]:
+        """The tags of the page's events."""
+        return set(self._tag_index())
+
+    def _tag_index(self) -> dict[str, list[int]]:
         if self._index is None:
             index: dict[str, list[int]] = {}
             for i, row in enumerate(self.rows):
@@ -62,7 +69,12 @@ class Page:
                     index[row[3]] = bucket = []
                 bucket.append(i)
             self._index = index
-        parts = [self._index[t] for t in tags if t in self._index]
+        return self._index
+
+    def indices(self, tags: frozenset[str], *, after: int = 0) -> list[int]:
+        """Row indices of the events of ``tags`` above position ``after``, in position order."""
+        index = self._tag_index()
+        parts = [index[t] for t in tags if t in index]
         found = parts[0] if len(parts) == 1 else sorted(i for part in parts for i in part)
         if after >= self.first:
             rows = self.rows
@@ -230,6 +242,8 @@ class AnalyticsProjection(ABC):
     tags: ClassVar[frozenset[str]]
     tables: ClassVar[tuple[str, ...]]
     schema_version: ClassVar[int] = 1
+    payloads: ClassVar[bool] = True
+    """Whether ``load_page`` reads event payloads (``False``: envelope fields only)."""
 
     @abstractmethod
     def create(self, con: duckdb.DuckDBPyConnection) -> None:

@@ -24,6 +24,7 @@ class JournalIndexProjection(AnalyticsProjection):
 
     name = "journal_events"
     tags: ClassVar[frozenset[str]] = frozenset()  # filled by the registry: every known tag
+    payloads = False
     tables = ("journal_events",)
     schema = pa.schema(
         [

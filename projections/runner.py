@@ -14,7 +14,8 @@ from __future__ import annotations
 import gc
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +30,8 @@ from projections.base import AnalyticsProjection, Page, StateProjection
 
 PAGE_SIZE = 10_000
 REBUILD_PAGE_SIZE = 25_000
+REBUILD_COMMIT_EVENTS = 200_000
+"""A rebuild commits its fresh file every this many events (see ``PageLoader``)."""
 
 Progress = Callable[[int], None]
 
@@ -160,6 +163,7 @@ def _catch_up(
     to: int | None,
     page_size: int,
     progress: Progress | None,
+    commit_every: int = 0,
 ) -> int:
     tracked: dict[str, Tracking] = analytics.tracking() if analytics is not None else {}
     applied = {p.name: tracked[p.name].position for p in projections if p.name in tracked}
@@ -181,39 +185,120 @@ def _catch_up(
     tags = () if wanted >= journal.codec.tags else sorted(wanted)
     read = 0
     big = stop - start >= page_size
+    loader = (
+        PageLoader(analytics, projections, applied, commit_every=commit_every, threaded=big)
+        if analytics is not None and projections
+        else None
+    )
     with _gc_paused(big):
-        for rows in journal.row_pages(start, stop, tags=tags, page_size=page_size):
-            page = Page(journal.codec, rows.first, rows.last, rows.rows)
-            if state:
-                envelopes = page.envelopes(state_tags)
-                for sp in state:
-                    for env in envelopes:
-                        sp.apply(env)
-                    # Positions without a consumed tag still count as applied.
-                    sp.position = max(sp.position, page.last)
-            if analytics is not None and projections:
-                _load_page(analytics, projections, applied, page)
-            read += page.last - page.first + 1
-            if big:
-                gc.collect(1)  # only this page's survivors: frees any cycles, cheaply
-            if progress is not None:
-                progress(page.last - page.first + 1)
+        try:
+            for rows in journal.row_pages(start, stop, tags=tags, page_size=page_size):
+                page = Page(journal.codec, rows.first, rows.last, rows.rows)
+                if state:
+                    envelopes = page.envelopes(state_tags)
+                    for sp in state:
+                        for env in envelopes:
+                            sp.apply(env)
+                        # Positions without a consumed tag still count as applied.
+                        sp.position = max(sp.position, page.last)
+                if loader is not None:
+                    loader.submit(page)
+                read += page.last - page.first + 1
+                if progress is not None:
+                    progress(page.last - page.first + 1)
+            if loader is not None:
+                loader.finish()
+        finally:
+            if loader is not None:
+                loader.abort()
     return read
 
 
-def _load_page(
-    analytics: Analytics,
-    projections: Sequence[AnalyticsProjection],
-    applied: dict[str, int],
-    page: Page,
-) -> None:
-    con = analytics.connection
-    moved: list[str] = []
-    con.execute("BEGIN TRANSACTION")
-    try:
-        for p in projections:
-            done = applied.get(p.name, 0)
-            if done >= page.last:
+class PageLoader:
+    """Applies pages to analytics projections: rows and positions in one DuckDB transaction.
+
+    - ``commit_every``: the events a transaction may span (0: one transaction per page, what a
+      live catch-up does). A rebuild writes a file nobody reads before the swap, and each DuckDB
+      commit of a page cost about as much as inserting it (measured: 700k bar rows in 40
+      commits 2.9 s, in 5 commits 1.1 s), so it commits every few pages. The position recorded
+      is always that of the rows in the same transaction.
+    - ``limits``: a projection named there gets no page ending above its limit (``journal
+      verify`` rebuilds each projection up to its own tracked position; its pages end there).
+    - ``threaded``: page N is loaded on one worker thread while the caller reads and decodes
+      page N+1 (DuckDB and SQLite release the GIL while they work). The page's payloads are
+      decoded by the caller before the hand-over, so the worker only builds columns and
+      inserts. At most one page is in flight, so memory stays bounded by two pages.
+    """
+
+    def __init__(
+        self,
+        analytics: Analytics,
+        projections: Sequence[AnalyticsProjection],
+        applied: dict[str, int],
+        *,
+        commit_every: int = 0,
+        threaded: bool = False,
+        limits: Mapping[str, int] | None = None,
+    ) -> None:
+        self.analytics = analytics
+        self.projections = list(projections)
+        self.applied = applied
+        self.commit_every = commit_every
+        self.limits = dict(limits or {})
+        self._decoded = frozenset(t for p in self.projections if p.payloads for t in p.tags)
+        self._executor = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="analytics-loader")
+            if threaded
+            else None
+        )
+        self._pending: Future[None] | None = None
+        self._open = False
+        self._uncommitted = 0
+
+    def submit(self, page: Page) -> None:
+        """Apply ``page`` (on the worker thread when threaded, after the previous page)."""
+        if self._executor is None:
+            self._apply(page)
+            return
+        page.decode(self._decoded)
+        self._wait()
+        self._pending = self._executor.submit(self._apply, page)
+
+    def finish(self) -> None:
+        """Wait for the last page and commit what is open."""
+        self._wait()
+        if self._open:
+            self.analytics.connection.execute("COMMIT")
+            self._open = False
+
+    def abort(self) -> None:
+        """Stop the worker; roll back an open transaction (a no-op after ``finish``)."""
+        try:
+            if self._pending is not None:
+                self._pending.exception()  # wait; the error already reached the caller
+                self._pending = None
+        finally:
+            if self._executor is not None:
+                self._executor.shutdown(wait=True)
+            if self._open:
+                self._open = False
+                self.analytics.connection.execute("ROLLBACK")
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+    def _apply(self, page: Page) -> None:
+        con = self.analytics.connection
+        if not self._open:
+            con.execute("BEGIN TRANSACTION")
+            self._open = True
+            self._uncommitted = 0
+        moved: list[str] = []
+        for p in self.projections:
+            done = self.applied.get(p.name, 0)
+            if done >= page.last or page.last > self.limits.get(p.name, page.last):
                 continue
             p.load_page(con, page, after=done)
             moved.append(p.name)
@@ -223,12 +308,12 @@ def _load_page(
                 f"({', '.join('?' * len(moved))})",
                 [page.last, *moved],
             )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    for name in moved:
-        applied[name] = page.last
+        for name in moved:
+            self.applied[name] = page.last
+        self._uncommitted += page.last - page.first + 1
+        if self._uncommitted >= self.commit_every:
+            con.execute("COMMIT")
+            self._open = False
 
 
 def rebuild(
@@ -258,7 +343,14 @@ def rebuild(
         _copy_untouched(live_path, fresh, names)
         prepare(fresh, projections)
         events_read = _catch_up(
-            journal, fresh, (), projections, to=to, page_size=page_size, progress=progress
+            journal,
+            fresh,
+            (),
+            projections,
+            to=to,
+            page_size=page_size,
+            progress=progress,
+            commit_every=REBUILD_COMMIT_EVENTS,
         )
         con = fresh.connection
         con.execute(

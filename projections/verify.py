@@ -31,7 +31,7 @@ from events.codec import EventDecodeError
 from events.journal import JournalReader
 from projections.analytics import Analytics, AnalyticsBusyError, Tracking
 from projections.base import AnalyticsProjection, Page
-from projections.runner import _gc_paused, _load_page, prepare
+from projections.runner import REBUILD_COMMIT_EVENTS, PageLoader, _gc_paused, prepare
 
 MAX_LISTED = 20  # problems of one kind listed one by one; the rest are counted
 
@@ -197,38 +197,61 @@ def _scan(
             return
         _check_command(run_cmd, run_first, run_last, spans, seen_commands, found)
 
+    loader = (
+        PageLoader(
+            fresh,
+            rebuilding,
+            applied,
+            commit_every=REBUILD_COMMIT_EVENTS,
+            threaded=head > page_size,
+            limits=targets,
+        )
+        if fresh is not None and rebuilding
+        else None
+    )
     start = 1
     with _gc_paused(head > page_size):
-        for bound in bounds:
-            for rows in reader.row_pages(start, bound, page_size=page_size):
-                page = Page(codec, rows.first, rows.last, rows.rows)
-                headers = _headers(page, found)
-                for i, (position, stream, version, tag, _) in enumerate(rows.rows):
-                    expected = versions.get(stream, 0) + 1
-                    if version != expected:
-                        found.add(_version_problem(stream, position, version, expected))
-                    versions[stream] = version
-                    header = headers[i]
-                    if header is None:
-                        continue
-                    try:
-                        codec.event(tag, header, position=position)
-                    except EventDecodeError as exc:
-                        found.add(Problem(kind="decode", message=str(exc), positions=[position]))
-                    cmd = header.command_id
-                    if cmd != run_cmd:
-                        close_run()
-                        run_cmd, run_first = cmd, position
-                    run_last = position
-                scan.events += len(rows.rows)
-                if fresh is not None and len(found.problems) + found.omitted == problems_before:
-                    live_ones = [p for p in rebuilding if targets[p.name] >= page.last]
-                    if live_ones:
-                        _load_page(fresh, live_ones, applied, page)
-                if progress is not None:
-                    progress(rows.last - rows.first + 1)
-            start = bound + 1
-        close_run()
+        try:
+            for bound in bounds:
+                for rows in reader.row_pages(start, bound, page_size=page_size):
+                    page = Page(codec, rows.first, rows.last, rows.rows)
+                    headers = _headers(page, found)
+                    # One decode of every payload serves both the check and the rebuild; only
+                    # a page with a bad event is decoded again one event at a time, to name it.
+                    all_decoded = _decode_page(page)
+                    for i, (position, stream, version, tag, _) in enumerate(rows.rows):
+                        expected = versions.get(stream, 0) + 1
+                        if version != expected:
+                            found.add(_version_problem(stream, position, version, expected))
+                        versions[stream] = version
+                        header = headers[i]
+                        if header is None:
+                            continue
+                        if not all_decoded:
+                            try:
+                                codec.event(tag, header, position=position)
+                            except EventDecodeError as exc:
+                                found.add(
+                                    Problem(kind="decode", message=str(exc), positions=[position])
+                                )
+                        cmd = header.command_id
+                        if cmd != run_cmd:
+                            close_run()
+                            run_cmd, run_first = cmd, position
+                        run_last = position
+                    scan.events += len(rows.rows)
+                    sound = len(found.problems) + found.omitted == problems_before
+                    if loader is not None and sound:
+                        loader.submit(page)
+                    if progress is not None:
+                        progress(rows.last - rows.first + 1)
+                start = bound + 1
+            close_run()
+            if loader is not None:
+                loader.finish()
+        finally:
+            if loader is not None:
+                loader.abort()
     for cmd, (first, last) in spans.items():
         if cmd not in seen_commands:
             found.add(
@@ -258,6 +281,18 @@ def _headers(page: Page, found: _Findings) -> list[Any]:
             found.add(Problem(kind="decode", message=str(exc), positions=[position]))
             out.append(None)
     return out
+
+
+def _decode_page(page: Page) -> bool:
+    """Decode every payload of the page at once; False when some event does not decode."""
+    known = page.codec.tags
+    if not page.tags() <= known:
+        return False  # an unknown tag: named event by event
+    try:
+        page.decode(known)
+    except EventDecodeError:
+        return False
+    return True
 
 
 def _version_problem(stream: str, position: int, version: int, expected: int) -> Problem:

@@ -1,0 +1,89 @@
+"""The page loader: threaded loading and multi-page transactions give the same tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from events.journal import Journal
+from projections.analytics import Analytics
+from projections.base import Batch
+from projections.journal_index import CommandAuditProjection
+from projections.registry import all_analytics_projections
+from projections.runner import _catch_up, prepare
+from tests.property.core.harness import snapshot
+from tests.unit.projections.conftest import add_commands
+
+
+def _build(journal: Journal, path: Path, *, page_size: int, commit_every: int) -> None:
+    fresh = Analytics(path)
+    try:
+        projections = all_analytics_projections()
+        prepare(fresh, projections)
+        _catch_up(
+            journal,
+            fresh,
+            (),
+            projections,
+            to=None,
+            page_size=page_size,
+            progress=None,
+            commit_every=commit_every,
+        )
+    finally:
+        fresh.close()
+
+
+def test_threaded_multi_page_transactions_equal_one_page_at_a_time(
+    journal: Journal, tmp_path: Path
+) -> None:
+    """Pages of 4 loaded on the worker, committed every 10 events, equal a plain catch-up."""
+    add_commands(journal, 20, start=6)
+    _build(journal, tmp_path / "plain.duckdb", page_size=10_000, commit_every=0)
+    _build(journal, tmp_path / "threaded.duckdb", page_size=4, commit_every=10)
+    projections = all_analytics_projections()
+    plain = snapshot(tmp_path / "plain.duckdb", projections)
+    assert snapshot(tmp_path / "threaded.duckdb", projections) == plain
+
+
+class _FailingAudit(CommandAuditProjection):
+    """The command audit, failing on the third page it is given."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def load_batch(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
+        self.calls += 1
+        if self.calls == 3:
+            raise RuntimeError("boom")
+        super().load_batch(con, batch)
+
+
+def test_a_failing_page_on_the_worker_rolls_back_its_open_transaction(
+    journal: Journal, tmp_path: Path
+) -> None:
+    """An error on the worker reaches the caller; the uncommitted pages leave no row behind."""
+    live = Analytics(tmp_path / "a.duckdb")
+    try:
+        failing = _FailingAudit()
+        prepare(live, [failing])
+        with pytest.raises(RuntimeError, match="boom"):
+            _catch_up(
+                journal,
+                live,
+                (),
+                [failing],
+                to=None,
+                page_size=3,
+                progress=None,
+                commit_every=1_000,
+            )
+        with live.cursor() as cur:
+            row = cur.execute("SELECT COUNT(*) FROM commands").fetchone()
+        assert row == (0,)
+        assert failing.calls == 3
+        assert live.tracking()["commands"].position == 0
+    finally:
+        live.close()
