@@ -11,19 +11,19 @@ with at most ``PRICE_SCALE`` places, which the handlers enforce, so DuckDB store
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import duckdb
 import msgspec
 import pyarrow as pa
 
-from events.base import Envelope
+from events.base import Envelope, Event
 from events.trading import TradeClosed, TradeNoteAdded, TradeOpened
-from projections.base import AnalyticsProjection, StateProjection
-from projections.columns import empty_columns, insert_columns
+from projections.base import Batch, ColumnarProjection, StateProjection
+from projections.columns import insert_columns
 
 PRICE_SCALE = 8
 """Decimal places allowed in prices and sizes (the handlers reject more)."""
@@ -117,9 +117,13 @@ def record_from_opened(event: TradeOpened, position: int) -> TradeRecord:
 
 def fold_trade(record: TradeRecord | None, envelope: Envelope) -> TradeRecord | None:
     """Apply one trade event to a trade's record (the one fold both projections share)."""
-    ev = envelope.event
+    return fold_trade_event(record, envelope.event, envelope.position)
+
+
+def fold_trade_event(record: TradeRecord | None, ev: Event, position: int) -> TradeRecord | None:
+    """``fold_trade`` on an event and its position (the columnar path has no envelopes)."""
     if isinstance(ev, TradeOpened):
-        return record if record is not None else record_from_opened(ev, envelope.position)
+        return record if record is not None else record_from_opened(ev, position)
     if record is None:
         return None  # a close or note of an unknown trade: the handlers never write one
     if isinstance(ev, TradeClosed):
@@ -130,7 +134,7 @@ def fold_trade(record: TradeRecord | None, envelope: Envelope) -> TradeRecord | 
             exit=ev.exit,
             closed_at=ev.closed_at,
             reason=ev.reason,
-            closed_position=envelope.position,
+            closed_position=position,
         )
     if isinstance(ev, TradeNoteAdded):
         return msgspec.structs.replace(record, notes=(*record.notes, ev.text))
@@ -194,7 +198,7 @@ class TradeBook(StateProjection):
         return [self._trades[k] for k in sorted(self._trades)]
 
 
-class TradesProjection(AnalyticsProjection):
+class TradesProjection(ColumnarProjection):
     """The ``trades`` table (one row per trade, P&L columns) and the ``journal_metrics`` view."""
 
     name = "trades"
@@ -260,58 +264,64 @@ class TradesProjection(AnalyticsProjection):
         con.execute("DROP VIEW IF EXISTS journal_metrics")
         super().drop(con)
 
-    def load(self, con: duckdb.DuckDBPyConnection, envelopes: Sequence[Envelope]) -> None:
-        """Fold the page's trade events over the stored rows and upsert the changed trades."""
-        keys: set[tuple[int, str]] = set()
-        for e in envelopes:
-            ev = e.event
-            assert isinstance(ev, TradeOpened | TradeClosed | TradeNoteAdded)
-            keys.add((ev.guild_id, ev.trade_id))
-        current = _stored_records(con, keys)
-        for e in envelopes:
-            ev = e.event
-            assert isinstance(ev, TradeOpened | TradeClosed | TradeNoteAdded)
+    def load_batch(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
+        """Fold the batch's trade events over the stored rows and upsert the changed trades."""
+        events = cast(list[TradeOpened | TradeClosed | TradeNoteAdded], batch.events)
+        current = _stored_records(con, {(ev.guild_id, ev.trade_id) for ev in events})
+        for position, ev in zip(batch.positions, events, strict=True):
             key = (ev.guild_id, ev.trade_id)
-            folded = fold_trade(current.get(key), e)
+            folded = fold_trade_event(current.get(key), ev, position)
             if folded is not None:
                 current[key] = folded
-        cols = empty_columns(self.schema)
-        for r in current.values():
-            for name, value in _row(r).items():
-                cols[name].append(value)
-        insert_columns(con, "trades", cols, self.schema, or_replace=True)
+        insert_columns(
+            con, "trades", _columns(list(current.values())), self.schema, or_replace=True
+        )
 
 
-def _row(r: TradeRecord) -> dict[str, Any]:
-    pnl_pct = r.pnl_pct
-    r_mult = r.r_multiple
-    holding = (r.closed_at - r.opened_at).total_seconds() if r.closed_at is not None else None
+def _columns(records: list[TradeRecord]) -> dict[str, list[Any]]:
+    """The ``trades`` columns of ``records`` (P&L derived once per record)."""
+    status: list[str] = []
+    pnl: list[Decimal | None] = []
+    pnl_pct: list[float | None] = []
+    r_multiple: list[float | None] = []
+    holding: list[float | None] = []
+    for r in records:
+        closed = r.exit is not None
+        status.append("closed" if closed else "open")
+        pnl.append(r.pnl)
+        pct = r.pnl_pct
+        pnl_pct.append(float(pct) if pct is not None else None)
+        r_mult = r.r_multiple
+        r_multiple.append(float(r_mult) if r_mult is not None else None)
+        holding.append(
+            (r.closed_at - r.opened_at).total_seconds() if r.closed_at is not None else None
+        )
     return {
-        "guild_id": r.guild_id,
-        "trade_id": r.trade_id,
-        "user_id": r.user_id,
-        "symbol": r.symbol,
-        "direction": r.direction,
-        "entry": r.entry,
-        "size": r.size,
-        "stop": r.stop,
-        "target": r.target,
-        "strategy": r.strategy,
-        "signal_ref": r.signal_ref,
-        "tags": ",".join(r.tags),
-        "note": r.note,
-        "notes": len(r.notes),
-        "opened_at": r.opened_at,
-        "exit": r.exit,
-        "closed_at": r.closed_at,
-        "reason": r.reason,
-        "status": "open" if r.is_open else "closed",
-        "pnl": r.pnl,
-        "pnl_pct": float(pnl_pct) if pnl_pct is not None else None,
-        "r_multiple": float(r_mult) if r_mult is not None else None,
+        "guild_id": [r.guild_id for r in records],
+        "trade_id": [r.trade_id for r in records],
+        "user_id": [r.user_id for r in records],
+        "symbol": [r.symbol for r in records],
+        "direction": [r.direction for r in records],
+        "entry": [r.entry for r in records],
+        "size": [r.size for r in records],
+        "stop": [r.stop for r in records],
+        "target": [r.target for r in records],
+        "strategy": [r.strategy for r in records],
+        "signal_ref": [r.signal_ref for r in records],
+        "tags": [",".join(r.tags) for r in records],
+        "note": [r.note for r in records],
+        "notes": [len(r.notes) for r in records],
+        "opened_at": [r.opened_at for r in records],
+        "exit": [r.exit for r in records],
+        "closed_at": [r.closed_at for r in records],
+        "reason": [r.reason for r in records],
+        "status": status,
+        "pnl": pnl,
+        "pnl_pct": pnl_pct,
+        "r_multiple": r_multiple,
         "holding_seconds": holding,
-        "position": r.position,
-        "closed_position": r.closed_position,
+        "position": [r.position for r in records],
+        "closed_position": [r.closed_position for r in records],
     }
 
 
