@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
+from rich.console import Console
 
 import settings
 
@@ -40,6 +41,17 @@ DataDirOption = Annotated[
 ]
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+# One pair of consoles for every command group: results to stdout, messages and errors to stderr.
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print ``error: message`` to stderr (never as markup); exit with ``code`` (2: bad input)."""
+    err.print(f"error: {message}", markup=False)
+    raise typer.Exit(code)
 
 
 def resolve_data_dir(value: Path | None) -> Path:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.syntax import Syntax
 from rich.table import Table
 
+import cli
 from analysis.errors import StrategyError
 from analysis.strategy import Strategy, list_strategies, load_strategy, summary_lines
 from cli import JsonOption
@@ -26,18 +26,13 @@ strategy_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_out = cli.out
+_err = cli.err
 
 
 def register(app: typer.Typer) -> None:
     """Add the ``strategy`` group to the ``ibpicker`` app."""
     app.add_typer(strategy_app, name="strategy")
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    _err.print(f"error: {message}", markup=False)
-    raise typer.Exit(code)
 
 
 def _as_dict(strategy: Strategy) -> dict[str, object]:
@@ -87,7 +82,7 @@ def show_command(
     try:
         strategy = load_strategy(name)
     except StrategyError as exc:
-        _fail(str(exc))
+        cli.fail(str(exc))
     if as_json:
         print(
             json.dumps(

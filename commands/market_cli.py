@@ -36,11 +36,10 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import msgspec
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -52,6 +51,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+import cli
 from analysis.errors import StrategyError
 from analysis.strategy import Strategy, load_strategy_file
 from cli import DataDirOption, JsonOption, resolve_data_dir
@@ -85,8 +85,8 @@ fetch_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_out = cli.out
+_err = cli.err
 
 CommandIdOption = Annotated[
     str | None,
@@ -115,11 +115,6 @@ def register(app: typer.Typer) -> None:
 
 class CliInputError(Exception):
     """Input refused before the command service is reached (exit status 2)."""
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    _err.print(f"error: {message}", markup=False)
-    raise typer.Exit(code)
 
 
 # -- progress ---------------------------------------------------------------------------------
@@ -411,7 +406,7 @@ async def _fetch(
             results = market_data.results
             journal_head = service.journal.head()
     except CliInputError as exc:
-        _fail(str(exc))
+        cli.fail(str(exc))
     outcomes = [o for r in results for o in r.outcomes]
     code = exit_status(outcome) or (1 if any(o.status == "failed" for o in outcomes) else 0)
     if as_json:
@@ -600,7 +595,7 @@ async def _scan(
             scan = next((e.event for e in stored if isinstance(e.event, SignalsGenerated)), None)
             bar_sources = ctx.stored.bar_sources(universe)
     except CliInputError as exc:
-        _fail(str(exc))
+        cli.fail(str(exc))
     if outcome != "ok" or scan is None:
         if as_json:
             print(json.dumps({"command": "scan", "command_id": command_id, "outcome": outcome,

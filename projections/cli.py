@@ -15,11 +15,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal, NoReturn
+from typing import Annotated, Any, Literal
 
 import msgspec
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -31,6 +30,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+import cli
 from cli import DataDirOption, JsonOption, resolve_data_dir
 from events.base import Envelope
 from events.codec import EventCodec, EventCodecError
@@ -47,18 +47,13 @@ journal_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_out = cli.out
+_err = cli.err
 
 
 def register(app: typer.Typer) -> None:
     """Add the ``journal`` group to the ``ibpicker`` app."""
     app.add_typer(journal_app, name="journal")
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    _err.print(f"error: {message}", markup=False)
-    raise typer.Exit(code)
 
 
 @contextmanager
@@ -68,7 +63,7 @@ def _reader(data_dir: Path | None) -> Iterator[JournalReader]:
     try:
         reader = JournalReader(journal_path(folder))
     except JournalError as exc:
-        _fail(f"{exc} (is --data-dir right?)")
+        cli.fail(f"{exc} (is --data-dir right?)")
     try:
         yield reader
     finally:
@@ -109,7 +104,7 @@ def _check_tag(tag: str | None, codec: EventCodec) -> list[str]:
     if tag is None:
         return []
     if tag not in codec.tags:
-        _fail(f"unknown tag {tag!r}; known tags: {', '.join(sorted(codec.tags))}")
+        cli.fail(f"unknown tag {tag!r}; known tags: {', '.join(sorted(codec.tags))}")
     return [tag]
 
 
@@ -235,7 +230,7 @@ def _envelopes(
         try:
             yield Page(reader.codec, rows.first, rows.last, rows.rows).envelopes(wanted)
         except EventCodecError as exc:
-            _fail(f"{exc} (run `ibpicker journal verify`)", code=1)
+            cli.fail(f"{exc} (run `ibpicker journal verify`)", code=1)
 
 
 def _print_line(env: Envelope, as_json: bool) -> None:
@@ -261,10 +256,10 @@ def show(
     with _reader(data_dir) as reader:
         head = reader.head()
         if not 1 <= position <= head:
-            _fail(f"position {position} is out of range (the journal holds 1..{head})")
+            cli.fail(f"position {position} is out of range (the journal holds 1..{head})")
         pages = list(_envelopes(reader, position, position, []))
         if not pages or not pages[0]:
-            _fail(f"no event at position {position} (a gap? run `ibpicker journal verify`)", 1)
+            cli.fail(f"no event at position {position} (a gap? run `ibpicker journal verify`)", 1)
         env = pages[0][0]
     if as_json:
         _print_json(_envelope_dict(env))
@@ -296,7 +291,7 @@ def verify_command(data_dir: DataDirOption = None, as_json: JsonOption = False) 
     """
     folder = resolve_data_dir(data_dir)
     if not journal_path(folder).exists():
-        _fail(f"no journal at {journal_path(folder)} (is --data-dir right?)")
+        cli.fail(f"no journal at {journal_path(folder)} (is --data-dir right?)")
     with _reader(folder) as reader:
         head = reader.head()
     try:
@@ -308,7 +303,7 @@ def verify_command(data_dir: DataDirOption = None, as_json: JsonOption = False) 
                 progress=advance,
             )
     except (JournalError, AnalyticsError) as exc:
-        _fail(str(exc))
+        cli.fail(str(exc))
     if as_json:
         _print_json({**msgspec.to_builtins(report), "sound": report.sound})
     else:
@@ -356,12 +351,12 @@ def rebuild_command(
     valid = projection_names()
     unknown = [n for n in names if n not in valid]
     if unknown:
-        _fail(f"unknown projection {', '.join(unknown)}; valid: {', '.join(valid)}")
+        cli.fail(f"unknown projection {', '.join(unknown)}; valid: {', '.join(valid)}")
     folder = resolve_data_dir(data_dir)
     with _reader(folder) as reader:
         head = reader.head()
     if to is not None and not 0 <= to <= head:
-        _fail(f"--to {to} is out of range (the journal holds 1..{head})")
+        cli.fail(f"--to {to} is out of range (the journal holds 1..{head})")
     try:
         with (
             Workspace.open(folder, analytics=False, catch_up=False) as ws,
@@ -369,7 +364,7 @@ def rebuild_command(
         ):
             report = ws.rebuild(names, to=to, dry_run=dry_run, progress=advance)
     except EventCodecError as exc:
-        _fail(f"{exc} (run `ibpicker journal verify`)", code=1)
+        cli.fail(f"{exc} (run `ibpicker journal verify`)", code=1)
     if as_json:
         _print_json(report)
         return
@@ -406,7 +401,7 @@ def export(
         head = reader.head()
         last = head if stop is None else stop
         if start < 1 or last > head or start > last:
-            _fail(f"range {start}..{last} is out of range (the journal holds 1..{head})")
+            cli.fail(f"range {start}..{last} is out of range (the journal holds 1..{head})")
         sink = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
         try:
             with _progress(last - start + 1 if output else 0, "export") as advance:
