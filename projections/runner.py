@@ -32,6 +32,8 @@ PAGE_SIZE = 10_000
 REBUILD_PAGE_SIZE = 25_000
 REBUILD_COMMIT_EVENTS = 200_000
 """A rebuild commits its fresh file every this many events (see ``PageLoader``)."""
+REBUILD_MEMORY_LIMIT = "100MB"
+"""DuckDB's memory limit while it builds a fresh file (see ``limit_memory``)."""
 
 Progress = Callable[[int], None]
 
@@ -92,6 +94,18 @@ class ProjectionRunner:
                 page_size=self.page_size,
                 progress=progress,
             )
+
+
+def limit_memory(fresh: Analytics) -> None:
+    """Bound DuckDB's buffer pool on a file being built from scratch.
+
+    By default DuckDB may keep 80 % of the machine's memory and so keeps every block of the new
+    file cached: 145 MiB of a 1M-event rebuild's peak RSS. Blocks it has written can be evicted,
+    indexes included (measured: 7M primary-key upserts under a 100 MB limit ran without error),
+    so a limit trades a little speed for a bounded footprint beside the live bot. Measured on
+    1M events: peak RSS 458-485 -> 408 MiB at 52k events/s (a 64 MB limit: 386 MiB, 46k/s).
+    """
+    fresh.connection.execute(f"SET memory_limit = '{REBUILD_MEMORY_LIMIT}'")
 
 
 def prepare(analytics: Analytics, projections: Sequence[AnalyticsProjection]) -> None:
@@ -340,6 +354,7 @@ def rebuild(
     names = {p.name for p in projections}
     fresh = Analytics(fresh_path)
     try:
+        limit_memory(fresh)
         _copy_untouched(live_path, fresh, names)
         prepare(fresh, projections)
         events_read = _catch_up(

@@ -31,7 +31,13 @@ from events.codec import EventDecodeError
 from events.journal import JournalReader
 from projections.analytics import Analytics, AnalyticsBusyError, Tracking
 from projections.base import AnalyticsProjection, Page
-from projections.runner import REBUILD_COMMIT_EVENTS, PageLoader, _gc_paused, prepare
+from projections.runner import (
+    REBUILD_COMMIT_EVENTS,
+    PageLoader,
+    _gc_paused,
+    limit_memory,
+    prepare,
+)
 
 MAX_LISTED = 20  # problems of one kind listed one by one; the rest are counted
 
@@ -111,6 +117,7 @@ def verify(
             fresh = Analytics(Path(tmp) / "fresh.duckdb") if targets else None
             try:
                 if fresh is not None:
+                    limit_memory(fresh)
                     prepare(fresh, [p for p in projections if p.name in targets])
                 scan = _scan(reader, head, found, fresh, projections, targets, page_size, progress)
                 checks = _compare(live, fresh, projections, targets, scan.journal_sound)

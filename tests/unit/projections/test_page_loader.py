@@ -12,7 +12,7 @@ from projections.analytics import Analytics
 from projections.base import Batch
 from projections.journal_index import CommandAuditProjection
 from projections.registry import all_analytics_projections
-from projections.runner import _catch_up, prepare
+from projections.runner import _catch_up, limit_memory, prepare
 from tests.property.core.harness import snapshot
 from tests.unit.projections.conftest import add_commands
 
@@ -87,3 +87,15 @@ def test_a_failing_page_on_the_worker_rolls_back_its_open_transaction(
         assert live.tracking()["commands"].position == 0
     finally:
         live.close()
+
+
+def test_a_fresh_file_is_built_under_the_memory_limit(tmp_path: Path) -> None:
+    """limit_memory caps DuckDB's buffer pool of the connection building a fresh file."""
+    fresh = Analytics(tmp_path / "fresh.duckdb")
+    try:
+        limit_memory(fresh)
+        row = fresh.connection.execute("SELECT current_setting('memory_limit')").fetchone()
+    finally:
+        fresh.close()
+    assert row is not None
+    assert row[0] in {"95.3 MiB", "100.0 MB"}
