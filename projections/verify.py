@@ -188,21 +188,13 @@ def _scan(
 ) -> _Scan:
     codec = reader.codec
     versions: dict[str, int] = {}
-    spans = _command_spans(reader.connection)
-    seen_commands: set[str] = set()
-    run_cmd: str | None = None
-    run_first = run_last = 0
+    runs = _CommandRuns(_command_spans(reader.connection), found)
     scan = _Scan()
     problems_before = len(found.problems) + found.omitted
     rebuilding = [p for p in projections if p.name in targets]
     applied: dict[str, int] = dict.fromkeys(targets, 0)
     # Page boundaries at every tracked position, so each projection stops exactly at its own.
     bounds = sorted({*targets.values(), head})
-
-    def close_run() -> None:
-        if run_cmd is None:
-            return
-        _check_command(run_cmd, run_first, run_last, spans, seen_commands, found)
 
     loader = (
         PageLoader(
@@ -226,26 +218,28 @@ def _scan(
                     # One decode of every payload serves both the check and the rebuild; only
                     # a page with a bad event is decoded again one event at a time, to name it.
                     all_decoded = _decode_page(page)
-                    for i, (position, stream, version, tag, _) in enumerate(rows.rows):
-                        expected = versions.get(stream, 0) + 1
+                    get_version = versions.get
+                    for position, stream, version, _, _ in rows.rows:
+                        expected = get_version(stream, 0) + 1
                         if version != expected:
                             found.add(_version_problem(stream, position, version, expected))
                         versions[stream] = version
-                        header = headers[i]
-                        if header is None:
-                            continue
-                        if not all_decoded:
+                    if not all_decoded:
+                        for (position, _, _, tag, _), header in zip(
+                            rows.rows, headers, strict=True
+                        ):
+                            if header is None:
+                                continue
                             try:
                                 codec.event(tag, header, position=position)
                             except EventDecodeError as exc:
                                 found.add(
                                     Problem(kind="decode", message=str(exc), positions=[position])
                                 )
-                        cmd = header.command_id
-                        if cmd != run_cmd:
-                            close_run()
-                            run_cmd, run_first = cmd, position
-                        run_last = position
+                    runs.feed(
+                        [r[0] for r, h in zip(rows.rows, headers, strict=True) if h is not None],
+                        [h.command_id for h in headers if h is not None],
+                    )
                     scan.events += len(rows.rows)
                     sound = len(found.problems) + found.omitted == problems_before
                     if loader is not None and sound:
@@ -253,24 +247,14 @@ def _scan(
                     if progress is not None:
                         progress(rows.last - rows.first + 1)
                 start = bound + 1
-            close_run()
+            runs.close()
             if loader is not None:
                 loader.finish()
         finally:
             if loader is not None:
                 loader.abort()
-    for cmd, (first, last) in spans.items():
-        if cmd not in seen_commands:
-            found.add(
-                Problem(
-                    kind="command_ids",
-                    message=f"command_ids row {cmd!r} spans {first}..{last} "
-                    "but no event carries it",
-                    positions=[first, last],
-                )
-            )
     scan.streams = len(versions)
-    scan.commands = len(seen_commands)
+    scan.commands = len(runs.seen)
     scan.journal_sound = len(found.problems) + found.omitted == problems_before
     return scan
 
@@ -288,6 +272,68 @@ def _headers(page: Page, found: _Findings) -> list[Any]:
             found.add(Problem(kind="decode", message=str(exc), positions=[position]))
             out.append(None)
     return out
+
+
+class _CommandRuns:
+    """Checks that each command's events form one run of positions equal to its recorded span.
+
+    Fed a page at a time with the positions and command ids of its events; a run may continue
+    into the next page, so the last run of a page stays open. The common case (every run of the
+    page new and equal to its span) is checked with set and list operations; a page with any
+    other run is checked run by run, for the precise messages of ``_check_command``.
+    """
+
+    def __init__(self, spans: dict[str, tuple[int, int]], found: _Findings) -> None:
+        self.spans = spans
+        self.found = found
+        self.seen: set[str] = set()
+        self._open: tuple[str, int, int] | None = None
+
+    def feed(self, positions: list[int], commands: list[str]) -> None:
+        """Take the next events' positions and command ids (in position order)."""
+        if not positions:
+            return
+        starts = [0, *(i for i in range(1, len(commands)) if commands[i] != commands[i - 1])]
+        ends = [*(i - 1 for i in starts[1:]), len(commands) - 1]
+        runs = [
+            (commands[a], positions[a], positions[b]) for a, b in zip(starts, ends, strict=True)
+        ]
+        if self._open is not None:
+            cmd, first, _ = self._open
+            if runs[0][0] == cmd:
+                runs[0] = (cmd, first, runs[0][2])
+            else:
+                runs.insert(0, self._open)
+        self._open = runs.pop()
+        self._check(runs)
+
+    def close(self) -> None:
+        """Check the last run."""
+        if self._open is not None:
+            self._check([self._open])
+            self._open = None
+        for cmd, (first, last) in self.spans.items():
+            if cmd not in self.seen:
+                self.found.add(
+                    Problem(
+                        kind="command_ids",
+                        message=f"command_ids row {cmd!r} spans {first}..{last} "
+                        "but no event carries it",
+                        positions=[first, last],
+                    )
+                )
+
+    def _check(self, runs: list[tuple[str, int, int]]) -> None:
+        commands = [r[0] for r in runs]
+        spans = self.spans
+        if self.seen.isdisjoint(commands) and len(set(commands)) == len(commands):
+            wrong = [r for r in runs if spans.get(r[0]) != (r[1], r[2])]
+            for cmd, first, last in wrong:
+                _check_command(cmd, first, last, spans, self.seen, self.found)
+            self.seen.update(commands)
+            return
+        for cmd, first, last in runs:
+            _check_command(cmd, first, last, spans, self.seen, self.found)
 
 
 def _decode_page(page: Page) -> bool:
@@ -450,12 +496,7 @@ def _differing_tables(live: Path, fresh: Analytics, p: AnalyticsProjection) -> l
                     out.append(f"table {table} is missing")
                 continue
             try:
-                # Table names come from projection code, never from input.
-                extra = _count(con, f"SELECT * FROM live.{table} EXCEPT ALL SELECT * FROM {table}")  # noqa: S608
-                lacking = _count(
-                    con,
-                    f"SELECT * FROM {table} EXCEPT ALL SELECT * FROM live.{table}",  # noqa: S608
-                )
+                extra, lacking = _multiset_difference(con, f"live.{table}", table)
             except duckdb.Error as exc:
                 out.append(f"table {table} has another shape: {exc}")
                 continue
@@ -477,6 +518,20 @@ def _is_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return bool(row and row[0])
 
 
-def _count(con: duckdb.DuckDBPyConnection, query: str) -> int:
-    row = con.execute(f"SELECT COUNT(*) FROM ({query})").fetchone()  # noqa: S608
-    return int(row[0]) if row else 0
+def _multiset_difference(con: duckdb.DuckDBPyConnection, live: str, fresh: str) -> tuple[int, int]:
+    """Rows of ``live`` missing from ``fresh`` and rows of ``fresh`` missing from ``live``.
+
+    Counted as multisets (duplicates count, NULLs equal), as ``EXCEPT ALL`` both ways would,
+    with one grouping over both tables instead of two set operations (half the hashing; on
+    200k events the comparison of every projection took 1.8 s with ``EXCEPT ALL``).
+    """
+    # Table names come from projection code, never from input.
+    row = con.execute(
+        "SELECT coalesce(sum(d) FILTER (WHERE d > 0), 0), "  # noqa: S608
+        "coalesce(-sum(d) FILTER (WHERE d < 0), 0) FROM ("
+        "SELECT * EXCLUDE (_verify_side), sum(_verify_side) AS d FROM ("
+        f"SELECT *, 1 AS _verify_side FROM {live} "
+        f"UNION ALL SELECT *, -1 AS _verify_side FROM {fresh}"
+        ") GROUP BY ALL)"
+    ).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
