@@ -21,9 +21,10 @@ aware_datetimes = st.datetimes(
     min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
 )
 finite_floats = st.floats(allow_nan=False, allow_infinity=False, width=64)
-exact_decimals = st.decimals(allow_nan=False, allow_infinity=False, places=4).map(
-    lambda d: d.normalize() if d == d.to_integral_value() else d
-)
+# Bounded so prices, sizes and their P&L fit the trades table's DECIMAL(38, 8) / (38, 16).
+exact_decimals = st.decimals(
+    min_value=-(10**10), max_value=10**10, allow_nan=False, allow_infinity=False, places=4
+).map(lambda d: d.normalize() if d == d.to_integral_value() else d)
 short_text = st.text(st.characters(exclude_categories=("Cs", "Cc")), max_size=12)
 int64s = st.integers(-(2**63), 2**63 - 1)
 
