@@ -176,6 +176,11 @@ def skip_earnings_days(options: Mapping[str, Any]) -> int:
     return days
 
 
+# Prices and sizes up to ten billion: their P&L then fits the trades table's exact DECIMAL columns
+# (30 integer digits for prices, 22 for P&L), so no typo can make a projection overflow.
+MAX_AMOUNT = Decimal(10_000_000_000)
+
+
 def _amount(name: str, value: Decimal | None, *, required: bool = False) -> Decimal | None:
     if value is None:
         if required:
@@ -185,6 +190,8 @@ def _amount(name: str, value: Decimal | None, *, required: bool = False) -> Deci
         raise reject(f"{name} must be a finite number.")
     if value <= 0:
         raise reject(f"{name} must be greater than zero (got {value}).")
+    if value > MAX_AMOUNT:
+        raise reject(f"{name} must be at most {MAX_AMOUNT:,} (got {value}).")
     if -value.normalize().as_tuple().exponent > PRICE_SCALE:  # type: ignore[operator]
         raise reject(f"{name} has more than {PRICE_SCALE} decimal places.")
     # "10.0" is stored as 10, never as 1E+1 (which is what normalize() would give).

@@ -87,6 +87,8 @@ async def test_retried_interaction_appends_once_and_replies_the_same(
         ({"stop": "190"}, "the stop must be below the entry"),
         ({"strategy": "nope"}, "Unknown strategy nope"),
         ({"entry": "1.123456789"}, "more than 8 decimal places"),
+        ({"target": "1E+30"}, "target must be at most 10,000,000,000"),
+        ({"size": "20000000000"}, "size must be at most 10,000,000,000"),
     ],
 )
 async def test_bad_trade_input_is_rejected_with_only_an_audit_event(
