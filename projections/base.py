@@ -11,14 +11,25 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import Any, ClassVar
 
 import duckdb
 import msgspec
+import pyarrow as pa
 
 from events.base import Actor, Envelope, Event
 from events.codec import EventCodec, StoredHeader
 from events.journal import Row
+from projections.columns import column
+
+HEADER_TYPES: dict[str, pa.DataType] = {
+    "recorded_at": pa.timestamp("us", tz="UTC"),
+    "command_id": pa.string(),
+    "guild_id": pa.int64(),
+    "user_id": pa.int64(),
+}
+"""The Arrow type of each envelope field a projection may store."""
 
 
 class Page:
@@ -38,6 +49,7 @@ class Page:
         self._events: list[Event | None] = [None] * len(rows)
         self._envelopes: list[Envelope | None] = [None] * len(rows)
         self._index: dict[str, list[int]] | None = None
+        self._header_arrays: dict[str, pa.Array] | None = None
         self._actors: dict[tuple[int | None, int | None], Actor] = {}
 
     def headers(self) -> list[StoredHeader]:
@@ -51,6 +63,21 @@ class Page:
                 codec = self.codec
                 self._headers = [codec.header(r[4], position=r[0], tag=r[3]) for r in self.rows]
         return self._headers
+
+    def header_arrays(self) -> dict[str, pa.Array]:
+        """The envelope fields of every row as Arrow arrays (``HEADER_TYPES``), built once.
+
+        Several projections store the same fields (the event index all rows, the command audit
+        half of them); converting them once per page and taking subsets in Arrow halves that
+        work.
+        """
+        if self._header_arrays is None:
+            headers = self.headers()
+            self._header_arrays = {
+                name: column(list(map(attrgetter(name), headers)), kind)
+                for name, kind in HEADER_TYPES.items()
+            }
+        return self._header_arrays
 
     def decode(self, tags: frozenset[str]) -> None:
         """Decode the headers and the payloads of ``tags`` now (before handing the page over)."""
@@ -151,17 +178,38 @@ class Batch:
     columns computed on first use.
     """
 
-    def __init__(self, positions: list[int], events: list[Event], headers: Sequence[Any]) -> None:
+    def __init__(
+        self,
+        positions: list[int],
+        events: list[Event],
+        headers: Sequence[Any],
+        *,
+        page: Page | None = None,
+        indices: list[int] | None = None,
+    ) -> None:
         self.positions = positions
         self.events = events
         self._headers = headers
+        self._page = page
+        self._indices = indices
 
     @classmethod
     def from_page(cls, page: Page, tags: frozenset[str], *, after: int) -> Batch:
         """The events of ``tags`` above ``after`` in ``page``."""
         idx, events = page.select(tags, after=after)
         rows, headers = page.rows, page.headers()
-        return cls([rows[i][0] for i in idx], events, [headers[i] for i in idx])
+        return cls(
+            [rows[i][0] for i in idx], events, [headers[i] for i in idx], page=page, indices=idx
+        )
+
+    def header_array(self, name: str) -> pa.Array:
+        """One envelope field (a key of ``HEADER_TYPES``) of every event, as an Arrow array."""
+        if self._page is None or self._indices is None:
+            return column(getattr(self, name), HEADER_TYPES[name])
+        full = self._page.header_arrays()[name]
+        if len(self._indices) == len(full):
+            return full  # every row of the page (indices are sorted and unique)
+        return full.take(pa.array(self._indices, type=pa.int64()))
 
     @classmethod
     def from_envelopes(cls, envelopes: Sequence[Envelope]) -> Batch:

@@ -16,8 +16,10 @@ import msgspec
 import pyarrow as pa
 
 
-def column(values: Sequence[Any], kind: pa.DataType) -> pa.Array:
-    """One Arrow array of ``kind`` from Python values (``None`` is null)."""
+def column(values: Sequence[Any] | pa.Array, kind: pa.DataType) -> pa.Array:
+    """One Arrow array of ``kind`` from Python values (``None`` is null) or from an array."""
+    if isinstance(values, pa.Array):
+        return values if values.type == kind else values.cast(kind)
     if pa.types.is_timestamp(kind) or pa.types.is_date32(kind):
         try:
             return pa.array(msgspec.to_builtins(values), type=pa.string()).cast(kind)
@@ -29,7 +31,7 @@ def column(values: Sequence[Any], kind: pa.DataType) -> pa.Array:
 def insert_columns(
     con: duckdb.DuckDBPyConnection,
     table: str,
-    columns: Mapping[str, Sequence[Any]],
+    columns: Mapping[str, Sequence[Any] | pa.Array],
     schema: pa.Schema,
     *,
     or_replace: bool = False,

@@ -52,23 +52,23 @@ class JournalIndexProjection(AnalyticsProjection):
 
     def load_page(self, con: duckdb.DuckDBPyConnection, page: Page, *, after: int) -> None:
         """Append one row per event of the page, from its rows and headers (no payloads)."""
-        rows, headers = page.rows, page.headers()
-        keep = [i for i, r in enumerate(rows) if r[0] > after and r[3] in self.tags]
-        if len(keep) != len(rows):
+        rows = page.rows
+        arrays = page.header_arrays()
+        # Usually every row of the page is new and of a known tag: no per-row filter then.
+        if after >= page.first or not page.tags() <= self.tags:
+            keep = [i for i, r in enumerate(rows) if r[0] > after and r[3] in self.tags]
             rows = [rows[i] for i in keep]
-            headers = [headers[i] for i in keep]
+            taken = pa.array(keep, type=pa.int64())
+            arrays = {name: array.take(taken) for name, array in arrays.items()}
         if not rows:
             return
         positions, streams, versions, tags, _ = zip(*rows, strict=True)
-        cols: dict[str, Sequence[Any]] = {
+        cols: dict[str, Sequence[Any] | pa.Array] = {
             "position": positions,
             "stream": streams,
             "version": versions,
             "tag": tags,
-            "recorded_at": [h.recorded_at for h in headers],
-            "command_id": [h.command_id for h in headers],
-            "guild_id": [h.guild_id for h in headers],
-            "user_id": [h.user_id for h in headers],
+            **arrays,
         }
         insert_columns(con, "journal_events", cols, self.schema)
 
@@ -121,10 +121,10 @@ class CommandAuditProjection(ColumnarProjection):
         events = cast(list[CommandHandled], batch.events)
         cols: dict[str, Sequence[Any]] = {
             "position": batch.positions,
-            "recorded_at": batch.recorded_at,
-            "command_id": batch.command_id,
-            "guild_id": batch.guild_id,
-            "user_id": batch.user_id,
+            "recorded_at": batch.header_array("recorded_at"),
+            "command_id": batch.header_array("command_id"),
+            "guild_id": batch.header_array("guild_id"),
+            "user_id": batch.header_array("user_id"),
             "name": [e.name for e in events],
             "options": [_options(e.options) if e.options else "" for e in events],
             "outcome": [e.outcome for e in events],
@@ -136,4 +136,7 @@ class CommandAuditProjection(ColumnarProjection):
 
 def _options(options: dict[str, str]) -> str:
     """Options as ``key:value`` pairs in key order, as typed."""
+    if len(options) == 1:  # the common case, without sorting
+        [(k, v)] = options.items()
+        return f"{k}:{v}"
     return " ".join(f"{k}:{v}" for k, v in sorted(options.items()))

@@ -12,7 +12,7 @@ from projections.analytics import Analytics
 from projections.base import Batch
 from projections.journal_index import CommandAuditProjection
 from projections.registry import all_analytics_projections
-from projections.runner import _catch_up, limit_memory, prepare
+from projections.runner import ProjectionRunner, _catch_up, limit_memory, prepare
 from tests.property.core.harness import snapshot
 from tests.unit.projections.conftest import add_commands
 
@@ -99,3 +99,22 @@ def test_a_fresh_file_is_built_under_the_memory_limit(tmp_path: Path) -> None:
         fresh.close()
     assert row is not None
     assert row[0] in {"95.3 MiB", "100.0 MB"}
+
+
+def test_a_projection_ahead_of_the_page_keeps_only_its_new_rows(
+    journal: Journal, tmp_path: Path
+) -> None:
+    """The event index, ahead of the audit, takes only rows above its position from a page."""
+    every = all_analytics_projections()
+    index = next(p for p in every if p.name == "journal_events")
+    ahead = Analytics(tmp_path / "ahead.duckdb")
+    ProjectionRunner(journal, ahead, analytics_projections=[index]).catch_up(to=5)
+    ProjectionRunner(
+        journal, ahead, analytics_projections=[index, CommandAuditProjection()]
+    ).catch_up()
+    ahead.close()
+    both = [index, CommandAuditProjection()]
+    straight = Analytics(tmp_path / "straight.duckdb")
+    ProjectionRunner(journal, straight, analytics_projections=both).catch_up()
+    straight.close()
+    assert snapshot(tmp_path / "ahead.duckdb", both) == snapshot(tmp_path / "straight.duckdb", both)
