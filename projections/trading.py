@@ -286,13 +286,22 @@ def _columns(records: list[TradeRecord]) -> dict[str, list[Any]]:
     r_multiple: list[float | None] = []
     holding: list[float | None] = []
     for r in records:
-        closed = r.exit is not None
-        status.append("closed" if closed else "open")
-        pnl.append(r.pnl)
-        pct = r.pnl_pct
-        pnl_pct.append(float(pct) if pct is not None else None)
-        r_mult = r.r_multiple
-        r_multiple.append(float(r_mult) if r_mult is not None else None)
+        if r.exit is None:
+            status.append("open")
+            pnl.append(None)
+            pnl_pct.append(None)
+            r_multiple.append(None)
+        else:
+            # The same expressions as TradeRecord's properties, with the move computed once.
+            move = price_move(r.direction, r.entry, r.exit)
+            status.append("closed")
+            pnl.append(move * r.size)
+            pnl_pct.append(float(move / r.entry * 100))
+            stop = r.stop
+            if stop is None or stop == r.entry:
+                r_multiple.append(None)
+            else:
+                r_multiple.append(float(move / abs(r.entry - stop)))
         holding.append(
             (r.closed_at - r.opened_at).total_seconds() if r.closed_at is not None else None
         )
