@@ -362,8 +362,10 @@ def _version_problem(stream: str, position: int, version: int, expected: int) ->
 
 
 def _command_spans(con: sqlite3.Connection) -> dict[str, tuple[int, int]]:
+    # The journal writes text ids and integer positions; a row of another type compares unequal
+    # to its events and is reported, so no conversion per row (800k rows per 1M events).
     rows = con.execute("SELECT command_id, first_position, last_position FROM command_ids")
-    return {str(c): (int(f), int(la)) for c, f, la in rows}
+    return {c: (f, la) for c, f, la in rows}
 
 
 def _check_command(
