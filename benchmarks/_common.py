@@ -19,8 +19,18 @@ from typing import Any
 def peak_rss_mib(*, children: bool = False) -> float:
     """Peak resident set size of this process (or of its waited-for children) in MiB.
 
-    Linux reports ``ru_maxrss`` in KiB (macOS in bytes).
+    Linux reports ``ru_maxrss`` in KiB (macOS in bytes). For this process on Linux we read
+    ``VmHWM`` instead: ``ru_maxrss`` survives ``exec``, so a benchmark's child process started with
+    ``subprocess`` would report its parent's peak at the time of the fork, not its own.
     """
+    if not children:
+        try:
+            with open("/proc/self/status") as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) / 1024
+        except OSError:
+            pass
     who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
     peak = resource.getrusage(who).ru_maxrss
     scale = 1024 * 1024 if sys.platform == "darwin" else 1024
