@@ -32,10 +32,11 @@ from commands.discord_render import NO_MENTIONS
 from commands.ports import Clock, SystemClock
 from commands.scheduler import DailyScheduler, Sleep
 from commands.service import CommandService
-from commands.wiring import close_service, open_default_service
+from commands.wiring import ANALYTICS_FILE, close_service, open_default_service
 from events.journal import AsyncJournal
 from fetchers.http import HttpSession
 from fetchers.service import market_data_from_keys
+from projections.analytics import Analytics
 from settings import Secrets, Settings, open_blob_store
 from sync.blobstore import BlobStore
 from sync.errors import SyncError
@@ -122,6 +123,8 @@ async def create_app(
     market = market_data_from_keys(
         http, uw_api_key=key("uw-api-key"), finnhub_api_key=key("finnhub-api-key"), clock=clock.now
     )
+    analytics_path = settings.data_dir / ANALYTICS_FILE
+    had_analytics = analytics_path.exists()
     service = open_default_service(
         settings.data_dir,
         market,
@@ -138,9 +141,22 @@ async def create_app(
     scheduler = DailyScheduler(service, bot, clock=clock, sleep=sleep)
     scheduler_ref.append(scheduler)
 
+    analytics = service.analytics_runner.analytics if service.analytics_runner else None
+    # A cold start (a new container: no analytics file, an empty journal) may start the analytics
+    # from the shipped snapshot: the runtime renames it over the empty file the service opened.
+    cold = analytics is not None and not had_analytics and service.journal.head() == 0
+
     async def catch_up() -> None:
         # Nothing else touches the projections before the bot connects.
         await asyncio.to_thread(service.runner.catch_up)
+        if runtime.snapshot_position is not None and service.analytics_runner is not None:
+            # The analytics reopen the snapshot (new inode) and apply the events after it.
+            applied = await asyncio.to_thread(service.analytics_runner.catch_up)
+            log.info(
+                "analytics from the snapshot at position %d: %d later events applied",
+                runtime.snapshot_position,
+                applied,
+            )
 
     runtime = SyncRuntime(
         journal,
@@ -148,6 +164,9 @@ async def create_app(
         sync_config or SyncConfig.from_settings(settings),
         catch_up=catch_up,
         discord_connected=lambda: bot.is_ready() and not bot.is_closed(),
+        analytics_path=analytics_path if cold else None,
+        analytics_replaceable=lambda: analytics is not None and _untouched(analytics),
+        snapshot_source=lambda: analytics,
     )
     app = BotApp(settings, service, journal, store, runtime, http, front, bot, scheduler)
     front.gate = runtime
@@ -167,6 +186,11 @@ async def create_app(
         report.seconds,
     )
     return app
+
+
+def _untouched(analytics: Analytics) -> bool:
+    """True while no projection has applied any event to ``analytics`` (it may be replaced)."""
+    return not any(t.position for t in analytics.tracking().values())
 
 
 async def serve(app: BotApp, token: str, *, stop_bound_s: float = STOP_BOUND_S) -> int:

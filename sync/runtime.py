@@ -12,7 +12,9 @@
 
 With ``analytics_path``, a cold start (no local analytics file) first puts the shipped DuckDB
 snapshot there, so open the analytics database inside ``catch_up`` (or after ``start``), not
-before. With ``snapshot_source`` and ``snapshot_every_s`` / ``snapshot_on_stop`` it ships snapshots.
+before; or pass ``analytics_replaceable`` (true while the open file is empty) and let ``catch_up``
+reopen it (``Analytics.reopen_if_swapped``, which ``ProjectionRunner.catch_up`` calls).
+With ``snapshot_source`` and ``snapshot_every_s`` / ``snapshot_on_stop`` it ships snapshots.
 While running, small segments are compacted in the background so the manifest stays short.
 
 ``runtime.fatal`` is set when this instance must stop (lease lost, shipping stopped on split brain):
@@ -50,6 +52,9 @@ if TYPE_CHECKING:  # settings imports sync.shipper; only the type is needed here
 
 log = logging.getLogger(__name__)
 
+DEFAULT_SNAPSHOT_EVERY_S = 6 * 3600.0
+"""The bot ships an analytics snapshot this often (and at a graceful stop): a cold start then
+applies at most a few hours of events to it instead of rebuilding from position 0."""
 EXIT_AT_ONCE = 128 + signal.SIGTERM
 
 
@@ -84,6 +89,8 @@ class SyncConfig(msgspec.Struct, frozen=True, kw_only=True):
             segment_max_age_s=settings.segment_max_age_s,
             health_host="127.0.0.1" if settings.environment == "local" else "0.0.0.0",  # noqa: S104
             health_port=settings.health_port,
+            snapshot_every_s=DEFAULT_SNAPSHOT_EVERY_S,
+            snapshot_on_stop=True,
         )
 
 
@@ -99,6 +106,7 @@ class SyncRuntime:
         catch_up: Callable[[], Awaitable[object]] | None = None,
         discord_connected: Callable[[], bool] = lambda: True,
         analytics_path: Path | None = None,
+        analytics_replaceable: Callable[[], bool] | None = None,
         snapshot_source: Callable[[], Analytics | None] | None = None,
     ) -> None:
         self.journal = journal
@@ -107,6 +115,7 @@ class SyncRuntime:
         self._catch_up = catch_up
         self._discord_connected = discord_connected
         self._analytics_path = analytics_path
+        self._analytics_replaceable = analytics_replaceable
         self._snapshot_source = snapshot_source
         self._snapshot_task: asyncio.Task[None] | None = None
         self._compaction_task: asyncio.Task[None] | None = None
@@ -144,7 +153,10 @@ class SyncRuntime:
         first = await self._restore_until_reachable()
         if self._analytics_path is not None:
             self.snapshot_position = await restore_snapshot(
-                self.store, self._analytics_path, self.journal.head()
+                self.store,
+                self._analytics_path,
+                self.journal.head(),
+                replaceable=self._analytics_replaceable,
             )
         await self._run_catch_up()
         await self.lease.acquire(wait=True)

@@ -8,7 +8,8 @@ older snapshots are deleted. Its position is the lowest applied position of its 
 catch-up resumes each projection from its own tracked position, so nothing is applied twice.
 
 The journal stays the truth: a snapshot is used only when its position is within the restored
-journal and no local analytics file exists; a damaged one is refused by its checksum.
+journal and no local analytics file exists (or the local one is known to be empty); a damaged one
+is refused by its checksum.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import io
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -100,13 +102,23 @@ def _with_snapshot(entry: SnapshotEntry, manifest: Manifest) -> Manifest | None:
     return msgspec.structs.replace(manifest, snapshot=entry)
 
 
-async def restore_snapshot(store: BlobStore, analytics_path: Path, journal_head: int) -> int | None:
+async def restore_snapshot(
+    store: BlobStore,
+    analytics_path: Path,
+    journal_head: int,
+    *,
+    replaceable: Callable[[], bool] | None = None,
+) -> int | None:
     """Put the shipped snapshot at ``analytics_path`` if there is no local analytics file yet.
 
+    ``replaceable`` says whether an existing local file may be replaced all the same: a process
+    that opened its (empty) analytics before restoring passes it, then reopens the file by inode.
     Returns the snapshot's position, or ``None`` when none was used (no snapshot, a local file
-    exists, or the snapshot is ahead of the journal). Refuses a snapshot with a bad checksum.
+    that must stay, or the snapshot is ahead of the journal). Refuses a bad checksum.
     """
-    if await asyncio.to_thread(analytics_path.exists):
+    if await asyncio.to_thread(analytics_path.exists) and not (
+        replaceable is not None and await asyncio.to_thread(replaceable)
+    ):
         return None
     manifest, _ = await read_manifest(store)
     snap = manifest.snapshot if manifest else None

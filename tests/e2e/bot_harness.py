@@ -96,17 +96,29 @@ def copy_template(template: Path, dest: Path) -> Path:
 TRADE_ID = re.compile(r"Trade ([2-9A-Z]{5}) opened")
 
 
+TEST_SYNC = SyncConfig(health_port=None, lease_duration_s=15, stop_grace_s=5)
+"""The sync knobs of a test bot: no health server, short bounds, no analytics snapshots."""
+
+
 @contextlib.asynccontextmanager
-async def bot_app(data_dir: Path, time: FakeTime, guild_ids: list[int]) -> AsyncIterator[BotApp]:
-    """A started ``BotApp`` on ``data_dir`` (closed gracefully at the end)."""
-    settings = load_settings(data_dir=data_dir, blob_dir=data_dir / "blob")
+async def bot_app(
+    data_dir: Path,
+    time: FakeTime,
+    guild_ids: list[int],
+    *,
+    blob_dir: Path | None = None,
+    sync_config: SyncConfig = TEST_SYNC,
+) -> AsyncIterator[BotApp]:
+    """A started ``BotApp`` on ``data_dir`` (closed gracefully at the end); its blob folder is
+    ``blob_dir`` (default ``data_dir/blob``), which several apps may share one after another."""
+    settings = load_settings(data_dir=data_dir, blob_dir=blob_dir or data_dir / "blob")
     app = await create_app(
         settings,
         Secrets(),
         clock=time,
         sleep=time.sleep,
         guild_ids=guild_ids,
-        sync_config=SyncConfig(health_port=None, lease_duration_s=15, stop_grace_s=5),
+        sync_config=sync_config,
     )
     try:
         yield app
@@ -158,12 +170,15 @@ async def running_bot(
     *,
     time: FakeTime | None = None,
     scheduler: bool = False,
+    blob_dir: Path | None = None,
+    sync_config: SyncConfig = TEST_SYNC,
 ) -> AsyncIterator[Running]:
     """The real bot on ``data_dir`` connected to ``standin`` (the daily loop if ``scheduler``)."""
     time = time or FakeTime()
     world = standin.world
+    guild_ids = [world.guild.id, world.other_guild.id]
     async with (
-        bot_app(data_dir, time, [world.guild.id, world.other_guild.id]) as app,
+        bot_app(data_dir, time, guild_ids, blob_dir=blob_dir, sync_config=sync_config) as app,
         run_bot(app.bot, standin),
     ):
         if scheduler:
