@@ -149,9 +149,13 @@ async def create_app(
     async def catch_up() -> None:
         # Nothing else touches the projections before the bot connects.
         await asyncio.to_thread(service.runner.catch_up)
-        if runtime.snapshot_position is not None and service.analytics_runner is not None:
-            # The analytics reopen the snapshot (new inode) and apply the events after it.
-            applied = await asyncio.to_thread(service.analytics_runner.catch_up)
+        if service.analytics_runner is None:
+            return
+        # Restored events reach the analytics before the first command reads them (the service
+        # only flushes after its own appends). After a snapshot was placed, this reopens it (new
+        # inode) and applies only the events after it.
+        applied = await asyncio.to_thread(service.analytics_runner.catch_up)
+        if runtime.snapshot_position is not None:
             log.info(
                 "analytics from the snapshot at position %d: %d later events applied",
                 runtime.snapshot_position,

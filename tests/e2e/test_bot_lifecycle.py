@@ -123,6 +123,22 @@ async def test_cold_start_on_an_empty_disk_starts_analytics_from_the_shipped_sna
     assert second in got[0]
 
 
+async def test_restore_without_a_snapshot_reaches_the_analytics_before_the_first_command(
+    discord_standin: DiscordStandin, template: Path, tmp_path: Path
+) -> None:
+    """On an empty disk with no snapshot shipped, the restored events are in the analytics before
+    the first command reads them: the first /status shows the original bot's stored bars."""
+    blob = tmp_path / "blob"
+    data_a = copy_template(template, tmp_path / "a")
+    async with running_bot(discord_standin, data_a, blob_dir=blob) as r:  # ships no snapshot
+        expected = (await r.run("status", {"symbols": "AAPL"})).text()
+    async with running_bot(discord_standin, tmp_path / "b", blob_dir=blob) as r:
+        assert r.app.runtime.snapshot_position is None
+        first = (await r.run("status", {"symbols": "AAPL"})).text()  # the very first command
+    assert first == expected
+    assert "499" in first
+
+
 def test_bot_command_without_a_token_says_which_secret_is_missing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
