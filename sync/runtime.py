@@ -278,11 +278,14 @@ class SyncRuntime:
             if task is not None:
                 task.cancel()
         flushed = False
+        # One budget for the whole stop: the snapshot only gets what the final segment left over.
+        deadline = asyncio.get_running_loop().time() + self.config.stop_grace_s
         if self.lease.state in (LeaseState.HELD, LeaseState.SUSPENDED):
             flushed = await self.shipper.stop(flush=True, grace_s=self.config.stop_grace_s)
-            if flushed and self.config.snapshot_on_stop:
+            left = deadline - asyncio.get_running_loop().time()
+            if flushed and self.config.snapshot_on_stop and left > 0:
                 try:
-                    await asyncio.wait_for(self.ship_snapshot(), self.config.stop_grace_s)
+                    await asyncio.wait_for(self.ship_snapshot(), left)
                 except Exception:
                     log.exception("analytics snapshot at shutdown failed (the journal is shipped)")
         else:
