@@ -15,8 +15,11 @@ names may not be one of them, nor contain a dot.
 
 Decisions where the predecessor's format was loose (documented here, enforced by validation):
 
-- Percent values are percent: ``value: 5.0`` in a ``percentage`` exit is 5 %; ``risk_per_trade``
-  is a percent of account equity (``1.0`` = 1 %), like the profile table.
+- Percent values are percent: ``value: 5.0`` in a ``percentage`` exit is 5 %. ``risk_per_trade``
+  is what it was in the old tool, a **fraction** of account equity (``0.02`` = 2 %), refused
+  outside ``(0, 1]``; the profile table is in the same fractions. ``profile: custom`` takes its
+  risk from ``risk_per_trade`` (required then) and its other limits from the file, else the
+  moderate profile's.
 - ``atr_multiple`` reads ``multiplier`` (else ``value``); both present and different is an error.
   The ATR used is the rule's ``atr`` (an ATR indicator's name), else the strategy's first ATR
   indicator, else ATR(14), which the signal's evidence then says.
@@ -58,18 +61,28 @@ MAX_RECENCY_MINUTES = 366 * 24 * 60
 
 @dataclass(frozen=True)
 class RiskProfile:
-    """Risk per trade (percent of equity), minimum reward:risk and maximum open positions."""
+    """Risk per trade (a fraction of equity), minimum reward:risk and maximum open positions."""
 
-    risk_per_trade_pct: float
+    risk_per_trade: float
     min_risk_reward: float
     max_positions: int
 
+    @property
+    def risk_per_trade_pct(self) -> float:
+        """The risk per trade as a percent of equity (``0.02`` -> ``2.0``), for sizing and text."""
+        return self.risk_per_trade * 100
+
 
 RISK_PROFILES: Mapping[str, RiskProfile] = {
-    "conservative": RiskProfile(0.5, 3.0, 5),
-    "moderate": RiskProfile(1.0, 2.0, 8),
-    "aggressive": RiskProfile(2.0, 1.5, 10),
+    "conservative": RiskProfile(0.005, 3.0, 5),
+    "moderate": RiskProfile(0.01, 2.0, 8),
+    "aggressive": RiskProfile(0.02, 1.5, 10),
 }
+CUSTOM_PROFILE = "custom"
+"""The old format's fourth profile: everything from the file (``risk_per_trade`` required)."""
+CUSTOM_DEFAULTS = RISK_PROFILES["moderate"]
+"""Where a custom profile's unstated reward:risk floor and position cap come from."""
+PROFILE_NAMES = (*RISK_PROFILES, CUSTOM_PROFILE)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -332,10 +345,10 @@ class Strategy:
     def risk_profile(self) -> RiskProfile:
         """The effective risk settings: the profile with the file's overrides applied."""
         risk = self.spec.risk
-        base = RISK_PROFILES[risk.profile]
+        base = RISK_PROFILES.get(risk.profile, CUSTOM_DEFAULTS)
         return RiskProfile(
-            risk_per_trade_pct=(
-                risk.risk_per_trade if risk.risk_per_trade is not None else base.risk_per_trade_pct
+            risk_per_trade=(
+                risk.risk_per_trade if risk.risk_per_trade is not None else base.risk_per_trade
             ),
             min_risk_reward=(
                 risk.min_risk_reward if risk.min_risk_reward is not None else base.min_risk_reward
@@ -747,15 +760,26 @@ def _validate_atr_rule(
 
 
 def _validate_risk(risk: Risk, problems: list[StrategyProblem]) -> None:
-    if risk.profile not in RISK_PROFILES:
+    if risk.profile not in PROFILE_NAMES:
+        problems.append(
+            StrategyProblem("risk.profile", _unknown("risk profile", risk.profile, PROFILE_NAMES))
+        )
+    if risk.risk_per_trade is None:
+        if risk.profile == CUSTOM_PROFILE:
+            problems.append(
+                StrategyProblem(
+                    "risk.risk_per_trade",
+                    "profile custom needs risk_per_trade, a fraction of equity (0.02 = 2 %)",
+                )
+            )
+    # "not 0 < x <= 1" also refuses NaN.
+    elif not 0 < risk.risk_per_trade <= 1:
         problems.append(
             StrategyProblem(
-                "risk.profile", _unknown("risk profile", risk.profile, tuple(RISK_PROFILES))
+                "risk.risk_per_trade",
+                f"{risk.risk_per_trade:g} is not a fraction of equity in (0, 1]: "
+                "0.02 = 2 % of equity per trade",
             )
-        )
-    if risk.risk_per_trade is not None and not 0 < risk.risk_per_trade <= 100:
-        problems.append(
-            StrategyProblem("risk.risk_per_trade", "a percent of equity in (0, 100] is needed")
         )
     if risk.max_positions is not None and risk.max_positions < 1:
         problems.append(StrategyProblem("risk.max_positions", "must be at least 1"))

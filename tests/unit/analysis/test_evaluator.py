@@ -313,6 +313,16 @@ def test_percentage_exits_size_and_trailing() -> None:
     assert signal.risk_reward == pytest.approx(2.5)
 
 
+def test_an_old_files_fractional_risk_sizes_the_position_as_the_old_tool_did() -> None:
+    """``risk_per_trade: 0.02`` risks 2 % of equity: 2,000 of 100,000 over a 4.00 stop is 500
+    shares (read as a percent it was 5, a hundred times too small)."""
+    exit_ = "  stop_loss: {type: percentage, value: 4}\n"
+    risk = "risk:\n  profile: custom\n  risk_per_trade: 0.02\n  min_risk_reward: 0\n"
+    data = {"P": bars([100, 100, 100, 100])}
+    signal = _run(strategy(ALWAYS, exit_=exit_, risk=risk), data).signals[0]
+    assert signal.position_size == 500.0
+
+
 def test_size_is_capped_by_account_equity() -> None:
     """A tight stop would buy more than the account holds: size is capped and noted."""
     exit_ = "  stop_loss: {type: percentage, value: 0.1}\n"

@@ -127,6 +127,25 @@ def test_every_fixture_runs_and_finds_signals(path: Path) -> None:
         assert np.isfinite(list(signal.indicators.values())).all()
 
 
+COMPAT = Path(__file__).parents[2] / "fixtures" / "compat_strategies"
+
+
+@pytest.mark.parametrize("path", sorted(COMPAT.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_old_tool_file_runs_unchanged(path: Path) -> None:
+    """Each of the old tool's six files (byte for byte) scans synthetic data without error and
+    sizes its picks from its profile's fraction of equity (at most 2 % at risk per pick)."""
+    market = generate_market(40, 260, seed=3, alerts_per_symbol=30)
+    strat = load_strategy(path)
+    result = scan(strat, market.bars, market.alerts, evaluated_at=market.evaluated_at)
+    assert len(result.universe) == 40
+    assert not [s for s in result.skipped if "error" in s.reason.lower()]
+    risk = strat.risk_profile.risk_per_trade * 100_000
+    for signal in result.signals:
+        assert signal.position_size is not None
+        assert signal.stop_loss is not None
+        assert signal.position_size * (signal.entry - signal.stop_loss) <= risk + 1e-6
+
+
 def test_flow_fixture_signals_cite_only_alerts_before_evaluation() -> None:
     """Every alert a flow signal cites was created at or before the evaluation time."""
     market = generate_market(80, 60, seed=5, alerts_per_symbol=25)

@@ -16,9 +16,12 @@ from analysis.strategy import (
     list_strategies,
     load_strategy,
     parse_strategy,
+    summary_lines,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"
+COMPAT = Path(__file__).parents[2] / "fixtures" / "compat_strategies"
+"""The old tool's six example strategies, byte for byte (they must run unchanged)."""
 
 MINIMAL = """\
 strategy:
@@ -126,14 +129,90 @@ def test_defaults_and_profile_apply() -> None:
 
 
 def test_risk_overrides_win_over_the_profile() -> None:
-    """risk_per_trade / min_risk_reward / max_positions in the file override the profile."""
-    text = MINIMAL + "risk:\n  profile: conservative\n  risk_per_trade: 0.25\n  max_positions: 2\n"
+    """risk_per_trade (a fraction of equity, as the old tool read it: 0.0025 = 0.25 %),
+    min_risk_reward and max_positions in the file override the profile."""
+    text = (
+        MINIMAL + "risk:\n  profile: conservative\n  risk_per_trade: 0.0025\n  max_positions: 2\n"
+    )
     profile = parse_strategy(text.encode(), "mine.yaml").risk_profile
-    assert (profile.risk_per_trade_pct, profile.min_risk_reward, profile.max_positions) == (
-        0.25,
+    assert (profile.risk_per_trade, profile.min_risk_reward, profile.max_positions) == (
+        0.0025,
         3.0,
         2,
     )
+    assert profile.risk_per_trade_pct == pytest.approx(0.25)
+
+
+def test_risk_per_trade_is_a_fraction_of_equity_like_the_old_tool() -> None:
+    """An old file's ``risk_per_trade: 0.02`` means 2 % of equity (not 0.02 %), and the profile
+    table is the old one in fractions: conservative 0.5 %, moderate 1 %, aggressive 2 %."""
+    text = MINIMAL + "risk:\n  profile: moderate\n  risk_per_trade: 0.02\n"
+    profile = parse_strategy(text.encode(), "mine.yaml").risk_profile
+    assert profile.risk_per_trade == 0.02
+    assert profile.risk_per_trade_pct == pytest.approx(2.0)
+    by_profile = {
+        name: parse_strategy(
+            (MINIMAL + f"risk:\n  profile: {name}\n").encode(), "mine.yaml"
+        ).risk_profile.risk_per_trade
+        for name in ("conservative", "moderate", "aggressive")
+    }
+    assert by_profile == {"conservative": 0.005, "moderate": 0.01, "aggressive": 0.02}
+
+
+@pytest.mark.parametrize("value", ["0", "-0.01", "1.5", "2", "100", ".nan"])
+def test_risk_per_trade_outside_zero_to_one_is_refused_as_a_fraction(value: str) -> None:
+    """A risk_per_trade outside (0, 1] is refused, and the message says it is a fraction
+    (so a percent written as ``2`` is caught rather than risking 200 %)."""
+    text = MINIMAL + f"risk:\n  profile: moderate\n  risk_per_trade: {value}\n"
+    error = _error(text)
+    assert [p.field for p in error.problems] == ["risk.risk_per_trade"]
+    message = str(error)
+    assert "fraction of equity" in message
+    assert "0.02 = 2 %" in message
+
+
+def test_a_whole_equity_risk_of_one_is_the_upper_bound_and_accepted() -> None:
+    """``risk_per_trade: 1`` (all of equity) is the bound of (0, 1] and loads."""
+    text = MINIMAL + "risk:\n  profile: aggressive\n  risk_per_trade: 1\n"
+    assert parse_strategy(text.encode(), "mine.yaml").risk_profile.risk_per_trade == 1.0
+
+
+def test_profile_custom_with_risk_per_trade_is_accepted() -> None:
+    """``profile: custom`` (valid in the old format) takes its risk from ``risk_per_trade`` and
+    its other limits from the file, else the moderate defaults; the summary says so."""
+    text = MINIMAL + "risk:\n  profile: custom\n  risk_per_trade: 0.015\n  min_risk_reward: 2.5\n"
+    strategy = parse_strategy(text.encode(), "mine.yaml")
+    profile = strategy.risk_profile
+    assert (profile.risk_per_trade, profile.min_risk_reward, profile.max_positions) == (
+        0.015,
+        2.5,
+        8,
+    )
+    assert any(line.startswith("risk: custom, 1.5% of equity") for line in summary_lines(strategy))
+
+
+def test_profile_custom_without_risk_per_trade_is_refused() -> None:
+    """A custom profile has no risk of its own: without risk_per_trade it is refused, naming the
+    field."""
+    error = _error(MINIMAL + "risk:\n  profile: custom\n")
+    assert [p.field for p in error.problems] == ["risk.risk_per_trade"]
+    assert "profile custom needs risk_per_trade" in str(error)
+
+
+@pytest.mark.parametrize("path", sorted(COMPAT.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_old_tool_file_loads_unchanged_with_its_profile_risk(path: Path) -> None:
+    """The six example files of the old tool (copied byte for byte) load as they are, and their
+    risk per trade is their profile's fraction."""
+    strategy = load_strategy(path)
+    expected = {"conservative": 0.005, "moderate": 0.01, "aggressive": 0.02}
+    assert strategy.risk_profile.risk_per_trade == expected[strategy.spec.risk.profile]
+
+
+def test_shipped_strategies_risk_at_most_two_percent() -> None:
+    """Every shipped strategy risks a sane fraction per trade (0.5 %-2 %), read as a fraction."""
+    risks = {s.key: s.risk_profile.risk_per_trade for s in list_strategies()}
+    assert all(0.005 <= r <= 0.02 for r in risks.values()), risks
+    assert risks["fixed_levels"] == 0.0075
 
 
 @pytest.mark.parametrize(
