@@ -1,6 +1,7 @@
 """Per-server (guild) configuration events: the watchlist and the daily-picks schedule.
 
-Streams: ``watchlist:{guild_id}``, ``schedule:{guild_id}``, ``daily:{guild_id}``.
+Streams: ``watchlist:{guild_id}``, ``schedule:{guild_id}``, ``daily:{guild_id}`` (the daily post:
+``daily_post_started`` before it is sent, ``daily_post_published`` once it is).
 """
 
 from __future__ import annotations
@@ -59,3 +60,19 @@ class DailyPostPublished(Event, frozen=True, kw_only=True, tag="daily_post_publi
     scan_id: str | None = None
     failures: list[str] = []
     posted_at: datetime | None = None
+
+
+class DailyPostStarted(Event, frozen=True, kw_only=True, tag="daily_post_started"):
+    """The scheduler is about to post one session's daily picks (appended before the post).
+
+    The post carries ``marker`` (in its embed footer). A restart that finds this event without a
+    ``daily_post_published`` for the session looks for a message with the marker in
+    ``channel_id`` before posting again: the post may have been accepted by Discord just before
+    the process died, and must not appear twice."""
+
+    guild_id: int
+    session: date
+    run_id: str
+    channel_id: int
+    marker: str
+    started_at: datetime | None = None

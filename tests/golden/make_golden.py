@@ -3,13 +3,18 @@
     .venv/bin/python tests/golden/make_golden.py
 
 ``events.msgpack`` maps each tag to one stored event exactly as the journal keeps it
-(``[stream, version, state bytes]``). ``test_golden.py`` decodes every sample forever, so a
-change that would break reading old journals fails the tests; a new event type fails them until
-this script has added its sample (commit the file with the new type).
+(``[stream, version, state bytes]``). ``expected.json`` holds, per tag, what that sample must
+decode to: the envelope (recorded-at, command id, actor) and every field of the event by name, as
+JSON with its type visible (an int stays ``7``, a float ``1.5``, a decimal the string ``"12.34"``).
+``test_golden.py`` decodes every sample forever and compares it with these values, so a change
+that would break reading old journals, or that renames or retypes a field, fails the tests; a new
+event type fails them until this script has added its sample (commit both files with the type).
+Like the samples, the expected values of a tag are written once and never rewritten.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -20,6 +25,7 @@ import msgspec
 import msgspec.inspect as mi
 
 GOLDEN = Path(__file__).with_name("events.msgpack")
+EXPECTED = Path(__file__).with_name("expected.json")
 AT = datetime(2024, 3, 4, 15, 30, tzinfo=UTC)
 
 
@@ -53,8 +59,37 @@ def load() -> dict[str, tuple[str, int, bytes]]:
     return dict(raw)
 
 
+def load_expected() -> dict[str, dict[str, Any]]:
+    """The stored expected values by tag (empty when the file does not exist yet)."""
+    if not EXPECTED.exists():
+        return {}
+    return dict(msgspec.json.decode(EXPECTED.read_bytes(), type=dict[str, dict[str, Any]]))
+
+
+def decoded_values(tag: str, stream: str, version: int, state: bytes) -> dict[str, Any]:
+    """What a stored sample decodes to today: its envelope and its event's fields, as JSON data."""
+    from events.codec import EventCodec
+
+    env = EventCodec().decode(position=1, stream=stream, version=version, tag=tag, state=state)
+    return {
+        "recorded_at": msgspec.to_builtins(env.recorded_at),
+        "command_id": env.command_id,
+        "actor": msgspec.to_builtins(env.actor),
+        # Every field, those equal to their default too (``to_builtins`` would omit them).
+        "fields": {
+            name: msgspec.to_builtins(getattr(env.event, name))
+            for name in env.event.__struct_fields__
+        },
+    }
+
+
+def canonical(values: Any) -> bytes:
+    """JSON with sorted keys: equal bytes mean equal values of equal JSON types (7 is not 7.0)."""
+    return msgspec.json.encode(values, order="sorted")
+
+
 def main() -> None:
-    """Add the missing samples and report what was added."""
+    """Add the missing samples and their expected values, and report what was added."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     import events.catalog
     from events.base import Actor
@@ -62,6 +97,7 @@ def main() -> None:
 
     codec = EventCodec(dict(events.catalog.ALL_EVENT_TYPES))
     samples = load()
+    expected = load_expected()
     added = []
     for tag, cls in sorted(events.catalog.ALL_EVENT_TYPES.items()):
         if tag in samples:
@@ -72,8 +108,16 @@ def main() -> None:
         )
         samples[tag] = (f"golden:{tag}", 1, state)
         added.append(tag)
+    described = []
+    for tag, (stream, version, state) in sorted(samples.items()):
+        if tag not in expected:  # never rewrite: they are what old bytes must keep decoding to
+            expected[tag] = decoded_values(tag, stream, version, state)
+            described.append(tag)
     GOLDEN.write_bytes(msgspec.msgpack.encode(dict(sorted(samples.items()))))
+    text = json.dumps(json.loads(canonical(expected)), indent=1, sort_keys=True, ensure_ascii=False)
+    EXPECTED.write_text(text + "\n", encoding="utf-8")
     print(f"added {len(added)} sample(s): {', '.join(added) or 'none'}; {len(samples)} in {GOLDEN}")
+    print(f"added expected values of {len(described)} tag(s); {len(expected)} in {EXPECTED}")
 
 
 if __name__ == "__main__":
