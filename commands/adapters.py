@@ -183,6 +183,7 @@ class StrategyAnalyzer:
         return [
             StrategyInfo(
                 name=key,
+                title=s.name,
                 description=s.spec.strategy.description or s.name,
                 version=s.spec.strategy.version,
                 tags=list(s.spec.strategy.tags),

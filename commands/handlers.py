@@ -20,9 +20,9 @@ from typing import Any
 import msgspec
 
 from commands import text as tx
-from commands.metrics import JournalMetrics, compute_metrics, in_window
+from commands.metrics import JournalMetrics, StrategyNames, compute_metrics, in_window
 from commands.models import BLUE, GREEN, GREY, RED, Button, DailyRun, Invocation, Reply
-from commands.ports import Clock, MarketView, StrategyInfo
+from commands.ports import Clock, MarketView, SignalRow, StrategyInfo
 from commands.schedule import ScheduleError, TradingCalendar, next_run, parse_time
 from commands.spec import COMMANDS, find_command, usage
 from events.analysis import SignalsGenerated
@@ -155,14 +155,26 @@ def watched_and_stored(state: State, guild_id: int) -> list[str]:
     return list(dict.fromkeys([*watched, *sorted(state.market.known_symbols())]))
 
 
-def check_strategy(name: str, state: State) -> str:
-    """A known strategy's exact name (case-insensitive match)."""
+def find_strategy(name: str, strategies: Sequence[StrategyInfo]) -> StrategyInfo | None:
+    """The strategy ``name`` names: its key, else its display name (case-insensitive)."""
     wanted = name.strip().lower()
-    for s in state.strategies:
-        if s.name.lower() == wanted:
-            return s.name
+    by_key = (s for s in strategies if s.name.lower() == wanted)
+    by_title = (s for s in strategies if s.title and s.title.lower() == wanted)
+    return next(by_key, None) or next(by_title, None)
+
+
+def check_strategy(name: str, state: State) -> str:
+    """A known strategy's key, from its key or its display name (case-insensitive)."""
+    found = find_strategy(name, state.strategies)
+    if found is not None:
+        return found.name
     names = ", ".join(s.name for s in state.strategies) or "none are installed"
     raise reject(f"Unknown strategy {tx.escape(name)!s}. Known strategies: {names}.")
+
+
+def strategy_names(state: State) -> StrategyNames:
+    """One key and display name per strategy, however a trade named it (key or display name)."""
+    return StrategyNames((s.name, s.title) for s in state.strategies)
 
 
 def skip_earnings_days(options: Mapping[str, Any]) -> int:
@@ -575,8 +587,25 @@ def handle_trade_open(cmd: Command, state: State, clock: Clock) -> Outcome:
         raise reject("direction must be long or short.")
     entry = _required_amount("entry", opts.get("entry"))
     size = _required_amount("size", opts.get("size"))
-    stop = _amount("stop", opts.get("stop"))
-    target = _amount("target", opts.get("target"))
+    strategy = check_strategy(str(opts["strategy"]), state) if opts.get("strategy") else None
+    signal_ref = None
+    stop_given, target_given = opts.get("stop"), opts.get("target")
+    if opts.get("signal"):
+        signal_ref, row = _signal_of(str(opts["signal"]), symbol, direction, state)
+        signal_strategy = _signal_strategy(row, state)
+        if strategy is not None and strategy != signal_strategy:
+            raise reject(
+                f"The signal {signal_ref} is from strategy {tx.escape(signal_strategy)}: "
+                "leave strategy: out, or give that one."
+            )
+        strategy = signal_strategy
+        # The pick's levels, to the cent as its "Log trade" form shows them, unless typed.
+        if stop_given is None and row.stop_loss is not None:
+            stop_given = Decimal(f"{row.stop_loss:.2f}")
+        if target_given is None and row.take_profit is not None:
+            target_given = Decimal(f"{row.take_profit:.2f}")
+    stop = _amount("stop", stop_given)
+    target = _amount("target", target_given)
     sign = 1 if direction == "long" else -1
     if stop is not None and (stop - entry) * sign >= 0:
         side = "below" if direction == "long" else "above"
@@ -584,15 +613,6 @@ def handle_trade_open(cmd: Command, state: State, clock: Clock) -> Outcome:
     if target is not None and (target - entry) * sign <= 0:
         side = "above" if direction == "long" else "below"
         raise reject(f"For a {direction}, the target must be {side} the entry ({entry}).")
-    strategy = check_strategy(str(opts["strategy"]), state) if opts.get("strategy") else None
-    signal_ref = None
-    if opts.get("signal"):
-        signal_ref = str(opts["signal"]).strip()
-        scan_id, _, sig_symbol = signal_ref.rpartition(":")
-        row = state.market.signal(scan_id, sig_symbol.upper()) if scan_id else None
-        if row is None:
-            raise reject(f"No signal {tx.escape(signal_ref)} (expected scan id:symbol).")
-        strategy = strategy or row.strategy_name
     trade_id = tx.trade_id_for(inv.command_id, lambda c: state.trades.has_id(inv.guild_id, c))
     now = clock.now()
     event = TradeOpened(
@@ -621,6 +641,32 @@ def handle_trade_open(cmd: Command, state: State, clock: Clock) -> Outcome:
         fields=fields,
         color=GREEN,
     )
+
+
+def _signal_of(ref: str, symbol: str, direction: str, state: State) -> tuple[str, SignalRow]:
+    """The stored pick ``scan id:SYMBOL`` names; refused when it is unknown or another symbol's
+    or direction's than the trade's."""
+    ref = ref.strip()
+    scan_id, _, sig_symbol = ref.rpartition(":")
+    row = state.market.signal(scan_id, tx.normalise_symbol(sig_symbol)) if scan_id else None
+    if row is None:
+        raise reject(f"No signal {tx.escape(ref)} (expected scan id:symbol).")
+    ref = f"{row.scan_id}:{row.symbol}"
+    if row.symbol != symbol:
+        raise reject(
+            f"The signal {ref} is for {row.symbol}, not {symbol}: a trade from a signal is of "
+            "its symbol."
+        )
+    if row.direction != direction:
+        raise reject(f"The signal {ref} is a {row.direction} pick: open it {row.direction}.")
+    return ref, row
+
+
+def _signal_strategy(row: SignalRow, state: State) -> str:
+    """The key of the strategy a pick came from (scans record its display name); the recorded
+    name itself when no installed strategy has it any more."""
+    found = find_strategy(row.strategy_name, state.strategies)
+    return found.name if found is not None else row.strategy_name
 
 
 def handle_trade_close(cmd: Command, state: State, clock: Clock) -> Outcome:
@@ -787,8 +833,8 @@ def metrics_fields(m: JournalMetrics) -> list[tuple[str, str, bool]]:
     def top(rows: Sequence[Any]) -> str:
         return (
             "\n".join(
-                f"{tx.escape(b.key)}: {b.trades} trades, {tx.money(b.total_pnl)}, "
-                f"win {tx.pct(b.win_rate)}"
+                f"{tx.escape(b.label or b.key)}: {tx.plural(b.trades, 'trade')}, "
+                f"{tx.money(b.total_pnl)}, win {tx.pct(b.win_rate)}"
                 for b in rows[:8]
             )
             or "—"
@@ -832,7 +878,7 @@ def handle_metrics(cmd: Command, state: State, clock: Clock) -> Outcome:
     member = int(cmd.options.get("member", cmd.inv.user_id))
     since = clock.now() - timedelta(days=int(days)) if days is not None else None
     trades = in_window(state.trades.trades(cmd.inv.guild_id, member), since)
-    m = compute_metrics(trades)
+    m = compute_metrics(trades, strategies=strategy_names(state))
     who = "Your" if member == cmd.inv.user_id else f"<@{member}>'s"
     window = f"last {days} days" if days is not None else "all time"
     title = f"{who} metrics, {window}"

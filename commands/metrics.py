@@ -8,7 +8,9 @@ the predecessor, on purpose:
 - win rate is ``wins / trades``, loss rate ``losses / trades``, so expectancy
   ``win_rate * avg_winner - loss_rate * |avg_loser|`` equals the average trade (the predecessor's
   ``1 - win_rate`` counted break-evens as losses);
-- a trade without a strategy is filed under ``manual``, never "Unknown";
+- a trade without a strategy is filed under ``manual``, never "Unknown"; a strategy is one row
+  however its trades named it (its key, or its display name as older trades from a pick did),
+  shown under its display name (``StrategyNames``);
 - every trade in the window counts (no 10,000-row cap before the date filter).
 
 Money is ``Decimal`` throughout; only ratios are rounded, for display.
@@ -32,6 +34,8 @@ class Breakdown(msgspec.Struct, frozen=True, kw_only=True):
 
     key: str
     trades: int
+    label: str = ""
+    """How the group is shown (a strategy's display name); empty: the key."""
     wins: int
     losses: int
     break_evens: int
@@ -80,6 +84,31 @@ class JournalMetrics(msgspec.Struct, frozen=True, kw_only=True):
     curve: list[CurvePoint]
 
 
+class StrategyNames:
+    """One key per strategy, whichever name a trade recorded, and the display name to show.
+
+    Built from ``(key, display name)`` pairs; a name matching no pair is its own key."""
+
+    def __init__(self, pairs: Iterable[tuple[str, str]] = ()) -> None:
+        self._keys: dict[str, str] = {}
+        self._titles: dict[str, str] = {}
+        for key, title in pairs:
+            self._titles[key] = title or key
+            self._keys[key.lower()] = key
+        for key, title in self._titles.items():
+            # A key wins over another strategy's display name that happens to read the same.
+            self._keys.setdefault(title.lower(), key)
+
+    def key(self, trade: TradeRecord) -> str:
+        """The key of the strategy ``trade`` is filed under (``manual`` without one)."""
+        recorded = trade.strategy_label
+        return self._keys.get(recorded.lower(), recorded)
+
+    def label(self, key: str) -> str:
+        """The display name of the strategy with ``key`` (the key when it is unknown)."""
+        return self._titles.get(key, key)
+
+
 def closing_order(trades: Iterable[TradeRecord]) -> list[TradeRecord]:
     """Closed trades in the order they were closed (the journal's order breaks time ties)."""
     closed = [t for t in trades if t.closed_at is not None and t.exit is not None]
@@ -98,7 +127,9 @@ def _ratio(num: int, den: int) -> Decimal | None:
 
 
 def _breakdowns(
-    trades: Sequence[TradeRecord], keys: Callable[[TradeRecord], Iterable[str]]
+    trades: Sequence[TradeRecord],
+    keys: Callable[[TradeRecord], Iterable[str]],
+    label: Callable[[str], str] = lambda key: "",
 ) -> list[Breakdown]:
     groups: dict[str, list[TradeRecord]] = {}
     for t in trades:
@@ -111,6 +142,7 @@ def _breakdowns(
         out.append(
             Breakdown(
                 key=key,
+                label=label(key),
                 trades=len(group),
                 wins=wins,
                 losses=sum(1 for p in pnls if p < 0),
@@ -134,8 +166,12 @@ def _streaks(pnls: Sequence[Decimal]) -> tuple[int, int]:
     return longest_win, longest_loss
 
 
-def compute_metrics(trades: Iterable[TradeRecord]) -> JournalMetrics:
-    """Every journal metric over the closed trades given (open ones are ignored)."""
+def compute_metrics(
+    trades: Iterable[TradeRecord], *, strategies: StrategyNames | None = None
+) -> JournalMetrics:
+    """Every journal metric over the closed trades given (open ones are ignored); ``strategies``
+    groups the by-strategy breakdown by key and names each row by its display name."""
+    names = strategies or StrategyNames()
     closed = closing_order(trades)
     pnls = [_pnl(t) for t in closed]
     winners = [p for p in pnls if p > 0]
@@ -191,7 +227,7 @@ def compute_metrics(trades: Iterable[TradeRecord]) -> JournalMetrics:
         current_drawdown=curve[-1].drawdown if curve else ZERO,
         max_drawdown=max_dd,
         average_holding=sum(holdings, timedelta()) / len(holdings) if holdings else None,
-        by_strategy=_breakdowns(closed, lambda t: (t.strategy_label,)),
+        by_strategy=_breakdowns(closed, lambda t: (names.key(t),), names.label),
         by_symbol=_breakdowns(closed, lambda t: (t.symbol,)),
         by_tag=_breakdowns(closed, lambda t: t.tags or ("untagged",)),
         curve=curve,

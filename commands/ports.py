@@ -53,9 +53,11 @@ class MarketFetcher(Protocol):
 
 
 class StrategyInfo(msgspec.Struct, frozen=True, kw_only=True):
-    """A strategy as listed by ``/strategies``."""
+    """A strategy as listed by ``/strategies``: ``name`` is its key (how commands, trades and
+    schedules name it), ``title`` its display name (what scans record and people read)."""
 
     name: str
+    title: str = ""
     description: str = ""
     version: str = ""
     tags: list[str] = []

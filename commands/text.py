@@ -49,6 +49,12 @@ def pct(value: Decimal | float | None, *, signed: bool = False) -> str:
     return f"{float(value) * 100:.1f}%"
 
 
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 pick``, ``2 picks``, ``0 days``: a count with its noun (``many`` when the plural is
+    not the noun + s). Every reply counts things through this one helper."""
+    return f"{count:,} {word if count == 1 else many or word + 's'}"
+
+
 def duration(value: timedelta | None) -> str:
     """A holding time such as ``3d 4h`` or ``2h 5m``."""
     if value is None:

@@ -104,8 +104,8 @@ class FakeAnalyzer:
 
     def strategies(self) -> list[StrategyInfo]:
         return [
-            StrategyInfo(name="rsi_flow", description="RSI dip with flow"),
-            StrategyInfo(name="golden_cross", description="SMA 50 over 200"),
+            StrategyInfo(name="rsi_flow", title="RSI Flow", description="RSI dip with flow"),
+            StrategyInfo(name="golden_cross", title="Golden Cross", description="SMA 50 over 200"),
         ]
 
     def describe(self, name: str) -> str:

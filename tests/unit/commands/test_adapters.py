@@ -110,3 +110,45 @@ async def test_the_daily_run_fetches_earnings_and_skips_by_the_guilds_default(
     fields = {name: value for name, value, _ in run.reply.fields}
     assert fields["Skipped for earnings"].startswith("AAPL: earnings on ")
     assert run.failures == []
+
+
+async def test_a_trade_from_a_pick_carries_its_levels_and_key_and_metrics_show_one_row(
+    sample_service: CommandService, members: Members
+) -> None:
+    """With the real analyzer (which records a scan under the strategy's display name), a trade
+    opened with signal: takes the pick's stop and target and the strategy's key; a trade filed
+    by key and one from the pick are one /metrics row, named "Fixed Levels"."""
+    await sample_service.execute("fetch stocks", {"symbols": "MSFT"}, members.inv())
+    scan = await sample_service.execute(
+        "analyze", {"strategy": "fixed_levels", "symbols": "MSFT"}, members.inv()
+    )
+    [button] = scan.buttons
+    scan_id = button.custom_id.split(":")[2]
+    base = {"symbol": "MSFT", "direction": "long", "entry": "600", "size": "1"}
+    from_pick = await sample_service.execute(
+        "trade open", {**base, "signal": f"{scan_id}:MSFT"}, members.inv()
+    )
+    assert from_pick.ok, from_pick.description
+    fields = {name: value for name, value, _ in from_pick.fields}
+    assert (fields["Stop"], fields["Target"], fields["Strategy"]) == (
+        "560",
+        "700",
+        "fixed\\_levels",
+    )
+    by_key = await sample_service.execute(
+        "trade open", {**base, "strategy": "fixed_levels"}, members.inv()
+    )
+    other = await sample_service.execute(
+        "trade open", {**base, "symbol": "AAPL", "signal": f"{scan_id}:MSFT"}, members.inv()
+    )
+    assert not other.ok
+    assert "is for MSFT, not AAPL" in other.description
+    for opened in (from_pick, by_key):
+        trade_id = opened.title.split()[1]
+        closed = await sample_service.execute(
+            "trade close", {"id": trade_id, "exit": "610"}, members.inv()
+        )
+        assert closed.ok, closed.description
+    metrics = await sample_service.execute("metrics", {}, members.inv())
+    by_strategy = {name: value for name, value, _ in metrics.fields}["By strategy"]
+    assert by_strategy.splitlines() == ["Fixed Levels: 2 trades, +20.00, win 100.0%"]
