@@ -6,8 +6,12 @@ instant (DST, half days). Instead, each turn of the loop:
 1. asks the service which guilds owe a post now (``due_daily``: enabled, a trading session, past
    the run time, no ``daily_post_published`` for the session in the journal, which is what makes a
    restart catch up a missed run, marked late, and never post twice);
-2. for each: ``run_daily`` (fetch, scan, what to post), posts it to the guild's channel, then
-   ``record_daily_post`` with the message id;
+2. for each: ``run_daily`` (fetch, scan, what to post), appends ``daily_post_started`` (the run
+   id and the marker its post carries in the embed footer), posts it to the guild's channel, then
+   ``record_daily_post`` with the message id. A run that finds its ``daily_post_started`` but no
+   ``daily_post_published`` (a crash between Discord accepting the post and the append) reads the
+   channel's recent messages for the marker and, when the post is there, records it and does not
+   post again;
 3. sleeps until the earliest next run (computed by ``commands.schedule`` with ``zoneinfo``), at most
    ``IDLE_S``, or until ``poke()`` (a ``/schedule set``) wakes it.
 
@@ -25,16 +29,22 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 import disnake
+import msgspec
 
 from commands.discord_render import NO_MENTIONS, render
 from commands.models import DailyRun
 from commands.ports import Clock
 from commands.service import CommandService
+from events.guild import DailyPostStarted
 
 log = logging.getLogger(__name__)
 
 IDLE_S = 3600.0
 RETRY_S = 300.0
+HISTORY_MARGIN = timedelta(hours=1)
+"""How far before a run's ``daily_post_started`` its post is looked for (clock skew)."""
+HISTORY_LIMIT = 1000
+"""At most this many messages are read looking for an interrupted run's post."""
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -139,11 +149,35 @@ class DailyScheduler:
         return done
 
     async def run_guild(self, guild_id: int, now: datetime) -> bool:
-        """Run, post and record one guild's daily picks; False when there was nothing to post."""
+        """Run, post and record one guild's daily picks; False when there was nothing to post.
+
+        Exactly once across crashes: ``daily_post_started`` (with the post's marker) is appended
+        before the post is sent, ``daily_post_published`` after. An attempt that finds the first
+        without the second looks for the marked post in the channel and records it instead of
+        posting again (the earlier process died after Discord took the post).
+        """
         run = await self.service.run_daily(guild_id, now=now)
         if run.already_posted:
             return False
-        message = await self.post(run)
+        intent = await self.service.daily_intent(run)
+        if intent is not None:
+            found = await self.find_post(intent)
+            if found is not None:
+                await self.service.record_daily_post(
+                    run, message_id=found.id, channel_id=found.channel.id,
+                    posted_at=found.created_at,
+                )  # fmt: skip
+                log.warning(
+                    "daily picks of guild %s for %s were posted before a restart (message %s): "
+                    "recorded, not posted again",
+                    guild_id, run.session, found.id,
+                )  # fmt: skip
+                return False
+        channel = await self.channel_for(run)
+        marker = post_marker(run.run_id)
+        if intent is None:
+            await self.service.record_daily_intent(run, channel_id=channel.id, marker=marker)
+        message = await self.send(channel, run, marker)
         recorded = await self.service.record_daily_post(
             run, message_id=message.id, channel_id=message.channel.id, posted_at=self.clock.now()
         )
@@ -159,21 +193,63 @@ class DailyScheduler:
         )
         return True
 
-    async def post(self, run: DailyRun) -> disnake.Message:
-        """Send a run's post to its channel."""
+    async def channel_for(self, run: DailyRun) -> disnake.TextChannel:
+        """The text channel a run posts to (refused when missing or of another server)."""
         if run.channel_id is None:
             raise PostRefusedError(f"guild {run.guild_id} has no channel for its daily picks")
-        channel = self.bot.get_channel(run.channel_id)
+        return await self._text_channel(run.channel_id, run.guild_id)
+
+    async def _text_channel(self, channel_id: int, guild_id: int) -> disnake.TextChannel:
+        channel = self.bot.get_channel(channel_id)
         if channel is None:
-            channel = await self.bot.fetch_channel(run.channel_id)
-        if not isinstance(channel, disnake.TextChannel) or channel.guild.id != run.guild_id:
+            channel = await self.bot.fetch_channel(channel_id)
+        if not isinstance(channel, disnake.TextChannel) or channel.guild.id != guild_id:
             raise PostRefusedError(
-                f"channel {run.channel_id} is not a text channel of guild {run.guild_id}"
+                f"channel {channel_id} is not a text channel of guild {guild_id}"
             )
-        out = render(run.reply)
+        return channel
+
+    async def send(
+        self, channel: disnake.TextChannel, run: DailyRun, marker: str
+    ) -> disnake.Message:
+        """Send a run's post, its embed footer ending with ``marker``."""
+        footer = f"{run.reply.footer} · {marker}" if run.reply.footer else marker
+        out = render(msgspec.structs.replace(run.reply, footer=footer))
         return await channel.send(
             embed=out.embed, components=out.components, allowed_mentions=NO_MENTIONS
         )
+
+    async def find_post(self, intent: DailyPostStarted) -> disnake.Message | None:
+        """The bot's message carrying ``intent.marker`` in the intent's channel, if Discord has it.
+
+        Reads the channel's history from ``HISTORY_MARGIN`` before the intent (clocks differ),
+        oldest first, at most ``HISTORY_LIMIT`` messages. Without Read Message History, Discord
+        answers no messages: then the post cannot be verified and is sent again (logged).
+        """
+        channel = await self._text_channel(intent.channel_id, intent.guild_id)
+        me = channel.guild.me
+        if not channel.permissions_for(me).read_message_history:
+            log.warning(
+                "cannot check channel %s for an interrupted daily post of guild %s (no Read "
+                "Message History permission): it may be posted twice",
+                channel.id, intent.guild_id,
+            )  # fmt: skip
+            return None
+        since = (intent.started_at or self.clock.now()) - HISTORY_MARGIN
+        history = channel.history(
+            limit=HISTORY_LIMIT, after=disnake.Object(disnake.utils.time_snowflake(since))
+        )
+        async for message in history:
+            if message.author.id == me.id and any(
+                (embed.footer.text or "").endswith(intent.marker) for embed in message.embeds
+            ):
+                return message
+        return None
+
+
+def post_marker(run_id: str) -> str:
+    """The text that marks a run's post in its footer (found again after a restart)."""
+    return f"run {run_id}"
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:

@@ -26,8 +26,9 @@ Retries: the reply of each command is kept in memory and, bounded and without at
 
 The daily picks: ``due_daily(now)`` says which guilds owe a post, ``run_daily`` fetches (bars with
 earnings dates, flows), scans (skipping stocks with earnings within the guild's
-``skip_earnings_within`` days) and returns what to post, and after posting the front end calls
-``record_daily_post``.
+``skip_earnings_within`` days) and returns what to post; the front end records
+``record_daily_intent`` before it posts and ``record_daily_post`` after, and ``daily_intent``
+tells a later attempt that an earlier one may have posted already.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ from commands.spec import OptionError, coerce_options, find_command
 from events.analysis import SignalsGenerated
 from events.audit import CommandHandled
 from events.base import Actor, Envelope, NewEvent
-from events.guild import DailyPostPublished
+from events.guild import DailyPostPublished, DailyPostStarted
 from events.journal import Journal
 from events.market import FetchFailed
 from events.trading import TradeOpened
@@ -651,6 +652,31 @@ class CommandService:
             reply, description=description, fields=fields, color=RED if failures else reply.color
         )
 
+    async def daily_intent(self, run: DailyRun) -> DailyPostStarted | None:
+        """The ``daily_post_started`` of ``run`` already in the journal (a post may be out)."""
+
+        def read() -> DailyPostStarted | None:
+            span = self.journal.command_span(_intent_command_id(run))
+            env = self.journal.get(span[0]) if span is not None else None
+            started = env.event if env is not None else None
+            return started if isinstance(started, DailyPostStarted) else None
+
+        return await self._on_worker(read)
+
+    async def record_daily_intent(self, run: DailyRun, *, channel_id: int, marker: str) -> None:
+        """Append ``daily_post_started`` for ``run`` before its post is sent (once per run)."""
+        event = DailyPostStarted(
+            guild_id=run.guild_id, session=run.session, run_id=run.run_id, channel_id=channel_id,
+            marker=marker, started_at=self.clock.now(),
+        )  # fmt: skip
+        await self._on_worker(
+            lambda: self._append(
+                [NewEvent(f"daily:{run.guild_id}", event)],
+                command_id=_intent_command_id(run),
+                actor=Actor(guild_id=run.guild_id),
+            )
+        )
+
     async def record_daily_post(
         self,
         run: DailyRun,
@@ -679,6 +705,10 @@ class CommandService:
             return bool(stored)
 
         return await self._on_worker(write)
+
+
+def _intent_command_id(run: DailyRun) -> str:
+    return f"daily-post-started:{run.run_id}"
 
 
 def _actor(inv: Invocation) -> Actor:

@@ -5,13 +5,15 @@ missed run caught up and marked late, and buttons of an old post working after a
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from commands.scheduler import IDLE_S
-from events.guild import DailyPostPublished
+from events.guild import DailyPostPublished, DailyPostStarted
 from tests.e2e.bot_harness import (
     START,
     STRATEGY,
@@ -137,3 +139,92 @@ async def test_schedule_run_posts_the_picks_here_now(
         reply = await r.run("schedule run", user=r.world.admin)
         assert daily_posts(r) == []
     assert "Daily picks 2025-03-10" in reply.text()
+
+
+def intents(r: Running) -> list[DailyPostStarted]:
+    """Every ``daily_post_started`` in the journal."""
+    return [
+        env.event
+        for page in r.app.service.journal.read(1, r.app.service.journal.head())
+        for env in page
+        if isinstance(env.event, DailyPostStarted)
+    ]
+
+
+class CrashPoint:
+    """Fault injection: the process dies at this call. It never returns, and the test then
+    stops the bot around it, so nothing after this point runs, as with a kill."""
+
+    def __init__(self) -> None:
+        """Not reached yet."""
+        self.reached = asyncio.Event()
+
+    async def __call__(self, *_: Any, **__: Any) -> Any:
+        """Stop here for good."""
+        self.reached.set()
+        await asyncio.Future()
+
+
+async def test_crash_after_discord_took_the_post_neither_repeats_nor_loses_it(
+    discord_standin: DiscordStandin, template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after Discord accepted the daily post and before ``daily_post_published`` was
+    appended: the restarted bot finds its post in the channel by the run's marker, records it
+    with that message id and posts nothing. One message in the channel, one published event."""
+    picks = discord_standin.world.guild.channel("picks")
+    data = copy_template(template, tmp_path / "d")
+    async with running_bot(discord_standin, data, scheduler=True) as first:
+        await configure(first)
+        await eventually(lambda: HALF_HOUR in first.time.sleeps, "the loop to sleep until 09:30")
+        # The crash point: the REST POST has been answered, the append not made.
+        crash = CrashPoint()
+        monkeypatch.setattr(first.app.service, "record_daily_post", crash)
+        first.time.set(START + timedelta(seconds=HALF_HOUR))
+        post = await discord_standin.wait_for_channel_message(picks.id)
+        await asyncio.wait_for(crash.reached.wait(), timeout=5)
+        assert daily_posts(first) == []
+        before_restart = intents(first)
+    monkeypatch.undo()
+    later = FakeTime(START + timedelta(minutes=40))
+    async with running_bot(discord_standin, data, time=later, scheduler=True) as second:
+        await eventually(lambda: len(daily_posts(second)) == 1, "the found post to be recorded")
+        await eventually(lambda: bool(later.sleeps), "the restarted loop to go to sleep")
+        recorded = daily_posts(second)
+    guild_id = discord_standin.world.guild.id
+    assert [i.run_id for i in before_restart] == [f"daily:{guild_id}:2025-03-10"]
+    assert before_restart[0].marker in post.text()
+    assert len(discord_standin.channel_posts) == 1
+    assert [(p.message_id, p.channel_id) for p in recorded] == [(post.message_id, picks.id)]
+    assert discord_standin.requests_to("GET", f"/channels/{picks.id}/messages")
+
+
+async def test_crash_before_discord_took_the_post_posts_it_after_restart_marked_late(
+    discord_standin: DiscordStandin, template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after ``daily_post_started`` but before the post reached Discord: the restarted
+    bot looks in the channel, finds no post for the run, and posts it once, marked late."""
+    picks = discord_standin.world.guild.channel("picks")
+    data = copy_template(template, tmp_path / "d")
+    async with running_bot(discord_standin, data, scheduler=True) as first:
+        await configure(first)
+        await eventually(lambda: HALF_HOUR in first.time.sleeps, "the loop to sleep until 09:30")
+        crash = CrashPoint()
+        monkeypatch.setattr(first.app.scheduler, "send", crash)
+        first.time.set(START + timedelta(seconds=HALF_HOUR))
+        await asyncio.wait_for(crash.reached.wait(), timeout=5)
+        assert len(intents(first)) == 1
+    monkeypatch.undo()
+    assert not discord_standin.channel_posts
+    back = FakeTime(START + timedelta(minutes=75))
+    async with running_bot(discord_standin, data, time=back, scheduler=True) as second:
+        post = await discord_standin.wait_for_channel_message(picks.id)
+        await eventually(lambda: len(daily_posts(second)) == 1, "the post to be recorded")
+        recorded = daily_posts(second)
+        started = intents(second)
+    assert len(discord_standin.channel_posts) == 1
+    assert [p.message_id for p in recorded] == [post.message_id]
+    assert recorded[0].late
+    assert "late" in post.text().lower()
+    assert len(started) == 1
+    assert started[0].marker in post.text()
+    assert discord_standin.requests_to("GET", f"/channels/{picks.id}/messages")

@@ -7,6 +7,7 @@ thing a Discord user can do (or one guarantee of the stand-in itself).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import json
 import struct
@@ -454,3 +455,49 @@ async def test_ids_are_time_based_snowflakes(discord_standin: DiscordStandin) ->
     now = disnake.utils.utcnow()
     for snowflake in (world.guild.id, world.guild.general.id, world.member.id):
         assert abs((disnake.utils.snowflake_time(snowflake) - now).total_seconds()) < 60
+
+
+async def test_channel_history_reads_like_discords(discord_standin: DiscordStandin) -> None:
+    """``channel.history`` (GET /channels/{id}/messages) answers as Discord does: newest first,
+    ``limit`` messages around, before or after an anchor, no ephemeral replies; a bad ``limit``
+    or two anchors are a 400, and a bot without Read Message History sees no messages."""
+    world = discord_standin.world
+    picks = world.guild.channel("picks")
+    bot = make_bot(discord_standin)
+    async with run_bot(bot, discord_standin):
+        channel = bot.get_channel(picks.id)
+        assert isinstance(channel, disnake.TextChannel)
+        sent = [await channel.send(f"m{n}", allowed_mentions=NO_PINGS) for n in range(5)]
+        await answer(discord_standin, world.member, "secret")  # ephemeral: in no history
+
+        async def texts(**kwargs: Any) -> list[str]:
+            return [m.content async for m in channel.history(**kwargs)]
+
+        newest = await texts(limit=3)
+        after = await texts(limit=None, after=sent[0])
+        before = await texts(limit=2, before=sent[4])
+        around = await texts(limit=2, around=sent[2])
+        everything = await texts(limit=None)
+    assert newest == ["m4", "m3", "m2"]
+    assert after == ["m1", "m2", "m3", "m4"]  # disnake pages oldest first after an anchor
+    assert before == ["m3", "m2"]
+    assert around == ["m3", "m2", "m1"]  # Discord: limit // 2 each side plus the anchor
+    assert everything == ["m4", "m3", "m2", "m1", "m0"]
+
+    url = f"{discord_standin.api_base}/channels/{picks.id}/messages"
+    async with aiohttp.ClientSession() as session:
+        for query in ({"limit": "0"}, {"limit": "101"}, {"before": "1", "after": "2"}):
+            async with session.get(url, params=query) as got:
+                assert got.status == 400, query
+                assert (await got.json())["code"] == 50035
+        async with session.get(url, params={"limit": "2"}) as got:
+            raw = await got.json()
+        assert [m["content"] for m in raw] == ["m4", "m3"]
+        discord_standin.failures.clear()  # the 400s above were the point
+        everyone = world.guild.roles[0]
+        world.guild.roles[0] = dataclasses.replace(
+            everyone, permissions=everyone.permissions & ~(1 << 16)
+        )  # no Read Message History
+        async with session.get(url) as got:
+            hidden = (got.status, await got.json())
+    assert hidden == (200, [])

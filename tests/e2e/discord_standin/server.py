@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+import disnake
 from aiohttp import BodyPartReader, WSMsgType, web
 
 from .commands import CommandRegistry
@@ -203,6 +204,7 @@ class StandinServer:
             ("GET", "/webhooks/{app}/{token}/messages/{message_id}", self._webhook_message),
             ("PATCH", "/webhooks/{app}/{token}/messages/{message_id}", self._webhook_message),
             ("DELETE", "/webhooks/{app}/{token}/messages/{message_id}", self._webhook_message),
+            ("GET", "/channels/{channel_id}/messages", self._channel_history),
             ("POST", "/channels/{channel_id}/messages", self._post_channel_message),
             ("GET", "/channels/{channel_id}/messages/{message_id}", self._channel_message),
             ("PATCH", "/channels/{channel_id}/messages/{message_id}", self._channel_message),
@@ -496,6 +498,58 @@ class StandinServer:
                 "MESSAGE_CREATE", message.payload | {"guild_id": str(guild.id), "member": member}
             )
         return json_response(message.payload)
+
+    async def _channel_history(self, request: web.Request) -> web.Response:
+        """``GET /channels/{id}/messages``: Discord's "Get Channel Messages".
+
+        As Discord: ``limit`` 1-100 (default 50); at most one of ``around``, ``before``,
+        ``after``; newest first whatever the anchor (``after`` gives the ``limit`` oldest
+        messages after it, ``around`` up to ``limit // 2`` on each side plus the anchor itself);
+        403 Missing Access without View Channel, and no messages without Read Message History.
+        Ephemeral replies are nobody's channel history.
+        """
+        channel_id = int(request.match_info["channel_id"])
+        guild, _ = self._guild_channel(channel_id)
+        query = request.query
+        problems = []
+        try:
+            limit = int(query.get("limit", "50"))
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= 100:
+            problems.append(f"limit: must be an integer from 1 to 100, got {query.get('limit')!r}")
+        anchors = {k: query[k] for k in ("around", "before", "after") if k in query}
+        if len(anchors) > 1:
+            problems.append(
+                f"only one of around, before, after may be given, got {sorted(anchors)}"
+            )
+        if any(not v.isdigit() for v in anchors.values()):
+            problems.append(f"around, before and after must be snowflakes, got {anchors}")
+        if problems:
+            raise _invalid(problems)
+        perms = disnake.Permissions(guild.permissions_of(self.world.bot.id))
+        if not perms.view_channel:
+            raise _RejectedError(403, 50001, "Missing Access")
+        if not perms.read_message_history:
+            return json_response([])
+        ids = sorted(
+            m.id
+            for m in self.messages.values()
+            if m.channel_id == channel_id and not m.flags & EPHEMERAL
+        )
+        kind, anchor = next(iter(anchors.items()), ("", "0"))
+        at = int(anchor)
+        if kind == "after":
+            picked = [i for i in ids if i > at][:limit]
+        elif kind == "before":
+            picked = [i for i in ids if i < at][-limit:]
+        elif kind == "around":
+            side = limit // 2
+            older = [i for i in ids if i < at][-side:] if side else []
+            picked = [*older, *(i for i in ids if i == at), *[i for i in ids if i > at][:side]]
+        else:
+            picked = ids[-limit:]
+        return json_response([self.messages[i].payload for i in reversed(picked)])
 
     async def _channel_message(self, request: web.Request) -> web.StreamResponse:
         channel_id = int(request.match_info["channel_id"])
