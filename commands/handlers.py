@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -25,6 +26,7 @@ from commands.models import BLUE, GREEN, GREY, RED, Button, DailyRun, Invocation
 from commands.ports import Clock, MarketView, SignalRow, StrategyInfo
 from commands.schedule import ScheduleError, TradingCalendar, next_run, parse_time
 from commands.spec import COMMANDS, find_command, usage
+from commands.values import MAX_EARNINGS_DAYS, OptionError, decimal_value
 from events.analysis import SignalsGenerated
 from events.base import NewEvent
 from events.guild import (
@@ -37,7 +39,7 @@ from events.market import BarsFetched, EarningsFetched, FetchFailed, FlowAlertsF
 from events.trading import TradeClosed, TradeNoteAdded, TradeOpened
 from fetchers.service import SYMBOL_PATTERN
 from projections.guild import GuildBook
-from projections.trading import PRICE_SCALE, TradeBook, TradeRecord
+from projections.trading import TradeBook, TradeRecord
 
 MAX_TEXT = 1000
 MAX_SYMBOLS = 50
@@ -46,7 +48,6 @@ only: an omitted ``symbols`` option (the watchlist, every stored symbol) is neve
 front end that is not a chat (the CLI) opens its service without a limit. Fetches of more
 symbols than this are asked for in batches of it (``CommandService``), with progress."""
 DEFAULT_SIGNAL_DAYS = 7
-MAX_EARNINGS_DAYS = 365
 EARNINGS_SKIP_REASON = "earnings on "
 """How ``analysis.scan`` begins the reason of a symbol skipped for its earnings date."""
 
@@ -188,29 +189,23 @@ def skip_earnings_days(options: Mapping[str, Any]) -> int:
     return days
 
 
-# Prices and sizes up to ten billion: their P&L then fits the trades table's exact DECIMAL columns
-# (30 integer digits for prices, 22 for P&L), so no typo can make a projection overflow.
-MAX_AMOUNT = Decimal(10_000_000_000)
-
-
-def _amount(name: str, value: Decimal | None, *, required: bool = False) -> Decimal | None:
+def _amount(name: str, value: object, *, required: bool = False) -> Decimal | None:
+    """A price or size through the one value gate (``commands.values.decimal_value``: exact, at
+    most 8 places, at most ``MAX_AMOUNT``), and greater than zero."""
     if value is None:
         if required:
             raise reject(f"{name} is required.")
         return None
-    if not value.is_finite():
-        raise reject(f"{name} must be a finite number.")
-    if value <= 0:
-        raise reject(f"{name} must be greater than zero (got {value}).")
-    if value > MAX_AMOUNT:
-        raise reject(f"{name} must be at most {MAX_AMOUNT:,} (got {value}).")
-    if -value.normalize().as_tuple().exponent > PRICE_SCALE:  # type: ignore[operator]
-        raise reject(f"{name} has more than {PRICE_SCALE} decimal places.")
-    # "10.0" is stored as 10, never as 1E+1 (which is what normalize() would give).
-    return value.quantize(Decimal(1)) if value == value.to_integral() else value
+    try:
+        amount = decimal_value(name, value)
+    except OptionError as exc:
+        raise reject(f"{exc}.") from None
+    if amount <= 0:
+        raise reject(f"{name} must be greater than zero (got {amount}).")
+    return amount
 
 
-def _required_amount(name: str, value: Decimal | None) -> Decimal:
+def _required_amount(name: str, value: object) -> Decimal:
     checked = _amount(name, value, required=True)
     assert checked is not None
     return checked
@@ -242,13 +237,30 @@ def _footer(state: State, clock: Clock) -> str:
 
 
 def handle_ping(cmd: Command, state: State, clock: Clock) -> Outcome:
-    """Answer, with the journal head."""
+    """Answer, with the journal head (the front end adds its timings: ``with_ping_timings``)."""
     return [], Reply(
         title="Pong!",
         description=f"Journal head: {state.info.journal_head}",
         color=GREEN,
         ephemeral=True,
     )
+
+
+def with_ping_timings(reply: Reply, *, gateway_latency: float | None, answered_in: float) -> Reply:
+    """/ping's reply with what only the front end measures: the gateway's heartbeat latency
+    (``None``: there is no gateway, the console; infinite or NaN: no heartbeat answered yet) and
+    the seconds from receiving the command to sending this answer."""
+    if gateway_latency is None:
+        gateway = "none (local console)"
+    elif not math.isfinite(gateway_latency):
+        gateway = "not measured yet (no heartbeat answered)"
+    else:
+        gateway = f"{gateway_latency * 1000:.0f} ms"
+    fields = [
+        ("Gateway latency", gateway, True),
+        ("Answered in", f"{answered_in * 1000:.0f} ms", True),
+    ]
+    return msgspec.structs.replace(reply, fields=[*reply.fields, *fields])
 
 
 def handle_help(cmd: Command, state: State, clock: Clock) -> Outcome:

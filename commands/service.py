@@ -9,7 +9,10 @@ state its append will follow, and the journal keeps one writer.
 
 Errors are translated here, once: bad input -> an ephemeral ``ok=False`` reply naming the problem
 (only the audit event is appended); anything unexpected -> logged with its traceback, an audit
-event with outcome ``error``, and a generic reply carrying a reference (never a traceback).
+event with outcome ``error``, and a generic reply carrying a reference (never a traceback). Once a
+command's events are committed, its reply is the command's own: a projection that then fails to
+follow (the analytics batch, a state fold) is logged and catches up later, never reported as an
+error the member would retry (and so commit twice).
 
 The DuckDB analytics follow the journal in batches, except market data and scans
 (``ANALYTICS_EAGER``), which load at once. A command that reads the analytics
@@ -59,7 +62,8 @@ from commands.schedule import (
     run_at,
     session_of,
 )
-from commands.spec import OptionError, coerce_options, find_command
+from commands.spec import coerce_options, find_command
+from commands.values import OptionError, audit_options, command_name
 from events.analysis import SignalsGenerated
 from events.audit import CommandHandled
 from events.base import Actor, Envelope, NewEvent
@@ -148,6 +152,7 @@ class CommandService:
         self.symbol_limit = symbol_limit
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="commands")
         self._analytics_behind = 0
+        self._closed = False
         self._replies: OrderedDict[str, Reply] = OrderedDict()
 
     # -- plumbing ---------------------------------------------------------------------------------
@@ -157,17 +162,28 @@ class CommandService:
         return await loop.run_in_executor(self._worker, lambda: fn(*args))
 
     def close(self) -> None:
-        """Bring the analytics up to date and stop the worker thread."""
+        """Bring the analytics up to date and stop the worker thread (once; again is a no-op)."""
+        if self._closed:
+            return
+        self._closed = True
         self._worker.submit(self.flush_analytics).result()
         self._worker.shutdown(wait=True)
 
     def flush_analytics(self) -> int:
         """Catch the DuckDB analytics up with the journal (call on the worker, or via
-        ``flush_analytics_soon``); returns the events read."""
+        ``flush_analytics_soon``); returns the events read. Never raises: a failure is logged and
+        retried at the next flush, and readers see the analytics as far as they got."""
         if self.analytics_runner is None or not self._analytics_behind:
             return 0
         self._analytics_behind = 0
-        return self.analytics_runner.catch_up()
+        try:
+            return self.analytics_runner.catch_up()
+        except Exception:
+            # A command's reply never depends on the analytics batch (its events are committed);
+            # the failure is logged with its traceback, and the next flush tries again.
+            log.exception("the analytics could not catch up with the journal")
+            self._analytics_behind = 1
+            return 0
 
     async def flush_analytics_soon(self) -> int:
         """``flush_analytics`` on the worker: a front end's periodic task calls this (every second
@@ -234,21 +250,31 @@ class CommandService:
             expected_versions=expected,
             recorded_at=self.clock.now(),
         )
-        # State projections follow every append at once; the DuckDB analytics follow in batches
-        # (DESIGN.md, The flow of one command): now when a command reads them or a batch is due.
-        self.runner.catch_up()
-        if self.analytics_runner is not None and not result.duplicate:
-            self._analytics_behind += len(result.positions)
-            if self._analytics_behind >= ANALYTICS_BATCH or any(
-                e.event.event_tag() in ANALYTICS_EAGER for e in events
-            ):
-                self.flush_analytics()
+        # The events are committed: from here on nothing may turn the command's reply into an
+        # error (a retry would then commit it twice). A projection that fails is logged and
+        # catches up later (the runner isolates an event it cannot apply).
+        self._follow(result.positions if not result.duplicate else [], events)
         if not result.positions:
             return []
         stored: list[Envelope] = []
         for page in self.journal.read(result.positions[0], result.positions[-1]):
             stored.extend(page)
         return stored
+
+    def _follow(self, positions: Sequence[int], events: Sequence[NewEvent]) -> None:
+        """After a commit: state projections follow every append at once; the DuckDB analytics
+        follow in batches (DESIGN.md, The flow of one command), now when a command reads them or
+        a batch is due. Never raises: the commit stands whatever a projection does."""
+        try:
+            self.runner.catch_up()
+        except Exception:
+            log.exception("the state projections could not follow position %s", positions[-1:])
+        if self.analytics_runner is not None and positions:
+            self._analytics_behind += len(positions)
+            if self._analytics_behind >= ANALYTICS_BATCH or any(
+                e.event.event_tag() in ANALYTICS_EAGER for e in events
+            ):
+                self.flush_analytics()
 
     # -- commands ---------------------------------------------------------------------------------
 
@@ -265,9 +291,9 @@ class CommandService:
         ``progress(kind, done, total)`` is called on the event loop after each batch of a fetch
         of many symbols (``FETCH_BATCH``), e.g. to update a deferred reply; it must not block."""
         started = _time.perf_counter()
-        name = " ".join(command.lower().lstrip("/").split())
+        name = command_name(command)
         raw = {k: v for k, v in options.items() if v is not None}
-        audit_options = {k: str(v) for k, v in raw.items()}
+        audited = audit_options(raw)
         try:
             done = await self._on_worker(self._already, inv.command_id)
             if done is not None:
@@ -283,14 +309,14 @@ class CommandService:
                 raise h.reject(str(exc)) from None
             cmd = h.Command(name=spec.name, options=typed, inv=inv)
             cmd = await self._gather(cmd, progress)
-            return await self._on_worker(self._run, cmd, audit_options, started)
+            return await self._on_worker(self._run, cmd, audited, started)
         except h.CommandRejectedError as exc:
             return await self._on_worker(
-                self._finish_rejected, name, inv, audit_options, exc.message, started
+                self._finish_rejected, name, inv, audited, exc.message, started
             )
         except Exception:
             log.exception("command /%s failed (command id %s)", name, inv.command_id)
-            return await self._on_worker(self._finish_error, name, inv, audit_options, started)
+            return await self._on_worker(self._finish_error, name, inv, audited, started)
 
     def _audit(
         self,

@@ -1,20 +1,35 @@
 """The one registry of commands: names, options and help. ``/help``, the console's parser and the
 Discord cogs are all generated from ``COMMANDS``.
 
-Option values arrive typed from Discord and as text from the console; ``coerce_options`` turns
-either into the types the handlers expect (numbers of type ``float`` become exact ``Decimal``s:
-Discord sends JSON numbers, and ``repr`` of a float is the shortest text that round-trips, which is
-what the member typed).
+Option values arrive typed from Discord and as text from the console or a form; ``coerce_options``
+is the one gate both front ends pass (``commands.values``): it turns either into the types the
+handlers expect, within each option's bounds (numbers of type ``float`` become exact ``Decimal``s
+with at most 8 places: Discord sends JSON numbers, and ``repr`` of a float is the shortest text
+that round-trips, which is what the member typed; integers within ``low``/``high``; text cleaned
+and at most ``max_length`` characters).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Literal
 
 import msgspec
+
+from commands.values import (
+    MAX_DAYS,
+    MAX_EARNINGS_DAYS,
+    MAX_NAME,
+    MAX_SNOWFLAKE,
+    MAX_TEXT,
+    OptionError,
+    clean_text,
+    decimal_value,
+    int_value,
+    shown,
+    text_value,
+)
 
 OptionType = Literal["str", "int", "float", "bool", "user", "channel"]
 
@@ -29,6 +44,14 @@ class OptionSpec(msgspec.Struct, frozen=True):
     choices: list[str] = []
     autocomplete: str | None = None
     """``symbol``, ``strategy`` or ``open_trade``: what ``CommandService.autocomplete`` offers."""
+    low: int | None = None
+    """The smallest value of a number (``None``: an ``int`` takes 1 as ids do; a ``float`` any
+    value down to ``-MAX_AMOUNT``)."""
+    high: int | None = None
+    """The largest value of a number (``None``: ``MAX_SNOWFLAKE`` for an ``int``, ``MAX_AMOUNT``
+    for a ``float``)."""
+    max_length: int = MAX_TEXT
+    """The most characters a text option takes."""
 
 
 class CommandSpec(msgspec.Struct, frozen=True):
@@ -43,10 +66,6 @@ class CommandSpec(msgspec.Struct, frozen=True):
     group: str = "core"
 
 
-class OptionError(ValueError):
-    """An option value that does not fit its spec (unknown, missing or of the wrong type)."""
-
-
 def _o(
     name: str,
     description: str,
@@ -55,8 +74,13 @@ def _o(
     required: bool = False,
     choices: list[str] | None = None,
     autocomplete: str | None = None,
+    low: int | None = None,
+    high: int | None = None,
+    max_length: int = MAX_TEXT,
 ) -> OptionSpec:
-    return OptionSpec(name, description, type_, required, choices or [], autocomplete)
+    return OptionSpec(
+        name, description, type_, required, choices or [], autocomplete, low, high, max_length
+    )
 
 
 _SYMBOLS = "Comma-separated tickers, e.g. AAPL,MSFT"
@@ -66,7 +90,9 @@ _SKIP_EARNINGS = "Skip stocks with earnings within N days (0: skip none)"
 COMMANDS: list[CommandSpec] = [
     CommandSpec("ping", "Check that the bot answers, and how fast."),
     CommandSpec(
-        "help", "List the commands, or show one.", [_o("command", "A command, e.g. trade open")]
+        "help",
+        "List the commands, or show one.",
+        [_o("command", "A command, e.g. trade open", max_length=MAX_NAME)],
     ),
     CommandSpec("about", "Version, data sources, features that are off, and the journal head."),
     CommandSpec(
@@ -81,7 +107,7 @@ COMMANDS: list[CommandSpec] = [
         "Fetch options-flow alerts for symbols.",
         [
             _o("symbols", _SYMBOLS + _FETCH_DEFAULT, autocomplete="symbol"),
-            _o("min_premium", "Smallest total premium in USD", "float"),
+            _o("min_premium", "Smallest total premium in USD", "float", low=0),
         ],
         slow=True,
         group="data",
@@ -97,7 +123,13 @@ COMMANDS: list[CommandSpec] = [
         "watchlist add",
         "Add a symbol to this server's watchlist.",
         [
-            _o("symbol", "Ticker, e.g. AAPL", required=True, autocomplete="symbol"),
+            _o(
+                "symbol",
+                "Ticker, e.g. AAPL",
+                required=True,
+                autocomplete="symbol",
+                max_length=MAX_NAME,
+            ),
             _o("note", "Why it is watched"),
             _o("tags", "Comma-separated tags"),
         ],
@@ -106,7 +138,7 @@ COMMANDS: list[CommandSpec] = [
     CommandSpec(
         "watchlist remove",
         "Remove a symbol from this server's watchlist.",
-        [_o("symbol", "Ticker", required=True, autocomplete="symbol")],
+        [_o("symbol", "Ticker", required=True, autocomplete="symbol", max_length=MAX_NAME)],
         group="data",
     ),
     CommandSpec("watchlist clear", "Empty this server's watchlist.", admin_only=True, group="data"),
@@ -114,9 +146,15 @@ COMMANDS: list[CommandSpec] = [
         "analyze",
         "Run a strategy over symbols (the watchlist when omitted) and show entry signals.",
         [
-            _o("strategy", "Strategy name", required=True, autocomplete="strategy"),
+            _o(
+                "strategy",
+                "Strategy name",
+                required=True,
+                autocomplete="strategy",
+                max_length=MAX_NAME,
+            ),
             _o("symbols", _SYMBOLS + " (default: the watchlist)", autocomplete="symbol"),
-            _o("skip_earnings_within", _SKIP_EARNINGS, "int"),
+            _o("skip_earnings_within", _SKIP_EARNINGS, "int", low=0, high=MAX_EARNINGS_DAYS),
         ],
         slow=True,
         group="analysis",
@@ -125,8 +163,8 @@ COMMANDS: list[CommandSpec] = [
         "signals",
         "Recent picks of this server's scans.",
         [
-            _o("symbol", "Only this ticker", autocomplete="symbol"),
-            _o("days", "How many days back (default 7)", "int"),
+            _o("symbol", "Only this ticker", autocomplete="symbol", max_length=MAX_NAME),
+            _o("days", "How many days back (default 7)", "int", high=MAX_DAYS),
         ],
         group="analysis",
     ),
@@ -134,23 +172,23 @@ COMMANDS: list[CommandSpec] = [
     CommandSpec(
         "strategy show",
         "Show one strategy: indicators, entry, exit and risk.",
-        [_o("name", "Strategy name", required=True, autocomplete="strategy")],
+        [_o("name", "Strategy name", required=True, autocomplete="strategy", max_length=MAX_NAME)],
         group="analysis",
     ),
     CommandSpec(
         "trade open",
         "Open a trade in your trade journal.",
         [
-            _o("symbol", "Ticker", required=True, autocomplete="symbol"),
+            _o("symbol", "Ticker", required=True, autocomplete="symbol", max_length=MAX_NAME),
             _o("direction", "long or short", required=True, choices=["long", "short"]),
             _o("entry", "Entry price", "float", required=True),
             _o("size", "Shares or contracts", "float", required=True),
             _o("stop", "Stop-loss price", "float"),
             _o("target", "Target price", "float"),
-            _o("signal", "The signal it follows (scan id:symbol)"),
+            _o("signal", "The signal it follows (scan id:symbol)", max_length=MAX_NAME),
             _o("tags", "Comma-separated tags"),
             _o("note", "A note"),
-            _o("strategy", "The strategy it follows", autocomplete="strategy"),
+            _o("strategy", "The strategy it follows", autocomplete="strategy", max_length=MAX_NAME),
         ],
         group="journal",
     ),
@@ -158,7 +196,7 @@ COMMANDS: list[CommandSpec] = [
         "trade close",
         "Close one of your open trades at an exit price.",
         [
-            _o("id", "Trade id", required=True, autocomplete="open_trade"),
+            _o("id", "Trade id", required=True, autocomplete="open_trade", max_length=MAX_NAME),
             _o("exit", "Exit price", "float", required=True),
             _o("reason", "Why (target, stop, manual…)"),
         ],
@@ -168,7 +206,7 @@ COMMANDS: list[CommandSpec] = [
         "trade note",
         "Add a note to one of your trades.",
         [
-            _o("id", "Trade id", required=True, autocomplete="open_trade"),
+            _o("id", "Trade id", required=True, autocomplete="open_trade", max_length=MAX_NAME),
             _o("text", "The note", required=True),
         ],
         group="journal",
@@ -178,7 +216,7 @@ COMMANDS: list[CommandSpec] = [
         "trades",
         "Your recent trades.",
         [
-            _o("symbol", "Only this ticker", autocomplete="symbol"),
+            _o("symbol", "Only this ticker", autocomplete="symbol", max_length=MAX_NAME),
             _o("status", "open, closed or all (default all)", choices=["open", "closed", "all"]),
         ],
         group="journal",
@@ -187,7 +225,7 @@ COMMANDS: list[CommandSpec] = [
         "metrics",
         "Trading performance with an equity-curve and drawdown chart.",
         [
-            _o("days", "How many days back (default: all)", "int"),
+            _o("days", "How many days back (default: all)", "int", high=MAX_DAYS),
             _o("member", "Whose metrics (default: yours)", "user"),
         ],
         slow=True,
@@ -211,10 +249,10 @@ COMMANDS: list[CommandSpec] = [
         "Configure the daily picks.",
         [
             _o("channel", "Where to post", "channel"),
-            _o("time", "HH:MM, America/New_York"),
-            _o("strategy", "Strategy to run", autocomplete="strategy"),
+            _o("time", "HH:MM, America/New_York", max_length=MAX_NAME),
+            _o("strategy", "Strategy to run", autocomplete="strategy", max_length=MAX_NAME),
             _o("enabled", "Post every trading day", "bool"),
-            _o("skip_earnings_within", _SKIP_EARNINGS, "int"),
+            _o("skip_earnings_within", _SKIP_EARNINGS, "int", low=0, high=MAX_EARNINGS_DAYS),
         ],
         admin_only=True,
         group="admin",
@@ -241,45 +279,27 @@ _FALSE = {"false", "no", "off", "0", "n"}
 def _coerce(opt: OptionSpec, value: object) -> object:
     t = opt.type
     if t == "str":
-        text = str(value).strip()
+        text = text_value(opt.name, value, max_length=opt.max_length)
         if opt.choices and text.lower() not in opt.choices:
             raise OptionError(f"{opt.name} must be one of {', '.join(opt.choices)}")
         return text.lower() if opt.choices else text
     if t == "bool":
         if isinstance(value, bool):
             return value
-        text = str(value).strip().lower()
+        text = text_value(opt.name, value, max_length=MAX_NAME).lower()
         if text in _TRUE | _FALSE:
             return text in _TRUE
         raise OptionError(f"{opt.name} must be true or false")
     if t == "float":
-        return _decimal(opt.name, value)
+        low, high = (None if b is None else Decimal(b) for b in (opt.low, opt.high))
+        return decimal_value(opt.name, value, low=low, high=high)
     # int, user, channel: Discord ids and counts are integers
-    if isinstance(value, bool):
-        raise OptionError(f"{opt.name} must be a whole number")
-    if isinstance(value, int):
-        return value
-    text = str(value).strip().lstrip("<@#!&").rstrip(">")
-    try:
-        return int(text)
-    except ValueError:
-        raise OptionError(f"{opt.name} must be a whole number, not {str(value)!r}") from None
-
-
-def _decimal(name: str, value: object) -> Decimal:
-    if isinstance(value, bool):
-        raise OptionError(f"{name} must be a number")
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise OptionError(f"{name} must be a finite number")
-        value = repr(value)
-    try:
-        number = Decimal(str(value).strip().replace(",", "").lstrip("$"))
-    except InvalidOperation:
-        raise OptionError(f"{name} must be a number, not {str(value)!r}") from None
-    if not number.is_finite():
-        raise OptionError(f"{name} must be a finite number")
-    return number
+    return int_value(
+        opt.name,
+        value,
+        low=1 if opt.low is None else opt.low,
+        high=MAX_SNOWFLAKE if opt.high is None else opt.high,
+    )
 
 
 def coerce_options(spec: CommandSpec, raw: Mapping[str, object]) -> dict[str, object]:
@@ -291,11 +311,11 @@ def coerce_options(spec: CommandSpec, raw: Mapping[str, object]) -> dict[str, ob
     unknown = sorted(k for k in raw if k not in known)
     if unknown:
         allowed = ", ".join(known) or "none"
-        raise OptionError(f"/{spec.name} has no option {unknown[0]!r} (options: {allowed})")
+        raise OptionError(f"/{spec.name} has no option {shown(unknown[0])} (options: {allowed})")
     out: dict[str, object] = {}
     for opt in spec.options:
         value = raw.get(opt.name)
-        if value is None or (isinstance(value, str) and not value.strip()):
+        if value is None or (isinstance(value, str) and not clean_text(value)):
             if opt.required:
                 raise OptionError(f"/{spec.name} needs {opt.name}: {opt.description}")
             continue
