@@ -29,7 +29,7 @@ from disnake.ext import commands
 
 from commands.cogs import FrontEnd, add_cogs, intents
 from commands.discord_render import NO_MENTIONS
-from commands.ports import Clock, SystemClock
+from commands.ports import Clock
 from commands.scheduler import DailyScheduler, Sleep
 from commands.service import CommandService
 from commands.wiring import ANALYTICS_FILE, close_service, open_default_service
@@ -110,9 +110,10 @@ async def create_app(
 ) -> BotApp:
     """Wire and start everything but the Discord connection: restore, catch up, take the lease.
 
-    ``guild_ids`` default to ``DISCORD_GUILD_ID`` (none: global commands).
+    ``guild_ids`` default to ``DISCORD_GUILD_ID`` (none: global commands); ``clock`` to the
+    settings' (``IBPICKER_NOW``, else the real time).
     """
-    clock = clock or SystemClock()
+    clock = clock or settings.clock()
 
     def key(name: str) -> str | None:
         value = secrets.get(name)
@@ -121,7 +122,7 @@ async def create_app(
     http = HttpSession()
     await http.start()
     market = market_data_from_keys(
-        http, uw_api_key=key("uw-api-key"), finnhub_api_key=key("finnhub-api-key"), clock=clock.now
+        http, uw_api_key=key("uw-api-key"), finnhub_api_key=key("finnhub-api-key"), clock=clock
     )
     analytics_path = settings.data_dir / ANALYTICS_FILE
     had_analytics = analytics_path.exists()

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     AliasChoices,
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -38,6 +39,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from events.clock import Clock, FixedClock, SystemClock, parse_instant
 from sync.shipper import DEFAULT_MAX_AGE_S, DEFAULT_MAX_EVENTS
 
 if TYPE_CHECKING:
@@ -113,6 +115,9 @@ class Settings(BaseSettings):
     segment_max_events: PositiveInt = DEFAULT_MAX_EVENTS
     segment_max_age_s: PositiveFloat = DEFAULT_MAX_AGE_S
 
+    # The one clock of a run: unset, the real time; set, every "now" stands at this instant.
+    now: AwareDatetime | None = None
+
     # Names set by the platform and the infrastructure, without our prefix.
     azure_client_id: str | None = _env("AZURE_CLIENT_ID")
     identity_endpoint: str | None = _env("IDENTITY_ENDPOINT")
@@ -130,6 +135,15 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         # `FOO=` in an env file or a pipeline means "not set", not "the empty string".
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("now", mode="before")
+    @classmethod
+    def _instant(cls, value: object) -> object:
+        # Stricter than pydantic's datetime parsing (which takes Unix seconds and naive times):
+        # an ISO 8601 instant with its UTC offset, or nothing.
+        if isinstance(value, str):
+            return parse_instant(value) if value.strip() else None
+        return value
 
     @field_validator("key_vault_url", "blob_account_url")
     @classmethod
@@ -160,6 +174,10 @@ class Settings(BaseSettings):
         if self.blob_account_url is not None:
             return "managed-identity"
         return "local"
+
+    def clock(self) -> Clock:
+        """The run's one clock: fixed at ``IBPICKER_NOW`` when it is set, else the real time."""
+        return FixedClock(self.now) if self.now is not None else SystemClock()
 
     @property
     def local_blob_dir(self) -> Path:

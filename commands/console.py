@@ -251,12 +251,19 @@ async def run_console(
         value = secrets.get(name)
         return value.get_secret_value() if value is not None else None
 
+    clock = settings.clock()  # the one clock (IBPICKER_NOW pins it) for fetches and commands
     async with HttpSession() as http:
         market_data = market_data_from_keys(
-            http, uw_api_key=key("uw-api-key"), finnhub_api_key=key("finnhub-api-key")
+            http,
+            uw_api_key=key("uw-api-key"),
+            finnhub_api_key=key("finnhub-api-key"),
+            clock=clock,
         )
         service = open_default_service(
-            data_dir, market_data, features_off=[str(f) for f in secrets.features_off()]
+            data_dir,
+            market_data,
+            clock=clock,
+            features_off=[str(f) for f in secrets.features_off()],
         )
         try:
             session = ConsoleSession(service, Printer(console, data_dir / "console"))

@@ -74,7 +74,6 @@ from fetchers.service import (
     SymbolOutcome,
     market_data_from_keys,
     new_fetch_id,
-    utcnow,
 )
 from projections.analytics import Analytics
 from settings import SECRET_ENV, Secrets, SettingsError, load_secrets, load_settings
@@ -209,7 +208,7 @@ class RecordingMarketData(MarketData):
     the terminal shows the per-symbol outcomes ("up to date", "no data", why it failed)."""
 
     def __init__(self, base: MarketData, meter: Meter) -> None:
-        super().__init__(MeteredProvider(base.market, meter), base.reference, clock=utcnow)
+        super().__init__(MeteredProvider(base.market, meter), base.reference, clock=base.clock)
         self.provider = base.market
         self.results: list[FetchResult] = []
 
@@ -278,15 +277,18 @@ async def cli_service(
     """The command service over ``data_dir`` with the configured providers (sample data without
     keys), the packaged strategies plus ``strategy_files``, and the fetch results kept."""
     try:
-        secrets = await load_secrets(load_settings(), required=())
+        settings = load_settings()
+        secrets = await load_secrets(settings, required=())
     except SettingsError as exc:
         raise CliInputError(str(exc)) from None
+    clock = settings.clock()  # the one clock (IBPICKER_NOW pins it) for fetches and commands
     async with HttpSession() as http:
         market_data = RecordingMarketData(
             market_data_from_keys(
                 http,
                 uw_api_key=_key(secrets, "uw-api-key"),
                 finnhub_api_key=_key(secrets, "finnhub-api-key"),
+                clock=clock,
             ),
             meter,
         )
@@ -297,6 +299,7 @@ async def cli_service(
             fetcher=FetchServiceAdapter(market_data, stored),
             analyzer=StrategyAnalyzer(stored, files=strategy_files),
             analytics=analytics,
+            clock=clock,
             features_off=[str(f) for f in secrets.features_off()],
             symbol_limit=None,
         )

@@ -8,7 +8,7 @@ ever sees data: fetch results and scans are gathered by the service before the h
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Protocol
 
 import msgspec
@@ -16,21 +16,10 @@ import msgspec
 from events.analysis import SignalsGenerated
 from events.base import NewEvent
 
-
-class Clock(Protocol):
-    """Tells the time (UTC, zone-aware)."""
-
-    def now(self) -> datetime:
-        """The current instant."""
-        ...
-
-
-class SystemClock:
-    """The real clock."""
-
-    def now(self) -> datetime:
-        """The current instant in UTC."""
-        return datetime.now(UTC)
+# The one clock (events.clock), re-exported: handlers and front ends name it from here.
+from events.clock import Clock as Clock
+from events.clock import FixedClock as FixedClock
+from events.clock import SystemClock as SystemClock
 
 
 class MarketFetcher(Protocol):

@@ -26,6 +26,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Literal, Protocol
 
 from events.base import NewEvent
+from events.clock import Clock, SystemClock
 from events.market import (
     BarsFetched,
     EarningsDate,
@@ -53,13 +54,7 @@ FLOW_LIMIT = 1000
 CONCURRENCY = 8
 FAILURES_STREAM = "fetch-failures"
 
-Clock = Callable[[], datetime]
 Status = Literal["fetched", "up_to_date", "no_data", "failed"]
-
-
-def utcnow() -> datetime:
-    """The current time, aware, in UTC."""
-    return datetime.now(UTC)
 
 
 class KnownBars(Protocol):
@@ -419,11 +414,11 @@ class MarketData:
         market: MarketDataProvider,
         reference: ReferenceDataProvider | None = None,
         *,
-        clock: Clock = utcnow,
+        clock: Clock | None = None,
     ) -> None:
         self.market = market
         self.reference = reference
-        self._clock = clock
+        self.clock: Clock = clock or SystemClock()
 
     @property
     def sources(self) -> str:
@@ -433,7 +428,9 @@ class MarketData:
 
     async def bars(self, symbols: Iterable[str], known: KnownBars) -> FetchResult:
         """New daily bars of ``symbols`` (see ``fetch_bars``)."""
-        return await fetch_bars(self.market, known, normalize_symbols(symbols), now=self._clock())
+        return await fetch_bars(
+            self.market, known, normalize_symbols(symbols), now=self.clock.now()
+        )
 
     async def flow_alerts(
         self,
@@ -448,7 +445,7 @@ class MarketData:
             self.market,
             known,
             normalize_symbols(symbols),
-            now=self._clock(),
+            now=self.clock.now(),
             min_premium=min_premium,
             min_volume=min_volume,
         )
@@ -471,7 +468,7 @@ class MarketData:
 
     async def earnings_calendar(self, days: int = 14, symbols: Iterable[str] = ()) -> FetchResult:
         """Finnhub's earnings calendar for the next ``days`` days."""
-        today = self._clock().astimezone(NEW_YORK).date()
+        today = self.clock.now().astimezone(NEW_YORK).date()
         given = list(symbols)
         wanted = normalize_symbols(given) if given else []
         return await fetch_earnings_calendar(
@@ -489,14 +486,15 @@ def market_data_from_keys(
     *,
     uw_api_key: str | None,
     finnhub_api_key: str | None,
-    clock: Clock = utcnow,
+    clock: Clock | None = None,
 ) -> MarketData:
     """Providers by configuration: Unusual Whales with a key, else the offline sample data;
-    Finnhub only with its key."""
+    Finnhub only with its key. ``clock`` is the run's one clock (``settings.Settings.clock``)."""
+    clock = clock or SystemClock()
     market: MarketDataProvider
     if uw_api_key:
         market = UnusualWhales(http, uw_api_key)
     else:
-        market = SampleProvider(clock().astimezone(NEW_YORK).date(), now=clock)
+        market = SampleProvider(clock.now().astimezone(NEW_YORK).date(), now=clock.now)
     reference = Finnhub(http, finnhub_api_key) if finnhub_api_key else None
     return MarketData(market, reference, clock=clock)

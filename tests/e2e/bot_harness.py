@@ -68,7 +68,7 @@ async def _prepare(data_dir: Path) -> None:
     """Sample bars and flows of ``WATCHLIST`` fetched at ``START`` (market data has no guild)."""
     clock = FakeTime()
     async with HttpSession() as http:
-        market = market_data_from_keys(http, uw_api_key=None, finnhub_api_key=None, clock=clock.now)
+        market = market_data_from_keys(http, uw_api_key=None, finnhub_api_key=None, clock=clock)
         service = open_default_service(data_dir, market, clock=clock)
         try:
             symbols = ",".join(WATCHLIST)

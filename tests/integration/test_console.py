@@ -12,16 +12,20 @@ from pathlib import Path
 from settings import ENV_PREFIX, SECRET_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
+NOW = "2026-12-03T21:30:00Z"
+"""The console's clock in these tests: a Thursday, 16:30 in New York, after the close."""
 
 
-def run_console(data_dir: Path, *lines: str) -> subprocess.CompletedProcess[str]:
-    """``ibpicker console --data-dir D`` with ``lines`` piped in, no provider keys, no network."""
+def run_console(data_dir: Path, *lines: str, now: str = NOW) -> subprocess.CompletedProcess[str]:
+    """``ibpicker console --data-dir D`` with ``lines`` piped in, no provider keys, no network,
+    its clock pinned at ``now`` (``IBPICKER_NOW``)."""
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(ENV_PREFIX) and k not in SECRET_ENV.values()
     }
     env["COLUMNS"] = "200"
+    env["IBPICKER_NOW"] = now
     return subprocess.run(
         [sys.executable, "-c", "from cli import main; main()", "console", "--data-dir",
          str(data_dir)],
@@ -47,7 +51,8 @@ def test_scripted_session_opens_closes_measures_and_exports(tmp_path: Path) -> N
     )
     assert first.returncode == 0, first.stdout + first.stderr
     assert "try:" in first.stdout.lower()  # the intro on an empty data dir
-    assert "AAPL: 500 new bars" in first.stdout
+    # The sample sessions of the two years to Thursday 2026-12-03, closed at 16:30 New York time.
+    assert "AAPL: 502 new bars" in first.stdout
     ids = re.findall(r"Trade ([2-9A-Z]{5}) opened", first.stdout)
     assert len(ids) == 2
     second = run_console(
@@ -70,6 +75,16 @@ def test_scripted_session_opens_closes_measures_and_exports(tmp_path: Path) -> N
     assert rows[ids[0]]["pnl"] == "27.50"
     assert rows[ids[1]]["strategy"] == "manual"
     assert rows[ids[1]]["tags"] == "swing"
+
+
+def test_a_bad_ibpicker_now_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    """An IBPICKER_NOW that is not an ISO instant exits 2 naming the variable and the format;
+    no line runs and no journal is created."""
+    result = run_console(tmp_path, "/ping", now="yesterday")
+    assert result.returncode == 2
+    assert "IBPICKER_NOW: not an instant: expected an ISO 8601 instant" in result.stdout
+    assert "Pong" not in result.stdout
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_exit_status_says_what_went_wrong(tmp_path: Path) -> None:

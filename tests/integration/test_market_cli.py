@@ -49,15 +49,21 @@ exit:
 """
 
 
+NOW = "2026-12-03T21:30:00Z"
+"""The CLI's clock in these tests: a Thursday, 16:30 in New York, after the close."""
+
+
 @pytest.fixture(autouse=True)
 def offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No provider key, no Key Vault, no data dir from the environment: the embedded default."""
+    """No provider key, no Key Vault, no data dir from the environment: the embedded default,
+    with the clock pinned at ``NOW``."""
     import os
 
     for name in list(os.environ):
         if name.startswith(ENV_PREFIX) or name in SECRET_ENV.values() or name == "KEY_VAULT_URL":
             monkeypatch.delenv(name)
     monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("IBPICKER_NOW", NOW)
 
 
 def ibpicker(*args: str) -> Result:
@@ -86,16 +92,17 @@ def tags(data_dir: Path) -> list[str]:
 
 
 def test_fetch_bars_twice_second_run_is_up_to_date_and_appends_no_bars(tmp_path: Path) -> None:
-    """The first fetch appends 500 bars per symbol from the sample source; the second says "up to
-    date" per symbol and appends only its audit event."""
+    """The first fetch appends 502 bars per symbol from the sample source (the sessions of the two
+    years to 2026-12-03, pinned); the second says "up to date" per symbol and appends only its
+    audit event."""
     first = ibpicker("fetch", "bars", "AAPL,MSFT", "--data-dir", str(tmp_path), "--json")
     assert first.exit_code == 0, first.output
     doc = as_json(first)
     assert doc["source"] == "sample"
     bars = [o for o in doc["outcomes"] if o["kind"] == "bars"]
     assert [(o["symbol"], o["status"], o["count"]) for o in bars] == [
-        ("AAPL", "fetched", 500),
-        ("MSFT", "fetched", 500),
+        ("AAPL", "fetched", 502),
+        ("MSFT", "fetched", 502),
     ]
     before = journal(tmp_path)
     assert [e.tag for e in before].count("bars_fetched") == 2
@@ -111,7 +118,7 @@ def test_fetch_bars_twice_second_run_is_up_to_date_and_appends_no_bars(tmp_path:
     assert isinstance(audit, CommandHandled)
     assert (audit.name, audit.outcome) == ("fetch stocks", "ok")
     stored_bars = sum(len(e.event.bars) for e in after if isinstance(e.event, BarsFetched))
-    assert stored_bars == 1000
+    assert stored_bars == 1004
 
 
 def test_fetch_flows_appends_new_alerts_only_once(tmp_path: Path) -> None:
@@ -314,3 +321,21 @@ def test_the_cli_fetches_more_symbols_than_a_chat_member_may_type(tmp_path: Path
     assert sum(line.startswith("│ ZZ") for line in result.stdout.splitlines()) == 60
     bars = [e.event for e in journal(tmp_path) if isinstance(e.event, BarsFetched)]
     assert [b.symbol for b in bars] == ["AAPL"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("fetch", "bars", "AAPL"), ("fetch", "flows"), ("scan", "--strategy", "rsi_flow"), ("bot",)],
+)
+def test_a_bad_ibpicker_now_is_refused_with_exit_2_and_nothing_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
+) -> None:
+    """Every CLI command with a notion of now refuses an IBPICKER_NOW without a UTC offset: exit
+    2, a message naming the variable and the expected format, and no journal created."""
+    monkeypatch.setenv("IBPICKER_NOW", "2026-12-03T21:30:00")
+    result = ibpicker(*command, "--data-dir", str(tmp_path))
+    assert result.exit_code == 2, result.output
+    assert "IBPICKER_NOW: no UTC offset: expected an ISO 8601 instant with a UTC offset" in (
+        result.output
+    )
+    assert not (tmp_path / JOURNAL_FILE).exists()

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from events.clock import SystemClock
 from settings import (
     SECRET_ENV,
     MissingSecretsError,
@@ -289,6 +291,47 @@ def test_an_account_url_needs_the_identity_client_id(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("IBPICKER_BLOB_ACCOUNT_URL", "https://acct.blob.core.windows.net")
     with pytest.raises(SettingsError, match="AZURE_CLIENT_ID"):
         load_settings()
+
+
+def test_ibpicker_now_pins_the_clock_at_an_instant_with_its_offset(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """IBPICKER_NOW with a UTC offset (Z or -05:00) gives a clock standing at that instant in UTC;
+    unset (or empty), the clock is the real one."""
+    monkeypatch.setenv("IBPICKER_NOW", "2026-12-31T19:00:00-05:00")
+    clock = load_settings().clock()
+    assert clock.now() == datetime(2027, 1, 1, 0, 0, tzinfo=UTC)
+    assert clock.now() == clock.now()  # it stands still
+    assert clock.now().utcoffset() == timedelta(0)
+    monkeypatch.setenv("IBPICKER_NOW", "2028-02-29T21:00:00Z")
+    assert load_settings().clock().now() == datetime(2028, 2, 29, 21, 0, tzinfo=UTC)
+    monkeypatch.setenv("IBPICKER_NOW", " ")
+    assert isinstance(load_settings().clock(), SystemClock)
+    monkeypatch.delenv("IBPICKER_NOW")
+    assert isinstance(load_settings().clock(), SystemClock)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("2026-12-03T21:30:00", "no UTC offset"),  # naive: a different instant on each machine
+        ("2026-12-03", "no UTC offset"),
+        ("1764797400", "not an instant"),  # Unix seconds, which pydantic alone would take
+        ("next tuesday", "not an instant"),
+        ("2026-13-03T21:30:00Z", "not an instant"),
+    ],
+)
+def test_a_bad_ibpicker_now_is_refused_naming_the_variable_and_the_format(
+    monkeypatch: pytest.MonkeyPatch, value: str, problem: str
+) -> None:
+    """An IBPICKER_NOW that is not an ISO instant with an offset is a SettingsError naming the
+    variable, what is wrong and the expected format."""
+    monkeypatch.setenv("IBPICKER_NOW", value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert f"IBPICKER_NOW: {problem}: expected an ISO 8601 instant with a UTC offset" in message
+    assert "2026-12-03T21:30:00Z" in message  # the example of the format
 
 
 # -- the blob store factory -----------------------------------------------------------------------

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from events.base import Actor
+from events.clock import FixedClock
 from events.journal import Journal
 from fetchers.errors import AccessDeniedError, ShapeError, UnknownSymbolError
 from fetchers.finnhub import Finnhub
@@ -154,7 +155,7 @@ async def test_the_service_fetches_finnhub_earnings_quotes_and_profiles_into_a_j
     service = MarketData(
         SampleProvider(date(2026, 11, 25)),
         finnhub,
-        clock=lambda: datetime(2026, 11, 25, 22, tzinfo=UTC),
+        clock=FixedClock(datetime(2026, 11, 25, 22, tzinfo=UTC)),
     )
     results = [
         await service.earnings_calendar(14, ["aapl", "MSFT"]),

@@ -23,7 +23,7 @@ NOW = datetime(2026, 3, 10, 21, 0, tzinfo=UTC)  # a Tuesday after the close
 async def sample_service(tmp_path: Path) -> AsyncIterator[CommandService]:
     """The default wiring (fetch adapter, packaged strategies) over the sample provider."""
     clock = FakeClock(NOW)
-    market = MarketData(SampleProvider(NOW.date(), now=clock.now), clock=clock.now)
+    market = MarketData(SampleProvider(NOW.date(), now=clock.now), clock=clock)
     service = open_default_service(tmp_path, market, clock=clock)
     yield service
     close_service(service)

@@ -12,6 +12,7 @@ import msgspec
 import pytest
 
 from events.base import Actor
+from events.clock import FixedClock
 from events.journal import Journal
 from events.market import (
     Bar,
@@ -276,7 +277,7 @@ def test_symbols_are_normalised_and_bad_ones_rejected_by_name() -> None:
 async def test_bad_input_is_rejected_before_any_request() -> None:
     """``MarketData`` checks symbols first: a bad one means the provider is never called."""
     provider = RecordingProvider(date(2026, 11, 25))
-    service = MarketData(provider, clock=lambda: AFTER_CLOSE)
+    service = MarketData(provider, clock=FixedClock(AFTER_CLOSE))
     with pytest.raises(InvalidSymbolError):
         await service.bars(["AAPL", "$%^"], FakeKnown())
     with pytest.raises(InvalidSymbolError):
@@ -287,7 +288,7 @@ async def test_bad_input_is_rejected_before_any_request() -> None:
 
 async def test_quotes_without_finnhub_say_the_feature_is_off() -> None:
     """No Finnhub key: quote and profile requests raise a clear FeatureDisabledError."""
-    service = MarketData(RecordingProvider(date(2026, 11, 25)), clock=lambda: AFTER_CLOSE)
+    service = MarketData(RecordingProvider(date(2026, 11, 25)), clock=FixedClock(AFTER_CLOSE))
     with pytest.raises(FeatureDisabledError, match="finnhub-api-key"):
         await service.quotes(["AAPL"])
     assert service.sources == "recording"
@@ -311,7 +312,7 @@ async def test_fetched_events_append_once_and_a_second_fetch_finds_nothing_new(
 ) -> None:
     """Fetch → append → fold the journal → fetch again: nothing new, nothing appended twice."""
     provider = RecordingProvider(date(2026, 11, 25))
-    service = MarketData(provider, clock=lambda: AFTER_CLOSE)
+    service = MarketData(provider, clock=FixedClock(AFTER_CLOSE))
     known = FakeKnown()
     journal = Journal.open(tmp_path / "journal.sqlite")
     try:
