@@ -192,6 +192,11 @@ class SampleProvider:
         today = self.today
         found = self._paths.get((symbol, today))
         if found is None:
+            if any(day != today for _, day in self._paths):
+                # The date moved on (a long-running bot): earlier days' paths are never asked
+                # for again, and a year of them would hold gigabytes.
+                self._paths = {k: v for k, v in self._paths.items() if k[1] == today}
+                self._sessions = {today: self._sessions[today]} if today in self._sessions else {}
             spec = SYMBOLS.get(symbol)
             if spec is None:
                 raise UnknownSymbolError(f"the sample data have no {symbol}", provider=NAME)

@@ -491,10 +491,10 @@ def market_data_from_keys(
     """Providers by configuration: Unusual Whales with a key, else the offline sample data;
     Finnhub only with its key. ``clock`` is the run's one clock (``settings.Settings.clock``)."""
     clock = clock or SystemClock()
-    market: MarketDataProvider
-    if uw_api_key:
-        market = UnusualWhales(http, uw_api_key)
-    else:
-        market = SampleProvider(clock.now().astimezone(NEW_YORK).date(), now=clock.now)
+    # The sample data get no fixed date: they end on the clock's New York date at each call, so
+    # a long-running bot gets each new session's bar.
+    market: MarketDataProvider = (
+        UnusualWhales(http, uw_api_key) if uw_api_key else SampleProvider(now=clock.now)
+    )
     reference = Finnhub(http, finnhub_api_key) if finnhub_api_key else None
     return MarketData(market, reference, clock=clock)

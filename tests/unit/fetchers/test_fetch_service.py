@@ -39,6 +39,7 @@ from fetchers.service import (
     normalize_symbols,
 )
 from fetchers.unusual_whales import UnusualWhales
+from tests.unit.commands.fakes import FakeClock
 
 # Wednesday 2026-11-25: the session closes at 21:00 UTC.
 AFTER_CLOSE = datetime(2026, 11, 25, 22, 0, tzinfo=UTC)
@@ -305,6 +306,32 @@ async def test_providers_are_chosen_from_the_configured_keys() -> None:
     assert isinstance(live.reference, Finnhub)
     assert live.sources == "unusual_whales and finnhub"
     assert "k1" not in repr(live.market)
+
+
+async def test_offline_sample_data_move_with_the_clock_one_session_a_day() -> None:
+    """The sample provider of ``market_data_from_keys`` takes its date from the injected clock at
+    each call, not at construction: a service started on Monday 2026-11-23 whose clock moves on
+    gets Tuesday's bar on Tuesday, nothing new on Thanksgiving, and the half day's bar on Friday."""
+    clock = FakeClock(datetime(2026, 11, 23, 22, 0, tzinfo=UTC))  # Monday, 17:00 in New York
+    async with HttpSession() as http:
+        service = market_data_from_keys(http, uw_api_key=None, finnhub_api_key=None, clock=clock)
+    known = FakeKnown()
+
+    async def fetch() -> tuple[str, int, str]:
+        result = await service.bars(["AAPL"], known)
+        known.learn([new.event for new in result.events])
+        outcome = result.outcomes[0]
+        return outcome.status, outcome.count, outcome.detail
+
+    assert await fetch() == ("fetched", 500, "2024-11-25 to 2026-11-23")
+    clock.advance(timedelta(days=1))
+    assert await fetch() == ("fetched", 1, "2026-11-24 to 2026-11-24")
+    clock.advance(timedelta(days=1))
+    assert await fetch() == ("fetched", 1, "2026-11-25 to 2026-11-25")
+    clock.advance(timedelta(days=1))  # Thanksgiving: no session
+    assert await fetch() == ("up_to_date", 0, "last bar 2026-11-25")
+    clock.at = datetime(2026, 11, 27, 18, 30, tzinfo=UTC)  # the half day closed at 13:00 ET
+    assert await fetch() == ("fetched", 1, "2026-11-27 to 2026-11-27")
 
 
 async def test_fetched_events_append_once_and_a_second_fetch_finds_nothing_new(
