@@ -11,23 +11,36 @@ Guarantees (they are the library's, plus idempotency by command id):
 4. One writer: the library's API is synchronous, so ``AsyncJournal`` runs every call on one
    dedicated thread, never on the event loop.
 
+5. Self-verifying: ``event_chain(position, hash)`` holds a hash chain over the stored events
+   (``events.chain``), written in the same transaction as each append. Reads through ``row_pages``
+   check every row's link and raise ``JournalCorruptError`` naming the position of a changed byte,
+   so nothing downstream (a projection, a rebuild, the shipper) ever treats it as the truth.
+6. One writer per data folder: a writable ``Journal`` on a file holds ``WriterLock`` (an OS lock on
+   ``<folder>/writer.lock``) until closed; a second process is refused with ``WriterBusyError``
+   naming the holder.
+
 Where the library does not fit we extend it and keep to its table layout: ``stored_events`` is the
-library's table, untouched (streams are stored as text ids); the ``command_ids`` table beside it,
-written in the same transaction, is what makes appends idempotent. The library's recorder inserts
-one row per statement to learn each rowid; with a single writer the rowids of a batch are
-``head + 1 .. head + n``, so we insert a batch with one ``executemany`` and check the head after.
+library's table, untouched (streams are stored as text ids); the ``command_ids`` and
+``event_chain`` tables beside it, written in the same transaction, make appends idempotent and the
+journal self-verifying. The library's recorder inserts one row per statement to learn each rowid;
+with a single writer the rowids of a batch are ``head + 1 .. head + n``, so we insert a batch with
+one ``executemany`` and check the head after.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import os
 import sqlite3
+import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import msgspec
 from eventsourcing.persistence import IntegrityError, StoredEvent
@@ -40,6 +53,7 @@ from eventsourcing.sqlite import (
 )
 
 from events.base import Actor, Envelope, NewEvent
+from events.chain import GENESIS, broken_links, extend, record_rows
 from events.codec import EventCodec
 from events.records import RawRecord
 
@@ -53,6 +67,10 @@ _SELECT_ROWS = (
     "SELECT rowid, originator_id, originator_version, topic, state FROM stored_events "
     "WHERE rowid BETWEEN ? AND ?"
 )
+_SELECT_CHAIN = "SELECT position, hash FROM event_chain WHERE position BETWEEN ? AND ?"
+CHAIN_DDL = (
+    "CREATE TABLE IF NOT EXISTS event_chain (position INTEGER PRIMARY KEY, hash BLOB NOT NULL)"
+)
 
 
 class RowPage(msgspec.Struct, frozen=True):
@@ -64,12 +82,14 @@ class RowPage(msgspec.Struct, frozen=True):
 
 
 def _row_pages(
-    fetch: Callable[[str, Sequence[Any]], list[Row]],
+    fetch: Callable[[str, Sequence[Any]], list[Any]],
     start: int,
     stop: int | None,
     tags: Sequence[str],
     page_size: int,
     head: int,
+    *,
+    check_chain: bool,
 ) -> Iterator[RowPage]:
     end = head if stop is None else min(stop, head)
     sql = _SELECT_ROWS
@@ -80,8 +100,29 @@ def _row_pages(
     first = max(start, 1)
     while first <= end:
         last = min(first + page_size - 1, end)
-        yield RowPage(first, last, fetch(sql, [first, last, *wanted]))
+        rows: list[Row] = fetch(sql, [first, last, *wanted])
+        if check_chain:
+            check_links(rows, dict(fetch(_SELECT_CHAIN, [first - 1, last])))
+        yield RowPage(first, last, rows)
         first = last + 1
+
+
+def check_links(rows: Sequence[Row], stored: dict[int, bytes]) -> None:
+    """Raise ``JournalCorruptError`` at the first row whose chain link does not hold."""
+    for position in broken_links(rows, stored):
+        row = next(r for r in rows if r[0] == position)
+        raise JournalCorruptError(position, fault_message(row))
+
+
+def fault_message(row: Row) -> str:
+    """What a broken chain link at ``row`` means, and what to do about it."""
+    position, stream, version, tag, _ = row
+    return (
+        f"journal fault at position {position} ({tag} on {stream} v{version}): its stored bytes "
+        "do not match the journal's hash chain, so it was changed on disk after it was written. "
+        "Nothing treats it as the truth: restore a good copy with `ibpicker sync pull` onto a "
+        "fresh --data-dir, then `ibpicker journal verify` there"
+    )
 
 
 class JournalError(Exception):
@@ -94,6 +135,96 @@ class ConcurrencyError(JournalError):
 
 class RestoreMismatchError(JournalError):
     """Raw records handed to ``append_raw`` do not continue the journal exactly."""
+
+
+class JournalCorruptError(JournalError):
+    """A stored event does not match the journal's hash chain (a changed byte): a journal fault."""
+
+    def __init__(self, position: int, message: str) -> None:
+        super().__init__(message)
+        self.position = position
+
+
+class WriterBusyError(JournalError):
+    """Another process holds the data folder's writer lock: this one must not write."""
+
+    def __init__(self, folder: Path, holder: str) -> None:
+        super().__init__(
+            f"{folder} is in use by another writer: {holder}. One writer per data folder: stop "
+            "it first, or use another --data-dir"
+        )
+        self.folder = folder
+        self.holder = holder
+
+
+WRITER_LOCK_FILE = "writer.lock"
+
+
+class WriterLock:
+    """One writer per data folder: an OS lock (``flock``) on ``<folder>/writer.lock``.
+
+    The holder writes its process id and command into the file, so a refused writer can say who
+    holds it. The OS releases the lock when the holder exits, however it exits (``kill -9``
+    included), so there is nothing stale to clean up. Within one process the lock is shared
+    (counted): the journal, a rebuild and the service of one process are one writer, and
+    ``flock`` would otherwise refuse a second descriptor of the same process.
+    """
+
+    _held: ClassVar[dict[str, list[int]]] = {}  # lock path -> [fd, users]
+    _guard = threading.Lock()
+
+    def __init__(self, folder: Path, *, command: str | None = None) -> None:
+        self.folder = folder
+        self.path = folder / WRITER_LOCK_FILE
+        self.command = command or _command_line()
+        self._key = str(self.path.resolve())
+        self._acquired = False
+
+    def acquire(self) -> WriterLock:
+        """Take the lock, or raise ``WriterBusyError`` naming the holder (never waits)."""
+        with self._guard:
+            held = self._held.get(self._key)
+            if held is not None:
+                held[1] += 1
+                self._acquired = True
+                return self
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
+                os.close(fd)
+                raise WriterBusyError(self.folder, holder or "another process") from None
+            except BaseException:
+                os.close(fd)
+                raise
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"process {os.getpid()} ({self.command})\n".encode(), 0)
+            self._held[self._key] = [fd, 1]
+            self._acquired = True
+            return self
+
+    def release(self) -> None:
+        """Give the lock back (the OS lock goes when this process's last user releases it)."""
+        with self._guard:
+            if not self._acquired:
+                return
+            self._acquired = False
+            held = self._held.get(self._key)
+            if held is None:
+                return
+            held[1] -= 1
+            if held[1] == 0:
+                del self._held[self._key]
+                with contextlib.suppress(OSError):
+                    os.ftruncate(held[0], 0)
+                os.close(held[0])  # closing the descriptor releases the flock
+
+
+def _command_line() -> str:
+    args = [Path(sys.argv[0]).name if sys.argv else "python", *sys.argv[1:]]
+    return " ".join(args)[:200]
 
 
 class _DuplicateCommandError(Exception):
@@ -119,11 +250,12 @@ class JournalRecorder(SQLiteApplicationRecorder):
     """The library's SQLite application recorder plus the command-id table and bulk inserts."""
 
     def construct_create_table_statements(self) -> list[str]:
-        """The library's ``stored_events`` table, and ``command_ids`` for idempotency."""
+        """The library's ``stored_events``, ``command_ids`` (idempotency), ``event_chain``."""
         return [
             *super().construct_create_table_statements(),
             "CREATE TABLE IF NOT EXISTS command_ids ("
             "command_id TEXT PRIMARY KEY, first_position INTEGER, last_position INTEGER)",
+            CHAIN_DDL,
         ]
 
     def _insert_events(
@@ -146,6 +278,13 @@ class JournalRecorder(SQLiteApplicationRecorder):
         positions = list(range(head + 1, head + 1 + len(stored_events)))
         if (self._max_notification_id(c) or 0) != head + len(stored_events):
             raise JournalError("positions are not contiguous: is another process writing?")
+        rows = [
+            (p, str(s.originator_id), s.originator_version, s.topic, s.state)
+            for p, s in zip(positions, stored_events, strict=True)
+        ]
+        c.executemany(
+            "INSERT INTO event_chain VALUES (?, ?)", list(extend(chain_at(c, head), rows))
+        )
         if command_id is not None and positions:
             c.execute(
                 "INSERT INTO command_ids VALUES (?, ?, ?)",
@@ -163,6 +302,25 @@ class JournalRecorder(SQLiteApplicationRecorder):
         )
         row = c.fetchone()
         return int(row[0]) if row is not None and row[0] is not None else 0
+
+
+def chain_at(c: Any, position: int) -> bytes:
+    """The chain hash at ``position`` (``GENESIS`` at 0) through cursor ``c``.
+
+    Raises ``JournalCorruptError`` when it is missing: the chain is complete up to the head once
+    a writer has opened the journal (``Journal._migrate_chain``), so a hole means damage.
+    """
+    if position == 0:
+        return GENESIS
+    c.execute("SELECT hash FROM event_chain WHERE position = ?", (position,))
+    row = c.fetchone()
+    if row is None:
+        raise JournalCorruptError(
+            position,
+            f"journal fault: the hash chain has no entry for position {position}; run "
+            "`ibpicker journal verify`",
+        )
+    return bytes(row[0])
 
 
 class _WalNormalPool(SQLiteConnectionPool):
@@ -202,23 +360,63 @@ class _JournalDatastore(SQLiteDatastore):
 class Journal:
     """Synchronous journal over one SQLite file. Use from one thread (see ``AsyncJournal``)."""
 
-    def __init__(self, path: Path | str, *, codec: EventCodec | None = None) -> None:
+    def __init__(
+        self, path: Path | str, *, codec: EventCodec | None = None, command: str | None = None
+    ) -> None:
+        """Open the journal for writing: take the folder's ``WriterLock``, create the tables,
+        and chain any events stored before the chain existed (``_migrate_chain``).
+
+        Raises ``WriterBusyError`` when another process writes to the folder.
+        """
         self.path = Path(path)
+        self.writer_lock: WriterLock | None = None
         if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._datastore = _JournalDatastore(str(path), pool_size=2, max_overflow=2)
-        self.recorder = JournalRecorder(self._datastore)
-        self.recorder.create_table()
-        self.codec = codec or EventCodec()
+            self.writer_lock = WriterLock(self.path.parent, command=command).acquire()
+        try:
+            self._datastore = _JournalDatastore(str(path), pool_size=2, max_overflow=2)
+            self.recorder = JournalRecorder(self._datastore)
+            self.recorder.create_table()
+            self.codec = codec or EventCodec()
+            self._migrate_chain()
+        except BaseException:
+            if self.writer_lock is not None:
+                self.writer_lock.release()
+            raise
 
     @classmethod
-    def open(cls, path: Path | str) -> Journal:
-        """Open (creating if needed) the journal at ``path``."""
-        return cls(path)
+    def open(cls, path: Path | str, *, command: str | None = None) -> Journal:
+        """Open (creating if needed) the journal at ``path`` (see ``__init__``)."""
+        return cls(path, command=command)
 
     def close(self) -> None:
-        """Close every connection."""
+        """Close every connection and give back the writer lock."""
         self._datastore.close()
+        if self.writer_lock is not None:
+            self.writer_lock.release()
+            self.writer_lock = None
+
+    def _migrate_chain(self, page_size: int = 50_000) -> None:
+        """Migration: chain the events stored before ``event_chain`` existed.
+
+        Journals written before the hash chain have events and no chain rows; the first writer to
+        open one computes the chain for every position past the chain's end, a page per
+        transaction (a crash resumes where it stopped). These events are trusted as they are now:
+        the chain guards them from here on. Nothing to do on a journal that already has it.
+        """
+        with self._datastore.transaction(commit=False) as c:
+            c.execute("SELECT MAX(position) FROM event_chain")
+            row = c.fetchone()
+        chained = int(row[0] or 0) if row is not None else 0
+        head = self.head()
+        while chained < head:
+            last = min(chained + page_size, head)
+            with self._datastore.transaction(commit=True) as c:
+                prev = chain_at(c, chained)
+                c.sqlite_cursor.row_factory = None
+                c.execute(_SELECT_ROWS + " ORDER BY rowid", (chained + 1, last))
+                rows = c.fetchall()
+                c.executemany("INSERT INTO event_chain VALUES (?, ?)", list(extend(prev, rows)))
+            chained = last
 
     # -- writing --------------------------------------------------------------------------------
 
@@ -268,38 +466,27 @@ class Journal:
             raise ConcurrencyError(f"a concurrent append won: {exc}") from None
         return AppendResult(positions=list(positions or []))
 
-    def append_raw(self, records: Sequence[RawRecord]) -> None:
+    def append_raw(
+        self, records: Sequence[RawRecord], *, checkpoints: Mapping[int, bytes] | None = None
+    ) -> bytes:
         """Append restored records keeping their positions; they must continue the head exactly.
 
-        Used by restore: one transaction, bulk inserts, byte-identical states, command ids indexed.
+        One transaction, bulk inserts, byte-identical states, command ids indexed, the chain
+        extended. ``checkpoints`` maps positions to the chain hash the records must reach there
+        (a segment's last hash): a mismatch raises ``RestoreMismatchError`` and writes nothing.
+        Returns the chain hash at the new head.
         """
-        if not records:
-            return
         with self._datastore.transaction(commit=True) as c:
-            head = self.recorder._max_notification_id(c) or 0
-            for offset, record in enumerate(records, start=1):
-                if record.position != head + offset:
-                    raise RestoreMismatchError(
-                        f"record position {record.position} does not follow {head + offset - 1}"
-                    )
-            c.executemany(
-                f"INSERT INTO {self.recorder.events_table_name} "  # noqa: S608
-                "(rowid, originator_id, originator_version, topic, state) VALUES (?,?,?,?,?)",
-                [(r.position, r.stream, r.version, r.tag, r.state) for r in records],
-            )
-            spans: dict[str, list[int]] = {}
-            for r in records:
-                cmd = self.codec.command_id_of(r.state)
-                span = spans.get(cmd)
-                if span is None:
-                    spans[cmd] = [r.position, r.position]
-                else:
-                    span[1] = r.position
-            c.executemany(
-                "INSERT INTO command_ids VALUES (?, ?, ?) ON CONFLICT(command_id) "
-                "DO UPDATE SET last_position=excluded.last_position",
-                [(cmd, first, last) for cmd, (first, last) in spans.items()],
-            )
+            return _append_raw(c, self.codec, records, checkpoints or {})
+
+    def restore_session(self) -> RestoreSession:
+        """A transaction for a whole restore (see ``RestoreSession``)."""
+        return RestoreSession(self)
+
+    def chain_at(self, position: int) -> bytes:
+        """The chain hash at ``position`` (``GENESIS`` at 0)."""
+        with self._datastore.transaction(commit=False) as c:
+            return chain_at(c, position)
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -344,22 +531,26 @@ class Journal:
         *,
         tags: Sequence[str] = (),
         page_size: int = DEFAULT_PAGE_SIZE,
+        check_chain: bool = True,
     ) -> Iterator[RowPage]:
         """Pages covering ``page_size`` positions each, as plain row tuples (the fast path).
 
         The library's ``select_notifications`` builds a ``Notification`` object per row, which
         cost more than decoding the event itself in a rebuild; this reads the same table with
-        one ``SELECT`` per page, by rowid range (positions are gap-free).
+        one ``SELECT`` per page, by rowid range (positions are gap-free). Every row's chain link
+        is checked (``JournalCorruptError`` at a changed byte) unless ``check_chain`` is false.
         """
-        yield from _row_pages(self._fetch, start, stop, tags, page_size, self.head())
+        yield from _row_pages(
+            self._fetch, start, stop, tags, page_size, self.head(), check_chain=check_chain
+        )
 
-    def _fetch(self, sql: str, params: Sequence[Any]) -> list[Row]:
+    def _fetch(self, sql: str, params: Sequence[Any]) -> list[Any]:
         # One short read transaction per page: a rebuild never holds the library's pool.
         with self._datastore.transaction(commit=False) as c:
             # Plain tuples: the library's connections make a sqlite3.Row per row otherwise.
             c.sqlite_cursor.row_factory = None
             c.execute(sql, params)
-            rows: list[Row] = c.fetchall()
+            rows: list[Any] = c.fetchall()
         return rows
 
     def decode(self, record: RawRecord) -> Envelope:
@@ -405,6 +596,103 @@ class Journal:
         return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
 
 
+def _append_raw(
+    c: Any, codec: EventCodec, records: Sequence[RawRecord], checkpoints: Mapping[int, bytes]
+) -> bytes:
+    c.execute("SELECT MAX(rowid) FROM stored_events")
+    row = c.fetchone()
+    head = int(row[0] or 0) if row is not None else 0
+    prev = chain_at(c, head)
+    if not records:
+        return prev
+    for offset, record in enumerate(records, start=1):
+        if record.position != head + offset:
+            raise RestoreMismatchError(
+                f"record position {record.position} does not follow {head + offset - 1}"
+            )
+    links = list(extend(prev, record_rows(records)))
+    for position, digest in links:
+        want = checkpoints.get(position)
+        if want is not None and want != digest:
+            raise RestoreMismatchError(
+                f"the events up to position {position} do not match the hash chain recorded "
+                "when they were shipped (altered in Blob, or shipped from a corrupt journal)"
+            )
+    c.executemany(
+        "INSERT INTO stored_events "
+        "(rowid, originator_id, originator_version, topic, state) VALUES (?,?,?,?,?)",
+        [(r.position, r.stream, r.version, r.tag, r.state) for r in records],
+    )
+    c.executemany("INSERT INTO event_chain VALUES (?, ?)", links)
+    spans: dict[str, list[int]] = {}
+    for r in records:
+        cmd = codec.command_id_of(r.state)
+        span = spans.get(cmd)
+        if span is None:
+            spans[cmd] = [r.position, r.position]
+        else:
+            span[1] = r.position
+    c.executemany(
+        "INSERT INTO command_ids VALUES (?, ?, ?) ON CONFLICT(command_id) "
+        "DO UPDATE SET last_position=excluded.last_position",
+        [(cmd, first, last) for cmd, (first, last) in spans.items()],
+    )
+    return links[-1][1]
+
+
+class RestoreSession:
+    """One SQLite transaction around a whole restore: it is all appended, or none of it is.
+
+    Restore appends in batches between downloads; with one transaction for every batch, a restore
+    that is refused half-way (a bad segment, a missing tail) or killed (``kill -9``: SQLite drops
+    the uncommitted WAL frames on the next open) leaves the local journal exactly as it was. It
+    uses a connection of its own (the pool's readers keep seeing the journal as it was until the
+    commit); the journal's writer lock keeps any other process from writing meanwhile.
+    """
+
+    def __init__(self, journal: Journal) -> None:
+        self._journal = journal
+        self._memory = str(journal.path) == ":memory:"
+        self._connection: sqlite3.Connection | None = None
+        self.chain = GENESIS
+
+    def begin(self) -> None:
+        """Start the transaction (``BEGIN IMMEDIATE``: the write lock is taken now)."""
+        if self._memory:
+            return
+        con = sqlite3.connect(self._journal.path, isolation_level=None, check_same_thread=False)
+        con.execute("PRAGMA synchronous=NORMAL")
+        con.execute("BEGIN IMMEDIATE")
+        self._connection = con
+
+    def append(
+        self, records: Sequence[RawRecord], *, checkpoints: Mapping[int, bytes] | None = None
+    ) -> bytes:
+        """``Journal.append_raw`` inside the session; returns the chain hash at the new head."""
+        if self._connection is None:
+            self.chain = self._journal.append_raw(records, checkpoints=checkpoints)
+        else:
+            self.chain = _append_raw(
+                self._connection.cursor(), self._journal.codec, records, checkpoints or {}
+            )
+        return self.chain
+
+    def commit(self) -> None:
+        """Make everything appended durable and visible."""
+        if self._connection is not None:
+            self._connection.execute("COMMIT")
+            self._connection.close()
+            self._connection = None
+
+    def rollback(self) -> None:
+        """Drop everything appended in the session."""
+        if self._connection is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._connection.execute("ROLLBACK")
+            self._connection.close()
+            self._connection = None
+
+
 class JournalReader:
     """A read-only view of a journal file for checks that must never write (``journal verify``).
 
@@ -419,8 +707,21 @@ class JournalReader:
         self.connection = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
         self.codec = codec or EventCodec()
 
-    def _fetch(self, sql: str, params: Sequence[Any]) -> list[Row]:
+    def _fetch(self, sql: str, params: Sequence[Any]) -> list[Any]:
         return self.connection.execute(sql, params).fetchall()
+
+    def has_chain(self) -> bool:
+        """Whether the file has an ``event_chain`` table (journals older than it do not)."""
+        row = self.connection.execute(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'event_chain'"
+        ).fetchone()
+        return bool(row and row[0])
+
+    def chain_hashes(self, first: int, last: int) -> dict[int, bytes]:
+        """The stored chain hashes of positions ``first..last`` (those present)."""
+        if not self.has_chain():
+            return {}
+        return dict(self._fetch(_SELECT_CHAIN, [first, last]))
 
     def head(self) -> int:
         """The highest stored position (0 when empty)."""
@@ -434,9 +735,19 @@ class JournalReader:
         *,
         tags: Sequence[str] = (),
         page_size: int = DEFAULT_PAGE_SIZE,
+        check_chain: bool = True,
     ) -> Iterator[RowPage]:
-        """Pages of row tuples, as ``Journal.row_pages``."""
-        yield from _row_pages(self._fetch, start, stop, tags, page_size, self.head())
+        """Pages of row tuples, as ``Journal.row_pages`` (a journal without a chain table, not
+        yet migrated, is read unchecked)."""
+        yield from _row_pages(
+            self._fetch,
+            start,
+            stop,
+            tags,
+            page_size,
+            self.head(),
+            check_chain=check_chain and self.has_chain(),
+        )
 
     def close(self) -> None:
         """Close the connection."""
@@ -474,9 +785,22 @@ class AsyncJournal:
         )
         return result
 
-    async def append_raw(self, records: Sequence[RawRecord]) -> None:
+    async def append_raw(
+        self, records: Sequence[RawRecord], *, checkpoints: Mapping[int, bytes] | None = None
+    ) -> bytes:
         """``Journal.append_raw`` off the event loop."""
-        await self._run(self.journal.append_raw, records)
+        digest: bytes = await self._run(self.journal.append_raw, records, checkpoints=checkpoints)
+        return digest
+
+    async def run(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        """Run ``fn`` on the writer thread (a ``RestoreSession``'s steps, for one)."""
+        result: _T = await self._run(fn, *args, **kwargs)
+        return result
+
+    async def chain_at(self, position: int) -> bytes:
+        """``Journal.chain_at`` off the event loop."""
+        digest: bytes = await self._run(self.journal.chain_at, position)
+        return digest
 
     async def read_raw(self, start: int, limit: int) -> list[RawRecord]:
         """``Journal.read_raw`` off the event loop."""

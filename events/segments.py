@@ -5,8 +5,13 @@ encoded as one msgpack array of ``RawRecord`` arrays and compressed with zstd. I
 fixed header so that a reader can check it before decompressing anything::
 
     magic "IBPSEG" | format version u16 | first u64 | last u64 | count u32 | sha256(body) 32 bytes
+    | chained u8 | chain hash before ``first`` 32 bytes | chain hash at ``last`` 32 bytes   (v2)
 
-all big-endian, followed by the compressed body. Records travel undecoded (``state`` is the bytes
+all big-endian, followed by the compressed body. The chain hashes (``events.chain``) carry the
+journal's hash chain across Blob: a restore recomputes the chain over the records and must reach
+the header's hash at ``last``, and the last segment's hash is the head hash the manifest and the
+lock blob also record. Version 1 segments (no chain fields) are still read; ``chained`` is 0 in a
+segment merged from them. Records travel undecoded (``state`` is the bytes
 the journal stored), so a restored journal is byte-identical to the one that shipped it.
 
 Names sort by position: ``segments/000000000001-000000000250.seg``.
@@ -23,12 +28,14 @@ from typing import Protocol, TypeVar
 import msgspec
 import zstandard
 
+from events.chain import GENESIS, chain_end, record_rows
 from events.records import RawRecord
 
 MAGIC = b"IBPSEG"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 PREFIX = "segments/"
-_HEADER = struct.Struct(">6sHQQI32s")
+_HEADER_V1 = struct.Struct(">6sHQQI32s")
+_HEADER = struct.Struct(">6sHQQI32sB32s32s")
 HEADER_SIZE = _HEADER.size
 # Level 6, measured here on audit events (~120-byte states): ~21 bytes an event against ~24 at the
 # default level 3, at ~0.1 ms per 1,000 events more; decompression speed does not depend on it.
@@ -51,6 +58,12 @@ class SegmentHeader(msgspec.Struct, frozen=True):
     last: int
     count: int
     body_sha256: str
+    prev_chain: bytes | None = None
+    """The journal's chain hash at ``first - 1`` (``None``: not carried, a v1 segment)."""
+    last_chain: bytes | None = None
+    """The journal's chain hash at ``last``."""
+    size: int = HEADER_SIZE
+    """Bytes before the compressed body."""
 
 
 class Segment(msgspec.Struct, frozen=True):
@@ -62,6 +75,7 @@ class Segment(msgspec.Struct, frozen=True):
     count: int
     data: bytes
     sha256: str  # of ``data``, the whole blob: what the manifest records
+    chain: bytes | None = None  # the chain hash at ``last`` (``None``: not carried)
 
     @property
     def size(self) -> int:
@@ -87,15 +101,38 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def encode_segment(records: Sequence[RawRecord], *, level: int = ZSTD_LEVEL) -> Segment:
-    """Seal ``records`` (contiguous positions, at least one) into a segment."""
+def encode_segment(
+    records: Sequence[RawRecord],
+    *,
+    level: int = ZSTD_LEVEL,
+    prev_chain: bytes | None = None,
+) -> Segment:
+    """Seal ``records`` (contiguous positions, at least one) into a segment.
+
+    ``prev_chain`` is the journal's chain hash before the first record (``GENESIS`` from
+    position 1); the segment's hash at its last record is computed from it over the records.
+    Without it (merging version 1 segments past position 1) the segment carries no chain.
+    """
     if not records:
         raise SegmentError("a segment needs at least one record")
     first, last = records[0].position, records[-1].position
     _check_contiguous(records, first, last)
+    if prev_chain is None and first == 1:
+        prev_chain = GENESIS
+    last_chain = chain_end(prev_chain, record_rows(records)) if prev_chain is not None else None
     body = zstandard.ZstdCompressor(level=level).compress(_ENCODER.encode(records))
     digest = hashlib.sha256(body).digest()
-    header = _HEADER.pack(MAGIC, FORMAT_VERSION, first, last, len(records), digest)
+    header = _HEADER.pack(
+        MAGIC,
+        FORMAT_VERSION,
+        first,
+        last,
+        len(records),
+        digest,
+        int(last_chain is not None),
+        prev_chain or bytes(32),
+        last_chain or bytes(32),
+    )
     data = header + body
     return Segment(
         name=segment_name(first, last),
@@ -104,21 +141,31 @@ def encode_segment(records: Sequence[RawRecord], *, level: int = ZSTD_LEVEL) -> 
         count=len(records),
         data=data,
         sha256=sha256_hex(data),
+        chain=last_chain,
     )
 
 
 def read_header(data: bytes) -> SegmentHeader:
     """Parse and check the header: magic, version, a sane range and count."""
-    if len(data) < HEADER_SIZE:
+    if len(data) < _HEADER_V1.size:
         raise SegmentError(f"truncated: {len(data)} bytes, a header alone is {HEADER_SIZE}")
-    magic, version, first, last, count, digest = _HEADER.unpack_from(data)
+    magic, version, first, last, count, digest = _HEADER_V1.unpack_from(data)
     if magic != MAGIC:
         raise SegmentError(f"not a journal segment (magic {magic!r})")
-    if version != FORMAT_VERSION:
+    prev_chain = last_chain = None
+    size = _HEADER_V1.size
+    if version == FORMAT_VERSION:
+        if len(data) < HEADER_SIZE:
+            raise SegmentError(f"truncated: {len(data)} bytes, a header alone is {HEADER_SIZE}")
+        *_, chained, prev, at_last = _HEADER.unpack_from(data)
+        if chained:
+            prev_chain, last_chain = prev, at_last
+        size = HEADER_SIZE
+    elif version != 1:
         raise SegmentError(f"unsupported segment format version {version}")
     if first < 1 or last < first or count != last - first + 1:
         raise SegmentError(f"inconsistent header: positions {first}..{last}, count {count}")
-    return SegmentHeader(version, first, last, count, digest.hex())
+    return SegmentHeader(version, first, last, count, digest.hex(), prev_chain, last_chain, size)
 
 
 def verify_segment(
@@ -140,7 +187,7 @@ def verify_segment(
         )
     if sha256 is not None and sha256_hex(data) != sha256:
         raise SegmentError(f"{where}: checksum differs from the manifest (corrupt or replaced)")
-    if hashlib.sha256(data[HEADER_SIZE:]).hexdigest() != header.body_sha256:
+    if hashlib.sha256(data[header.size :]).hexdigest() != header.body_sha256:
         raise SegmentError(f"{where}: body checksum mismatch (truncated or bit-flipped)")
     return header
 
@@ -188,7 +235,7 @@ def _decode_checked(
     header = verify_segment(data, name=name, sha256=sha256)
     where = f"segment {name}" if name else "segment"
     try:
-        raw = zstandard.ZstdDecompressor().decompress(data[HEADER_SIZE:])
+        raw = zstandard.ZstdDecompressor().decompress(data[header.size :])
         items = decoder.decode(raw)
     except (zstandard.ZstdError, msgspec.DecodeError) as exc:
         raise SegmentError(f"{where}: body does not decode: {exc}") from None

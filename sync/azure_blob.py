@@ -273,6 +273,29 @@ class AzureBlobStore:
         except BlobStoreError:
             return
 
+    async def set_metadata(self, name: str, metadata: dict[str, str], *, lease_id: str) -> None:
+        """Replace the metadata of lock blob ``name`` under our lease."""
+        try:
+            async with _azure_errors(name):
+                await self._container.get_blob_client(name).set_blob_metadata(
+                    metadata, lease=lease_id
+                )
+        except BlobStoreUnavailableError:
+            raise
+        except BlobStoreError:
+            # 412 LeaseIdMismatchWithBlobOperation / LeaseNotPresent..., 404: not ours (as renew).
+            raise LeaseLostError(name) from None
+
+    async def read_metadata(self, name: str) -> dict[str, str]:
+        """The metadata of blob ``name`` (empty when it is missing)."""
+        await self._ensure_container()
+        try:
+            async with _azure_errors(name):
+                properties = await self._container.get_blob_client(name).get_blob_properties()
+        except BlobNotFoundError:
+            return {}
+        return dict(properties.metadata or {})
+
     async def close(self) -> None:
         """Close the HTTP session (and the credential this store was given)."""
         await self._service.close()

@@ -103,6 +103,17 @@ class BlobStore(Protocol):
         """Release our lease (a no-op when it is already gone)."""
         ...
 
+    async def set_metadata(self, name: str, metadata: dict[str, str], *, lease_id: str) -> None:
+        """Replace the metadata of lock blob ``name``, which we must hold the lease on.
+
+        Raises ``LeaseLostError`` when the lease is not ours (Azure: 412 LeaseIdMismatch).
+        """
+        ...
+
+    async def read_metadata(self, name: str) -> dict[str, str]:
+        """The metadata of blob ``name`` (empty when the blob or its metadata is missing)."""
+        ...
+
     async def close(self) -> None:
         """Release connections."""
         ...

@@ -71,9 +71,11 @@ def _print(data: dict[str, Any], as_json: bool) -> None:
             typer.echo(f"{key}: {value}")
 
 
-async def _as_writer(store: BlobStore, work: Callable[[], Awaitable[_T]]) -> _T:
+async def _as_writer(
+    store: BlobStore, work: Callable[[], Awaitable[_T]], lease: LeaseKeeper | None = None
+) -> _T:
     """Run ``work`` holding the writer lease; refuse when another instance holds it."""
-    lease = LeaseKeeper(store, duration_s=30)
+    lease = lease or LeaseKeeper(store, duration_s=30)
     if not await lease.acquire(wait=False):
         raise SyncError("another instance (a running bot?) holds the writer lease; not writing")
     try:
@@ -110,8 +112,9 @@ def push(data_dir: DataDirOption = None, as_json: JsonOption = False) -> None:
     """Ship every local event not yet in Blob (takes the writer lease)."""
 
     async def work(journal: AsyncJournal, store: BlobStore) -> dict[str, Any]:
-        shipper = Shipper(journal, store)
-        shipped = await _as_writer(store, shipper.ship_now)
+        lease = LeaseKeeper(store, duration_s=30)
+        shipper = Shipper(journal, store, record_head=lease.record_head)
+        shipped = await _as_writer(store, shipper.ship_now, lease)
         return {"shipped": shipped, "bytes": shipper.bytes_shipped}
 
     _print(_run(data_dir, work), as_json)

@@ -21,7 +21,7 @@ from functools import partial
 import msgspec
 
 from events.records import RawRecord
-from events.segments import SegmentError, decode_segment, encode_segment, sha256_hex
+from events.segments import SegmentError, decode_segment, encode_segment, read_header
 from sync.blobstore import BlobExistsError, BlobStore
 from sync.errors import RestoreRefusedError, SplitBrainError
 from sync.manifest import (
@@ -100,9 +100,15 @@ async def _merge(store: BlobStore, run: Sequence[SegmentEntry]) -> SegmentEntry:
     try:
         for entry, (data, _) in zip(run, blobs, strict=True):
             records.extend(decode_segment(data, name=entry.name, sha256=entry.sha256))
+        # The merged segment carries the chain on from the first one's (recomputed over the
+        # records, so it must reach the last one's hash: nothing changed in between).
+        prev = read_header(blobs[0][0]).prev_chain
+        segment = await asyncio.to_thread(encode_segment, records, prev_chain=prev)
+        end = read_header(blobs[-1][0]).last_chain
+        if end is not None and segment.chain is not None and segment.chain != end:
+            raise SegmentError(f"the chain over {run[0].name}..{run[-1].name} does not hold")
     except SegmentError as exc:
         raise RestoreRefusedError(f"not compacting: {exc}") from None
-    segment = await asyncio.to_thread(encode_segment, records)
     try:
         await store.create(segment.name, segment.data)
     except BlobExistsError:
@@ -112,7 +118,7 @@ async def _merge(store: BlobStore, run: Sequence[SegmentEntry]) -> SegmentEntry:
             raise SplitBrainError(
                 f"{segment.name} exists with other events than the segments it would merge"
             ) from None
-        return SegmentEntry(segment.name, segment.first, segment.last, len(data), sha256_hex(data))
+        return SegmentEntry.of_blob(segment.name, data)
     return SegmentEntry.of(segment)
 
 

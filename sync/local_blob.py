@@ -334,13 +334,18 @@ class LocalBlobStore:
 
         def work() -> None:
             with self._locked(name):
-                state = self._load_lease(name)
-                if state is None or state.lease_id != lease_id:
-                    raise LeaseLostError(name)
+                state = self._own_lease(name, lease_id)
                 # The duration is the one the lease was taken with, as in Azure.
                 self._store_lease(name, lease_id, state.duration_s)
 
         await self._run(work)
+
+    def _own_lease(self, name: str, lease_id: str) -> _LeaseState:
+        """Our lease on ``name`` (call under its lock); ``LeaseLostError`` when it is not ours."""
+        state = self._load_lease(name)
+        if state is None or state.lease_id != lease_id:
+            raise LeaseLostError(name)
+        return state
 
     async def release_lease(self, name: str, *, lease_id: str) -> None:
         """Release our lease (a no-op when it is already gone or someone else's)."""
@@ -353,6 +358,36 @@ class LocalBlobStore:
                     self._lease_path(name).unlink()
 
         await self._run(work)
+
+    def _metadata_path(self, name: str) -> Path:
+        return self._leases / f"{self._key(name)}.metadata.json"
+
+    async def set_metadata(self, name: str, metadata: dict[str, str], *, lease_id: str) -> None:
+        """Replace the metadata of lock blob ``name`` under our lease (kept beside its lease)."""
+        self._path(name)
+
+        def work() -> None:
+            with self._locked(name):
+                self._own_lease(name, lease_id)
+                tmp, _ = self._stage(msgspec.json.encode(metadata))
+                os.replace(tmp, self._metadata_path(name))
+
+        await self._run(work)
+
+    async def read_metadata(self, name: str) -> dict[str, str]:
+        """The metadata of blob ``name`` (empty when it or its metadata is missing)."""
+        self._path(name)
+
+        def work() -> dict[str, str]:
+            if not self._path(name).exists():
+                return {}
+            try:
+                data = self._metadata_path(name).read_bytes()
+            except FileNotFoundError:
+                return {}
+            return msgspec.json.decode(data, type=dict[str, str])
+
+        return await self._run(work)
 
     async def close(self) -> None:
         """Nothing to release: every operation opens and closes its own files."""

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from events.segments import PREFIX, Segment, parse_segment_name
+from events.segments import PREFIX, Segment, parse_segment_name, read_header, sha256_hex
 from sync.blobstore import BlobInfo, BlobNotFoundError, BlobStore, ConditionFailedError
 from sync.errors import RestoreRefusedError, SyncError
 
@@ -35,6 +35,8 @@ class SegmentEntry(msgspec.Struct, frozen=True):
     last: int
     size: int
     sha256: str | None = None
+    chain: str | None = None
+    """Hex of the journal's chain hash at ``last`` (``None``: unknown, an older segment)."""
 
     @property
     def count(self) -> int:
@@ -42,9 +44,31 @@ class SegmentEntry(msgspec.Struct, frozen=True):
         return self.last - self.first + 1
 
     @classmethod
-    def of(cls, segment: Segment) -> SegmentEntry:
-        """The entry describing an encoded segment."""
-        return cls(segment.name, segment.first, segment.last, segment.size, segment.sha256)
+    def of(cls, segment: Segment, data: bytes | None = None) -> SegmentEntry:
+        """The entry describing an encoded segment (or ``data``, the blob found in its place)."""
+        if data is None:
+            return cls(
+                segment.name,
+                segment.first,
+                segment.last,
+                segment.size,
+                segment.sha256,
+                segment.chain.hex() if segment.chain is not None else None,
+            )
+        return cls.of_blob(segment.name, data)
+
+    @classmethod
+    def of_blob(cls, name: str, data: bytes) -> SegmentEntry:
+        """The entry describing the segment blob ``data`` named ``name``."""
+        header = read_header(data)
+        return cls(
+            name,
+            header.first,
+            header.last,
+            len(data),
+            sha256_hex(data),
+            header.last_chain.hex() if header.last_chain is not None else None,
+        )
 
 
 class SnapshotEntry(msgspec.Struct, frozen=True):
@@ -64,13 +88,17 @@ class Manifest(msgspec.Struct, frozen=True):
     segments: list[SegmentEntry] = []
     snapshot: SnapshotEntry | None = None
     updated_at: str = ""
+    head_chain: str | None = None
+    """Hex of the chain hash at ``shipped`` (also in the lock blob's metadata and the last
+    segment's header): a restore that does not reach it knows the tail is missing."""
 
     def with_segments(self, segments: list[SegmentEntry]) -> Manifest:
-        """A copy listing ``segments`` (its shipped position follows the last one)."""
+        """A copy listing ``segments`` (its shipped position and head hash follow the last one)."""
         return msgspec.structs.replace(
             self,
             segments=segments,
             shipped=segments[-1].last if segments else 0,
+            head_chain=segments[-1].chain if segments else None,
             updated_at=datetime.now(UTC).isoformat(),
         )
 

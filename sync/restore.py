@@ -1,16 +1,22 @@
 """Restore: bring the local journal up to what Blob holds, before any command is taken.
 
 1. Plan: read the manifest and list the segments; ``plan_cover`` picks a contiguous chain from
-   position 1 (or refuses: gap, overlap, missing blob).
+   position 1 (or refuses: gap, overlap, missing blob). The head Blob should hold is the highest
+   of the manifest's and the lock blob's record (``read_head_record``): segments that end before
+   it mean a missing tail, and the restore refuses, naming the last position it expected.
 2. Split-brain check: the segment holding the last position both sides have is downloaded and its
    records compared with the local ones; any difference stops the restore.
 3. Download every segment beyond the local head, in parallel (bounded), and verify each one
    completely (header, checksums, name, contiguity) before the first append.
-4. Append in bulk with ``append_raw`` (positions preserved, byte-identical), in large batches.
+4. Append in bulk (positions preserved, byte-identical), in large batches, all inside one
+   ``RestoreSession`` transaction. The journal's hash chain is recomputed over the records and
+   must reach each segment header's hash at its last position and the recorded head hash; the
+   first segment's hash before it must be the local chain's there.
 
-Nothing is written locally unless every check passed. Only compressed bytes are kept between the
-verification pass and the append pass, so memory stays at about the compressed size of the
-missing range plus one batch of records.
+Nothing is written locally unless every check passed: a refusal, an error or a kill at any point
+rolls the one transaction back, so the local journal stays as it was. Only compressed bytes are
+kept between the verification pass and the append pass, so memory stays at about the compressed
+size of the missing range plus one batch of records.
 """
 
 from __future__ import annotations
@@ -22,12 +28,20 @@ from collections.abc import Sequence
 
 import msgspec
 
-from events.journal import AsyncJournal
+from events.journal import AsyncJournal, RestoreMismatchError, RestoreSession
 from events.records import RawRecord
-from events.segments import SegmentError, check_segment, decode_segment
+from events.segments import SegmentError, check_segment, decode_segment, read_header
 from sync.blobstore import BlobNotFoundError, BlobStore
 from sync.errors import RestoreRefusedError, SplitBrainError
-from sync.manifest import Manifest, SegmentEntry, list_segments, plan_cover, read_manifest
+from sync.manifest import (
+    MANIFEST_NAME,
+    Manifest,
+    SegmentEntry,
+    list_segments,
+    plan_cover,
+    read_manifest,
+)
+from sync.writer_lease import LOCK_BLOB, HeadRecord, read_head_record
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +56,40 @@ class RestorePlan(msgspec.Struct, frozen=True):
 
     manifest: Manifest | None
     chain: list[SegmentEntry]
+    recorded: HeadRecord = HeadRecord()
+    """The head as the lock blob's metadata records it."""
 
     @property
     def blob_head(self) -> int:
         """The last position held in Blob (0 when nothing was shipped)."""
         return self.chain[-1].last if self.chain else 0
+
+    def claims(self) -> list[tuple[int, str | None, str]]:
+        """Each recorded head: (position, chain hash hex if known, where it is recorded)."""
+        out = [(self.recorded.shipped, self.recorded.head_chain, f"the metadata of {LOCK_BLOB}")]
+        if self.manifest is not None:
+            out.append((self.manifest.shipped, self.manifest.head_chain, MANIFEST_NAME))
+        return out
+
+    def check_tail(self) -> None:
+        """Refuse when the segments end before a recorded head, or a segment ending at a recorded
+        head ends with another hash than the one recorded there."""
+        head, _, where = max(self.claims(), key=lambda claim: claim[0])
+        if self.blob_head < head:
+            raise RestoreRefusedError(
+                f"missing tail: {where} records the shipped head at position {head}, but the "
+                f"segments in Blob end at {self.blob_head} (positions {self.blob_head + 1}.."
+                f"{head} are missing); the last position expected is {head}. Nothing was "
+                "restored; find the missing segments (or restore from another copy) first"
+            )
+        ends = {e.last: e for e in self.chain}
+        for position, chain, where in self.claims():
+            entry = ends.get(position)
+            if entry is not None and None not in (chain, entry.chain) and entry.chain != chain:
+                raise RestoreRefusedError(
+                    f"segment {entry.name} does not end with the hash {where} records for "
+                    f"position {position} (replaced or altered); nothing was restored"
+                )
 
 
 class RestoreReport(msgspec.Struct, frozen=True):
@@ -67,10 +110,11 @@ class RestoreReport(msgspec.Struct, frozen=True):
 
 
 async def plan(store: BlobStore) -> RestorePlan:
-    """Read the manifest and the listing and choose the chain of segments."""
+    """Read the manifest, the lock blob's head record and the listing; choose the segments."""
     manifest, _ = await read_manifest(store)
+    recorded = await read_head_record(store)
     chain = plan_cover(manifest, await list_segments(store))
-    return RestorePlan(manifest, chain)
+    return RestorePlan(manifest, chain, recorded)
 
 
 async def download_verified(
@@ -124,12 +168,14 @@ async def restore(
 ) -> RestoreReport:
     """Append every shipped event beyond the local head, or refuse and change nothing.
 
-    Raises ``RestoreRefusedError`` (gap, overlap, corrupt segment) or ``SplitBrainError`` (the
-    local journal holds different events at positions Blob also holds).
+    Raises ``RestoreRefusedError`` (gap, overlap, corrupt segment, missing tail, a chain that
+    does not hold) or ``SplitBrainError`` (the local journal holds different events at positions
+    Blob also holds).
     """
     started = time.perf_counter()
     for attempt in range(1, _PLAN_ATTEMPTS + 1):
         chosen = await plan(store)
+        chosen.check_tail()
         local_head = journal.head()
         try:
             await check_agreement(journal, store, chosen, local_head)
@@ -142,25 +188,20 @@ async def restore(
             log.info("a planned segment disappeared (compaction?); planning again")
             continue
         break
-    events = blob_bytes = 0
-    pending: list[RawRecord] = []
-    decoding = _decode_later(missing, blobs, 0)
-    for index, entry in enumerate(missing):
-        assert decoding is not None
-        records = await decoding
-        blob_bytes += len(blobs[index])
-        blobs[index] = b""  # decoded: let the compressed copy go
-        decoding = _decode_later(missing, blobs, index + 1)  # overlaps with this append
-        if entry.first <= local_head:
-            records = records[local_head - entry.first + 1 :]
-        pending.extend(records)
-        if len(pending) >= batch:
-            await journal.append_raw(pending)
-            events += len(pending)
-            pending = []
-    if pending:
-        await journal.append_raw(pending)
-        events += len(pending)
+    session = journal.journal.restore_session()
+    await journal.run(session.begin)
+    try:
+        try:
+            events, blob_bytes = await _append_all(
+                journal, session, missing, blobs, local_head, batch
+            )
+        except RestoreMismatchError as exc:
+            raise RestoreRefusedError(f"{exc}; nothing was restored") from None
+        _check_head_hash(chosen, session.chain if events else None)
+        await journal.run(session.commit)
+    except BaseException:
+        await journal.run(session.rollback)
+        raise
     report = RestoreReport(
         local_head_before=local_head,
         local_head_after=journal.head(),
@@ -180,6 +221,61 @@ async def restore(
         report.blob_head,
     )
     return report
+
+
+async def _append_all(
+    journal: AsyncJournal,
+    session: RestoreSession,
+    missing: Sequence[SegmentEntry],
+    blobs: list[bytes],
+    local_head: int,
+    batch: int,
+) -> tuple[int, int]:
+    """Decode and append ``missing`` in batches inside ``session``; return (events, bytes)."""
+    events = blob_bytes = 0
+    pending: list[RawRecord] = []
+    checkpoints: dict[int, bytes] = {}
+    decoding = _decode_later(missing, blobs, 0)
+    for index, entry in enumerate(missing):
+        assert decoding is not None
+        records = await decoding
+        header = read_header(blobs[index])
+        if index == 0 and header.prev_chain is not None and entry.first - 1 <= local_head:
+            local = await journal.chain_at(entry.first - 1)
+            if local != header.prev_chain:
+                raise SplitBrainError(
+                    f"split brain before {entry.name}: the local journal's hash chain at "
+                    f"position {entry.first - 1} differs from the one Blob's segments continue; "
+                    "refusing to mix them"
+                )
+        if header.last_chain is not None:
+            checkpoints[entry.last] = header.last_chain
+        blob_bytes += len(blobs[index])
+        blobs[index] = b""  # decoded: let the compressed copy go
+        decoding = _decode_later(missing, blobs, index + 1)  # overlaps with this append
+        if entry.first <= local_head:
+            records = records[local_head - entry.first + 1 :]
+        pending.extend(records)
+        if len(pending) >= batch:
+            await journal.run(session.append, pending, checkpoints=checkpoints)
+            events += len(pending)
+            pending, checkpoints = [], {}
+    if pending:
+        await journal.run(session.append, pending, checkpoints=checkpoints)
+        events += len(pending)
+    return events, blob_bytes
+
+
+def _check_head_hash(chosen: RestorePlan, reached: bytes | None) -> None:
+    """The chain reached by a restore must be every head hash recorded for where it ends."""
+    if reached is None:
+        return
+    for position, chain, where in chosen.claims():
+        if position == chosen.blob_head and chain is not None and reached.hex() != chain:
+            raise RestoreRefusedError(
+                f"the restored events do not reach the head hash {where} records for position "
+                f"{position}; nothing was restored"
+            )
 
 
 async def check_agreement(

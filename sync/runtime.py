@@ -127,6 +127,7 @@ class SyncRuntime:
             max_events=self.config.segment_max_events,
             max_age_s=self.config.segment_max_age_s,
             may_write=lambda: self.lease.writable,
+            record_head=self.lease.record_head,
         )
         self.health_server = (
             HealthServer(self.health, host=self.config.health_host, port=self.config.health_port)

@@ -18,15 +18,16 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Protocol
 
 import msgspec
 
+from events.journal import JournalCorruptError
 from events.records import RawRecord
-from events.segments import Segment, SegmentError, decode_segment, encode_segment, sha256_hex
-from sync.blobstore import BlobExistsError, BlobStore, BlobStoreUnavailableError
+from events.segments import Segment, SegmentError, decode_segment, encode_segment
+from sync.blobstore import BlobExistsError, BlobStore, BlobStoreError, BlobStoreUnavailableError
 from sync.errors import NotWritableError, SplitBrainError, SyncError
 from sync.manifest import (
     Manifest,
@@ -57,6 +58,10 @@ class JournalSource(Protocol):
         """Up to ``limit`` raw records from ``start``."""
         ...
 
+    async def chain_at(self, position: int) -> bytes:
+        """The stored chain hash at ``position``."""
+        ...
+
 
 class ShipperStatus(msgspec.Struct, frozen=True):
     """What the shipper reports for health and metrics."""
@@ -84,6 +89,7 @@ class Shipper:
         backoff_max_s: float = 15.0,
         may_write: Callable[[], bool] = lambda: True,
         clock: Callable[[], float] = time.monotonic,
+        record_head: Callable[[int, str], Awaitable[None]] | None = None,
     ) -> None:
         self.journal = journal
         self.store = store
@@ -95,6 +101,7 @@ class Shipper:
         self.backoff_max_s = backoff_max_s
         self.may_write = may_write
         self.clock = clock
+        self.record_head = record_head
         self.shipped = 0
         self.segments = 0
         self.bytes_shipped = 0
@@ -279,7 +286,7 @@ class Shipper:
                 return  # not ours to judge here; restore decides about events we lack
             data, _ = await self.store.read(entry.name)
             await self._check_same(entry, data)
-            adopted = SegmentEntry(entry.name, entry.first, entry.last, len(data), sha256_hex(data))
+            adopted = SegmentEntry.of_blob(entry.name, data)
             await self._record(adopted)
             log.info("adopted %s (uploaded before the manifest was updated)", entry.name)
 
@@ -296,7 +303,18 @@ class Shipper:
         start = self.shipped + 1
         limit = min(head - start + 1, self.max_segment_events)
         records = await self.journal.read_raw(start, limit)
-        segment = await asyncio.to_thread(encode_segment, records)
+        prev = await self.journal.chain_at(start - 1)
+        segment = await asyncio.to_thread(encode_segment, records, prev_chain=prev)
+        # The segment's chain is recomputed from the bytes read; it must reach the hash stored
+        # when they were appended, or a changed byte would be shipped as the truth.
+        stored = await self.journal.chain_at(segment.last)
+        if segment.chain != stored:
+            raise JournalCorruptError(
+                segment.first,
+                f"not shipping positions {segment.first}..{segment.last}: their bytes do not "
+                "match the journal's hash chain (a journal fault); `ibpicker journal verify` "
+                "names the position",
+            )
         if not self.may_write():
             raise NotWritableError("the writer lease is not held: not shipping")
         entry = await self._upload(segment)
@@ -312,9 +330,7 @@ class Shipper:
             if data != segment.data:
                 await self._check_same(SegmentEntry.of(segment), data)
             log.info("%s was already uploaded (a retried upload); keeping it", segment.name)
-            return SegmentEntry(
-                segment.name, segment.first, segment.last, len(data), sha256_hex(data)
-            )
+            return SegmentEntry.of_blob(segment.name, data)
         return SegmentEntry.of(segment)
 
     async def _record(self, entry: SegmentEntry) -> None:
@@ -329,6 +345,12 @@ class Shipper:
             )
         self.shipped = max(self.shipped, manifest.shipped)
         self.segments = len(manifest.segments)
+        if self.record_head is not None and manifest.head_chain is not None:
+            try:
+                await self.record_head(manifest.shipped, manifest.head_chain)
+            except BlobStoreError as exc:
+                # The manifest and the segment headers hold the head as well: not fatal.
+                log.warning("could not record the head in the lock blob: %s", exc)
         self._resolve_waiters()
 
     def _resolve_waiters(self) -> None:

@@ -22,6 +22,8 @@ import time
 import uuid
 from collections.abc import Callable
 
+import msgspec
+
 from sync.blobstore import (
     BlobStore,
     BlobStoreUnavailableError,
@@ -34,6 +36,25 @@ log = logging.getLogger(__name__)
 
 LOCK_BLOB = "locks/writer.lock"
 DEFAULT_DURATION_S = 30
+_SHIPPED_KEY = "shipped"
+_CHAIN_KEY = "head_chain"
+
+
+class HeadRecord(msgspec.Struct, frozen=True):
+    """The shipped head as the lock blob's metadata records it (one of its three copies)."""
+
+    shipped: int = 0
+    head_chain: str | None = None
+
+
+async def read_head_record(store: BlobStore, name: str = LOCK_BLOB) -> HeadRecord:
+    """The head recorded on the lock blob (``shipped`` 0 when none was recorded)."""
+    metadata = await store.read_metadata(name)
+    try:
+        shipped = int(metadata.get(_SHIPPED_KEY, "0"))
+    except ValueError:
+        shipped = 0
+    return HeadRecord(shipped, metadata.get(_CHAIN_KEY))
 
 
 class LeaseState(enum.Enum):
@@ -83,6 +104,16 @@ class LeaseKeeper:
         """Raise ``NotWritableError`` unless the lease is held."""
         if not self.writable:
             raise NotWritableError(f"not the writer: lease {self.state.value}")
+
+    async def record_head(self, shipped: int, head_chain: str) -> None:
+        """Write the shipped head and its chain hash into the lock blob's metadata.
+
+        The manifest and the last segment's header hold them too; a copy on the lock blob lets a
+        restore notice a missing tail even when the manifest is gone with the last segment.
+        """
+        await self.store.set_metadata(
+            self.name, {_SHIPPED_KEY: str(shipped), _CHAIN_KEY: head_chain}, lease_id=self.lease_id
+        )
 
     def on_lost(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once when the lease is lost for good."""

@@ -73,6 +73,16 @@ class FlakyStore:
         self._check()
         await self.inner.release_lease(name, lease_id=lease_id)
 
+    async def set_metadata(self, name: str, metadata: dict[str, str], *, lease_id: str) -> None:
+        """Set metadata, or fail as told."""
+        self._check()
+        await self.inner.set_metadata(name, metadata, lease_id=lease_id)
+
+    async def read_metadata(self, name: str) -> dict[str, str]:
+        """Read metadata, or fail as told."""
+        self._check()
+        return await self.inner.read_metadata(name)
+
     async def close(self) -> None:
         """Close the inner store."""
         await self.inner.close()

@@ -98,7 +98,7 @@ def test_manifest_checksum_must_match() -> None:
 def test_header_reports_range_and_count() -> None:
     """The header carries version, first and last position and count."""
     header = read_header(encode_segment(records(5, 3)).data)
-    assert (header.version, header.first, header.last, header.count) == (1, 5, 7, 3)
+    assert (header.version, header.first, header.last, header.count) == (2, 5, 7, 3)
 
 
 def test_check_refuses_a_well_checksummed_body_with_wrong_positions() -> None:
@@ -112,7 +112,33 @@ def test_check_refuses_a_well_checksummed_body_with_wrong_positions() -> None:
 
     recs = records(1, 3)
     body = zstandard.ZstdCompressor().compress(msgspec.msgpack.encode([recs[0], recs[2]]))
-    header = _HEADER.pack(MAGIC, FORMAT_VERSION, 1, 2, 2, hashlib.sha256(body).digest())
+    header = _HEADER.pack(
+        MAGIC, FORMAT_VERSION, 1, 2, 2, hashlib.sha256(body).digest(), 0, bytes(32), bytes(32)
+    )
     with pytest.raises(SegmentError, match="expected"):
         check_segment(header + body)
     assert check_segment(encode_segment(recs).data).count == 3
+
+
+def test_a_segment_carries_the_chain_and_version_1_segments_still_read() -> None:
+    """A v2 header holds the chain hash before ``first`` and at ``last`` (computed over the
+    records); a version 1 segment (no chain fields) still decodes, with no chain."""
+    import hashlib
+
+    import msgspec
+    import zstandard
+
+    from events.chain import GENESIS, chain_end, record_rows
+    from events.segments import _HEADER_V1, MAGIC, decode_segment
+
+    recs = records(1, 4)
+    header = read_header(encode_segment(recs).data)
+    assert header.prev_chain == GENESIS
+    assert header.last_chain == chain_end(GENESIS, record_rows(recs))
+    middle = chain_end(GENESIS, record_rows(recs[:2]))
+    later = read_header(encode_segment(recs[2:], prev_chain=middle).data)
+    assert (later.prev_chain, later.last_chain) == (middle, header.last_chain)
+    body = zstandard.ZstdCompressor().compress(msgspec.msgpack.encode(recs))
+    old = _HEADER_V1.pack(MAGIC, 1, 1, 4, 4, hashlib.sha256(body).digest()) + body
+    assert read_header(old).last_chain is None
+    assert decode_segment(old) == recs
