@@ -6,9 +6,12 @@ and exports are saved under ``<data dir>/console/`` and their paths printed.
 
 - Interactive (a TTY): a prompt with line editing and history (``<data dir>/console_history``).
 - Piped (scripting): one command per line; blank lines and ``# comments`` are skipped.
-- Exit status: 0 when every line parsed and every command succeeded; 1 when a command was
-  refused (``ok=False``: bad input, a permission, an error); 2 when a line could not be parsed
-  (unknown command, bad quoting, a word that is not ``name:value``). Every line runs either way.
+- Exit status, the same as the CLI's (``exit_status``): 0 when every command did all it was
+  asked; 1 when one failed, wholly or in part (a provider failed for a symbol, a daily run could
+  not scan, an unexpected error); 2 when one was refused (bad input: a value, a name, a
+  permission) or a line could not be parsed (unknown command, bad quoting, a word that is not
+  ``name:value``). Every line runs either way, up to ``quit`` or ``exit``, which end the input
+  piped as typed.
 - The user is a fixed local member (guild 1, user 1) with admin rights.
 - Settings come from the environment (``settings.load_settings``); with no Unusual Whales key it
   uses the offline sample data.
@@ -20,6 +23,7 @@ import contextlib
 import re
 import shlex
 import sys
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -29,9 +33,12 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.table import Table
 
+from commands.handlers import with_ping_timings
 from commands.models import Invocation, Reply
 from commands.service import CommandService
 from commands.spec import COMMANDS, find_command
+from events.audit import CommandHandled
+from events.base import Envelope
 
 LOCAL_GUILD = 1
 LOCAL_USER = 1
@@ -58,6 +65,35 @@ DEMO_SCRIPT = (
 )
 
 _OPTION = re.compile(r"^([a-z_]+):(.*)$", re.S)
+EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
+
+
+def exit_status(outcome: str, *, partial: bool = False) -> int:
+    """The one meaning of an exit status, for the console and the CLI alike, from a command's
+    audit outcome (``ok``, ``rejected``, ``error``): 0 done in full; 1 failed, wholly (an
+    unexpected error) or in part (``Reply.partial``); 2 refused, nothing done (bad input)."""
+    if outcome == "rejected":
+        return EXIT_REFUSED
+    if outcome != "ok" or partial:
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def outcome_of(stored: Iterable[Envelope]) -> str:
+    """The audit outcome among a command's events: ``ok``, ``rejected`` or ``error`` (``error``
+    when none was kept)."""
+    for env in stored:
+        if isinstance(env.event, CommandHandled):
+            return env.event.outcome
+    return "error"
+
+
+def command_outcome(service: CommandService, command_id: str) -> str:
+    """The audit outcome the journal holds for ``command_id`` (``outcome_of``)."""
+    span = service.journal.command_span(command_id)
+    if span is None:
+        return "error"
+    return outcome_of(env for page in service.journal.read(span[0], span[1]) for env in page)
 
 
 class ParseError(ValueError):
@@ -149,8 +185,7 @@ class ConsoleSession:
     def __init__(self, service: CommandService, printer: Printer) -> None:
         self.service = service
         self.printer = printer
-        self.refused = False
-        self.unparsed = False
+        self.status = EXIT_OK
 
     def invocation(self) -> Invocation:
         """The fixed local admin member, with a fresh command id."""
@@ -168,26 +203,33 @@ class ConsoleSession:
         try:
             name, options = parse_line(line)
         except ParseError as exc:
-            self.unparsed = True
+            self.status = EXIT_REFUSED
             self.printer.console.print(f"error: {exc}", style="red", markup=False)
             return None
         inv = self.invocation()
+        received = time.perf_counter()
         reply = await self.service.execute(name, options, inv)
-        if not reply.ok:
-            self.refused = True
+        if name == "ping" and reply.ok:
+            answered_in = time.perf_counter() - received
+            reply = with_ping_timings(reply, gateway_latency=None, answered_in=answered_in)
+        outcome = "ok" if reply.ok else command_outcome(self.service, inv.command_id)
+        self.status = max(self.status, exit_status(outcome, partial=reply.partial))
         self.printer.reply(reply, command_id=inv.command_id)
         return reply
 
     @property
     def exit_code(self) -> int:
-        """2 if a line did not parse, else 1 if a command was refused, else 0."""
-        return 2 if self.unparsed else 1 if self.refused else 0
+        """The worst status of the lines run (``exit_status``; 2 for a line that did not parse)."""
+        return self.status
 
 
 def script_lines(stream: TextIO) -> Iterator[str]:
-    """Command lines of a piped script (blank lines and ``#`` comments skipped)."""
+    """Command lines of a piped script (blank lines and ``#`` comments skipped), up to a
+    ``quit`` or ``exit`` line, which ends the script as it ends a typed session."""
     for raw in stream:
         line = raw.strip()
+        if line in QUIT:
+            return
         if line and not line.startswith("#"):
             yield line
 

@@ -374,6 +374,7 @@ def handle_fetch_stocks(cmd: Command, state: State, clock: Clock) -> Outcome:
         description="\n".join(lines) or "Nothing new.",
         footer=tx.footer(sorted(sources) or state.info.sources, clock.now()),
         color=RED if failed and not got else GREEN,
+        partial=bool(failed),
     )
 
 
@@ -401,6 +402,7 @@ def handle_fetch_flows(cmd: Command, state: State, clock: Clock) -> Outcome:
         description="\n".join(lines),
         footer=tx.footer(sorted(sources) or state.info.sources, clock.now()),
         color=RED if failed else GREEN,
+        partial=bool(failed),
     )
 
 
@@ -1001,7 +1003,11 @@ def handle_schedule_run(cmd: Command, state: State, clock: Clock) -> Outcome:
     run = cmd.context.get("daily")
     if not isinstance(run, DailyRun):
         raise RuntimeError("the service did not gather a daily run")  # a wiring bug
-    return [], run.reply
+    # A run that could not scan (no strategy, an empty watchlist) or where a fetch failed did
+    # not do what was asked: the reply says why, the exit status says it failed.
+    return [], msgspec.structs.replace(
+        run.reply, partial=run.reply.partial or run.scan_id is None or bool(run.failures)
+    )
 
 
 HANDLERS: dict[str, Handler] = {

@@ -21,9 +21,10 @@ What differs from a chat front end, through the same ports:
 ``fetch bars`` also fetches each symbol's next earnings date (appended only when new; the shared
 fetch adapter does it for every front end), which ``scan --skip-earnings-within N`` reads.
 
-Exit status: 0 done; 1 a provider failed for some symbol (recorded as ``fetch_failed``) or an
-unexpected error; 2 bad input (unknown strategy, bad symbol, invalid strategy file): then only the
-audit event is appended, or nothing when the input was refused before reaching the service.
+Exit status (``commands.console.exit_status``, the console's too): 0 done; 1 a provider failed
+for some symbol (recorded as ``fetch_failed``) or an unexpected error; 2 bad input (unknown
+strategy, bad symbol, invalid strategy file): then only the audit event is appended, or nothing
+when the input was refused before reaching the service.
 """
 
 from __future__ import annotations
@@ -56,12 +57,11 @@ from analysis.errors import StrategyError
 from analysis.strategy import Strategy, load_strategy_file
 from cli import DataDirOption, JsonOption, resolve_data_dir
 from commands.adapters import FetchServiceAdapter, StoredMarketData, StrategyAnalyzer
-from commands.console import LOCAL_GUILD, LOCAL_USER
+from commands.console import EXIT_FAILED, LOCAL_GUILD, LOCAL_USER, exit_status, outcome_of
 from commands.models import Invocation, Reply
 from commands.service import CommandService
 from commands.wiring import ANALYTICS_FILE, close_service, open_service
 from events.analysis import SignalsGenerated
-from events.audit import CommandHandled
 from events.base import Envelope
 from events.market import Bar, EarningsDate, EconomicEvent, FlowAlert
 from fetchers.http import HttpSession
@@ -328,19 +328,6 @@ def stored_by(service: CommandService, command_id: str) -> list[Envelope]:
     return [env for page in service.journal.read(span[0], span[1]) for env in page]
 
 
-def _outcome(stored: Sequence[Envelope]) -> str:
-    """The audit event's outcome: ``ok``, ``rejected`` or ``error``."""
-    for env in stored:
-        if isinstance(env.event, CommandHandled):
-            return env.event.outcome
-    return "error"
-
-
-def exit_status(outcome: str) -> int:
-    """0 for ``ok``, 2 for input the service ``rejected``, 1 for an ``error``."""
-    return {"ok": 0, "rejected": 2}.get(outcome, 1)
-
-
 # -- fetch ------------------------------------------------------------------------------------
 
 
@@ -404,14 +391,15 @@ async def _fetch(
                 )
             stored = stored_by(service, command_id)
             appended = service.journal.head() - head
-            outcome = _outcome(stored)
+            outcome = outcome_of(stored)
             source = market_data.describe_source()
             results = market_data.results
             journal_head = service.journal.head()
     except CliInputError as exc:
         cli.fail(str(exc))
     outcomes = [o for r in results for o in r.outcomes]
-    code = exit_status(outcome) or (1 if any(o.status == "failed" for o in outcomes) else 0)
+    failed = any(o.status == "failed" for o in outcomes)
+    code = exit_status(outcome, partial=reply.partial or failed)
     if as_json:
         print(
             json.dumps(
@@ -594,7 +582,7 @@ async def _scan(
                 reply = await service.execute("analyze", options, _invocation(command_id))
             stored = stored_by(service, command_id)
             appended = service.journal.head() - head
-            outcome = _outcome(stored)
+            outcome = outcome_of(stored)
             scan = next((e.event for e in stored if isinstance(e.event, SignalsGenerated)), None)
             bar_sources = ctx.stored.bar_sources(universe)
     except CliInputError as exc:
@@ -605,7 +593,7 @@ async def _scan(
                               "message": reply.description}, indent=2))  # fmt: skip
         else:
             _err.print(f"error: {reply.description}", markup=False)
-        return exit_status(outcome) or 1
+        return exit_status(outcome) or EXIT_FAILED
     if as_json:
         # Every field, defaults included (events omit them when encoded): a stable document.
         doc = msgspec.to_builtins(msgspec.structs.asdict(scan))

@@ -52,6 +52,9 @@ class Reply(msgspec.Struct, frozen=True):
     color: int | None = None
     ephemeral: bool = False
     ok: bool = True
+    partial: bool = False
+    """The command ran but part of it failed (a provider for some symbol, a daily run that could
+    not scan): the reply says what; front ends with an exit status report a failure (1)."""
     attachments: list[Attachment] = []
     buttons: list[Button] = []
     pages: list[Reply] = []

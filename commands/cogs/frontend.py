@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Protocol
 
@@ -20,6 +21,7 @@ from disnake.interactions import Interaction
 
 from commands.discord_render import NO_MENTIONS, Pager, render
 from commands.errors import GuildOnlyError, ShuttingDownError
+from commands.handlers import with_ping_timings
 from commands.models import Invocation, Reply
 from commands.service import CommandService
 
@@ -114,6 +116,7 @@ class FrontEnd:
         slow: bool,
     ) -> Reply:
         """Run ``command`` for ``inter`` and send its reply (see the module docstring)."""
+        received = time.perf_counter()
         async with self._running():
             inv = self.invocation(inter)
             if self.gate is not None:
@@ -132,6 +135,12 @@ class FrontEnd:
             reply = await task
             if self.gate is not None:
                 await self.gate.committed(self.service.journal.head())
+            if command == "ping" and reply.ok:
+                reply = with_ping_timings(
+                    reply,
+                    gateway_latency=inter.client.latency,
+                    answered_in=time.perf_counter() - received,
+                )
             await self.send(inter, reply, deferred=deferred)
         if command == "schedule set" and reply.ok:
             self.on_schedule_changed()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,15 @@ async def test_ping_help_about_answer_without_pinging(running: Running) -> None:
     assert "ping" in help_.text()
     assert "sample" in about.text().lower()
     assert [r.allowed_mentions for r in (ping, help_, about)] == [NO_PINGS] * 3
+
+
+async def test_ping_shows_the_gateway_latency_and_the_time_to_answer(running: Running) -> None:
+    """/ping on Discord shows the gateway's heartbeat latency (the stand-in acknowledges the
+    bot's heartbeats) and how long the bot took to answer, both in ms."""
+    ping = await running.run("ping")
+    fields = {f["name"]: f["value"] for f in ping.embeds[0]["fields"]}
+    assert re.fullmatch(r"\d+ ms", fields["Gateway latency"]), fields
+    assert re.fullmatch(r"\d+ ms", fields["Answered in"]), fields
 
 
 async def test_slow_fetch_defers_then_edits_with_the_result(running: Running) -> None:

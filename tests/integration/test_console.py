@@ -88,12 +88,48 @@ def test_a_bad_ibpicker_now_is_refused_before_anything_runs(tmp_path: Path) -> N
 
 
 def test_exit_status_says_what_went_wrong(tmp_path: Path) -> None:
-    """A refused command makes the status 1; a line that does not parse makes it 2."""
+    """The statuses of `ibpicker fetch`: a refused command (bad input, nothing done) makes the
+    status 2, as does a line that does not parse; every line still runs."""
     refused = run_console(tmp_path, "/trade open symbol:AAPL direction:long entry:-1 size:1")
-    assert refused.returncode == 1
+    assert refused.returncode == 2
     assert "entry must be greater than zero" in refused.stdout
     unparsed = run_console(tmp_path, "/ping", "/nonsense now", "/trade note id:X text:two words")
     assert unparsed.returncode == 2
     assert "unknown command /nonsense now" in unparsed.stdout
     assert "quote values with spaces" in unparsed.stdout
     assert "Pong!" in unparsed.stdout
+
+
+def test_a_command_that_failed_in_part_exits_1_as_ibpicker_fetch_does(tmp_path: Path) -> None:
+    """/fetch stocks with a symbol the provider does not have, and /schedule run with no
+    strategy set, answer (the reply says what failed) but the run exits 1, like
+    `ibpicker fetch bars ZZZZ`; a refusal after them still makes it 2."""
+    fetch = run_console(tmp_path, "/fetch stocks symbols:AAPL,ZZZZ")
+    assert fetch.returncode == 1, fetch.stdout
+    assert "AAPL: 502 new bars" in fetch.stdout
+    assert "Failed: ZZZZ" in fetch.stdout
+    run = run_console(tmp_path, "/watchlist add symbol:AAPL", "/schedule run")
+    assert run.returncode == 1, run.stdout
+    assert "no strategy is configured" in run.stdout
+    both = run_console(tmp_path, "/schedule run", "/trade close id:NOPE1 exit:1")
+    assert both.returncode == 2
+
+
+def test_quit_and_exit_end_a_piped_console_with_0(tmp_path: Path) -> None:
+    """As the intro says, `quit` (or `exit`) ends the console: piped, the lines after it do not
+    run and the status is 0 when every line before it succeeded."""
+    for word in ("quit", "exit", "/quit"):
+        result = run_console(tmp_path, "/ping", word, "/nonsense after quit")
+        assert result.returncode == 0, result.stdout
+        assert "Pong!" in result.stdout
+        assert "nonsense" not in result.stdout
+
+
+def test_ping_in_the_console_says_there_is_no_gateway_and_the_time_to_answer(
+    tmp_path: Path,
+) -> None:
+    """/ping in the console names the missing gateway and the time the answer took, in ms."""
+    result = run_console(tmp_path, "/ping")
+    assert result.returncode == 0
+    assert re.search(r"Gateway latency +none \(local console\)", result.stdout), result.stdout
+    assert re.search(r"Answered in +\d+ ms", result.stdout), result.stdout

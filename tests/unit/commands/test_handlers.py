@@ -198,3 +198,21 @@ def test_member_text_is_escaped() -> None:
         escape("**bold** @everyone [x](http://y)")
         == "\\*\\*bold\\*\\* @\u200beveryone \\[x\\](http://y)"
     )
+
+
+def test_ping_timings_say_latency_and_time_to_answer_in_ms() -> None:
+    """The front ends' timings in /ping: the gateway latency in ms (or why there is none) and
+    the time to answer in ms."""
+    _, ping = h.handle_ping(cmd("ping"), make_state(), FakeClock(NOW))
+    timed = {
+        gateway: {
+            name: value
+            for name, value, _ in h.with_ping_timings(
+                ping, gateway_latency=gateway, answered_in=0.0126
+            ).fields
+        }
+        for gateway in (0.0423, None, float("inf"))
+    }
+    assert timed[0.0423] == {"Gateway latency": "42 ms", "Answered in": "13 ms"}
+    assert timed[None]["Gateway latency"] == "none (local console)"
+    assert timed[float("inf")]["Gateway latency"] == "not measured yet (no heartbeat answered)"
