@@ -440,23 +440,36 @@ def handle_watchlist_list(cmd: Command, state: State, clock: Clock) -> Outcome:
     return [], tx.paged(
         Reply(title="Watchlist", color=BLUE),
         lines,
-        empty="The watchlist is empty. Add with /watchlist add symbol:AAPL.",
+        empty="The watchlist is empty. Add with /watchlist add symbols:AAPL,MSFT.",
     )
 
 
 def handle_watchlist_add(cmd: Command, state: State, clock: Clock) -> Outcome:
-    """Add (or update) a watched symbol with its note and tags."""
+    """Add (or update) watched symbols, each with the note and tags given: ``symbols:`` takes
+    several as ``/fetch`` does, ``symbol:`` one; one bad ticker refuses them all."""
     guild = cmd.inv.guild_id
-    symbol = check_symbol(str(cmd.options["symbol"]), state, guild)
+    raw = ",".join(str(cmd.options[k]) for k in ("symbols", "symbol") if cmd.options.get(k))
+    symbols = check_symbols(raw, state, guild)
+    if not symbols:
+        raise reject("Give symbols, e.g. symbols:AAPL,MSFT (or symbol:AAPL).")
     note = _text("note", cmd.options.get("note"))
     tags = tx.split_list(cmd.options.get("tags"))
-    event = WatchlistSymbolAdded(guild_id=guild, symbol=symbol, note=note, tags=tags)
-    updated = symbol in state.guilds.watched_symbols(guild)
-    return [NewEvent(f"watchlist:{guild}", event)], Reply(
-        title="Watchlist",
-        description=f"{'Updated' if updated else 'Added'} **{symbol}**.",
-        color=GREEN,
-    )
+    watched = set(state.guilds.watched_symbols(guild))
+    events = [
+        NewEvent(
+            f"watchlist:{guild}",
+            WatchlistSymbolAdded(guild_id=guild, symbol=symbol, note=note, tags=tags),
+        )
+        for symbol in symbols
+    ]
+    added = [s for s in symbols if s not in watched]
+    updated = [s for s in symbols if s in watched]
+    lines = [
+        f"{verb} {', '.join(f'**{s}**' for s in group)}."
+        for verb, group in (("Added", added), ("Updated", updated))
+        if group
+    ]
+    return events, Reply(title="Watchlist", description="\n".join(lines), color=GREEN)
 
 
 def handle_watchlist_remove(cmd: Command, state: State, clock: Clock) -> Outcome:

@@ -121,15 +121,10 @@ COMMANDS: list[CommandSpec] = [
     CommandSpec("watchlist list", "Show this server's watchlist.", group="data"),
     CommandSpec(
         "watchlist add",
-        "Add a symbol to this server's watchlist.",
+        "Add symbols to this server's watchlist.",
         [
-            _o(
-                "symbol",
-                "Ticker, e.g. AAPL",
-                required=True,
-                autocomplete="symbol",
-                max_length=MAX_NAME,
-            ),
+            _o("symbols", _SYMBOLS, autocomplete="symbol"),
+            _o("symbol", "One ticker, e.g. AAPL", autocomplete="symbol", max_length=MAX_NAME),
             _o("note", "Why it is watched"),
             _o("tags", "Comma-separated tags"),
         ],

@@ -133,3 +133,22 @@ def test_ping_in_the_console_says_there_is_no_gateway_and_the_time_to_answer(
     assert result.returncode == 0
     assert re.search(r"Gateway latency +none \(local console\)", result.stdout), result.stdout
     assert re.search(r"Answered in +\d+ ms", result.stdout), result.stdout
+
+
+def test_watchlist_add_takes_several_symbols_and_still_one(tmp_path: Path) -> None:
+    """/watchlist add symbols:AAPL,MSFT adds both with the same note and tags, as /fetch takes
+    symbols:; symbol: still works; a list with a malformed ticker adds nothing."""
+    result = run_console(
+        tmp_path,
+        "/watchlist add symbols:AAPL,msft tags:tech",
+        "/watchlist add symbol:NVDA",
+        "/watchlist list",
+    )
+    assert result.returncode == 0, result.stdout
+    assert "Added AAPL, MSFT." in result.stdout
+    assert "Added NVDA." in result.stdout
+    assert re.search(r"AAPL: #tech\s+MSFT: #tech\s+NVDA\s", result.stdout), result.stdout
+    refused = run_console(tmp_path, "/watchlist add symbols:JPM,12$X", "/watchlist list")
+    assert refused.returncode == 2
+    assert "Unknown symbol 12$X" in refused.stdout
+    assert "JPM" not in refused.stdout.split("Watchlist")[-1]
