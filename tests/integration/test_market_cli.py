@@ -339,3 +339,18 @@ def test_a_bad_ibpicker_now_is_refused_with_exit_2_and_nothing_written(
         result.output
     )
     assert not (tmp_path / JOURNAL_FILE).exists()
+
+
+def test_fetch_bars_with_the_clock_pinned_more_than_a_year_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 2029-03-15 17:30 New York time (beyond the calendar a process built by default a year
+    ahead, which ended the fetch in a ValueError) the sample bars run to that Thursday: the last
+    504 sessions (two years' worth, the history a first fetch asks for)."""
+    monkeypatch.setenv("IBPICKER_NOW", "2029-03-15T21:30:00Z")
+    result = ibpicker("fetch", "bars", "AAPL", "--data-dir", str(tmp_path), "--json")
+    assert result.exit_code == 0, result.output
+    bars = [o for o in as_json(result)["outcomes"] if o["kind"] == "bars"]
+    assert [(o["status"], o["count"], o["detail"]) for o in bars] == [
+        ("fetched", 504, "2027-03-16 to 2029-03-15")
+    ]
