@@ -206,10 +206,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--commands", type=int, default=1000)
     parser.add_argument("--samples", type=int, default=200, help="timed /trade open and /metrics")
     parser.add_argument("--trades", type=int, default=300, help="closed trades of the member")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="run on this folder's journal and analytics (made by benchmarks/box.py) instead of "
+        "generating one; it is written to",
+    )
     parser.add_argument("--prepare", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.prepare is not None:
         prepare(args.prepare, args.events)
+        return
+    if args.data_dir is not None:
+        result = asyncio.run(measure(args.data_dir, args))
+        args.events = result.get("journal_events", args.events)
+        report(result, args)
         return
     with tempfile.TemporaryDirectory(prefix="ibpicker-bot-bench-") as tmp:
         data_dir = Path(tmp) / "data"
@@ -223,6 +234,11 @@ def main(argv: list[str] | None = None) -> None:
         )
         say(f"generated {args.events:,} events in {time.perf_counter() - began:.1f} s")
         result = asyncio.run(measure(data_dir, args))
+    report(result, args)
+
+
+def report(result: dict[str, Any], args: argparse.Namespace) -> None:
+    """Add the goals to ``result`` and print it (its JSON last)."""
     result |= {
         "events": args.events,
         "commands": args.commands,
