@@ -47,6 +47,7 @@ from analysis.strategy import (
     Strategy,
     condition_text,
 )
+from analysis.wording import plural
 from events.analysis import ConditionResult, Signal, SkippedSymbol
 from events.market import FlowAlert
 
@@ -249,7 +250,7 @@ def evaluate_batch(
     needed = max([1, exit_atr_needed, *(c.bars_needed for c in compiled.values())])
     rows = len(batch.symbols)
     if batch.bars < needed:
-        reason = f"too little history ({batch.bars} bars, needs {needed})"
+        reason = f"too little history ({plural(batch.bars, 'bar')}, needs {needed})"
         return Evaluation([], [SkippedSymbol(symbol=s, reason=reason) for s in batch.symbols])
 
     skipped: dict[int, str] = {
@@ -335,7 +336,7 @@ def _apply_filters(strategy: Strategy, batch: BarBatch, skipped: dict[int, str])
         for row in np.flatnonzero(average < filters.min_volume):
             skipped.setdefault(
                 int(row),
-                f"filtered out: average volume {average[row]:,.0f} over {lookback} bars "
+                f"filtered out: average volume {average[row]:,.0f} over {plural(lookback, 'bar')} "
                 f"below min_volume {filters.min_volume:,.0f}",
             )
 

@@ -22,6 +22,7 @@ from analysis.errors import AnalysisError
 from analysis.evaluator import DEFAULT_ACCOUNT_EQUITY, evaluate_batch, require_aware
 from analysis.series import BarBatch, SymbolBars
 from analysis.strategy import Strategy
+from analysis.wording import plural
 from events.analysis import Signal, SignalsGenerated, SkippedSymbol
 from events.market import FlowAlert
 
@@ -132,7 +133,7 @@ def _earnings_reason(dates: Sequence[date], day: date, within: int) -> str | Non
     upcoming = sorted(d for d in dates if 0 <= (d - day).days <= within)
     if not upcoming:
         return None
-    return f"earnings on {upcoming[0].isoformat()} (within {within} days)"
+    return f"earnings on {upcoming[0].isoformat()} (within {plural(within, 'day')})"
 
 
 def signals_event(

@@ -48,6 +48,7 @@ import msgspec
 import yaml
 
 from analysis.errors import StrategyError, StrategyProblem
+from analysis.wording import plural
 
 PRICE_FIELDS = ("open", "high", "low", "close", "volume")
 OPERATORS = ("lt", "le", "gt", "ge", "eq", "ne", "cross_above", "cross_below")
@@ -816,7 +817,7 @@ def summary_lines(strategy: Strategy) -> list[str]:
     for indicator in spec.indicators:
         lines.append(
             f"indicator {indicator.name}: {indicator.label()}, "
-            f"first value after {indicator.bars_needed()} bars"
+            f"first value after {plural(indicator.bars_needed(), 'bar')}"
         )
     lines.append(f"entry ({spec.entry.logic} of):")
     lines += [f"  - {condition_text(c)}" for c in spec.entry.conditions]
@@ -825,11 +826,12 @@ def summary_lines(strategy: Strategy) -> list[str]:
         if rule is not None:
             lines.append(f"{slot.replace('_', ' ')}: {_exit_text(strategy, rule)}")
     if spec.exit.time_exit_bars:
-        lines.append(f"time exit: after {spec.exit.time_exit_bars} bars")
+        lines.append(f"time exit: after {plural(spec.exit.time_exit_bars, 'bar')}")
     risk = strategy.risk_profile
     lines.append(
         f"risk: {spec.risk.profile}, {risk.risk_per_trade_pct:g}% of equity per trade, "
-        f"min reward:risk {risk.min_risk_reward:g}, at most {risk.max_positions} positions"
+        f"min reward:risk {risk.min_risk_reward:g}, "
+        f"at most {plural(risk.max_positions, 'position')}"
     )
     filters = spec.filters
     parts = []

@@ -27,7 +27,7 @@ from commands.ports import Clock, MarketView, SignalRow, StrategyInfo
 from commands.schedule import ScheduleError, TradingCalendar, next_run, parse_time
 from commands.spec import COMMANDS, find_command, usage
 from commands.values import MAX_EARNINGS_DAYS, OptionError, decimal_value
-from events.analysis import SignalsGenerated
+from events.analysis import SignalsGenerated, SkippedSymbol
 from events.base import NewEvent
 from events.guild import (
     ScheduleConfigured,
@@ -363,7 +363,7 @@ def handle_fetch_stocks(cmd: Command, state: State, clock: Clock) -> Outcome:
         for s in e.event.symbols
     }
     lines = [
-        f"**{s}**: {got.get(s, 0)} new bars"
+        f"**{s}**: {tx.plural(got.get(s, 0), 'new bar')}"
         + (f" · next earnings {next_earnings[s]}" if s in next_earnings else "")
         for s in symbols
         if s not in failed_symbols
@@ -394,7 +394,7 @@ def handle_fetch_flows(cmd: Command, state: State, clock: Clock) -> Outcome:
     for s, per in counts.items():
         total = sum(per.values())
         detail = ", ".join(f"{n} {d}" for d, n in sorted(per.items()))
-        lines.append(f"**{s}**: {total} alerts" + (f" ({detail})" if detail else ""))
+        lines.append(f"**{s}**: {tx.plural(total, 'alert')}" + (f" ({detail})" if detail else ""))
     lines += [f"Failed: {tx.escape(f)}" for f in failed]
     min_premium = cmd.options.get("min_premium")
     return list(cmd.inputs), Reply(
@@ -413,7 +413,11 @@ def handle_status(cmd: Command, state: State, clock: Clock) -> Outcome:
     symbols = symbols or watched_and_stored(state, guild)
     lines = []
     for c in state.market.coverage(symbols):
-        bars = f"{c.bars} bars {c.first_day}→{c.last_day}" if c.bars else "no bars"
+        bars = (
+            f"{tx.plural(c.bars, 'bar')} {c.first_day}→{c.last_day}"
+            if c.bars
+            else "no bars (/fetch stocks gets them)"
+        )
         fetch = "never fetched"
         if c.last_fetch_at is not None:
             fetch = f"last fetch {c.last_fetch_at:%Y-%m-%d %H:%M}"
@@ -491,7 +495,7 @@ def handle_watchlist_clear(cmd: Command, state: State, clock: Clock) -> Outcome:
     if not count:
         raise reject("The watchlist is already empty.")
     return [NewEvent(f"watchlist:{guild}", WatchlistCleared(guild_id=guild))], Reply(
-        title="Watchlist", description=f"Cleared {count} symbols.", color=GREEN
+        title="Watchlist", description=f"Cleared {tx.plural(count, 'symbol')}.", color=GREEN
     )
 
 
@@ -501,6 +505,14 @@ def handle_watchlist_clear(cmd: Command, state: State, clock: Clock) -> Outcome:
 def log_trade_custom_id(scan_id: str, symbol: str) -> str:
     """The persistent button id that opens the "Log trade" modal for one pick."""
     return f"ibpicker:logtrade:{scan_id}:{symbol}"
+
+
+def _skip_reason(skipped: SkippedSymbol) -> str:
+    """Why a scan skipped a symbol, with what to do when it has no bars yet."""
+    reason = tx.escape(skipped.reason)
+    if skipped.reason.startswith("no bars"):
+        reason += f": run /fetch stocks symbols:{skipped.symbol}"
+    return reason
 
 
 def scan_reply(scan: SignalsGenerated, *, title: str, footer: str) -> Reply:
@@ -519,13 +531,16 @@ def scan_reply(scan: SignalsGenerated, *, title: str, footer: str) -> Reply:
     for_earnings = [k for k in scan.skipped if k.reason.startswith(EARNINGS_SKIP_REASON)]
     others = [k for k in scan.skipped if k not in for_earnings]
     fields = [
-        (name, "\n".join(f"{k.symbol}: {tx.escape(k.reason)}" for k in part)[:1000], False)
+        (name, "\n".join(f"{k.symbol}: {_skip_reason(k)}" for k in part)[:1000], False)
         for name, part in (("Skipped for earnings", for_earnings), ("Skipped", others))
         if part
     ]
     evaluated = len(scan.universe) - len(scan.skipped)
     if not scan.signals:
-        why = f"No picks: none of the {evaluated} symbols evaluated met the entry conditions."
+        why = (
+            f"No picks: none of the {tx.plural(evaluated, 'symbol')} evaluated met the entry "
+            "conditions."
+        )
         if not evaluated:
             why = "No picks: no symbol could be evaluated (see Skipped)."
         lines = [why]
@@ -554,7 +569,9 @@ def handle_analyze(cmd: Command, state: State, clock: Clock) -> Outcome:
     scan = scans[0].event
     assert isinstance(scan, SignalsGenerated)
     return list(cmd.inputs), scan_reply(
-        scan, title=f"{strategy}: {len(scan.signals)} picks", footer=_footer(state, clock)
+        scan,
+        title=f"{strategy}: {tx.plural(len(scan.signals), 'pick')}",
+        footer=_footer(state, clock),
     )
 
 
@@ -578,7 +595,7 @@ def handle_signals(cmd: Command, state: State, clock: Clock) -> Outcome:
         for r in rows[:5]
     ]
     base = Reply(
-        title=f"Signals, last {days} days",
+        title=f"Signals, last {tx.plural(days, 'day')}",
         footer=_footer(state, clock),
         color=BLUE,
         buttons=buttons,
@@ -813,7 +830,7 @@ def handle_trade_export(cmd: Command, state: State, clock: Clock) -> Outcome:
     name = f"trades-{clock.now():%Y%m%d}.csv"
     return [], Reply(
         title="Trade export",
-        description=f"{len(trades)} trades.",
+        description=f"{tx.plural(len(trades), 'trade')}.",
         attachments=[Attachment(name, trades_csv(trades), "Your trades (CSV)")],
         ephemeral=True,
         color=BLUE,
@@ -867,7 +884,11 @@ def metrics_fields(m: JournalMetrics) -> list[tuple[str, str, bool]]:
             or "—"
         )
 
-    r = "—" if m.average_r is None else f"{float(m.average_r):+.2f}R ({m.r_trades} trades)"
+    r = (
+        "—"
+        if m.average_r is None
+        else f"{float(m.average_r):+.2f}R ({tx.plural(m.r_trades, 'trade')})"
+    )
     return [
         ("Trades", f"{m.trades} ({m.wins} W / {m.losses} L / {m.break_evens} BE)", True),
         ("Total P&L", tx.money(m.total_pnl), True),
@@ -907,7 +928,7 @@ def handle_metrics(cmd: Command, state: State, clock: Clock) -> Outcome:
     trades = in_window(state.trades.trades(cmd.inv.guild_id, member), since)
     m = compute_metrics(trades, strategies=strategy_names(state))
     who = "Your" if member == cmd.inv.user_id else f"<@{member}>'s"
-    window = f"last {days} days" if days is not None else "all time"
+    window = f"last {tx.plural(int(days), 'day')}" if days is not None else "all time"
     title = f"{who} metrics, {window}"
     if not m.trades:
         return [], Reply(
@@ -956,12 +977,14 @@ def handle_schedule_status(cmd: Command, state: State, clock: Clock) -> Outcome:
     if last is not None:
         late = " (late)" if last.late else ""
         failures = f", failures: {'; '.join(last.failures)}" if last.failures else ""
-        fields.append(("Last post", f"{last.session}: {last.picks} picks{late}{failures}", False))
+        fields.append(
+            ("Last post", f"{last.session}: {tx.plural(last.picks, 'pick')}{late}{failures}", False)
+        )
     return [], Reply(title="Daily picks", fields=fields, color=BLUE, ephemeral=True)
 
 
 def _days_or_off(days: int) -> str:
-    return f"{days} days" if days else "off"
+    return tx.plural(days, "day") if days else "off"
 
 
 def handle_schedule_set(cmd: Command, state: State, clock: Clock) -> Outcome:
@@ -1001,7 +1024,7 @@ def handle_schedule_set(cmd: Command, state: State, clock: Clock) -> Outcome:
     )
     where = f"<#{event.channel_id}>" if event.channel_id else "no channel yet"
     state_text = "on" if enabled else "off"
-    skipping = f", skipping stocks with earnings within {skip} days" if skip else ""
+    skipping = f", skipping stocks with earnings within {tx.plural(skip, 'day')}" if skip else ""
     return [NewEvent(f"schedule:{guild}", event)], Reply(
         title="Daily picks",
         description=f"{state_text}: {event.time} America/New_York, {strategy}, in {where}"

@@ -55,6 +55,7 @@ from rich.table import Table
 import cli
 from analysis.errors import StrategyError
 from analysis.strategy import Strategy, load_strategy_file
+from analysis.wording import plural
 from cli import DataDirOption, JsonOption, resolve_data_dir
 from commands.adapters import FetchServiceAdapter, StoredMarketData, StrategyAnalyzer
 from commands.console import EXIT_FAILED, LOCAL_GUILD, LOCAL_USER, exit_status, outcome_of
@@ -647,7 +648,7 @@ def _print_scan(
             )
         _out.print(table)
     picks = len(scan.signals)
-    summary = f"{picks} {'pick' if picks == 1 else 'picks'} of {len(scan.universe)} symbols"
+    summary = f"{plural(picks, 'pick')} of {plural(len(scan.universe), 'symbol')}"
     if scan.skipped:
         summary += f"; {len(scan.skipped)} skipped or not taken:"
     _out.print(summary, markup=False)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from analysis.wording import plural as plural
 from commands.models import Reply
 
 _MD = re.compile(r"([\\*_~`|>#\[\]])")
@@ -47,12 +48,6 @@ def pct(value: Decimal | float | None, *, signed: bool = False) -> str:
     if signed:
         return f"{float(value):+.2f}%"
     return f"{float(value) * 100:.1f}%"
-
-
-def plural(count: int, word: str, many: str | None = None) -> str:
-    """``1 pick``, ``2 picks``, ``0 days``: a count with its noun (``many`` when the plural is
-    not the noun + s). Every reply counts things through this one helper."""
-    return f"{count:,} {word if count == 1 else many or word + 's'}"
 
 
 def duration(value: timedelta | None) -> str:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import csv
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-from settings import ENV_PREFIX, SECRET_ENV
+from tests.support.cli import cli_env
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = "2026-12-03T21:30:00Z"
@@ -19,13 +18,7 @@ NOW = "2026-12-03T21:30:00Z"
 def run_console(data_dir: Path, *lines: str, now: str = NOW) -> subprocess.CompletedProcess[str]:
     """``ibpicker console --data-dir D`` with ``lines`` piped in, no provider keys, no network,
     its clock pinned at ``now`` (``IBPICKER_NOW``)."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(ENV_PREFIX) and k not in SECRET_ENV.values()
-    }
-    env["COLUMNS"] = "200"
-    env["IBPICKER_NOW"] = now
+    env = cli_env(now)
     return subprocess.run(
         [sys.executable, "-c", "from cli import main; main()", "console", "--data-dir",
          str(data_dir)],
@@ -152,3 +145,16 @@ def test_watchlist_add_takes_several_symbols_and_still_one(tmp_path: Path) -> No
     assert refused.returncode == 2
     assert "Unknown symbol 12$X" in refused.stdout
     assert "JPM" not in refused.stdout.split("Watchlist")[-1]
+
+
+def test_a_symbol_without_bars_says_to_run_fetch_stocks(tmp_path: Path) -> None:
+    """Analysing a watched symbol before any fetch names it as having no bars and says which
+    command gets them; /status says the same."""
+    result = run_console(
+        tmp_path,
+        "/watchlist add symbols:AAPL",
+        "/analyze strategy:fixed_levels",
+        "/status",
+    )
+    assert "AAPL: no bars: run /fetch stocks symbols:AAPL" in result.stdout, result.stdout
+    assert "AAPL: no bars (/fetch stocks gets them)" in result.stdout

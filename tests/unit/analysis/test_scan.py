@@ -159,3 +159,19 @@ def test_flow_fixture_signals_cite_only_alerts_before_evaluation() -> None:
         for a in al
     }
     assert all(by_id[c].created_at <= market.evaluated_at for c in cited)
+
+
+def test_counts_of_one_in_reasons_are_singular() -> None:
+    """A skip for earnings within 1 day says "1 day", a one-bar history "1 bar"."""
+    data = {"SOON": bars([10, 11]), "ONE": bars([10])}
+    now = close_of(data["SOON"])
+    day = evaluation_date(now)
+    rsi = "  - {name: rsi, type: RSI, params: {period: 2}}\n"
+    cond = "    - {type: indicator_threshold, indicator: rsi, operator: gt, value: 0}\n"
+    result = scan(
+        strategy(cond, indicators=rsi), data, {}, evaluated_at=now,
+        earnings={"SOON": [day + timedelta(days=1)]}, skip_earnings_within=1,
+    )  # fmt: skip
+    reasons = {s.symbol: s.reason for s in result.skipped}
+    assert reasons["SOON"] == f"earnings on {(day + timedelta(days=1)).isoformat()} (within 1 day)"
+    assert reasons["ONE"] == "too little history (1 bar, needs 3)"

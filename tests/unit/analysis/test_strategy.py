@@ -371,3 +371,10 @@ def test_flow_numbers_must_be_usable() -> None:
         "entry.conditions[1].min_premium": "must be a number ≥ 0",
         "entry.conditions[2].recency_minutes": "must be more than 0 and at most 527,040 (a year)",
     }
+
+
+def test_the_summary_counts_one_position_and_one_bar_in_the_singular() -> None:
+    """``max_positions: 1`` reads "at most 1 position"; a volume lookback of 1 "1-bar"."""
+    text = MINIMAL + "risk:\n  profile: moderate\n  max_positions: 1\n"
+    lines = summary_lines(parse_strategy(text.encode(), "mine.yaml"))
+    assert any(line.endswith("at most 1 position") for line in lines), lines

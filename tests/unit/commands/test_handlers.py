@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+import msgspec
 import pytest
 
 from commands import handlers as h
@@ -216,3 +217,38 @@ def test_ping_timings_say_latency_and_time_to_answer_in_ms() -> None:
     assert timed[0.0423] == {"Gateway latency": "42 ms", "Answered in": "13 ms"}
     assert timed[None]["Gateway latency"] == "none (local console)"
     assert timed[float("inf")]["Gateway latency"] == "not measured yet (no heartbeat answered)"
+
+
+def test_counts_of_one_are_singular_everywhere() -> None:
+    """One pick, one symbol, one day, one trade: every count goes through text.plural."""
+    from events.guild import WatchlistSymbolAdded
+    from events.trading import TradeClosed
+
+    state = make_state()
+    feed(state, [WatchlistSymbolAdded(guild_id=5, symbol="AAPL")])
+    analyzer = FakeAnalyzer()
+    scan = analyzer.scan("rsi_flow", ["AAPL"], guild_id=5, scan_id="scan-1", now=NOW)
+    none = msgspec.structs.replace(
+        analyzer.scan("rsi_flow", ["MSFT"], guild_id=5, scan_id="scan-2", now=NOW), skipped=[]
+    )
+    picks = h.scan_reply(scan, title="t", footer="f")
+    assert h.scan_reply(none, title="t", footer="f").description == (
+        "No picks: none of the 1 symbol evaluated met the entry conditions."
+    )
+    assert picks.buttons
+    _, signals = h.handle_signals(cmd("signals", days=1), state, FakeClock(NOW))
+    assert signals.title == "Signals, last 1 day"
+    _, cleared = h.handle_watchlist_clear(cmd("watchlist clear"), state, FakeClock(NOW))
+    assert cleared.description == "Cleared 1 symbol."
+    feed(state, [
+        TradeOpened(trade_id="T1", guild_id=5, user_id=1, symbol="AAPL", direction="long",
+                    entry=Decimal(100), size=Decimal(1), opened_at=NOW, stop=Decimal(90)),
+        TradeClosed(trade_id="T1", guild_id=5, user_id=1, exit=Decimal(110), closed_at=NOW),
+    ])  # fmt: skip
+    _, metrics = h.handle_metrics(cmd("metrics", days=1), state, FakeClock(NOW))
+    assert metrics.title == "Your metrics, last 1 day"
+    fields = {name: value for name, value, _ in metrics.fields}
+    assert fields["Average R"] == "+1.00R (1 trade)"
+    _, export = h.handle_trade_export(cmd("trade export"), state, FakeClock(NOW))
+    assert export.description == "1 trade."
+    assert h._days_or_off(1) == "1 day"
