@@ -902,7 +902,7 @@ def metrics_fields(m: JournalMetrics) -> list[tuple[str, str, bool]]:
         ("Expectancy", tx.money(_q(m.expectancy)), True),
         ("Average R", r, True),
         ("Streaks", f"{m.longest_win_streak} W / {m.longest_loss_streak} L", True),
-        ("Drawdown", f"now {tx.money(m.current_drawdown)}, max {tx.money(m.max_drawdown)}", True),
+        ("Drawdown", f"now {tx.loss(m.current_drawdown)}, max {tx.loss(m.max_drawdown)}", True),
         ("Avg holding", tx.duration(m.average_holding), True),
         ("By strategy", top(m.by_strategy), False),
         ("By symbol", top(m.by_symbol), False),

@@ -32,6 +32,11 @@ def money(value: Decimal | None) -> str:
     return f"{value.normalize():+,f}"
 
 
+def loss(value: Decimal) -> str:
+    """A loss given as its size (a drawdown of 200 is ``-200.00``; none is ``0.00``)."""
+    return money(-value) if value else "0.00"
+
+
 def price(value: Decimal | float | None) -> str:
     """A price as typed (exact decimals) or to two places (analytics floats)."""
     if value is None:

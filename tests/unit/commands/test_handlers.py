@@ -252,3 +252,21 @@ def test_counts_of_one_are_singular_everywhere() -> None:
     _, export = h.handle_trade_export(cmd("trade export"), state, FakeClock(NOW))
     assert export.description == "1 trade."
     assert h._days_or_off(1) == "1 day"
+
+
+def test_a_drawdown_is_shown_as_a_loss() -> None:
+    """A winner of 100 then a loser of 300: the drawdown is a loss of 300 from the peak, shown
+    as -300.00 (never "+300.00")."""
+    from events.trading import TradeClosed
+
+    state = make_state()
+    for i, exit_ in enumerate([200, 0]):
+        feed(state, [
+            TradeOpened(trade_id=f"T{i}", guild_id=5, user_id=1, symbol="AAPL", direction="long",
+                        entry=Decimal(100), size=Decimal(1 + 2 * i), opened_at=NOW),
+            TradeClosed(trade_id=f"T{i}", guild_id=5, user_id=1, exit=Decimal(exit_),
+                        closed_at=NOW),
+        ])  # fmt: skip
+    _, reply = h.handle_metrics(cmd("metrics"), state, FakeClock(NOW))
+    fields = {name: value for name, value, _ in reply.fields}
+    assert fields["Drawdown"] == "now -300.00, max -300.00"
