@@ -34,7 +34,7 @@ import cli
 from cli import DataDirOption, JsonOption, resolve_data_dir
 from events.base import Envelope
 from events.codec import EventCodec, EventCodecError
-from events.journal import JournalError, JournalReader
+from events.journal import JournalCorruptError, JournalError, JournalReader, WriterBusyError
 from projections.analytics import Analytics, AnalyticsBusyError, AnalyticsError
 from projections.registry import all_analytics_projections, projection_names
 from projections.runner import Progress as ProgressFn
@@ -226,7 +226,14 @@ def _envelopes(
     from projections.base import Page
 
     wanted = frozenset(tags) if tags else reader.codec.tags
-    for rows in reader.row_pages(start, stop, tags=tags, page_size=5000):
+    pages = reader.row_pages(start, stop, tags=tags, page_size=5000)
+    while True:
+        try:
+            rows = next(pages, None)
+        except JournalCorruptError as exc:
+            cli.fail(str(exc), code=1)
+        if rows is None:
+            return
         try:
             yield Page(reader.codec, rows.first, rows.last, rows.rows).envelopes(wanted)
         except EventCodecError as exc:
@@ -320,6 +327,7 @@ def _print_report(report: VerifyReport) -> None:
         _out.print(f"  PROBLEM [{problem.kind}] {problem.message}", markup=False)
     if report.omitted:
         _out.print(f"  … and {report.omitted} more problems of the same kinds")
+    _out.print(f"hash chain: {report.chain}", markup=False)
     _out.print(f"analytics: {report.analytics}", markup=False)
     for check in report.projections:
         _out.print(f"  {check.name:<16} @ {check.position:>10,}  {check.outcome}", markup=False)
@@ -363,6 +371,10 @@ def rebuild_command(
             _progress(to if to is not None else head, "rebuild") as advance,
         ):
             report = ws.rebuild(names, to=to, dry_run=dry_run, progress=advance)
+    except JournalCorruptError as exc:
+        cli.fail(f"not rebuilding from a faulty journal: {exc}", code=1)
+    except WriterBusyError as exc:
+        cli.fail(str(exc), code=1)
     except EventCodecError as exc:
         cli.fail(f"{exc} (run `ibpicker journal verify`)", code=1)
     if as_json:

@@ -68,6 +68,8 @@ class ProjectionRunner:
         self.page_size = page_size
         self._lock = threading.Lock()
         if analytics is not None:
+            if journal.writer_lock is not None:
+                remove_rebuild_leftovers(analytics.path)
             prepare(analytics, self.analytics_projections)
 
     def positions(self) -> dict[str, int]:
@@ -355,11 +357,11 @@ def rebuild(
     view; the next catch-up moves it forward).
     """
     started = datetime.now(UTC)
-    fresh_path = live_path.with_name(f"{live_path.name}.rebuild-{os.getpid()}")
-    for leftover in (fresh_path, fresh_path.with_name(fresh_path.name + ".wal")):
-        leftover.unlink(missing_ok=True)
+    remove_rebuild_leftovers(live_path)
+    fresh_path = live_path.with_name(f"{live_path.name}{REBUILD_SUFFIX}{os.getpid()}")
     names = {p.name for p in projections}
     fresh = Analytics(fresh_path)
+    built = False
     try:
         limit_memory(fresh)
         _copy_untouched(live_path, fresh, names)
@@ -381,8 +383,11 @@ def rebuild(
             [started, *sorted(names)],
         )
         con.execute("CHECKPOINT")
+        built = True
     finally:
         fresh.close()
+        if not built:  # refused (a journal fault) or failed: the half-built file goes
+            remove_rebuild_leftovers(live_path)
     swapped = False
     if dry_run:
         fresh_path.unlink(missing_ok=True)
@@ -397,6 +402,25 @@ def rebuild(
         seconds=(datetime.now(UTC) - started).total_seconds(),
         swapped=swapped,
     )
+
+
+REBUILD_SUFFIX = ".rebuild-"
+
+
+def remove_rebuild_leftovers(live_path: Path) -> list[Path]:
+    """Delete the half-built ``<analytics>.rebuild-<pid>`` files (and their WALs) beside
+    ``live_path``; return what was deleted.
+
+    A rebuild killed with ``kill -9`` leaves its fresh file behind. Only a process holding the
+    data folder's writer lock (``events.journal.WriterLock``) calls this, and a rebuild holds it
+    while it builds, so every such file is dead: it runs at each start of a writer and of a
+    rebuild.
+    """
+    removed = []
+    for leftover in live_path.parent.glob(f"{live_path.name}{REBUILD_SUFFIX}*"):
+        leftover.unlink(missing_ok=True)
+        removed.append(leftover)
+    return removed
 
 
 def _copy_untouched(live_path: Path, fresh: Analytics, rebuilding: set[str]) -> None:

@@ -3,6 +3,9 @@
 What is checked, in one pass over the journal (read-only SQLite connection, so the file stays
 byte-identical):
 
+0. every event's link in the journal's hash chain holds (``events.chain``): a changed byte is a
+   ``journal_fault`` at its position, never a projection difference (the projections are then
+   not compared: a rebuild from a faulty journal proves nothing);
 1. positions are gap-free from 1 (the library's rowids);
 2. every event decodes, after upcasting, into today's types (unknown tags and corrupt bytes are
    named with their positions);
@@ -27,8 +30,9 @@ from typing import Any
 import duckdb
 import msgspec
 
+from events.chain import broken_links
 from events.codec import EventDecodeError
-from events.journal import JournalReader
+from events.journal import JournalReader, Row, fault_message
 from projections.analytics import Analytics, AnalyticsBusyError, Tracking
 from projections.base import AnalyticsProjection, Page
 from projections.runner import (
@@ -72,6 +76,9 @@ class VerifyReport(msgspec.Struct, frozen=True):
     analytics: str
     seconds: float
     omitted: int = 0
+    chain: str = "checked"
+    """How far the hash chain was checked (a journal from before it is chained on the next open
+    by a writer)."""
 
     @property
     def sound(self) -> bool:
@@ -145,6 +152,17 @@ def verify(
         analytics=live.status,
         seconds=round(time.perf_counter() - started, 3),
         omitted=found.omitted,
+        chain=_chain_note(scan.unchained, head),
+    )
+
+
+def _chain_note(unchained: int, head: int) -> str:
+    if not unchained:
+        return f"checked: every link of positions 1..{head} holds" if head else "empty journal"
+    return (
+        f"{unchained:,} events were written before the journal had its hash chain and are not "
+        "chained yet: the next writer to open the journal (bot, console, sync pull, journal "
+        "rebuild) computes it"
     )
 
 
@@ -174,6 +192,29 @@ class _Scan(msgspec.Struct):
     streams: int = 0
     commands: int = 0
     journal_sound: bool = True
+    unchained: int = 0
+
+
+def _check_chain(
+    reader: JournalReader, rows: list[Row], first: int, last: int, found: _Findings, chained: int
+) -> int:
+    """Report every broken link of the page; return how many rows are past the chain's end.
+
+    A row past the chain's end (``chained``) belongs to a journal written before the chain: not a
+    fault, said in the report. A missing entry before its end is a fault (a removed row).
+    """
+    stored = reader.chain_hashes(first - 1, last)
+    by_position = {r[0]: r for r in rows}
+    faults = list(broken_links(rows, stored))
+    faults += [r[0] for r in rows if r[0] <= chained and r[0] not in stored]
+    for position in sorted(faults):
+        found.add(
+            Problem(
+                kind="journal_fault", message=fault_message(by_position[position]),
+                positions=[position],
+            )
+        )  # fmt: skip
+    return sum(1 for r in rows if r[0] > chained)
 
 
 def _scan(
@@ -187,6 +228,7 @@ def _scan(
     progress: Callable[[int], None] | None,
 ) -> _Scan:
     codec = reader.codec
+    chained = reader.chain_end()
     versions: dict[str, int] = {}
     runs = _CommandRuns(_command_spans(reader.connection), found)
     scan = _Scan()
@@ -212,8 +254,11 @@ def _scan(
     with _gc_paused(head > page_size):
         try:
             for bound in bounds:
-                for rows in reader.row_pages(start, bound, page_size=page_size):
+                for rows in reader.row_pages(start, bound, page_size=page_size, check_chain=False):
                     page = Page(codec, rows.first, rows.last, rows.rows)
+                    scan.unchained += _check_chain(
+                        reader, rows.rows, rows.first, rows.last, found, chained
+                    )
                     headers = _headers(page, found)
                     # One decode of every payload serves both the check and the rebuild; only
                     # a page with a bad event is decoded again one event at a time, to name it.
