@@ -277,6 +277,9 @@ class Shipper:
             )
         await self._adopt_orphans()
         self._loaded = True
+        # A waiter may have come before the manifest was read (a stop right after a start):
+        # what the manifest already covers is shipped, and no upload would ever release it.
+        self._resolve_waiters()
 
     async def _adopt_orphans(self) -> None:
         """Add segments uploaded after the manifest's last update (a crash in between)."""
