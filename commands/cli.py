@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli import DataDirOption, resolve_data_dir
+from cli import DataDirOption, log_to_stderr, resolve_data_dir
 
 
 def register(app: typer.Typer) -> None:
@@ -25,10 +25,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Type the bot's slash commands (/help lists them) against a local journal.
 
-        Reads commands from stdin when piped (one a line). Exit status: 0 all ran, 1 a command
-        was refused, 2 a line could not be parsed.
+        Reads commands from stdin when piped (one a line; a line that is not UTF-8 is refused
+        and the rest run). Exit status: 0 all ran, 1 a command failed, 2 a command was refused
+        or a line could not be parsed.
         """
         from commands.console import run_console
 
+        log_to_stderr()  # a logged failure reads as one line; its traceback only under --debug
         code = asyncio.run(run_console(resolve_data_dir(data_dir), demo=demo))
         raise typer.Exit(code)

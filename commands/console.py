@@ -20,6 +20,7 @@ and exports are saved under ``<data dir>/console/`` and their paths printed.
 from __future__ import annotations
 
 import contextlib
+import io
 import re
 import shlex
 import sys
@@ -65,6 +66,10 @@ DEMO_SCRIPT = (
 )
 
 _OPTION = re.compile(r"^([a-z_]+):(.*)$", re.S)
+_UNDECODED = re.compile("[\udc80-\udcff]")
+"""Bytes that were not UTF-8, as ``surrogateescape`` keeps them (``tolerant_stdin``): such a line
+is refused by ``parse_line`` and the lines after it still run."""
+
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 
 
@@ -102,6 +107,12 @@ class ParseError(ValueError):
 
 def parse_line(line: str) -> tuple[str, dict[str, str]]:
     """``/name words opt:value opt:"quoted value"`` -> (command name, options as text)."""
+    bad = _UNDECODED.search(line)
+    if bad is not None:
+        raise ParseError(
+            f"the line is not valid UTF-8 (byte 0x{ord(bad.group()) - 0xDC00:02x} at character "
+            f"{bad.start() + 1}); it was not run"
+        )
     try:
         tokens = shlex.split(line.strip())
     except ValueError as exc:
@@ -275,7 +286,7 @@ async def run_console(
     from fetchers.service import market_data_from_keys
     from settings import Secrets, SettingsError, load_settings
 
-    stream = stdin or sys.stdin
+    stream = stdin or tolerant_stdin()
     console = out or Console(highlight=False, soft_wrap=True)
     try:
         settings = load_settings()
@@ -325,7 +336,22 @@ async def run_console(
             close_service(service)
 
 
+def tolerant_stdin() -> TextIO:
+    """Standard input decoded as UTF-8 line by line with ``surrogateescape``: a line with bytes
+    that are not UTF-8 reaches ``parse_line``, which refuses that line alone (strict decoding
+    would abort the whole run at the first bad byte)."""
+    stdin = sys.stdin
+    if isinstance(stdin, io.TextIOWrapper):
+        stdin.reconfigure(encoding="utf-8", errors="surrogateescape")
+    return stdin
+
+
+def printable(line: str) -> str:
+    """``line`` as it can be printed: undecodable bytes shown as U+FFFD."""
+    return line.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 async def _echo_all(session: ConsoleSession, console: Console, lines: Iterable[str]) -> None:
     for line in lines:
-        console.print(f"> {line}", style="bold cyan", markup=False)
+        console.print(f"> {printable(line)}", style="bold cyan", markup=False)
         await session.run_line(line)

@@ -87,16 +87,28 @@ def open_default_service(
 ) -> CommandService:
     """A service with the real ports: ``market_data`` for fetches, the packaged strategies, and
     scans over the stored bars and flow alerts."""
-    analytics = Analytics(data_dir / ANALYTICS_FILE)
-    stored = StoredMarketData(analytics)
-    return open_service(
-        data_dir,
-        fetcher=FetchServiceAdapter(market_data, stored),
-        analyzer=StrategyAnalyzer(stored),
-        clock=clock,
-        features_off=features_off,
-        analytics=analytics,
-    )
+    # The journal first: its writer lock is what names another process on the folder (the
+    # analytics file's own lock would only say "busy"); whatever fails after it gives it back.
+    data_dir.mkdir(parents=True, exist_ok=True)
+    journal = Journal.open(data_dir / JOURNAL_FILE)
+    analytics: Analytics | None = None
+    try:
+        analytics = Analytics(data_dir / ANALYTICS_FILE)
+        stored = StoredMarketData(analytics)
+        return open_service(
+            data_dir,
+            fetcher=FetchServiceAdapter(market_data, stored),
+            analyzer=StrategyAnalyzer(stored),
+            clock=clock,
+            features_off=features_off,
+            journal=journal,
+            analytics=analytics,
+        )
+    except BaseException:
+        if analytics is not None:
+            analytics.close()
+        journal.close()
+        raise
 
 
 def close_service(service: CommandService) -> None:

@@ -10,6 +10,7 @@ new file (by inode) at its next catch-up and reopens it, so it keeps serving thr
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,6 +41,52 @@ class AnalyticsError(Exception):
 
 class AnalyticsBusyError(AnalyticsError):
     """Another process holds the analytics database (DuckDB allows one writer process)."""
+
+
+class AnalyticsCorruptError(AnalyticsError):
+    """The analytics file is not a DuckDB database (emptied, garbage, cut short): it is only a
+    projection of the journal, so ``ibpicker journal rebuild`` makes a new one."""
+
+
+class DiskFullError(AnalyticsError):
+    """The disk holding the analytics file is full. Nothing acknowledged is lost: the journal
+    holds every committed command, and the analytics are rebuilt from it."""
+
+
+def disk_full_message(where: str) -> str:
+    """What a full disk means for the data folder ``where``: nothing acknowledged is lost."""
+    return (
+        f"the disk holding {where} is full: nothing is lost (the journal holds every command it "
+        "acknowledged, and a write that did not finish never counted); free some space, then "
+        "run it again"
+    )
+
+
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (.+?) \(PID (\d+)\)")
+
+
+def classify_open_error(path: Path, exc: duckdb.Error) -> AnalyticsError:
+    """What a DuckDB error from opening ``path`` means, as an error whose message says what to do.
+
+    DuckDB reports a lock held by another process, a file that is not a database and a full disk
+    all as ``IOException``; only its text tells them apart (a busy file was once reported for
+    all three, hiding a damaged file behind "a running bot?")."""
+    text = str(exc)
+    folder = path.parent
+    if "No space left on device" in text or "disk is full" in text.lower():
+        return DiskFullError(disk_full_message(str(folder)))
+    holder = _LOCK_HOLDER.search(text)
+    if holder is not None or "Could not set lock" in text:
+        who = f"process {holder.group(2)} ({holder.group(1)})" if holder else "another process"
+        return AnalyticsBusyError(
+            f"{path} is in use by {who}: a bot or console already runs on {folder}. One process "
+            "per data folder: stop it first, or use another --data-dir"
+        )
+    return AnalyticsCorruptError(
+        f"{path} is damaged ({text.splitlines()[0] if text else type(exc).__name__}). It is only "
+        "a projection of the journal: rebuild it with `ibpicker journal rebuild --data-dir "
+        f"{folder}` (the journal is untouched)"
+    )
 
 
 class Tracking(msgspec.Struct, frozen=True):
@@ -79,12 +126,14 @@ class Analytics:
                 read_only=self.read_only,
                 config={"threads": self.threads, "memory_limit": self.memory_limit},
             )
-        except duckdb.IOException as exc:
-            raise AnalyticsBusyError(
-                f"{self.path} is held by another process (a running bot?): {exc}"
-            ) from None
+        except duckdb.Error as exc:
+            raise classify_open_error(self.path, exc) from exc
         if not self.read_only:
-            con.execute(TRACKING_DDL)
+            try:
+                con.execute(TRACKING_DDL)
+            except duckdb.Error as exc:
+                con.close()
+                raise classify_open_error(self.path, exc) from exc
         return con
 
     def _current_inode(self) -> int | None:

@@ -65,7 +65,8 @@ class Workspace:
     ) -> Workspace:
         """Open the journal (and, unless ``analytics=False``, the analytics file for writing).
 
-        Raises ``AnalyticsBusyError`` when another process holds the analytics file. With
+        Raises an ``AnalyticsError`` saying why the analytics file cannot be opened (busy: another
+        process holds it; damaged: ``journal rebuild`` makes a new one; a full disk). With
         ``catch_up`` every projection is brought up to the journal head before returning.
         """
         data_dir.mkdir(parents=True, exist_ok=True)
