@@ -59,18 +59,32 @@ def list_command(as_json: JsonOption = False) -> None:
     if as_json:
         print(json.dumps([_as_dict(s) for s in strategies], indent=2))
         return
-    table = Table("key", "name", "description", "tags", "indicators")
-    table.add_column("file", overflow="fold")
+    if not _out.is_terminal:
+        # Piped: one block per strategy, every value whole on its line (greppable, never cut).
+        for s in strategies:
+            _out.print(f"{s.key}: {s.name} v{s.spec.strategy.version}", markup=False)
+            for label, value in _list_values(s)[2:]:
+                _out.print(f"  {label}: {value}", markup=False)
+        return
+    # Every cell folds over lines at a narrow width: never cut with "…".
+    table = Table()
+    for header in ("key", "name", "description", "tags", "indicators", "file"):
+        table.add_column(header, overflow="fold")
     for s in strategies:
-        table.add_row(
-            s.key,
-            f"{s.name} v{s.spec.strategy.version}",
-            s.spec.strategy.description,
-            ", ".join(s.spec.strategy.tags),
-            ", ".join(f"{i.name}={i.label()}" for i in s.spec.indicators),
-            s.source,
-        )
+        table.add_row(*(value for _, value in _list_values(s)))
     _out.print(table)
+
+
+def _list_values(s: Strategy) -> list[tuple[str, str]]:
+    """What ``strategy list`` shows of one strategy: (column, value) in column order."""
+    return [
+        ("key", s.key),
+        ("name", f"{s.name} v{s.spec.strategy.version}"),
+        ("description", s.spec.strategy.description),
+        ("tags", ", ".join(s.spec.strategy.tags)),
+        ("indicators", ", ".join(f"{i.name}={i.label()}" for i in s.spec.indicators)),
+        ("file", s.source),
+    ]
 
 
 @strategy_app.command("show")

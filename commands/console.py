@@ -172,14 +172,18 @@ class Printer:
         if page.title:
             self.console.print(page.title, style=style, markup=False)
         if page.description:
-            self.console.print(_markdown(page.description), style="" if page.ok else "red")
+            # Wrapped to the width, never cropped: soft wrapping (the console's default, so
+            # plain lines are not broken) would crop Markdown list items at a narrow width.
+            self.console.print(
+                _markdown(page.description), style="" if page.ok else "red", soft_wrap=False
+            )
         if page.fields:
             table = Table(show_header=False, box=None, pad_edge=False)
             table.add_column(style="cyan", no_wrap=True)
             table.add_column()
             for name, value, _ in page.fields:
                 table.add_row(name, _markdown(value))
-            self.console.print(table)
+            self.console.print(table, soft_wrap=False)
         if page.footer:
             self.console.print(page.footer, style="dim", markup=False)
         self.console.print()

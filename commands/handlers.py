@@ -615,8 +615,16 @@ def handle_strategies(cmd: Command, state: State, clock: Clock) -> Outcome:
 def handle_strategy_show(cmd: Command, state: State, clock: Clock) -> Outcome:
     """One strategy's summary (text gathered from the analyzer)."""
     name = check_strategy(str(cmd.options["name"]), state)
-    text = str(cmd.context.get("strategy_text", ""))
-    return [], Reply(title=f"Strategy {name}", description=text[:4000], color=BLUE)
+    lines = str(cmd.context.get("strategy_text", "")).splitlines()
+    # A blank line ends the list of entry conditions, so the lines after it are not read as
+    # part of its last item; long summaries go on pages, never cut.
+    shown = [
+        line + ("\n" if line.startswith("  - ") and not after.startswith("  - ") else "")
+        for line, after in zip(lines, [*lines[1:], ""], strict=True)
+    ]
+    return [], tx.paged(
+        Reply(title=f"Strategy {name}", color=BLUE), shown, empty="(no summary)", per_page=25
+    )
 
 
 # -- trade journal --------------------------------------------------------------------------------

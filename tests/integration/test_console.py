@@ -15,7 +15,9 @@ NOW = "2026-12-03T21:30:00Z"
 """The console's clock in these tests: a Thursday, 16:30 in New York, after the close."""
 
 
-def run_console(data_dir: Path, *lines: str, now: str = NOW) -> subprocess.CompletedProcess[str]:
+def run_console(
+    data_dir: Path, *lines: str, now: str = NOW, columns: int = 200
+) -> subprocess.CompletedProcess[str]:
     """``ibpicker console --data-dir D`` with ``lines`` piped in, no provider keys, no network,
     its clock pinned at ``now`` (``IBPICKER_NOW``)."""
     env = cli_env(now)
@@ -158,3 +160,20 @@ def test_a_symbol_without_bars_says_to_run_fetch_stocks(tmp_path: Path) -> None:
     )
     assert "AAPL: no bars: run /fetch stocks symbols:AAPL" in result.stdout, result.stdout
     assert "AAPL: no bars (/fetch stocks gets them)" in result.stdout
+
+
+def test_strategy_show_wraps_and_never_cuts_in_a_narrow_console(tmp_path: Path) -> None:
+    """/strategy show piped through a 40-column console: every summary line is there in full
+    (wrapped; Markdown list items were cropped at the width), the lines after the entry list
+    are not indented into it, and no line is wider than the console."""
+    from analysis.strategy import load_strategy, summary_lines
+
+    result = run_console(tmp_path, "/strategy show name:macd_volume_thrust", columns=40)
+    assert result.returncode == 0, result.stdout
+    squeezed = "".join(result.stdout.split())
+    for line in summary_lines(load_strategy("macd_volume_thrust")):
+        # Entry conditions ("  - ...") show as Markdown bullets.
+        assert "".join(line.removeprefix("  - ").split()) in squeezed, line
+    shown = result.stdout.split("Strategy macd_volume_thrust")[1].splitlines()
+    assert "take profit: 7%" in [line.rstrip() for line in shown]
+    assert max(len(line.rstrip()) for line in shown) <= 40

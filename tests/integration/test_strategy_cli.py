@@ -7,6 +7,7 @@ import json
 from importlib import resources
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner, Result
 
 from analysis.strategy import list_strategies
@@ -98,3 +99,70 @@ def test_show_of_an_unknown_key_exits_2_listing_the_shipped_ones() -> None:
     assert result.exit_code == 2
     for s in list_strategies():
         assert s.key in result.stderr
+
+
+def _piped(*args: str, columns: int) -> str:
+    """``ibpicker ARGS`` in a real process, its output piped, in a terminal ``columns`` wide."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "COLUMNS": str(columns)}
+    return subprocess.run(
+        [sys.executable, "-c", "from cli import main; main()", *args],
+        capture_output=True, text=True, env=env, check=True, timeout=60,
+    ).stdout  # fmt: skip
+
+
+def _squeezed(text: str) -> str:
+    """``text`` without the table's frame characters and whitespace, for "is everything there"."""
+    return "".join(c for c in text if not c.isspace() and c not in "│┃┏┓┗┛┡┩└┘━─┳┻╇┼┬┴╋")
+
+
+def test_list_piped_gives_every_value_whole() -> None:
+    """strategy list piped through 60 columns: a block per strategy, every key, description,
+    tag list, indicator list and file whole on its line (nothing cut with an ellipsis)."""
+    out = _piped("strategy", "list", columns=60)
+    assert "…" not in out
+    lines = out.splitlines()
+    for s in list_strategies():
+        assert f"{s.key}: {s.name} v{s.spec.strategy.version}" in lines
+        assert f"  description: {s.spec.strategy.description}" in lines
+        assert f"  file: {s.source}" in lines
+
+
+def test_list_in_a_narrow_terminal_folds_every_cell_and_cuts_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """In a 60-column terminal the table folds cells over lines: reading each column top to
+    bottom gives its header and every value, whole (no "…")."""
+    import io
+
+    from rich.console import Console
+
+    import analysis.cli as strategy_cli
+
+    buf = io.StringIO()
+    console = Console(file=buf, width=60, force_terminal=True, color_system=None, soft_wrap=True)
+    monkeypatch.setattr(strategy_cli, "_out", console)
+    strategy_cli.list_command(as_json=False)
+    out = buf.getvalue()
+    assert "…" not in out
+    rows = [line.strip("│┃").split("│" if "│" in line else "┃") for line in out.splitlines()]
+    rows = [r for r in rows if len(r) == 6]
+    columns = ["".join("".join(r[i].split()) for r in rows) for i in range(6)]
+    shipped = list_strategies()
+    for i, header in enumerate(("key", "name", "description", "tags", "indicators", "file")):
+        values = [value for s in shipped for name, value in strategy_cli._list_values(s)
+                  if name == header]  # fmt: skip
+        assert columns[i] == header + "".join("".join(v.split()) for v in values)
+
+
+def test_show_wraps_and_never_cuts_in_a_narrow_piped_terminal() -> None:
+    """strategy show 40 columns wide, piped: every summary line is there in full."""
+    from analysis.strategy import load_strategy, summary_lines
+
+    out = _piped("strategy", "show", "macd_volume_thrust", columns=40)
+    squeezed = _squeezed(out)
+    for line in summary_lines(load_strategy("macd_volume_thrust")):
+        assert "".join(line.split()) in squeezed, line
