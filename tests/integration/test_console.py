@@ -19,8 +19,8 @@ def run_console(
     data_dir: Path, *lines: str, now: str = NOW, columns: int = 200
 ) -> subprocess.CompletedProcess[str]:
     """``ibpicker console --data-dir D`` with ``lines`` piped in, no provider keys, no network,
-    its clock pinned at ``now`` (``IBPICKER_NOW``)."""
-    env = cli_env(now)
+    its clock pinned at ``now`` (``IBPICKER_NOW``), in a terminal ``columns`` wide."""
+    env = cli_env(now) | {"COLUMNS": str(columns)}
     return subprocess.run(
         [sys.executable, "-c", "from cli import main; main()", "console", "--data-dir",
          str(data_dir)],
