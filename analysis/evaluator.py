@@ -47,9 +47,9 @@ from analysis.strategy import (
     Strategy,
     condition_text,
 )
-from analysis.wording import plural
 from events.analysis import ConditionResult, Signal, SkippedSymbol
 from events.market import FlowAlert
+from events.wording import plural
 
 BoolArray = NDArray[np.bool_]
 DEFAULT_ACCOUNT_EQUITY = 100_000.0

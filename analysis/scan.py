@@ -22,9 +22,9 @@ from analysis.errors import AnalysisError
 from analysis.evaluator import DEFAULT_ACCOUNT_EQUITY, evaluate_batch, require_aware
 from analysis.series import BarBatch, SymbolBars
 from analysis.strategy import Strategy
-from analysis.wording import plural
 from events.analysis import Signal, SignalsGenerated, SkippedSymbol
 from events.market import FlowAlert
+from events.wording import plural
 
 EXCHANGE_ZONE = ZoneInfo("America/New_York")
 

@@ -48,7 +48,7 @@ import msgspec
 import yaml
 
 from analysis.errors import StrategyError, StrategyProblem
-from analysis.wording import plural
+from events.wording import plural
 
 PRICE_FIELDS = ("open", "high", "low", "close", "volume")
 OPERATORS = ("lt", "le", "gt", "ge", "eq", "ne", "cross_above", "cross_below")

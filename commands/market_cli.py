@@ -55,7 +55,6 @@ from rich.table import Table
 import cli
 from analysis.errors import StrategyError
 from analysis.strategy import Strategy, load_strategy_file
-from analysis.wording import plural
 from cli import DataDirOption, JsonOption, resolve_data_dir
 from commands.adapters import FetchServiceAdapter, StoredMarketData, StrategyAnalyzer
 from commands.console import EXIT_FAILED, LOCAL_GUILD, LOCAL_USER, exit_status, outcome_of
@@ -65,6 +64,7 @@ from commands.wiring import ANALYTICS_FILE, close_service, open_service
 from events.analysis import SignalsGenerated
 from events.base import Envelope
 from events.market import Bar, EarningsDate, EconomicEvent, FlowAlert
+from events.wording import plural
 from fetchers.http import HttpSession
 from fetchers.provider import MarketDataProvider
 from fetchers.sample import SampleProvider

@@ -8,8 +8,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from analysis.wording import plural as plural
 from commands.models import Reply
+from events.wording import plural as plural
 
 _MD = re.compile(r"([\\*_~`|>#\[\]])")
 ID_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"

@@ -35,6 +35,7 @@ from cli import DataDirOption, JsonOption, resolve_data_dir
 from events.base import Envelope
 from events.codec import EventCodec, EventCodecError
 from events.journal import JournalCorruptError, JournalError, JournalReader, WriterBusyError
+from events.wording import plural
 from projections.analytics import Analytics, AnalyticsBusyError, AnalyticsError
 from projections.registry import all_analytics_projections, projection_names
 from projections.runner import Progress as ProgressFn
@@ -195,10 +196,14 @@ def tail(
         False
     ),
     tag: Annotated[str | None, typer.Option("--type", help="Only events of this tag.")] = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Each event's whole payload, not a summary.")
+    ] = False,
     as_json: JsonOption = False,
     interval: Annotated[float, typer.Option(hidden=True)] = 1.0,
 ) -> None:
-    """The last N events, one line each (``--follow`` keeps printing new ones)."""
+    """The last N events, one summary line each (``--full``: with the whole payload;
+    ``--follow`` keeps printing new ones)."""
     with _reader(data_dir) as reader:
         tags = _check_tag(tag, reader.codec)
         head = reader.head()
@@ -210,13 +215,13 @@ def tail(
                 break
             start = max(1, start - n * 500)
         for env in last:
-            _print_line(env, as_json)
+            _print_line(env, as_json, full=full)
         while follow:
             time.sleep(interval)
             now = reader.head()
             for page in _envelopes(reader, head + 1, now, tags):
                 for env in page:
-                    _print_line(env, as_json)
+                    _print_line(env, as_json, full=full)
             head = now
 
 
@@ -240,11 +245,38 @@ def _envelopes(
             cli.fail(f"{exc} (run `ibpicker journal verify`)", code=1)
 
 
-def _print_line(env: Envelope, as_json: bool) -> None:
+SUMMARY_TEXT = 40
+"""Characters of a text field a summary line shows (``--full`` shows all)."""
+
+
+def summary(event: object) -> str:
+    """An event in a few words: its scalar fields as ``name=value`` (long text shortened),
+    its lists and maps counted (``bars: 502 bars``), its defaults left out."""
+    parts = []
+    for field in msgspec.structs.fields(event):  # type: ignore[arg-type]
+        value = getattr(event, field.name)
+        default = (
+            field.default_factory()
+            if field.default_factory is not msgspec.NODEFAULT
+            else field.default
+        )
+        if value == default:
+            continue
+        if isinstance(value, list | tuple | dict | set | frozenset):
+            noun = field.name.removesuffix("s") or field.name
+            parts.append(f"{field.name}: {plural(len(value), noun)}")
+        elif isinstance(value, str) and len(value) > SUMMARY_TEXT:
+            parts.append(f"{field.name}={value[: SUMMARY_TEXT - 1]}…")
+        else:
+            parts.append(f"{field.name}={value}")
+    return " ".join(parts)
+
+
+def _print_line(env: Envelope, as_json: bool, *, full: bool = False) -> None:
     if as_json:
         _print_json(_envelope_dict(env))
         return
-    payload = msgspec.json.encode(env.event).decode()
+    payload = msgspec.json.encode(env.event).decode() if full else summary(env.event)
     who = "system" if env.actor.guild_id is None else f"{env.actor.guild_id}/{env.actor.user_id}"
     _out.print(
         f"{env.position:>9}  {env.recorded_at:%Y-%m-%d %H:%M:%S}  {env.tag:<24} "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,29 @@ def test_tail_prints_the_last_events_and_filters_by_tag(data_dir: str) -> None:
     events = [json.loads(line) for line in out.splitlines()]
     assert code == 0
     assert [e["tag"] for e in events] == ["trade_opened", "trade_opened"]
+
+
+def test_tail_summarises_each_event_on_one_line_and_full_prints_payloads(
+    data_dir: str,
+) -> None:
+    """By default each event is one short summary line (lists counted, not dumped: a
+    bars_fetched says how many bars); --full prints the whole payload instead."""
+    code, out, _ = run("tail", "--data-dir", data_dir, "-n", "14")
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert len(lines) == 14
+    bars = next(line for line in lines if " bars_fetched " in line)
+    assert "symbol=S" in bars
+    assert re.search(r"bars: \d+ bars?\b", bars), bars
+    assert '"bars":[[' not in out
+    assert max(len(line) for line in lines) < 200
+    trade = next(line for line in lines if " trade_opened " in line)
+    assert "symbol=S1" in trade
+    assert "entry=10.5" in trade
+    code, full, _ = run("tail", "--data-dir", data_dir, "-n", "14", "--full")
+    assert code == 0
+    assert len(full.strip().splitlines()) == 14
+    assert '"bars":[[' in full
 
 
 def test_show_prints_envelope_and_payload(data_dir: str) -> None:

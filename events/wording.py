@@ -1,8 +1,8 @@
 """Counting words for people: the one pluralising helper of the project.
 
-It lives here, in the lowest package that writes text for people (strategy summaries, skip
-reasons), so that ``analysis`` and ``commands`` (which re-exports it as ``commands.text.plural``)
-share it.
+It lives in the lowest package, beside the one clock (``events.clock``), because every layer
+writes counts for people: strategy summaries and skip reasons (``analysis``), journal summaries
+(``projections``) and replies (``commands``, which re-exports it as ``commands.text.plural``).
 """
 
 from __future__ import annotations
