@@ -42,6 +42,7 @@ from projections.runner import (
     limit_memory,
     prepare,
 )
+from projections.verify_sql import CommandRuns, stream_count, version_problems
 
 MAX_LISTED = 20  # problems of one kind listed one by one; the rest are counted
 
@@ -229,10 +230,18 @@ def _scan(
 ) -> _Scan:
     codec = reader.codec
     chained = reader.chain_end()
-    versions: dict[str, int] = {}
-    runs = _CommandRuns(_command_spans(reader.connection), found)
+    runs = CommandRuns(
+        lambda message, positions: found.add(
+            Problem(kind="command_ids", message=message, positions=positions)
+        )
+    )
+    runs.load_spans(reader.path)
     scan = _Scan()
     problems_before = len(found.problems) + found.omitted
+    # Stream versions in SQL over the journal's own table (memory bounded; see verify_sql), before
+    # the pages, so a journal with a version problem is not rebuilt for a comparison.
+    for stream, position, message in version_problems(reader.connection, head):
+        found.add(Problem("stream_version", message, positions=[position], stream=stream))
     rebuilding = [p for p in projections if p.name in targets]
     applied: dict[str, int] = dict.fromkeys(targets, 0)
     # Page boundaries at every tracked position, so each projection stops exactly at its own.
@@ -263,12 +272,6 @@ def _scan(
                     # One decode of every payload serves both the check and the rebuild; only
                     # a page with a bad event is decoded again one event at a time, to name it.
                     all_decoded = _decode_page(page)
-                    get_version = versions.get
-                    for position, stream, version, _, _ in rows.rows:
-                        expected = get_version(stream, 0) + 1
-                        if version != expected:
-                            found.add(_version_problem(stream, position, version, expected))
-                        versions[stream] = version
                     if not all_decoded:
                         for (position, _, _, tag, _), header in zip(
                             rows.rows, headers, strict=True
@@ -296,10 +299,11 @@ def _scan(
             if loader is not None:
                 loader.finish()
         finally:
+            runs.discard()  # the scratch file goes, whatever happened
             if loader is not None:
                 loader.abort()
-    scan.streams = len(versions)
-    scan.commands = len(runs.seen)
+    scan.streams = stream_count(reader.connection, head)
+    scan.commands = runs.commands
     scan.journal_sound = len(found.problems) + found.omitted == problems_before
     return scan
 
@@ -319,68 +323,6 @@ def _headers(page: Page, found: _Findings) -> list[Any]:
     return out
 
 
-class _CommandRuns:
-    """Checks that each command's events form one run of positions equal to its recorded span.
-
-    Fed a page at a time with the positions and command ids of its events; a run may continue
-    into the next page, so the last run of a page stays open. The common case (every run of the
-    page new and equal to its span) is checked with set and list operations; a page with any
-    other run is checked run by run, for the precise messages of ``_check_command``.
-    """
-
-    def __init__(self, spans: dict[str, tuple[int, int]], found: _Findings) -> None:
-        self.spans = spans
-        self.found = found
-        self.seen: set[str] = set()
-        self._open: tuple[str, int, int] | None = None
-
-    def feed(self, positions: list[int], commands: list[str]) -> None:
-        """Take the next events' positions and command ids (in position order)."""
-        if not positions:
-            return
-        starts = [0, *(i for i in range(1, len(commands)) if commands[i] != commands[i - 1])]
-        ends = [*(i - 1 for i in starts[1:]), len(commands) - 1]
-        runs = [
-            (commands[a], positions[a], positions[b]) for a, b in zip(starts, ends, strict=True)
-        ]
-        if self._open is not None:
-            cmd, first, _ = self._open
-            if runs[0][0] == cmd:
-                runs[0] = (cmd, first, runs[0][2])
-            else:
-                runs.insert(0, self._open)
-        self._open = runs.pop()
-        self._check(runs)
-
-    def close(self) -> None:
-        """Check the last run."""
-        if self._open is not None:
-            self._check([self._open])
-            self._open = None
-        for cmd, (first, last) in self.spans.items():
-            if cmd not in self.seen:
-                self.found.add(
-                    Problem(
-                        kind="command_ids",
-                        message=f"command_ids row {cmd!r} spans {first}..{last} "
-                        "but no event carries it",
-                        positions=[first, last],
-                    )
-                )
-
-    def _check(self, runs: list[tuple[str, int, int]]) -> None:
-        commands = [r[0] for r in runs]
-        spans = self.spans
-        if self.seen.isdisjoint(commands) and len(set(commands)) == len(commands):
-            wrong = [r for r in runs if spans.get(r[0]) != (r[1], r[2])]
-            for cmd, first, last in wrong:
-                _check_command(cmd, first, last, spans, self.seen, self.found)
-            self.seen.update(commands)
-            return
-        for cmd, first, last in runs:
-            _check_command(cmd, first, last, spans, self.seen, self.found)
-
-
 def _decode_page(page: Page) -> bool:
     """Decode every payload of the page at once; False when some event does not decode."""
     known = page.codec.tags
@@ -391,66 +333,6 @@ def _decode_page(page: Page) -> bool:
     except EventDecodeError:
         return False
     return True
-
-
-def _version_problem(stream: str, position: int, version: int, expected: int) -> Problem:
-    if version > expected:
-        what = f"skips versions {expected}..{version - 1}"
-    else:
-        what = f"repeats or reorders (expected version {expected})"
-    return Problem(
-        kind="stream_version",
-        message=f"stream {stream!r}: version {version} at position {position} {what}",
-        positions=[position],
-        stream=stream,
-    )
-
-
-def _command_spans(con: sqlite3.Connection) -> dict[str, tuple[int, int]]:
-    # The journal writes text ids and integer positions; a row of another type compares unequal
-    # to its events and is reported, so no conversion per row (800k rows per 1M events).
-    rows = con.execute("SELECT command_id, first_position, last_position FROM command_ids")
-    return {c: (f, la) for c, f, la in rows}
-
-
-def _check_command(
-    cmd: str,
-    first: int,
-    last: int,
-    spans: dict[str, tuple[int, int]],
-    seen: set[str],
-    found: _Findings,
-) -> None:
-    if cmd in seen:
-        found.add(
-            Problem(
-                kind="command_ids",
-                message=f"command {cmd!r} appears again at {first}..{last}, apart from its "
-                "first run (one command id must append once)",
-                positions=[first, last],
-            )
-        )
-        return
-    seen.add(cmd)
-    span = spans.get(cmd)
-    if span is None:
-        found.add(
-            Problem(
-                kind="command_ids",
-                message=f"events {first}..{last} carry command {cmd!r}, "
-                "which has no command_ids row",
-                positions=[first, last],
-            )
-        )
-    elif span != (first, last):
-        found.add(
-            Problem(
-                kind="command_ids",
-                message=f"command_ids row {cmd!r} says {span[0]}..{span[1]}, "
-                f"its events are at {first}..{last}",
-                positions=[first, last],
-            )
-        )
 
 
 class _LiveAnalytics:

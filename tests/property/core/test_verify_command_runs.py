@@ -1,4 +1,8 @@
-"""``journal verify``'s command-id check gives the same findings however the journal is paged."""
+"""``journal verify``'s command-id check gives the same findings however the journal is paged.
+
+The check keeps its runs and spans in a scratch SQLite file (``projections.verify_sql``); the
+reference below is the plain one-pass check with a dict and a set over the whole journal.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +11,34 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from projections.verify import Problem, _check_command, _CommandRuns, _Findings
+from projections.verify_sql import CommandRuns, run_problem
 
 # Command ids of consecutive events: runs, repeats of an earlier command, and a few spans that
 # are right, wrong, or point at no event at all.
 event_commands = st.lists(st.sampled_from(["a", "b", "c", "d", "e"]), min_size=1, max_size=40)
 
 
-def _reference(commands: list[str], spans: dict[str, tuple[int, int]]) -> list[Problem]:
-    """The check on the whole journal at once, one run at a time."""
-    found = _Findings()
+def _reference(
+    commands: list[str], spans: dict[str, tuple[int, int]]
+) -> list[tuple[str, list[int]]]:
+    """The check on the whole journal at once, one run at a time, in memory."""
+    found: list[tuple[str, list[int]]] = []
     seen: set[str] = set()
     first = 0
     for i in range(1, len(commands) + 1):
         if i == len(commands) or commands[i] != commands[first]:
-            _check_command(commands[first], first + 1, i, spans, seen, found)
+            cmd = commands[first]
+            message = run_problem(cmd, first + 1, i, cmd in seen, spans.get(cmd))
+            seen.add(cmd)
+            if message is not None:
+                found.append((message, [first + 1, i]))
             first = i
     for cmd, (a, b) in spans.items():
         if cmd not in seen:
-            message = f"command_ids row {cmd!r} spans {a}..{b} but no event carries it"
-            found.add(Problem(kind="command_ids", message=message, positions=[a, b]))
-    return found.problems
+            found.append(
+                (f"command_ids row {cmd!r} spans {a}..{b} but no event carries it", [a, b])
+            )
+    return found
 
 
 @settings(max_examples=200, deadline=None)
@@ -45,11 +56,13 @@ def test_paged_command_check_equals_the_whole_journal_check(
 ) -> None:
     """Invariant: for any command ids of events, any recorded spans and any page boundaries,
     the paged check reports the same command_ids problems as checking all events at once."""
-    found = _Findings()
-    runs = _CommandRuns(spans, found)
+    found: list[tuple[str, list[int]]] = []
+    runs = CommandRuns(lambda message, positions: found.append((message, positions)))
+    runs.add_spans((cmd, a, b) for cmd, (a, b) in spans.items())
     bounds = sorted({0, *(c for c in cuts if c < len(commands)), len(commands)})
     for a, b in itertools.pairwise(bounds):
         runs.feed(list(range(a + 1, b + 1)), commands[a:b])
     runs.close()
-    assert found.problems == _reference(commands, spans)
-    assert runs.seen == set(commands)
+    assert found == _reference(commands, spans)
+    assert runs.commands == len(set(commands))
+    assert not runs.path.exists()
