@@ -52,12 +52,15 @@ EXTREMES = [
     "<#123>", "<@!42>", "<@&>", "1" * 70, "9" * 5000,
 ]  # fmt: skip
 """Numbers at and beyond every bound the gate knows, and malformed ones."""
+REPRODUCTIONS = [
+    "1e-999999999", "100.000000000000000000000000001", "10000000000", "99999999999999999999999",
+    "-99999999999999999999",
+]  # fmt: skip
+"""The values of issue 10's reproductions 1, 2 and 6, drawn more often than the other extremes."""
 
+NUMERIC_TYPES = ("float", "int", "user", "channel")
 NUMERIC_OPTIONS = [
-    (spec.name, opt.name)
-    for spec in COMMANDS
-    for opt in spec.options
-    if opt.type in ("float", "int", "user", "channel")
+    (spec.name, opt.name) for spec in COMMANDS for opt in spec.options if opt.type in NUMERIC_TYPES
 ]
 """Every numeric option of every command: (command, option)."""
 
@@ -65,10 +68,17 @@ OPEN_BASE = {"symbol": "AAPL", "direction": "long", "entry": "100", "size": "1"}
 
 
 def _number_text() -> st.SearchStrategy[str]:
-    """Extremes, and numbers Hypothesis draws: decimals of any exponent, floats as Python prints
-    them, integers of any size, and arbitrary text."""
+    """The issue's values and other extremes (more than half the time), and numbers Hypothesis
+    draws: decimals of any exponent, floats as Python prints them, integers of any size, and
+    arbitrary text."""
+    extremes = st.sampled_from(EXTREMES)
+    reproductions = st.sampled_from(REPRODUCTIONS)
     return st.one_of(
-        st.sampled_from(EXTREMES),
+        reproductions,
+        reproductions,
+        extremes,
+        extremes,
+        extremes,
         st.decimals(allow_nan=True, allow_infinity=True).map(str),
         st.floats().map(repr),
         st.integers(min_value=-(10**40), max_value=10**40).map(str),
@@ -88,22 +98,66 @@ def _token(name: str, value: str, quote: bool) -> str:
     return f"{name}:{shlex.quote(value) if quote else value}"
 
 
+TRADE = "@trade"
+"""Stands for the id of the last trade a line opened (replaced when the line runs)."""
+VALID: dict[str, dict[str, str]] = {
+    "help": {"command": "trade open"},
+    "fetch stocks": {"symbols": "AAPL"},
+    "fetch flows": {"symbols": "AAPL", "min_premium": "1000"},
+    "status": {"symbols": "AAPL"},
+    "watchlist add": {"symbol": "AAPL", "note": "core", "tags": "tech"},
+    "watchlist remove": {"symbol": "AAPL"},
+    "analyze": {"strategy": "rsi_flow", "symbols": "AAPL", "skip_earnings_within": "3"},
+    "signals": {"symbol": "AAPL", "days": "7"},
+    "strategy show": {"name": "rsi_flow"},
+    "trade open": {
+        "symbol": "AAPL", "direction": "long", "entry": "100", "size": "1", "stop": "90",
+        "target": "120", "note": "n", "tags": "swing",
+    },
+    "trade close": {"id": TRADE, "exit": "110", "reason": "target"},
+    "trade note": {"id": TRADE, "text": "held"},
+    "trades": {"symbol": "AAPL", "status": "all"},
+    "metrics": {"days": "30", "member": "1"},
+    "schedule set": {
+        "channel": "123", "time": "09:30", "strategy": "rsi_flow", "enabled": "true",
+        "skip_earnings_within": "2",
+    },
+}  # fmt: skip
+"""Options that make each command succeed: a line starts from them and perturbs some, so random
+values reach the handlers and the projections, not only the parser."""
+WEIGHTED = [*COMMANDS, *[c for c in COMMANDS if c.name.startswith("trade ")] * 5]
+"""Commands to draw from, the trade journal's five times over: its values reach the DuckDB
+projections' exact decimals."""
+
+
 @st.composite
 def command_lines(draw: st.DrawFn) -> str:
-    """A console line: a known command with some of its options (or unknown ones) and random
-    values, or random text, or random bytes decoded as the console decodes stdin."""
-    kind = draw(st.sampled_from(["command", "command", "command", "text", "bytes"]))
+    """A console line: a known command whose valid options are kept (an optional one now and
+    then dropped) but for one or two that get random values (sometimes plus an unknown option),
+    or random text, or random bytes decoded as the console decodes stdin."""
+    kind = draw(st.sampled_from(["command"] * 6 + ["text", "bytes"]))
     if kind == "text":
         return draw(st.text(max_size=80))
     if kind == "bytes":
         return draw(st.binary(max_size=80)).decode("utf-8", "surrogateescape")
-    spec = draw(st.sampled_from(COMMANDS))
-    names = [o.name for o in spec.options] + ["bogus", "x" * 60]
-    chosen = draw(st.lists(st.sampled_from(names), max_size=4, unique=True)) if names else []
-    tokens = [
-        _token(name, draw(_option_value()), draw(st.booleans()))
-        for name in chosen
-    ]  # fmt: skip
+    spec = draw(st.sampled_from(WEIGHTED))
+    valid = VALID.get(spec.name, {})
+    names = [o.name for o in spec.options]
+    # One or two options get random values and the rest stay valid, so that a random value
+    # usually meets a command that would succeed and reaches the projections.
+    changed = draw(st.lists(st.sampled_from(names), max_size=2, unique=True)) if names else []
+    tokens = []
+    for opt in spec.options:
+        if opt.name in changed:
+            numeric = opt.type in NUMERIC_TYPES
+            value = draw(_number_text() if numeric else _option_value())
+        elif opt.name in valid and (opt.required or draw(st.integers(0, 9)) > 0):
+            value = valid[opt.name]
+        else:
+            continue
+        tokens.append(_token(opt.name, value, draw(st.booleans())))
+    if draw(st.integers(0, 19)) == 0:
+        tokens.append(_token(draw(st.sampled_from(["bogus", "x" * 60])), "1", False))
     return " ".join([f"/{spec.name}", *tokens])
 
 
@@ -164,6 +218,7 @@ def test_random_console_lines_never_poison_the_journal(
     session, out = _session(service, tmp_path)
     loop = asyncio.new_event_loop()
     seen = {"lines": 0}
+    trades = ["NOPE1"]
 
     @settings(
         max_examples=FUZZ_EXAMPLES, deadline=None, print_blob=True,
@@ -172,7 +227,10 @@ def test_random_console_lines_never_poison_the_journal(
     @given(line=command_lines())
     def run(line: str) -> None:
         session.status = 0
-        loop.run_until_complete(session.run_line(line))
+        line = line.replace(TRADE, trades[-1])
+        reply = loop.run_until_complete(session.run_line(line))
+        if reply is not None and reply.ok and reply.title.endswith(" opened"):
+            trades.append(reply.title.split()[1])
         seen["lines"] += 1
         assert session.exit_code in (0, 1, 2)
         text = out.export_text(clear=True)
@@ -185,6 +243,7 @@ def test_random_console_lines_never_poison_the_journal(
     finally:
         loop.close()
     assert seen["lines"] >= FUZZ_EXAMPLES
+    assert len(trades) > 10, "lines opened trades, so random values reached the projections"
     _assert_sound_and_rebuildable(service, tmp_path)
 
 
