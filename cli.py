@@ -94,7 +94,7 @@ def log_to_stderr(level: int = logging.WARNING) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     else:
         handler.setFormatter(_MessageOnly())
-    logging.basicConfig(level=logging.DEBUG if debug_enabled() else level, handlers=[handler])
+    logging.basicConfig(level=logging.INFO if debug_enabled() else level, handlers=[handler])
 
 
 def explain(exc: BaseException) -> str | None:
