@@ -39,6 +39,7 @@ from events.wording import plural
 from projections.analytics import Analytics, AnalyticsBusyError, AnalyticsError
 from projections.registry import all_analytics_projections, projection_names
 from projections.runner import Progress as ProgressFn
+from projections.runner import memory_limit_bytes
 from projections.verify import VerifyReport, verify
 from projections.workspace import Workspace, analytics_path, journal_path
 
@@ -320,14 +321,37 @@ def show(
 # -- verify -------------------------------------------------------------------------------------
 
 
+MemoryLimitOption = Annotated[
+    str | None,
+    typer.Option(
+        "--memory-limit",
+        help="DuckDB's memory limit for the fresh build (e.g. 300MB, 512MiB; default 100MB); "
+        "pages are sized to it.",
+    ),
+]
+
+
+def _check_memory_limit(memory_limit: str | None) -> None:
+    if memory_limit is not None:
+        try:
+            memory_limit_bytes(memory_limit)
+        except ValueError as exc:
+            cli.fail(str(exc))
+
+
 @journal_app.command("verify")
-def verify_command(data_dir: DataDirOption = None, as_json: JsonOption = False) -> None:
+def verify_command(
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+    memory_limit: MemoryLimitOption = None,
+) -> None:
     """Check the journal and projections; exit 0 when sound, 1 with a precise report. Never repairs.
 
     Checks: every event decodes (after upcasting); positions gap-free from 1; each stream's
     versions contiguous from 1; the command-id table consistent; every analytics projection
     equal to a fresh rebuild (built in a temporary file, compared table by table).
     """
+    _check_memory_limit(memory_limit)
     folder = resolve_data_dir(data_dir)
     if not journal_path(folder).exists():
         cli.fail(f"no journal at {journal_path(folder)} (is --data-dir right?)")
@@ -340,6 +364,7 @@ def verify_command(data_dir: DataDirOption = None, as_json: JsonOption = False) 
                 analytics_path(folder),
                 all_analytics_projections(),
                 progress=advance,
+                memory_limit=memory_limit,
             )
     except (JournalError, AnalyticsError) as exc:
         cli.fail(str(exc))
@@ -381,12 +406,14 @@ def rebuild_command(
         bool, typer.Option("--dry-run", help="Build and check the fresh file, then discard it.")
     ] = False,
     as_json: JsonOption = False,
+    memory_limit: MemoryLimitOption = None,
 ) -> None:
     """Rebuild analytics projections into a fresh file and swap it in atomically.
 
     A running bot keeps serving from the old file and reopens the new one at its next catch-up.
     Side effects never run in a rebuild: projections only fold events.
     """
+    _check_memory_limit(memory_limit)
     names = projection or []
     valid = projection_names()
     unknown = [n for n in names if n not in valid]
@@ -402,7 +429,9 @@ def rebuild_command(
             Workspace.open(folder, analytics=False, catch_up=False) as ws,
             _progress(to if to is not None else head, "rebuild") as advance,
         ):
-            report = ws.rebuild(names, to=to, dry_run=dry_run, progress=advance)
+            report = ws.rebuild(
+                names, to=to, dry_run=dry_run, progress=advance, memory_limit=memory_limit
+            )
     except JournalCorruptError as exc:
         cli.fail(f"not rebuilding from a faulty journal: {exc}", code=1)
     except WriterBusyError as exc:

@@ -40,6 +40,7 @@ from projections.runner import (
     PageLoader,
     _gc_paused,
     limit_memory,
+    page_size_for,
     prepare,
 )
 from projections.verify_sql import CommandRuns, stream_count, version_problems
@@ -111,8 +112,13 @@ def verify(
     *,
     page_size: int = 20_000,
     progress: Callable[[int], None] | None = None,
+    memory_limit: str | None = None,
 ) -> VerifyReport:
-    """Check the journal and the projections; never writes to either."""
+    """Check the journal and the projections; never writes to either.
+
+    ``memory_limit`` (``300MB``) bounds the fresh rebuild's DuckDB and sizes the pages.
+    """
+    page_size = page_size_for(memory_limit, page_size)
     started = time.perf_counter()
     found = _Findings()
     reader = JournalReader(journal_path)
@@ -125,7 +131,7 @@ def verify(
             fresh = Analytics(Path(tmp) / "fresh.duckdb") if targets else None
             try:
                 if fresh is not None:
-                    limit_memory(fresh)
+                    limit_memory(fresh, memory_limit)
                     prepare(fresh, [p for p in projections if p.name in targets])
                 scan = _scan(reader, head, found, fresh, projections, targets, page_size, progress)
                 checks = _compare(live, fresh, projections, targets, scan.journal_sound)

@@ -97,6 +97,7 @@ class Workspace:
         to: int | None = None,
         dry_run: bool = False,
         progress: Progress | None = None,
+        memory_limit: str | None = None,
     ) -> RebuildReport:
         """Rebuild the named analytics projections (all when none) into a fresh file, swap it in.
 
@@ -110,6 +111,7 @@ class Workspace:
             to=to,
             dry_run=dry_run,
             progress=progress,
+            memory_limit=memory_limit,
         )
 
     def close(self) -> None:
