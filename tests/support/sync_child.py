@@ -5,7 +5,8 @@
 
 Prints ``READY`` once started, then ``ACK <command id> <first> <last>`` after each command is
 acknowledged (with ``--durable-ack``: only once its events are in Blob). SIGTERM stops it
-gracefully (final segment shipped, lease released, exit 0); SIGKILL is what the tests send.
+gracefully (``STOPPING``; final segment shipped, lease released, ``STOPPED``, exit 0); SIGKILL is
+what the tests send.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ async def main(args: argparse.Namespace) -> int:
         number += 1
         await asyncio.sleep(0.002)
     await stop.wait()
+    print("STOPPING", flush=True)
     flushed = await runtime.stop()
     await journal.close()
     await store.close()

@@ -236,23 +236,39 @@ async def test_delete_removes_the_blob_and_is_idempotent(backend: Backend) -> No
 
 
 async def test_second_acquirer_is_refused_while_the_lease_is_held(backend: Backend) -> None:
-    """While A holds the lease (created with its lock blob), B's acquire raises LeaseHeldError."""
-    await backend.store.acquire_lease(
-        LOCK, duration_s=LEASE_S, lease_id="aaaaaaaa-0000-4000-8000-000000000001"
-    )
+    """While A holds the lease (created with its lock blob), B's acquire raises LeaseHeldError,
+    and A still holds it afterwards."""
+    lease_a = "aaaaaaaa-0000-4000-8000-000000000001"
+    await backend.store.acquire_lease(LOCK, duration_s=LEASE_S, lease_id=lease_a)
     assert [info.name for info in await backend.store.list("locks/")] == [LOCK]
     with pytest.raises(LeaseHeldError):
         await backend.peer().acquire_lease(
             LOCK, duration_s=LEASE_S, lease_id="bbbbbbbb-0000-4000-8000-000000000002"
         )
+    await assert_held_by(backend, lease_a)
 
 
 async def test_the_holder_may_acquire_again_and_renew(backend: Backend) -> None:
-    """The holder re-acquiring with its own id, and renewing, both succeed."""
+    """The holder re-acquiring with its own id, and renewing, both succeed, and the lease is
+    still the holder's after each (another id is refused, the holder's lease id writes)."""
     lease_a = "aaaaaaaa-0000-4000-8000-000000000001"
     await backend.store.acquire_lease(LOCK, duration_s=LEASE_S, lease_id=lease_a)
     await backend.store.acquire_lease(LOCK, duration_s=LEASE_S, lease_id=lease_a)
+    await assert_held_by(backend, lease_a)
     await backend.store.renew_lease(LOCK, lease_id=lease_a)
+    await assert_held_by(backend, lease_a)
+
+
+async def assert_held_by(backend: Backend, lease_id: str) -> None:
+    """The lock blob's lease is ``lease_id``'s: another acquirer is refused, a write with
+    another lease id is refused, and the holder's write under its lease id succeeds."""
+    intruder = "cccccccc-0000-4000-8000-000000000003"
+    with pytest.raises(LeaseHeldError):
+        await backend.peer().acquire_lease(LOCK, duration_s=LEASE_S, lease_id=intruder)
+    with pytest.raises(LeaseLostError):
+        await backend.peer().set_metadata(LOCK, {"probe": "intruder"}, lease_id=intruder)
+    await backend.store.set_metadata(LOCK, {"probe": "holder"}, lease_id=lease_id)
+    assert (await backend.store.read_metadata(LOCK))["probe"] == "holder"
 
 
 async def test_renew_by_someone_else_is_lease_lost(backend: Backend) -> None:

@@ -64,6 +64,12 @@ class Child:
             _, command_id, first, last = line.split()
             self.acks.append((command_id, int(first), int(last)))
 
+    def read_until(self, wanted: str) -> None:
+        """Read lines (collecting acknowledgements) until the line ``wanted``."""
+        while (line := self._line()) != wanted:
+            assert line.startswith("ACK"), f"unexpected {line!r} {self._stderr()}"
+            self.collect(line)
+
     def collect(self, output: str) -> None:
         """Add the acknowledgements found in ``output``."""
         for line in output.splitlines():
@@ -171,7 +177,7 @@ def test_second_sigterm_exits_at_once(azurite_factory: AzuriteFactory, tmp_path:
     child.read_acks(3)
     azurite.stop()  # the final upload now cannot succeed: the graceful stop waits its grace
     child.process.send_signal(signal.SIGTERM)
-    time.sleep(0.5)
+    child.read_until("STOPPING")  # in its graceful stop, whose final upload cannot succeed
     assert child.process.poll() is None  # still trying to ship the final segment
     started = time.monotonic()
     child.process.send_signal(signal.SIGTERM)

@@ -12,7 +12,8 @@ import pytest
 from events.journal import AsyncJournal
 from sync.local_blob import LocalBlobStore
 from sync.runtime import SyncConfig, SyncRuntime
-from sync.writer_lease import LeaseKeeper
+from sync.writer_lease import LeaseKeeper, LeaseState
+from tests.integration.sync.waits import until
 from tests.support.sync_doubles import fill, open_journal_at
 
 
@@ -55,7 +56,10 @@ async def test_ready_only_when_restored_lease_held_and_connected(
     connected = [False]
     rt = runtime(journal, store, connected)
     starting = asyncio.create_task(rt.start())
-    await asyncio.sleep(0.2)
+    await until(
+        lambda: rt.health_server is not None and rt.lease.state is LeaseState.WAITING,
+        "the health server to serve while the lease is waited for",
+    )
     assert rt.health_server is not None
     port = rt.health_server.port
     assert (await get(port, "/healthz"))[0] == 200

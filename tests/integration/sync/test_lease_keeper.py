@@ -12,6 +12,7 @@ import pytest
 from sync.errors import NotWritableError
 from sync.local_blob import LocalBlobStore
 from sync.writer_lease import LeaseKeeper, LeaseState
+from tests.integration.sync.waits import CountingStore, until
 from tests.support.azurite import Azurite, unique_container
 from tests.support.sync_doubles import FlakyStore
 from tests.support.sync_stores import azure_store
@@ -44,23 +45,17 @@ def keeper(store: object, clock: FakeClock) -> LeaseKeeper:
     return LeaseKeeper(store, duration_s=15, renew_s=0.02, retry_s=0.02, clock=clock)  # type: ignore[arg-type]
 
 
-async def until(predicate: object, within_s: float = 3.0) -> None:
-    """Wait (real time) until ``predicate()`` holds."""
-    deadline = time.monotonic() + within_s
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
-
-
 async def test_renewal_keeps_the_lease_past_its_duration(
     folder_store: LocalBlobStore, clock: FakeClock
 ) -> None:
     """Renewed well before expiry, the lease outlives many lease periods; nobody can take it."""
-    holder, other = keeper(folder_store, clock), keeper(folder_store, clock)
+    counting = CountingStore(folder_store)
+    holder, other = keeper(counting, clock), keeper(folder_store, clock)
     await holder.acquire()
     for _ in range(10):
         clock.now += 6  # 60 s in total, four lease periods
-        await asyncio.sleep(0.05)  # a few renewals happen
+        # A renewal made at the new time has completed (the one after it has started).
+        await counting.after_calls("renew_lease", 2, "the holder to renew at the new time")
         assert await other.acquire(wait=False) is False
     assert holder.writable
     await holder.release()
@@ -123,12 +118,14 @@ async def test_takeover_after_the_holder_dies(
     folder_store: LocalBlobStore, clock: FakeClock
 ) -> None:
     """When the holder dies without releasing, the waiting instance takes over once it expires."""
-    dead, heir = keeper(folder_store, clock), keeper(folder_store, clock)
+    counting = CountingStore(folder_store)
+    dead, heir = keeper(folder_store, clock), keeper(counting, clock)
     await dead.acquire()
     assert dead._task is not None
     dead._task.cancel()  # the process died: no renewal, no release
     waiting = asyncio.create_task(heir.acquire())
-    await asyncio.sleep(0.1)
+    await counting.after_calls("acquire_lease", 3, "the heir to be refused twice")
+    assert heir.state is LeaseState.WAITING
     assert not waiting.done()
     clock.now += 15.1
     await asyncio.wait_for(waiting, 3)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ from sync.errors import SplitBrainError
 from sync.manifest import check_chain, list_segments, read_manifest
 from sync.restore import restore
 from sync.shipper import Shipper
+from tests.integration.sync.waits import PolicyClock, until
 from tests.support.sync_doubles import FlakyStore, audit_events, fill, open_journal_at
 from tests.support.sync_stores import store_fixture
 
@@ -57,26 +58,22 @@ async def restored_copy(store: BlobStore, folder: Path, original: Journal) -> No
         await copy.close()
 
 
-async def eventually(predicate: Callable[[], bool], within_s: float = 5.0) -> None:
-    """Wait until ``predicate()`` is true."""
-    deadline = asyncio.get_running_loop().time() + within_s
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
-
-
 async def test_seals_when_max_events_are_pending(
     store: BlobStore, journal: Journal, aj: AsyncJournal
 ) -> None:
-    """Below N pending nothing ships (age far away); reaching N ships them in one segment."""
-    shipper = Shipper(aj, store, max_events=100, max_age_s=60, poll_s=0.02)
+    """Below N pending nothing ships, even once the shipper has looked at them (its clock stands
+    still, so age never triggers); reaching N ships them in one segment."""
+    clock = PolicyClock()
+    shipper = Shipper(aj, store, max_events=100, max_age_s=60, poll_s=0.02, clock=clock)
     shipper.start()
     fill(journal, 99)
-    await asyncio.sleep(0.3)
+    shipper.notify()  # look at the journal's head now
+    await clock.looked_again("the shipper to weigh the 99 pending events")
     assert shipper.shipped == 0
+    assert await list_segments(store) == []
     fill(journal, 1)
     shipper.notify()
-    await eventually(lambda: shipper.shipped == 100)
+    await until(lambda: shipper.shipped == 100)
     assert await shipped_manifest(store) == (100, [(1, 100)])
     await shipper.stop()
 
@@ -84,11 +81,20 @@ async def test_seals_when_max_events_are_pending(
 async def test_seals_when_oldest_pending_event_is_old(
     store: BlobStore, journal: Journal, aj: AsyncJournal
 ) -> None:
-    """A few events ship once the oldest has waited max_age_s, well before N accumulate."""
-    shipper = Shipper(aj, store, max_events=1000, max_age_s=0.3, poll_s=0.02)
+    """A few events ship once the oldest has waited max_age_s (by the shipper's clock), well
+    before N accumulate; not a moment before."""
+    clock = PolicyClock()
+    shipper = Shipper(aj, store, max_events=1000, max_age_s=30, poll_s=0.02, clock=clock)
     shipper.start()
     fill(journal, 5)
-    await eventually(lambda: shipper.shipped == 5, within_s=3)
+    shipper.notify()
+    await clock.looked_again("the shipper to see the 5 pending events")
+    clock.advance(29.9)
+    await clock.looked_again("the shipper to weigh them at 29.9 s")
+    assert shipper.shipped == 0
+    clock.advance(0.1)
+    await until(lambda: shipper.shipped == 5)
+    assert await shipped_manifest(store) == (5, [(1, 5)])
     await shipper.stop()
 
 
@@ -124,15 +130,15 @@ async def test_outage_keeps_serving_and_ships_backlog(
     shipper = Shipper(aj, flaky, max_events=10, max_age_s=0.05, poll_s=0.02, backoff_max_s=0.2)
     shipper.start()
     fill(journal, 25, per_command=5)
-    await eventually(lambda: shipper.shipped == 25)
+    await until(lambda: shipper.shipped == 25)
     flaky.down = True
     for _ in range(10):
-        fill(journal, 7, per_command=7)
-        await asyncio.sleep(0.03)
+        fill(journal, 7, per_command=7)  # the appends go on
+    shipper.notify()
+    await until(lambda: not shipper.status().store_available)  # it tried, and paused
     assert shipper.shipped == 25
-    assert not shipper.status().store_available
     flaky.down = False
-    await eventually(lambda: shipper.shipped == journal.head())
+    await until(lambda: shipper.shipped == journal.head())
     shipped, ranges = await shipped_manifest(store)
     assert shipped == 95
     assert len(await list_segments(store)) == len(ranges)  # no stray duplicate uploads
@@ -199,10 +205,19 @@ async def test_two_shippers_racing_keep_the_manifest_contiguous(
 async def test_nothing_is_written_without_the_lease(
     store: BlobStore, journal: Journal, aj: AsyncJournal
 ) -> None:
-    """With ``may_write`` false (lease waiting or lost) the shipper uploads nothing."""
-    shipper = Shipper(aj, store, max_events=1, max_age_s=0, poll_s=0.02, may_write=lambda: False)
+    """With ``may_write`` false (lease waiting or lost) the shipper uploads nothing, however
+    often it finds a segment due and asks."""
+    asked: list[bool] = []
+
+    def may_write() -> bool:
+        asked.append(False)
+        return False
+
+    shipper = Shipper(aj, store, max_events=1, max_age_s=0, poll_s=0.02, may_write=may_write)
     shipper.start()
     fill(journal, 5)
-    await asyncio.sleep(0.2)
+    shipper.notify()
+    await until(lambda: len(asked) >= 3)  # due three times, refused three times
     assert await list_segments(store) == []
+    assert shipper.shipped == 0
     await shipper.stop(flush=False)

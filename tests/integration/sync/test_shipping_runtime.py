@@ -11,6 +11,7 @@ from sync.blobstore import BlobStore
 from sync.manifest import check_chain, read_manifest
 from sync.restore import restore
 from sync.runtime import SyncConfig, SyncRuntime
+from tests.integration.sync.waits import until_async
 from tests.support.sync_doubles import audit_events, open_journal_at
 from tests.support.sync_stores import store_fixture
 
@@ -35,7 +36,12 @@ async def test_background_compaction_keeps_the_manifest_short(
         result = await journal.append(audit_events(5), command_id=f"c{n}", actor=Actor.system())
         await runtime.committed(result.last_position)
         await asyncio.wait_for(runtime.shipper.wait_shipped(result.last_position), 5)
-    await asyncio.sleep(0.3)
+
+    async def compacted() -> bool:
+        manifest, _ = await read_manifest(store)
+        return manifest is not None and len(manifest.segments) <= 4
+
+    await until_async(compacted, "the background compaction to shorten the manifest")
     assert await runtime.stop()
     manifest, _ = await read_manifest(store)
     assert manifest is not None
