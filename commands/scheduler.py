@@ -226,7 +226,15 @@ class DailyScheduler:
         oldest first, at most ``HISTORY_LIMIT`` messages. Without Read Message History, Discord
         answers no messages: then the post cannot be verified and is sent again (logged).
         """
-        channel = await self._text_channel(intent.channel_id, intent.guild_id)
+        try:
+            channel = await self._text_channel(intent.channel_id, intent.guild_id)
+        except (PostRefusedError, disnake.NotFound, disnake.Forbidden) as exc:
+            log.warning(
+                "cannot check channel %s for an interrupted daily post of guild %s (%s): the "
+                "run posts to its channel now",
+                intent.channel_id, intent.guild_id, exc,
+            )  # fmt: skip
+            return None
         me = channel.guild.me
         if not channel.permissions_for(me).read_message_history:
             log.warning(
@@ -239,11 +247,18 @@ class DailyScheduler:
         history = channel.history(
             limit=HISTORY_LIMIT, after=disnake.Object(disnake.utils.time_snowflake(since))
         )
-        async for message in history:
-            if message.author.id == me.id and any(
-                (embed.footer.text or "").endswith(intent.marker) for embed in message.embeds
-            ):
-                return message
+        try:
+            async for message in history:
+                if message.author.id == me.id and any(
+                    (embed.footer.text or "").endswith(intent.marker) for embed in message.embeds
+                ):
+                    return message
+        except disnake.Forbidden as exc:
+            log.warning(
+                "cannot read channel %s for an interrupted daily post of guild %s (%s): it may "
+                "be posted twice",
+                channel.id, intent.guild_id, exc,
+            )  # fmt: skip
         return None
 
 

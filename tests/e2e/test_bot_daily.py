@@ -6,6 +6,7 @@ missed run caught up and marked late, and buttons of an old post working after a
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -228,3 +229,37 @@ async def test_crash_before_discord_took_the_post_posts_it_after_restart_marked_
     assert len(started) == 1
     assert started[0].marker in post.text()
     assert discord_standin.requests_to("GET", f"/channels/{picks.id}/messages")
+
+
+async def test_without_read_message_history_an_interrupted_post_is_sent_again_and_logged(
+    discord_standin: DiscordStandin,
+    template: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The limit of the check, stated: when the bot may not read the channel's history, Discord
+    answers no messages, so after the same crash the post is sent again (better twice than
+    never), with a warning naming the missing permission; it is recorded once."""
+    picks = discord_standin.world.guild.channel("picks")
+    data = copy_template(template, tmp_path / "d")
+    async with running_bot(discord_standin, data, scheduler=True) as first:
+        await configure(first)
+        await eventually(lambda: HALF_HOUR in first.time.sleeps, "the loop to sleep until 09:30")
+        crash = CrashPoint()
+        monkeypatch.setattr(first.app.service, "record_daily_post", crash)
+        first.time.set(START + timedelta(seconds=HALF_HOUR))
+        await asyncio.wait_for(crash.reached.wait(), timeout=5)
+    monkeypatch.undo()
+    everyone = discord_standin.world.guild.roles[0]
+    discord_standin.world.guild.roles[0] = dataclasses.replace(
+        everyone, permissions=everyone.permissions & ~(1 << 16)
+    )  # Read Message History taken away
+    later = FakeTime(START + timedelta(minutes=40))
+    async with running_bot(discord_standin, data, time=later, scheduler=True) as second:
+        await eventually(lambda: len(daily_posts(second)) == 1, "the second post to be recorded")
+        recorded = daily_posts(second)
+    assert len(discord_standin.channel_posts) == 2
+    assert recorded[0].message_id == discord_standin.channel_posts[1].message_id
+    assert recorded[0].channel_id == picks.id
+    assert "no Read Message History permission" in caplog.text
