@@ -924,8 +924,8 @@ def _q(value: Decimal | None) -> Decimal | None:
 
 def handle_metrics(cmd: Command, state: State, clock: Clock) -> Outcome:
     """A member's journal metrics over N days, with an equity and drawdown chart."""
-    # matplotlib takes about a second to import: only /metrics pays for it.
-    from commands.charts import equity_chart_png
+    # Rendered in the chart worker process, so matplotlib's memory never stays in this one.
+    from commands.chart_worker import equity_png
     from commands.models import Attachment
 
     days = cmd.options.get("days")
@@ -945,7 +945,7 @@ def handle_metrics(cmd: Command, state: State, clock: Clock) -> Outcome:
             color=GREY,
             footer=_footer(state, clock),
         )
-    png = equity_chart_png(m.curve, title=f"Equity and drawdown, {window}")
+    png = equity_png(m.curve, title=f"Equity and drawdown, {window}")
     return [], Reply(
         title=title,
         fields=metrics_fields(m),
