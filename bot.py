@@ -37,6 +37,7 @@ from events.journal import AsyncJournal
 from fetchers.http import HttpSession
 from fetchers.service import market_data_from_keys
 from projections.analytics import Analytics
+from projections.runner import fault_messages
 from settings import Secrets, Settings, open_blob_store
 from sync.blobstore import BlobStore
 from sync.errors import SyncError
@@ -172,6 +173,7 @@ async def create_app(
         analytics_path=analytics_path if cold else None,
         analytics_replaceable=lambda: analytics is not None and _untouched(analytics),
         snapshot_source=lambda: analytics,
+        projection_faults=lambda: fault_messages(service.runner, service.analytics_runner),
     )
     app = BotApp(settings, service, journal, store, runtime, http, front, bot, scheduler)
     front.gate = runtime

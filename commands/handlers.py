@@ -77,6 +77,8 @@ class ServiceInfo(msgspec.Struct, frozen=True, kw_only=True):
     sources: list[str]
     features_off: list[str] = []
     journal_head: int = 0
+    projection_faults: list[str] = []
+    """Projections stopped at an event they could not apply (``ProjectionFault.message``)."""
 
 
 @dataclass(frozen=True)
@@ -305,6 +307,7 @@ def handle_about(cmd: Command, state: State, clock: Clock) -> Outcome:
             ("Journal head", str(info.journal_head), True),
             ("Data sources", ", ".join(info.sources) or "none", False),
             ("Features off", "\n".join(info.features_off) or "none", False),
+            *[("Projection stopped", fault, False) for fault in info.projection_faults],
         ],
         footer=_footer(state, clock),
         color=BLUE,

@@ -72,7 +72,7 @@ from events.journal import Journal
 from events.market import FetchFailed
 from events.trading import TradeOpened
 from projections.guild import GuildBook
-from projections.runner import ProjectionRunner
+from projections.runner import ProjectionRunner, fault_messages
 from projections.trading import TradeBook
 
 __all__ = [
@@ -202,6 +202,7 @@ class CommandService:
                 sources=list(self.fetcher.sources),
                 features_off=self.features_off,
                 journal_head=self.journal.head(),
+                projection_faults=fault_messages(self.runner, self.analytics_runner),
             ),
             calendar=self.calendar,
             symbol_limit=self.symbol_limit,

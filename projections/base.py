@@ -9,6 +9,7 @@ Both declare the tags they consume, so a runner reads and decodes only what some
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from operator import attrgetter
@@ -22,6 +23,8 @@ from events.base import Actor, Envelope, Event
 from events.codec import EventCodec, StoredHeader
 from events.journal import Row
 from projections.columns import column
+
+log = logging.getLogger(__name__)
 
 HEADER_TYPES: dict[str, pa.DataType] = {
     "recorded_at": pa.timestamp("us", tz="UTC"),
@@ -253,21 +256,51 @@ class _EnvelopeHeader:
         self.user_id = e.actor.user_id
 
 
+class ProjectionFault(msgspec.Struct, frozen=True):
+    """An event a projection could not apply: the projection stopped just before it."""
+
+    name: str
+    position: int
+    tag: str
+    error: str
+
+    def message(self) -> str:
+        """Which projection, which event, why, and what recovers it."""
+        return (
+            f"projection {self.name} stopped at position {self.position} ({self.tag}): "
+            f"{self.error}. Everything else keeps working; fix the projection (an upcaster or a "
+            "corrected handler), then run `ibpicker journal rebuild`"
+        )
+
+
 class StateProjection(ABC):
-    """An in-memory fold over envelopes. ``apply`` must be pure: no I/O, no clock, no randomness."""
+    """An in-memory fold over envelopes. ``apply`` must be pure: no I/O, no clock, no randomness.
+
+    An envelope whose fold raises is isolated: the projection stops before it (``fault`` says
+    which and why) and ignores every later one, so the process and the other projections go on.
+    """
 
     name: ClassVar[str]
     tags: ClassVar[frozenset[str]]
 
     def __init__(self) -> None:
         self.position = 0
+        self.fault: ProjectionFault | None = None
 
     def apply(self, envelope: Envelope) -> None:
-        """Advance by one envelope (ignored when already applied or not of interest)."""
-        if envelope.position <= self.position:
+        """Advance by one envelope (ignored when already applied, not of interest, or faulted)."""
+        if envelope.position <= self.position or self.fault is not None:
             return
         if envelope.tag in self.tags:
-            self.when(envelope)
+            try:
+                self.when(envelope)
+            except Exception as exc:  # isolated: a projection never takes the process down
+                self.fault = ProjectionFault(
+                    self.name, envelope.position, envelope.tag, f"{type(exc).__name__}: {exc}"
+                )
+                log.error("%s", self.fault.message())
+                self.position = envelope.position - 1  # everything before it is applied
+                return
         self.position = envelope.position
 
     @abstractmethod

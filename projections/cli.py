@@ -39,7 +39,7 @@ from events.wording import plural
 from projections.analytics import Analytics, AnalyticsBusyError, AnalyticsError
 from projections.registry import all_analytics_projections, projection_names
 from projections.runner import Progress as ProgressFn
-from projections.runner import memory_limit_bytes
+from projections.runner import memory_limit_bytes, read_faults
 from projections.verify import VerifyReport, verify
 from projections.workspace import Workspace, analytics_path, journal_path
 
@@ -157,12 +157,16 @@ def status(data_dir: DataDirOption = None, as_json: JsonOption = False) -> None:
                 p["rebuilt_at"] or "never",
             )  # fmt: skip
         _out.print(table)
+        for p in projections:
+            if p["fault"]:
+                _out.print(f"FAULT {p['fault']}", markup=False)
 
 
 def _projection_status(live: Analytics, head: int) -> list[dict[str, Any]]:
     tracked = live.tracking()
     out = []
     with live.cursor() as cur:
+        faults = read_faults(cur)
         existing = {r[0] for r in cur.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
         for p in all_analytics_projections():
             t = tracked.get(p.name)
@@ -181,6 +185,7 @@ def _projection_status(live: Analytics, head: int) -> list[dict[str, Any]]:
                     "lag": max(head - position, 0),
                     "rows": rows,
                     "rebuilt_at": rebuilt.isoformat() if rebuilt else None,
+                    "fault": faults[p.name].message() if p.name in faults else None,
                 }
             )
     return out
@@ -440,13 +445,17 @@ def rebuild_command(
         cli.fail(f"{exc} (run `ibpicker journal verify`)", code=1)
     if as_json:
         _print_json(report)
-        return
+        raise typer.Exit(1 if report.faults else 0)
     verb = "swapped in" if report.swapped else "built and discarded (dry run)"
     rate = report.events_read / report.seconds if report.seconds else 0.0
     _out.print(
         f"rebuilt {', '.join(report.projections)} to position {report.to_position:,}: "
         f"{report.events_read:,} events in {report.seconds:.1f} s ({rate:,.0f} events/s), {verb}"
     )
+    for fault in report.faults:
+        cli.err.print(f"error: {fault}", markup=False)
+    if report.faults:
+        raise typer.Exit(1)
 
 
 # -- export -------------------------------------------------------------------------------------

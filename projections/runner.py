@@ -11,7 +11,9 @@ Side effects are never projections, so nothing here can post, call or fetch: a r
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import logging
 import os
 import re
 import threading
@@ -22,13 +24,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+import duckdb
 import msgspec
 import pyarrow as pa
 
 from events.codec import EventCodec
 from events.journal import Journal, RowPage
 from projections.analytics import Analytics, Tracking
-from projections.base import AnalyticsProjection, Page, StateProjection
+from projections.base import AnalyticsProjection, Page, ProjectionFault, StateProjection
+
+log = logging.getLogger(__name__)
 
 PAGE_SIZE = 10_000
 REBUILD_PAGE_SIZE = 25_000
@@ -49,6 +54,8 @@ class RebuildReport(msgspec.Struct, frozen=True):
     events_read: int
     seconds: float
     swapped: bool
+    faults: list[str] = []
+    """Projections that stopped at an event they could not apply (``ProjectionFault.message``)."""
 
 
 class ProjectionRunner:
@@ -69,10 +76,20 @@ class ProjectionRunner:
         self.analytics_projections = list(analytics_projections)
         self.page_size = page_size
         self._lock = threading.Lock()
+        self._analytics_faults: dict[str, ProjectionFault] = {}
+        self._faults_read = False
         if analytics is not None:
             if journal.writer_lock is not None:
                 remove_rebuild_leftovers(analytics.path)
             prepare(analytics, self.analytics_projections)
+
+    def faults(self) -> list[ProjectionFault]:
+        """Every projection that stopped at an event it could not apply (as of the last
+        catch-up: cheap enough for every command's state)."""
+        return [
+            *(sp.fault for sp in self.state if sp.fault is not None),
+            *self._analytics_faults.values(),
+        ]
 
     def positions(self) -> dict[str, int]:
         """Applied position per projection (state and analytics)."""
@@ -89,7 +106,7 @@ class ProjectionRunner:
             if self.analytics is not None and self.analytics.reopen_if_swapped():
                 # A rebuild swapped the file in; projections it did not carry start again at 0.
                 prepare(self.analytics, self.analytics_projections)
-            return _catch_up(
+            read = _catch_up(
                 self.journal,
                 self.analytics,
                 self.state,
@@ -98,6 +115,11 @@ class ProjectionRunner:
                 page_size=self.page_size,
                 progress=progress,
             )
+            if self.analytics is not None and (read or not self._faults_read):
+                with self.analytics.cursor() as cur:
+                    self._analytics_faults = read_faults(cur)
+                self._faults_read = True
+            return read
 
 
 _UNITS = {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, "mib": 1024**2,
@@ -133,6 +155,15 @@ def page_size_for(memory_limit: str | None, default: int) -> int:
     return max(MIN_PAGE_SIZE, min(default, fits))
 
 
+def fault_messages(*runners: ProjectionRunner | None) -> list[str]:
+    """What ``/about`` and ``/readyz`` say of the runners' stopped projections."""
+    # Duck-typed: a stand-in runner without fault tracking (a test double) reports none.
+    found: list[list[ProjectionFault]] = [
+        getattr(r, "faults", list)() for r in runners if r is not None
+    ]
+    return [f.message() for faults in found for f in faults]
+
+
 def limit_memory(fresh: Analytics, memory_limit: str | None = None) -> None:
     """Bound DuckDB's buffer pool on a file being built from scratch (``memory_limit``, default
     ``REBUILD_MEMORY_LIMIT``), and return Arrow's freed buffers to the system.
@@ -151,17 +182,35 @@ def limit_memory(fresh: Analytics, memory_limit: str | None = None) -> None:
     pa.set_memory_pool(pa.system_memory_pool())
 
 
+FAULTS_DDL = (
+    "CREATE TABLE IF NOT EXISTS projection_faults (name VARCHAR PRIMARY KEY, "
+    "position BIGINT NOT NULL, tag VARCHAR NOT NULL, error VARCHAR NOT NULL)"
+)
+"""Per analytics projection, the event it could not apply (it stopped just before it)."""
+
+
+def read_faults(con: duckdb.DuckDBPyConnection) -> dict[str, ProjectionFault]:
+    """The recorded faults of an analytics file (none in a file from before the table)."""
+    try:
+        rows = con.execute("SELECT name, position, tag, error FROM projection_faults").fetchall()
+    except duckdb.CatalogException:
+        return {}
+    return {r[0]: ProjectionFault(r[0], int(r[1]), r[2], r[3]) for r in rows}
+
+
 def prepare(analytics: Analytics, projections: Sequence[AnalyticsProjection]) -> None:
     """Create tables and tracking rows; reset a projection whose schema version changed."""
     con = analytics.connection
     tracked = analytics.tracking()
     con.execute("BEGIN TRANSACTION")
     try:
+        con.execute(FAULTS_DDL)
         for p in projections:
             t = tracked.get(p.name)
             if t is not None and t.schema_version != p.schema_version:
                 p.drop(con)
                 con.execute("DELETE FROM projection_positions WHERE name = ?", [p.name])
+                con.execute("DELETE FROM projection_faults WHERE name = ?", [p.name])
                 t = None
             p.create(con)
             if t is None:
@@ -223,8 +272,12 @@ def _catch_up(
     commit_every: int = 0,
 ) -> int:
     tracked: dict[str, Tracking] = analytics.tracking() if analytics is not None else {}
+    faults = read_faults(analytics.connection) if analytics is not None else {}
+    # A projection that stopped at a fault is left there (``journal rebuild`` retries it).
+    projections = [p for p in projections if p.name not in faults]
     applied = {p.name: tracked[p.name].position for p in projections if p.name in tracked}
-    starts = [p.position for p in state] + [applied.get(p.name, 0) for p in projections]
+    live_state = [sp for sp in state if sp.fault is None]
+    starts = [p.position for p in live_state] + [applied.get(p.name, 0) for p in projections]
     if not starts:
         return 0
     start = min(starts) + 1
@@ -233,42 +286,80 @@ def _catch_up(
     if start > stop:
         return 0
     wanted: set[str] = set()
-    for sp in state:
+    for sp in live_state:
         wanted |= sp.tags
     for ap in projections:
         wanted |= ap.tags
-    state_tags = frozenset(t for sp in state for t in sp.tags)
+    state_tags = frozenset(t for sp in live_state for t in sp.tags)
     # Read only the rows someone consumes; when everything is wanted, skip the filter.
     tags = () if wanted >= journal.codec.tags else sorted(wanted)
-    read = 0
     big = stop - start >= page_size
     loader = (
         PageLoader(analytics, projections, applied, commit_every=commit_every, threaded=big)
         if analytics is not None and projections
         else None
     )
-    with _gc_paused(big):
-        try:
-            for rows in journal.row_pages(start, stop, tags=tags, page_size=page_size):
-                page = Page(journal.codec, rows.first, rows.last, rows.rows)
-                if state:
-                    envelopes = page.envelopes(state_tags)
-                    for sp in state:
-                        for env in envelopes:
-                            sp.apply(env)
-                        # Positions without a consumed tag still count as applied.
+    try:
+        with _gc_paused(big):
+            _pages(journal, start, stop, tags, page_size, live_state, state_tags, loader, progress)
+    except _IsolateError as again:
+        # A projection failed inside a transaction spanning several pages, which was rolled
+        # back: go again from what is committed, a page per transaction, so that the failing
+        # event is isolated on its own page (PageLoader._isolate).
+        log.info("projection %s failed in a multi-page transaction; isolating", again.name)
+        return again.read + _catch_up(
+            journal, analytics, state, projections,
+            to=to, page_size=page_size, progress=progress, commit_every=0,
+        )  # fmt: skip
+    return stop - start + 1
+
+
+def _pages(
+    journal: EventSource,
+    start: int,
+    stop: int,
+    tags: Sequence[str],
+    page_size: int,
+    live_state: Sequence[StateProjection],
+    state_tags: frozenset[str],
+    loader: PageLoader | None,
+    progress: Progress | None,
+) -> None:
+    """Read ``start..stop`` a page at a time into the state projections and the loader."""
+    read = 0
+    try:
+        for rows in journal.row_pages(start, stop, tags=tags, page_size=page_size):
+            page = Page(journal.codec, rows.first, rows.last, rows.rows)
+            if live_state:
+                envelopes = page.envelopes(state_tags)
+                for sp in live_state:
+                    for env in envelopes:
+                        sp.apply(env)
+                    # Positions without a consumed tag still count as applied.
+                    if sp.fault is None:
                         sp.position = max(sp.position, page.last)
-                if loader is not None:
-                    loader.submit(page)
-                read += page.last - page.first + 1
-                if progress is not None:
-                    progress(page.last - page.first + 1)
             if loader is not None:
-                loader.finish()
-        finally:
-            if loader is not None:
-                loader.abort()
-    return read
+                loader.submit(page)
+            read += page.last - page.first + 1
+            if progress is not None:
+                progress(page.last - page.first + 1)
+        if loader is not None:
+            loader.finish()
+    except _IsolateError as again:
+        again.read = read
+        raise
+    finally:
+        if loader is not None:
+            loader.abort()
+
+
+class _IsolateError(Exception):
+    """A projection failed on a page of a multi-page transaction (rolled back): redo carefully."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+        self.read = 0
 
 
 class PageLoader:
@@ -318,6 +409,7 @@ class PageLoader:
         self._pending: Future[None] | None = None
         self._open = False
         self._uncommitted = 0
+        self.faults: dict[str, ProjectionFault] = read_faults(analytics.connection)
 
     def submit(self, page: Page) -> None:
         """Apply ``page`` (on the worker thread when threaded, after the previous page)."""
@@ -360,24 +452,96 @@ class PageLoader:
             self._open = True
             self._uncommitted = 0
         moved: list[str] = []
-        for p in self.projections:
-            done = self.applied.get(p.name, 0)
-            if done >= page.last or page.last > self.limits.get(p.name, page.last):
-                continue
-            p.load_page(con, page, after=done)
-            moved.append(p.name)
-        if moved:
-            con.execute(
-                "UPDATE projection_positions SET position = ? WHERE name IN "  # noqa: S608
-                f"({', '.join('?' * len(moved))})",
-                [page.last, *moved],
-            )
+        stops: dict[str, int] = {}
+        while True:
+            try:
+                moved = self._load(page, stops)
+                break
+            except _ProjectionFailedError as failed:
+                # DuckDB has no savepoints: the transaction goes, and with it this page's rows
+                # of every projection (and earlier pages', when it spanned several).
+                _rollback(con)
+                if self._uncommitted:
+                    self._open = False
+                    raise _IsolateError(failed.name) from failed.error
+                fault = self._isolate(failed.projection, page, failed.error)
+                stops[fault.name] = fault.position - 1
+                con.execute("BEGIN TRANSACTION")
+                con.execute(
+                    "INSERT OR REPLACE INTO projection_faults VALUES (?, ?, ?, ?)",
+                    [fault.name, fault.position, fault.tag, fault.error],
+                )
+                self.faults[fault.name] = fault
+                log.error("%s", fault.message())
         for name in moved:
-            self.applied[name] = page.last
+            self.applied[name] = stops.get(name, page.last)
         self._uncommitted += page.last - page.first + 1
         if self._uncommitted >= self.commit_every:
             con.execute("COMMIT")
             self._open = False
+
+    def _load(self, page: Page, stops: Mapping[str, int]) -> list[str]:
+        """Load ``page`` into every projection (those in ``stops`` only up to their stop)."""
+        con = self.analytics.connection
+        moved: list[str] = []
+        for p in self.projections:
+            if p.name in self.faults and p.name not in stops:
+                continue
+            done = self.applied.get(p.name, 0)
+            if done >= page.last or page.last > self.limits.get(p.name, page.last):
+                continue
+            stop = stops.get(p.name, page.last)
+            if stop > done:
+                try:
+                    p.load_page(con, page if stop == page.last else _upto(page, stop), after=done)
+                except Exception as exc:
+                    raise _ProjectionFailedError(p, exc) from exc
+            con.execute(
+                "UPDATE projection_positions SET position = ? WHERE name = ?", [stop, p.name]
+            )
+            moved.append(p.name)
+        return moved
+
+    def _isolate(self, p: AnalyticsProjection, page: Page, error: Exception) -> ProjectionFault:
+        """The first event of ``page`` that ``p`` cannot load (found by bisection, each probe in a
+        transaction rolled back), with the error it raised."""
+        con = self.analytics.connection
+        done = self.applied.get(p.name, 0)
+        candidates = [page.rows[i][0] for i in page.indices(p.tags, after=done)]
+        low, high = 0, len(candidates) - 1  # the first failing candidate is in low..high
+        while low < high:
+            middle = (low + high) // 2
+            con.execute("BEGIN TRANSACTION")
+            try:
+                p.load_page(con, _upto(page, candidates[middle]), after=done)
+            except Exception as exc:
+                high, error = middle, exc
+            else:
+                low = middle + 1
+            finally:
+                _rollback(con)
+        position = candidates[low] if candidates else page.first
+        tag = next((r[3] for r in page.rows if r[0] == position), "?")
+        return ProjectionFault(p.name, position, tag, f"{type(error).__name__}: {error}")
+
+
+class _ProjectionFailedError(Exception):
+    def __init__(self, projection: AnalyticsProjection, error: Exception) -> None:
+        super().__init__(projection.name)
+        self.projection = projection
+        self.name = projection.name
+        self.error = error
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back; an error may already have ended the transaction (DuckDB then has none)."""
+    with contextlib.suppress(duckdb.TransactionException):
+        con.execute("ROLLBACK")
+
+
+def _upto(page: Page, last: int) -> Page:
+    """``page`` cut after position ``last`` (decoded afresh: only failures take this path)."""
+    return Page(page.codec, page.first, last, [r for r in page.rows if r[0] <= last])
 
 
 def rebuild(
@@ -427,6 +591,7 @@ def rebuild(
             [started, *sorted(names)],
         )
         con.execute("CHECKPOINT")
+        faults = [f.message() for f in read_faults(con).values() if f.name in names]
         built = True
     finally:
         fresh.close()
@@ -445,6 +610,7 @@ def rebuild(
         events_read=events_read,
         seconds=(datetime.now(UTC) - started).total_seconds(),
         swapped=swapped,
+        faults=faults,
     )
 
 

@@ -34,14 +34,16 @@ from events.chain import broken_links
 from events.codec import EventDecodeError
 from events.journal import JournalReader, Row, fault_message
 from projections.analytics import Analytics, AnalyticsBusyError, Tracking
-from projections.base import AnalyticsProjection, Page
+from projections.base import AnalyticsProjection, Page, ProjectionFault
 from projections.runner import (
     REBUILD_COMMIT_EVENTS,
     PageLoader,
     _gc_paused,
+    _IsolateError,
     limit_memory,
     page_size_for,
     prepare,
+    read_faults,
 )
 from projections.verify_sql import CommandRuns, stream_count, version_problems
 
@@ -134,13 +136,24 @@ def verify(
                     limit_memory(fresh, memory_limit)
                     prepare(fresh, [p for p in projections if p.name in targets])
                 scan = _scan(reader, head, found, fresh, projections, targets, page_size, progress)
-                checks = _compare(live, fresh, projections, targets, scan.journal_sound)
+                checks = _compare(
+                    live, fresh, projections, targets, scan.journal_sound, scan.fresh_failed
+                )
+                fresh_faults = read_faults(fresh.connection) if fresh is not None else {}
             finally:
                 if fresh is not None:
                     fresh.close()
                 live.close()
     finally:
         reader.close()
+    for fault in [*live.faults.values(), *fresh_faults.values()]:
+        if fault.name in fresh_faults and fresh_faults[fault.name] == live.faults.get(fault.name):
+            continue  # the same fault, found again by the fresh rebuild: reported once
+        found.add(
+            Problem(kind="projection_fault", message=fault.message(), positions=[fault.position])
+        )
+    if scan.fresh_failed is not None:
+        found.add(Problem(kind="projection_fault", message=scan.fresh_failed))
     for check in checks:
         if check.outcome.startswith("differs"):
             found.add(
@@ -200,6 +213,7 @@ class _Scan(msgspec.Struct):
     commands: int = 0
     journal_sound: bool = True
     unchained: int = 0
+    fresh_failed: str | None = None
 
 
 def _check_chain(
@@ -296,14 +310,20 @@ def _scan(
                     )
                     scan.events += len(rows.rows)
                     sound = len(found.problems) + found.omitted == problems_before
-                    if loader is not None and sound:
-                        loader.submit(page)
+                    if loader is not None and sound and scan.fresh_failed is None:
+                        try:
+                            loader.submit(page)
+                        except _IsolateError as failed:
+                            scan.fresh_failed = _fresh_failure(failed, rows.first, rows.last)
                     if progress is not None:
                         progress(rows.last - rows.first + 1)
                 start = bound + 1
             runs.close()
-            if loader is not None:
-                loader.finish()
+            if loader is not None and scan.fresh_failed is None:
+                try:
+                    loader.finish()
+                except _IsolateError as failed:
+                    scan.fresh_failed = _fresh_failure(failed, head, head)
         finally:
             runs.discard()  # the scratch file goes, whatever happened
             if loader is not None:
@@ -312,6 +332,13 @@ def _scan(
     scan.commands = runs.commands
     scan.journal_sound = len(found.problems) + found.omitted == problems_before
     return scan
+
+
+def _fresh_failure(failed: _IsolateError, first: int, last: int) -> str:
+    return (
+        f"projection {failed.name} cannot apply an event at or before position {last} "
+        f"({failed.__cause__}); `ibpicker journal rebuild` stops it at that event and names it"
+    )
 
 
 def _headers(page: Page, found: _Findings) -> list[Any]:
@@ -344,10 +371,17 @@ def _decode_page(page: Page) -> bool:
 class _LiveAnalytics:
     """What the live analytics file tracks (read once, read-only), or why it cannot be checked."""
 
-    def __init__(self, path: Path, tracking: dict[str, Tracking] | None, status: str) -> None:
+    def __init__(
+        self,
+        path: Path,
+        tracking: dict[str, Tracking] | None,
+        status: str,
+        faults: dict[str, ProjectionFault] | None = None,
+    ) -> None:
         self.path = path
         self.tracking = tracking
         self.status = status
+        self.faults = faults or {}
 
     @classmethod
     def open(cls, path: Path) -> _LiveAnalytics:
@@ -363,7 +397,9 @@ class _LiveAnalytics:
                 "projections not checked, the journal was",
             )
         try:
-            return cls(path, live.tracking(), "checked")
+            with live.cursor() as cur:
+                faults = read_faults(cur)
+            return cls(path, live.tracking(), "checked", faults)
         finally:
             live.close()
 
@@ -373,6 +409,8 @@ class _LiveAnalytics:
 
     def targets(self, projections: Sequence[AnalyticsProjection], head: int) -> dict[str, int]:
         tracked = self.tracking or {}
+        # A projection stopped at a fault is rebuilt up to where it stopped, and the fault is
+        # reported on its own (the fresh one would stop at the same event).
         return {
             p.name: min(tracked[p.name].position, head)
             for p in projections
@@ -389,6 +427,7 @@ def _compare(
     projections: Sequence[AnalyticsProjection],
     targets: dict[str, int],
     journal_sound: bool,
+    fresh_failed: str | None = None,
 ) -> list[ProjectionCheck]:
     if live.tracking is None:
         return [ProjectionCheck(p.name, 0, "not checked") for p in projections]
@@ -409,6 +448,10 @@ def _compare(
             )
         elif not journal_sound or fresh is None:
             checks.append(ProjectionCheck(p.name, t.position, "not checked: journal unsound"))
+        elif fresh_failed:
+            checks.append(
+                ProjectionCheck(p.name, t.position, "not checked: the fresh rebuild failed")
+            )
         else:
             differs = _differing_tables(live.path, fresh, p)
             outcome = "ok" if not differs else "differs: " + "; ".join(differs)

@@ -40,6 +40,9 @@ class HealthStatus(msgspec.Struct, frozen=True, kw_only=True):
     store_available: bool
     stopping: bool = False
     failure: str | None = None
+    projection_faults: list[str] = []
+    """Projections stopped at an event they could not apply: reported, not a reason to take the
+    instance out (everything that does not read them keeps working)."""
 
     def reasons_not_ready(self) -> list[str]:
         """Why the instance should not get traffic (empty when ready)."""
@@ -133,7 +136,12 @@ class HealthServer:
     async def _readyz(self, request: web.Request) -> web.Response:
         status = self._status()
         reasons = status.reasons_not_ready()
-        body = {"ready": not reasons, "reasons": reasons, "lease": status.lease_state}
+        body = {
+            "ready": not reasons,
+            "reasons": reasons,
+            "lease": status.lease_state,
+            "degraded": status.projection_faults,
+        }
         return web.json_response(body, status=200 if not reasons else 503)
 
     async def _metrics(self, request: web.Request) -> web.Response:

@@ -108,6 +108,7 @@ class SyncRuntime:
         analytics_path: Path | None = None,
         analytics_replaceable: Callable[[], bool] | None = None,
         snapshot_source: Callable[[], Analytics | None] | None = None,
+        projection_faults: Callable[[], list[str]] = list,
     ) -> None:
         self.journal = journal
         self.store = store
@@ -117,6 +118,7 @@ class SyncRuntime:
         self._analytics_path = analytics_path
         self._analytics_replaceable = analytics_replaceable
         self._snapshot_source = snapshot_source
+        self._projection_faults = projection_faults
         self._snapshot_task: asyncio.Task[None] | None = None
         self._compaction_task: asyncio.Task[None] | None = None
         self.snapshot_position: int | None = None
@@ -232,6 +234,7 @@ class SyncRuntime:
             store_available=status.store_available,
             stopping=self.stopping,
             failure=status.failure,
+            projection_faults=self._projection_faults(),
         )
 
     async def ship_snapshot(self) -> None:
