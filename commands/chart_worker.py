@@ -22,11 +22,14 @@ import subprocess
 import sys
 import threading
 from collections.abc import Sequence
-from typing import IO
+from datetime import datetime
+from decimal import Decimal
+from typing import IO, TYPE_CHECKING, Any
 
 import msgspec
 
-from commands.metrics import CurvePoint
+if TYPE_CHECKING:  # the worker process stays lean: it imports matplotlib and msgspec only
+    from commands.metrics import CurvePoint
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +45,21 @@ class ChartWorkerError(Exception):
 
 class _Request(msgspec.Struct, array_like=True):
     title: str
-    curve: list[CurvePoint]
+    curve: list[Any]  # ``CurvePoint``s; the worker reads them as ``_Point``s
+
+
+class _Point(msgspec.Struct, frozen=True, kw_only=True):
+    """(In the worker) the fields of ``commands.metrics.CurvePoint`` the chart reads."""
+
+    at: datetime
+    trade_id: str
+    cumulative: Decimal
+    drawdown: Decimal
+
+
+class _WorkerRequest(msgspec.Struct, array_like=True):
+    title: str
+    curve: list[_Point]
 
 
 class _Answer(msgspec.Struct, array_like=True):
@@ -169,12 +186,13 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
     """(The worker) render each request until the end of ``stdin``."""
     from commands.charts import equity_chart_png
 
-    decoder = msgspec.msgpack.Decoder(_Request)
+    decoder = msgspec.msgpack.Decoder(_WorkerRequest)
     encoder = msgspec.msgpack.Encoder()
     while (body := _read_frame(stdin)) is not None:
         try:
             request = decoder.decode(body)
-            answer = _Answer(png=equity_chart_png(request.curve, title=request.title))
+            curve: Any = request.curve  # read as CurvePoints: the same fields
+            answer = _Answer(png=equity_chart_png(curve, title=request.title))
         except Exception as exc:  # the bot's reply says the chart failed; the worker goes on
             answer = _Answer(error=f"{type(exc).__name__}: {exc}")
         _write_frame(stdout, encoder.encode(answer))

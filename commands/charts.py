@@ -7,12 +7,14 @@ safe in a server thread and never opens a window.
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from commands.metrics import CurvePoint
+if TYPE_CHECKING:  # the chart worker process imports this module without the journal's code
+    from commands.metrics import CurvePoint
 
 
 def equity_figure(curve: list[CurvePoint], *, title: str) -> Figure:
