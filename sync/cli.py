@@ -17,7 +17,8 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from cli import DataDirOption, JsonOption, resolve_data_dir
-from events.journal import AsyncJournal, Journal, JournalError
+from events.journal import AsyncJournal, Journal, JournalError, JournalReader
+from events.records import RawRecord
 from events.segments import SegmentError, decode_segment
 from projections.workspace import journal_path
 from settings import SettingsError, load_settings, open_blob_store
@@ -43,13 +44,55 @@ def register(root: typer.Typer) -> None:
     root.add_typer(app, name="sync")
 
 
-def _run(data_dir: Path | None, work: Callable[[AsyncJournal, BlobStore], Awaitable[_T]]) -> _T:
-    """Open the journal and the store, run ``work``, translate errors into a message and exit 1."""
+class _ReadOnlyJournal:
+    """The local journal read-only (no writer lock): ``status`` and ``verify`` run beside a bot."""
+
+    def __init__(self, path: Path) -> None:
+        self._reader = JournalReader(path) if path.exists() else None
+
+    def head(self) -> int:
+        """The local head (0 without a journal)."""
+        return self._reader.head() if self._reader is not None else 0
+
+    async def read_raw(self, start: int, limit: int) -> list[RawRecord]:
+        """Up to ``limit`` records from ``start``, every chain link checked."""
+        if self._reader is None:
+            return []
+        return [
+            RawRecord(*row)
+            for page in self._reader.row_pages(start, start + limit - 1)
+            for row in page.rows
+        ]
+
+    async def close(self) -> None:
+        """Close the read-only connection."""
+        if self._reader is not None:
+            self._reader.close()
+
+
+def _run(
+    data_dir: Path | None,
+    work: Callable[[Any, BlobStore], Awaitable[_T]],
+    *,
+    writer: bool = True,
+) -> _T:
+    """Open the journal and the store, run ``work``, translate errors into a message and exit 1.
+
+    A ``writer`` takes the data folder's writer lock with the journal (``WriterBusyError``, named
+    holder, while a bot or console runs on it); otherwise the journal is only read.
+    """
     folder = resolve_data_dir(data_dir)
 
     async def main() -> _T:
         store = open_blob_store(load_settings(data_dir=folder))
-        journal = AsyncJournal(Journal.open(journal_path(folder)))
+        path = journal_path(folder)
+        try:
+            journal: AsyncJournal | _ReadOnlyJournal = (
+                AsyncJournal(Journal.open(path)) if writer else _ReadOnlyJournal(path)
+            )
+        except BaseException:
+            await store.close()
+            raise
         try:
             return await work(journal, store)
         finally:
@@ -88,7 +131,7 @@ async def _as_writer(
 def status(data_dir: DataDirOption = None, as_json: JsonOption = False) -> None:
     """Show what Blob holds against the local journal."""
 
-    async def work(journal: AsyncJournal, store: BlobStore) -> dict[str, Any]:
+    async def work(journal: _ReadOnlyJournal, store: BlobStore) -> dict[str, Any]:
         manifest, _ = await read_manifest(store)
         head = journal.head()
         shipped = manifest.shipped if manifest else 0
@@ -104,7 +147,7 @@ def status(data_dir: DataDirOption = None, as_json: JsonOption = False) -> None:
             else None,
         }
 
-    _print(_run(data_dir, work), as_json)
+    _print(_run(data_dir, work, writer=False), as_json)
 
 
 @app.command()
@@ -141,7 +184,7 @@ def pull(data_dir: DataDirOption = None, as_json: JsonOption = False) -> None:
 def verify(data_dir: DataDirOption = None, as_json: JsonOption = False) -> None:
     """Download and check every segment, and compare it with the local journal where both exist."""
 
-    async def work(journal: AsyncJournal, store: BlobStore) -> dict[str, Any]:
+    async def work(journal: _ReadOnlyJournal, store: BlobStore) -> dict[str, Any]:
         chosen = await plan(store)
         blobs = await download_verified(store, chosen.chain)
         head = journal.head()
@@ -162,7 +205,7 @@ def verify(data_dir: DataDirOption = None, as_json: JsonOption = False) -> None:
             "compared_with_local_up_to": min(head, chosen.blob_head),
         }
 
-    _print(_run(data_dir, work), as_json)
+    _print(_run(data_dir, work, writer=False), as_json)
 
 
 @app.command("compact")
