@@ -348,13 +348,14 @@ class Shipper:
             )
         self.shipped = max(self.shipped, manifest.shipped)
         self.segments = len(manifest.segments)
+        # Durable acks need the manifest only: they are answered before the lock blob's copy.
+        self._resolve_waiters()
         if self.record_head is not None and manifest.head_chain is not None:
             try:
                 await self.record_head(manifest.shipped, manifest.head_chain)
             except BlobStoreError as exc:
                 # The manifest and the segment headers hold the head as well: not fatal.
                 log.warning("could not record the head in the lock blob: %s", exc)
-        self._resolve_waiters()
 
     def _resolve_waiters(self) -> None:
         keep = []
