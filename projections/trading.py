@@ -76,8 +76,8 @@ class TradeRecord(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def pnl_pct(self) -> Decimal | None:
-        """The move as a percentage of the entry price."""
-        if self.exit is None:
+        """The move as a percentage of the entry price (``None`` for an entry price of 0)."""
+        if self.exit is None or self.entry == 0:
             return None
         return price_move(self.direction, self.entry, self.exit) / self.entry * 100
 
@@ -296,7 +296,7 @@ def _columns(records: list[TradeRecord]) -> dict[str, list[Any]]:
             move = price_move(r.direction, r.entry, r.exit)
             status.append("closed")
             pnl.append(move * r.size)
-            pnl_pct.append(float(move / r.entry * 100))
+            pnl_pct.append(None if r.entry == 0 else float(move / r.entry * 100))
             stop = r.stop
             if stop is None or stop == r.entry:
                 r_multiple.append(None)
@@ -380,7 +380,7 @@ def _records(rows: Iterable[tuple[Any, ...]]) -> list[TradeRecord]:
                 target=_norm(target),
                 strategy=strategy,
                 signal_ref=signal_ref,
-                tags=tuple(t for t in tags.split(",") if t),
+                tags=tuple(tags.split(",")) if tags else (),  # join/split round-trips exactly
                 note=note,
                 # The table keeps the note count, not the texts: the trade book has those.
                 notes=("",) * int(notes),
