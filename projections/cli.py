@@ -36,7 +36,12 @@ from events.base import Envelope
 from events.codec import EventCodec, EventCodecError
 from events.journal import JournalCorruptError, JournalError, JournalReader, WriterBusyError
 from events.wording import plural
-from projections.analytics import Analytics, AnalyticsBusyError, AnalyticsError
+from projections.analytics import (
+    Analytics,
+    AnalyticsBusyError,
+    AnalyticsCorruptError,
+    AnalyticsError,
+)
 from projections.registry import all_analytics_projections, projection_names
 from projections.runner import Progress as ProgressFn
 from projections.runner import memory_limit_bytes, read_faults
@@ -139,6 +144,8 @@ def status(data_dir: DataDirOption = None, as_json: JsonOption = False) -> None:
             live = Analytics(path, read_only=True)
         except AnalyticsBusyError:
             note = "busy: held by another process (a running bot?); projections not shown"
+        except AnalyticsCorruptError as exc:
+            note = str(exc)
         else:
             try:
                 projections = _projection_status(live, head)

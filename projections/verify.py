@@ -33,7 +33,7 @@ import msgspec
 from events.chain import broken_links
 from events.codec import EventDecodeError
 from events.journal import JournalReader, Row, fault_message
-from projections.analytics import Analytics, AnalyticsBusyError, Tracking
+from projections.analytics import Analytics, AnalyticsBusyError, AnalyticsCorruptError, Tracking
 from projections.base import AnalyticsProjection, Page, ProjectionFault
 from projections.runner import (
     REBUILD_COMMIT_EVENTS,
@@ -396,6 +396,8 @@ class _LiveAnalytics:
                 f"busy: {path} is held by another process (a running bot?); "
                 "projections not checked, the journal was",
             )
+        except AnalyticsCorruptError as exc:
+            return cls(path, None, f"{exc}; projections not checked, the journal was")
         try:
             with live.cursor() as cur:
                 faults = read_faults(cur)

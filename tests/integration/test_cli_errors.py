@@ -60,7 +60,8 @@ def test_a_garbage_or_emptied_analytics_file_says_damaged_and_offers_rebuild(
 ) -> None:
     """Garbage or zero bytes in ``analytics.duckdb``: one error line saying the file is damaged
     and offering ``ibpicker journal rebuild`` (it used to say "held by another process"); the
-    rebuild then brings the console back with the journal's data."""
+    rebuild then brings the console back with the journal's data. ``journal verify`` and
+    ``journal status`` still check and show the journal, and say the same about the file."""
     folder = _folder_with_a_journal(tmp_path)
     for content in (os.urandom(20_000), b""):
         (folder / "analytics.duckdb").write_bytes(content)
@@ -71,6 +72,12 @@ def test_a_garbage_or_emptied_analytics_file_says_damaged_and_offers_rebuild(
         assert f"ibpicker journal rebuild --data-dir {folder}" in result.stderr
         assert "another process" not in result.stderr
         assert "Pong" not in result.stdout
+        for command in ("verify", "status"):  # they still read the journal, and say the same
+            checked = run_cli("journal", command, "--data-dir", str(folder))
+            assert checked.returncode == 0, checked.stdout + checked.stderr
+            _no_traceback(checked)
+            assert "analytics.duckdb is damaged" in checked.stdout
+            assert "ibpicker journal rebuild" in checked.stdout
     rebuilt = run_cli("journal", "rebuild", "--data-dir", str(folder))
     assert rebuilt.returncode == 0, rebuilt.stderr
     again = console(folder, "/watchlist list")
