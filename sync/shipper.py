@@ -42,6 +42,8 @@ from sync.restore import first_difference
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_EVENTS = 500
+HEAD_RECORD_EVERY_S = 1.0
+"""The lock blob's copy of the shipped head is rewritten at most this often (and at a stop)."""
 DEFAULT_MAX_AGE_S = 2.0
 # A backlog (after an outage) ships in segments this large at most, so one upload stays small.
 MAX_SEGMENT_EVENTS = 20_000
@@ -102,6 +104,9 @@ class Shipper:
         self.may_write = may_write
         self.clock = clock
         self.record_head = record_head
+        self._head_to_record: tuple[int, str | None] = (0, None)
+        self._head_recorded = 0
+        self._head_recorded_at = float("-inf")
         self.shipped = 0
         self.segments = 0
         self.bytes_shipped = 0
@@ -140,6 +145,9 @@ class Shipper:
                 await asyncio.wait_for(self.wait_shipped(self.journal.head()), grace_s)
             except (TimeoutError, SyncError):
                 done = False
+        if flush and self.failure is None:
+            with contextlib.suppress(SyncError, BlobStoreError):
+                await self._record_head()
         self._stopping = True
         self._wake.set()
         if self._task is not None:
@@ -187,6 +195,7 @@ class Shipper:
         head = self.journal.head()
         while self.shipped < head:
             await self._ship_next(head)
+        await self._record_head()
         return self.shipped
 
     def status(self) -> ShipperStatus:
@@ -350,12 +359,28 @@ class Shipper:
         self.segments = len(manifest.segments)
         # Durable acks need the manifest only: they are answered before the lock blob's copy.
         self._resolve_waiters()
-        if self.record_head is not None and manifest.head_chain is not None:
-            try:
-                await self.record_head(manifest.shipped, manifest.head_chain)
-            except BlobStoreError as exc:
-                # The manifest and the segment headers hold the head as well: not fatal.
-                log.warning("could not record the head in the lock blob: %s", exc)
+        self._head_to_record = (manifest.shipped, manifest.head_chain)
+        if self.clock() - self._head_recorded_at >= HEAD_RECORD_EVERY_S:
+            await self._record_head()
+
+    async def _record_head(self) -> None:
+        """Copy the shipped head and its hash to the lock blob's metadata (if not done yet).
+
+        At most once per ``HEAD_RECORD_EVERY_S`` while shipping, and at a graceful stop: one blob
+        write per segment doubled the durable-ack latency, and the copy only has to be close
+        behind the manifest (which, with the segment headers, holds the head too).
+        """
+        shipped, chain = self._head_to_record
+        if self.record_head is None or chain is None or shipped <= self._head_recorded:
+            return
+        try:
+            await self.record_head(shipped, chain)
+        except BlobStoreError as exc:
+            # The manifest and the segment headers hold the head as well: not fatal.
+            log.warning("could not record the head in the lock blob: %s", exc)
+            return
+        self._head_recorded = shipped
+        self._head_recorded_at = self.clock()
 
     def _resolve_waiters(self) -> None:
         keep = []
