@@ -67,6 +67,7 @@ MEMORY_LIMIT = 512 * 2**20
 SAMPLE_EVERY_S = 0.05
 MIB = 2**20
 SIZES = {"100k": 100_000, "1m": 1_000_000}
+CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 class BoxError(Exception):
@@ -103,7 +104,7 @@ def _stat(path: Path) -> dict[str, int]:
 class Box:
     """One cgroup of the ADR's size (v1: a memory and a cpu group; v2: one group)."""
 
-    def __init__(self, name: str, *, cgroup_root: Path = Path("/sys/fs/cgroup")) -> None:
+    def __init__(self, name: str, *, cgroup_root: Path = CGROUP_ROOT) -> None:
         self.name = name
         self.root = cgroup_root
         self.version = self._detect()
@@ -203,9 +204,9 @@ class Box:
         self.dirs = []
 
 
-def check_box() -> int:
-    """The cgroup version a box would use here; exit 2 with the reason when there is none."""
-    probe = Box(f"ibpicker-box-probe-{os.getpid()}")
+def check_box(cgroup_root: Path = CGROUP_ROOT) -> int:
+    """The cgroup version a box would use here; ``BoxError`` with the reason when there is none."""
+    probe = Box(f"ibpicker-box-probe-{os.getpid()}", cgroup_root=cgroup_root)
     probe.create()
     probe.remove()
     return probe.version
@@ -273,9 +274,11 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def run_once(name: str, command: list[str], *, boxed: bool, log: Path) -> dict[str, Any]:
+def run_once(
+    name: str, command: list[str], *, boxed: bool, log: Path, cgroup_root: Path = CGROUP_ROOT
+) -> dict[str, Any]:
     """Run ``command`` (in a fresh box unless ``boxed`` is false); return its figures."""
-    box = Box(f"ibpicker-box-{os.getpid()}-{name}") if boxed else None
+    box = Box(f"ibpicker-box-{os.getpid()}-{name}", cgroup_root=cgroup_root) if boxed else None
     if box is not None:
         box.create()
     try:
@@ -522,6 +525,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--journals", type=Path, default=Path("/tmp/box-journals"))
     parser.add_argument("--outside", action="store_true", help="run without the box (baseline)")
+    parser.add_argument(
+        "--cgroup-root", type=Path, default=CGROUP_ROOT, help="where cgroups are mounted"
+    )
     parser.add_argument("--memory-limit", help="passed to verify and rebuild (e.g. 300MB)")
     parser.add_argument("--bot-samples", type=int, default=200)
     parser.add_argument("--bot-commands", type=int, default=200)
@@ -538,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
     version = None
     if not args.outside:
         try:
-            version = check_box()
+            version = check_box(args.cgroup_root)
         except BoxError as exc:
             print(f"cannot make the box: {exc}", file=sys.stderr)
             return 2
@@ -557,7 +563,10 @@ def main(argv: list[str] | None = None) -> int:
             runs = []
             for n in range(args.repeats):
                 command = make(ctx, n)
-                run = run_once(name, command, boxed=not args.outside, log=work / f"{name}.log")
+                run = run_once(
+                    name, command, boxed=not args.outside, log=work / f"{name}.log",
+                    cgroup_root=args.cgroup_root,
+                )  # fmt: skip
                 killed = ", KILLED" if run["killed"] else ""
                 say(
                     f"  {name} run {n + 1}: exit {run['exit']}, {run['wall_s']} s, cgroup peak "
