@@ -337,7 +337,8 @@ MemoryLimitOption = Annotated[
     str | None,
     typer.Option(
         "--memory-limit",
-        help="DuckDB's memory limit for the fresh build (e.g. 300MB, 512MiB; default 100MB); "
+        help="DuckDB's memory limit for the fresh build (e.g. 300MB, 512MiB; default 100MB for "
+        "rebuild, 48MB for verify); "
         "pages are sized to it.",
     ),
 ]
