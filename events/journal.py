@@ -717,6 +717,13 @@ class JournalReader:
         ).fetchone()
         return bool(row and row[0])
 
+    def chain_end(self) -> int:
+        """The last chained position (0 without a chain table)."""
+        if not self.has_chain():
+            return 0
+        row = self.connection.execute("SELECT MAX(position) FROM event_chain").fetchone()
+        return int(row[0] or 0)
+
     def chain_hashes(self, first: int, last: int) -> dict[int, bytes]:
         """The stored chain hashes of positions ``first..last`` (those present)."""
         if not self.has_chain():
