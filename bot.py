@@ -13,7 +13,7 @@ stops it in order, within ``STOP_BOUND_S``:
 A second SIGTERM exits at once (``sync.runtime.install_sigterm``). Exit status: 0 after a
 graceful stop, 1 when the lease was lost, the bot failed, or the stop overran its bound.
 
-Nothing imports this module except the ``ibpicker bot`` command (``commands.bot_cli``).
+Nothing imports this module except the ``ibpicker bot`` command (``commands.discord.bot_cli``).
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ from dataclasses import dataclass
 
 from disnake.ext import commands
 
-from commands.cogs import FrontEnd, add_cogs, intents
-from commands.discord_render import NO_MENTIONS
-from commands.ports import Clock
-from commands.scheduler import DailyScheduler, Sleep
-from commands.service import CommandService
+from commands.core.ports import Clock
+from commands.core.service import CommandService
+from commands.discord.cogs import FrontEnd, add_cogs, intents
+from commands.discord.render import NO_MENTIONS
+from commands.discord.scheduler import DailyScheduler, Sleep
 from commands.wiring import ANALYTICS_FILE, close_service, open_default_service
 from events.journal import AsyncJournal
 from fetchers.http import HttpSession

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import peak_rss_mib, percentile, print_json_last, say
 from bot import BotApp, create_app
-from commands.models import Invocation
+from commands.core.models import Invocation
 from settings import Secrets, load_settings
 from sync.runtime import SyncConfig
 from tests.e2e.discord_standin import DiscordStandin, run_bot, serve_standin

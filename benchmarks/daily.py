@@ -30,7 +30,7 @@ import msgspec
 
 from analysis.synthetic import SyntheticMarket, generate_market
 from benchmarks._common import peak_rss_mib, print_json_last, say, timed
-from commands.models import RED, Invocation
+from commands.core.models import RED, Invocation
 from commands.wiring import close_service, open_default_service
 from events.clock import FixedClock
 from events.market import Bar, FlowAlert

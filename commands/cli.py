@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 from typing import Annotated
 
 import typer
@@ -12,8 +13,9 @@ from cli import DataDirOption, log_to_stderr, resolve_data_dir
 
 def register(app: typer.Typer) -> None:
     """Add ``console`` to the ``ibpicker`` command line."""
-    __import__("commands.bot_cli").bot_cli.register(app)  # `ibpicker bot` (the Discord front end)
-    __import__("commands.market_cli").market_cli.register(app)  # `ibpicker fetch`, `ibpicker scan`
+    # `ibpicker bot` (the Discord front end); `ibpicker fetch`, `ibpicker scan` (market data)
+    importlib.import_module("commands.discord.bot_cli").register(app)
+    importlib.import_module("commands.market.market_cli").register(app)
 
     @app.command("console")
     def console(
@@ -29,7 +31,7 @@ def register(app: typer.Typer) -> None:
         and the rest run). Exit status: 0 all ran, 1 a command failed, 2 a command was refused
         or a line could not be parsed.
         """
-        from commands.console import run_console
+        from commands.console.console import run_console
 
         log_to_stderr()  # a logged failure reads as one line; its traceback only under --debug
         code = asyncio.run(run_console(resolve_data_dir(data_dir), demo=demo))

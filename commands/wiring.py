@@ -10,12 +10,12 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
-from commands.adapters import FetchServiceAdapter, StoredMarketData, StrategyAnalyzer
-from commands.handlers import MAX_SYMBOLS
-from commands.market_view import AnalyticsMarketView
-from commands.ports import Analyzer, Clock, MarketFetcher, SystemClock
-from commands.schedule import TradingCalendar, xnys
-from commands.service import CommandService
+from commands.core.adapters import FetchServiceAdapter, StoredMarketData, StrategyAnalyzer
+from commands.core.handler import MAX_SYMBOLS
+from commands.core.ports import Analyzer, Clock, MarketFetcher, SystemClock, TradingCalendar
+from commands.core.service import CommandService
+from commands.market.market_view import AnalyticsMarketView
+from commands.picks.schedule import xnys
 from events.journal import Journal
 from fetchers.service import MarketData
 from projections.analytics import Analytics

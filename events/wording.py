@@ -2,7 +2,7 @@
 
 It lives in the lowest package, beside the one clock (``events.clock``), because every layer
 writes counts for people: strategy summaries and skip reasons (``analysis``), journal summaries
-(``projections``) and replies (``commands``, which re-exports it as ``commands.text.plural``).
+(``projections``) and replies (``commands``, which re-exports it as ``commands.core.text.plural``).
 """
 
 from __future__ import annotations

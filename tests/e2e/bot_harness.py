@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bot import BotApp, create_app
-from commands.models import Invocation
+from commands.core.models import Invocation
 from commands.wiring import close_service, open_default_service
 from fetchers.http import HttpSession
 from fetchers.service import market_data_from_keys

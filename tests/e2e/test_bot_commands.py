@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from commands.models import Invocation
-from commands.spec import COMMANDS
+from commands.core.models import Invocation
+from commands.core.spec import COMMANDS
 from tests.e2e.bot_harness import (
     STRATEGY,
     TRADE_ID,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from commands.scheduler import IDLE_S
+from commands.discord.scheduler import IDLE_S
 from events.guild import DailyPostPublished, DailyPostStarted
 from tests.e2e.bot_harness import (
     START,

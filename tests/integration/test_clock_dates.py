@@ -22,7 +22,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from cli import build_app
-from commands.console import run_console
+from commands.console.console import run_console
 from settings import ENV_PREFIX, SECRET_ENV
 
 

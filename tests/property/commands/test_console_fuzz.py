@@ -28,9 +28,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
-from commands.console import ConsoleSession, Printer
-from commands.service import CommandService
-from commands.spec import COMMANDS
+from commands.console.console import ConsoleSession, Printer
+from commands.core.service import CommandService
+from commands.core.spec import COMMANDS
 from commands.wiring import close_service, open_service
 from projections.registry import all_analytics_projections
 from projections.verify import verify

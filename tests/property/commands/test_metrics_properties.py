@@ -11,7 +11,7 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from commands.metrics import JournalMetrics, compute_metrics
+from commands.journal.metrics import JournalMetrics, compute_metrics
 from events.base import Actor, Envelope, Event
 from events.trading import TradeClosed, TradeOpened
 from projections.trading import TradeBook, TradesProjection, closed_trades

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from commands.service import CommandService
+from commands.core.service import CommandService
 from commands.wiring import close_service, open_service
 from tests.unit.commands.fakes import FakeAnalyzer, FakeCalendar, FakeClock, FakeFetcher, Members
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, time, timedelta
 
-from commands.ports import Coverage, SignalRow, StrategyInfo, UnknownStrategyError
-from commands.schedule import NEW_YORK
-from commands.service import Invocation
+from commands.core.ports import Coverage, SignalRow, StrategyInfo, UnknownStrategyError
+from commands.core.service import Invocation
+from commands.picks.schedule import NEW_YORK
 from events.analysis import Signal, SignalsGenerated, SkippedSymbol
 from events.base import NewEvent
 from events.market import (

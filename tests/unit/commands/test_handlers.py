@@ -8,9 +8,20 @@ from decimal import Decimal
 import msgspec
 import pytest
 
-from commands import handlers as h
-from commands.models import Invocation
-from commands.ports import SignalRow
+from commands.core.errors import CommandRejectedError
+from commands.core.handler import Command, ServiceInfo, State
+from commands.core.models import Invocation
+from commands.core.ports import SignalRow
+from commands.general.handlers import handle_about, handle_ping, with_ping_timings
+from commands.journal.handlers import handle_metrics, handle_trade_export, handle_trade_open
+from commands.market.handlers import handle_watchlist_clear, handle_watchlist_list
+from commands.picks.handlers import (
+    _days_or_off,
+    handle_schedule_set,
+    handle_schedule_status,
+    handle_signals,
+    scan_reply,
+)
 from events.base import Actor, Envelope, Event
 from events.trading import TradeOpened
 from projections.guild import GuildBook
@@ -20,23 +31,23 @@ from tests.unit.commands.fakes import FakeAnalyzer, FakeCalendar, FakeClock, Fak
 NOW = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
 
 
-def make_state(market: FakeMarketView | None = None) -> h.State:
-    return h.State(
+def make_state(market: FakeMarketView | None = None) -> State:
+    return State(
         trades=TradeBook(),
         guilds=GuildBook(),
         market=market or FakeMarketView(),
         strategies=FakeAnalyzer().strategies(),
-        info=h.ServiceInfo(version="1.2.3", sources=["fake"], journal_head=9),
+        info=ServiceInfo(version="1.2.3", sources=["fake"], journal_head=9),
         calendar=FakeCalendar(),
     )
 
 
-def cmd(name: str, **options: object) -> h.Command:
+def cmd(name: str, **options: object) -> Command:
     inv = Invocation(command_id="c1", guild_id=5, user_id=1, channel_id=77)
-    return h.Command(name=name, options=dict(options), inv=inv)
+    return Command(name=name, options=dict(options), inv=inv)
 
 
-def feed(state: h.State, events: list[Event]) -> None:
+def feed(state: State, events: list[Event]) -> None:
     for event in events:
         pos = max(state.trades.position, state.guilds.position) + 1
         env = Envelope(position=pos, stream="s", version=1, recorded_at=NOW, command_id="x",
@@ -50,15 +61,15 @@ def test_trade_open_is_pure_and_its_id_depends_only_on_the_command_id() -> None:
     state = make_state()
     clock = FakeClock(NOW)
     opts = {"symbol": "aapl", "direction": "long", "entry": Decimal("10.50"), "size": Decimal(3)}
-    first, _ = h.handle_trade_open(cmd("trade open", **opts), state, clock)
-    again, _ = h.handle_trade_open(cmd("trade open", **opts), state, clock)
+    first, _ = handle_trade_open(cmd("trade open", **opts), state, clock)
+    again, _ = handle_trade_open(cmd("trade open", **opts), state, clock)
     assert first == again
     opened = first[0].event
     assert isinstance(opened, TradeOpened)
     assert opened.symbol == "AAPL"
     assert first[0].stream == f"trade:5:{opened.trade_id}"
     feed(state, [opened])
-    other, _ = h.handle_trade_open(cmd("trade open", **opts), state, clock)
+    other, _ = handle_trade_open(cmd("trade open", **opts), state, clock)
     assert isinstance(other[0].event, TradeOpened)
     assert other[0].event.trade_id != opened.trade_id
 
@@ -73,11 +84,11 @@ def signal_market() -> FakeMarketView:
     return market
 
 
-def open_from_signal(state: h.State, **options: object) -> TradeOpened:
+def open_from_signal(state: State, **options: object) -> TradeOpened:
     """The trade_opened event of a /trade open with ``options`` over a 1-share AAPL long."""
     base: dict[str, object] = {"symbol": "AAPL", "direction": "long", "entry": Decimal(100),
                                "size": Decimal(1), "signal": "scan-1:AAPL"}  # fmt: skip
-    events, _ = h.handle_trade_open(cmd("trade open", **(base | options)), state, FakeClock(NOW))
+    events, _ = handle_trade_open(cmd("trade open", **(base | options)), state, FakeClock(NOW))
     opened = events[0].event
     assert isinstance(opened, TradeOpened)
     return opened
@@ -93,7 +104,7 @@ def test_trade_open_from_a_signal_carries_its_stop_target_and_strategy_key() -> 
     assert (opened.stop, opened.target) == (Decimal("95.12"), Decimal("110.50"))
     typed = open_from_signal(state, stop=Decimal(90), target=Decimal(120))
     assert (typed.stop, typed.target) == (Decimal(90), Decimal(120))
-    with pytest.raises(h.CommandRejectedError, match="No signal"):
+    with pytest.raises(CommandRejectedError, match="No signal"):
         open_from_signal(state, signal="scan-9:AAPL")
 
 
@@ -102,12 +113,12 @@ def test_trade_open_from_a_signal_refuses_another_symbol_direction_or_strategy()
     refused with a message naming the pick's value."""
     state = make_state(signal_market())
     state.market.known.add("MSFT")  # type: ignore[attr-defined]
-    with pytest.raises(h.CommandRejectedError, match="signal scan-1:AAPL is for AAPL, not MSFT"):
+    with pytest.raises(CommandRejectedError, match="signal scan-1:AAPL is for AAPL, not MSFT"):
         open_from_signal(state, symbol="MSFT")
-    with pytest.raises(h.CommandRejectedError, match="is a long pick"):
+    with pytest.raises(CommandRejectedError, match="is a long pick"):
         open_from_signal(state, direction="short")
     # Markdown-escaped for Discord (the console renders it back to rsi_flow).
-    with pytest.raises(h.CommandRejectedError, match=r"is from strategy rsi\\_flow"):
+    with pytest.raises(CommandRejectedError, match=r"is from strategy rsi\\_flow"):
         open_from_signal(state, strategy="golden_cross")
     assert open_from_signal(state, strategy="RSI flow").strategy == "rsi_flow"
 
@@ -125,7 +136,7 @@ def test_metrics_show_one_row_per_strategy_under_its_display_name() -> None:
             TradeClosed(trade_id=f"T{i}", guild_id=5, user_id=1, exit=Decimal(101),
                         closed_at=NOW),
         ])  # fmt: skip
-    _, reply = h.handle_metrics(cmd("metrics"), state, FakeClock(NOW))
+    _, reply = handle_metrics(cmd("metrics"), state, FakeClock(NOW))
     fields = {name: value for name, value, _ in reply.fields}
     assert fields["By strategy"].splitlines() == [
         "RSI Flow: 2 trades, +2.00, win 100.0%",
@@ -145,12 +156,12 @@ def test_metrics_window_counts_only_trades_closed_within_it() -> None:
             TradeClosed(trade_id=f"T{i}", guild_id=5, user_id=2, exit=Decimal(exit_),
                         closed_at=closed_at),
         ])  # fmt: skip
-    _, reply = h.handle_metrics(cmd("metrics", days=30, member=2), state, FakeClock(NOW))
+    _, reply = handle_metrics(cmd("metrics", days=30, member=2), state, FakeClock(NOW))
     fields = {name: value for name, value, _ in reply.fields}
     assert fields["Trades"] == "1 (1 W / 0 L / 0 BE)"
     assert fields["Profit factor"] == "∞"
     assert reply.title.startswith("<@2>'s metrics")
-    _, mine = h.handle_metrics(cmd("metrics"), state, FakeClock(NOW))
+    _, mine = handle_metrics(cmd("metrics"), state, FakeClock(NOW))
     assert "No closed trades" in mine.description
 
 
@@ -160,7 +171,7 @@ def test_long_lists_are_paginated() -> None:
 
     state = make_state()
     feed(state, [WatchlistSymbolAdded(guild_id=5, symbol=f"S{i:02d}") for i in range(40)])
-    _, reply = h.handle_watchlist_list(cmd("watchlist list"), state, FakeClock(NOW))
+    _, reply = handle_watchlist_list(cmd("watchlist list"), state, FakeClock(NOW))
     assert len(reply.pages) == 2
     assert reply.title == "Watchlist (page 1/3)"
     assert len(reply.pages[-1].description.splitlines()) == 10
@@ -169,11 +180,11 @@ def test_long_lists_are_paginated() -> None:
 def test_schedule_status_shows_the_next_run_in_new_york_time() -> None:
     """After /schedule set, status names the next session and its New York time."""
     state = make_state()
-    events, _ = h.handle_schedule_set(
+    events, _ = handle_schedule_set(
         cmd("schedule set", strategy="rsi_flow", time="09:30"), state, FakeClock(NOW)
     )
     feed(state, [e.event for e in events])
-    _, reply = h.handle_schedule_status(cmd("schedule status"), state, FakeClock(NOW))
+    _, reply = handle_schedule_status(cmd("schedule status"), state, FakeClock(NOW))
     fields = {name: value for name, value, _ in reply.fields}
     assert fields["Next run"] == "2026-03-11 09:30 EDT (session 2026-03-11)"
     assert fields["Channel"] == "<#77>"
@@ -182,18 +193,18 @@ def test_schedule_status_shows_the_next_run_in_new_york_time() -> None:
 def test_about_and_ping_show_the_journal_head() -> None:
     """/about shows version, sources and head; /ping answers ephemerally."""
     state = make_state()
-    _, about = h.handle_about(cmd("about"), state, FakeClock(NOW))
+    _, about = handle_about(cmd("about"), state, FakeClock(NOW))
     fields = {name: value for name, value, _ in about.fields}
     assert (fields["Version"], fields["Journal head"], fields["Data sources"]) == (
         "1.2.3", "9", "fake",
     )  # fmt: skip
-    _, ping = h.handle_ping(cmd("ping"), state, FakeClock(NOW))
+    _, ping = handle_ping(cmd("ping"), state, FakeClock(NOW))
     assert ping.ephemeral
 
 
 def test_member_text_is_escaped() -> None:
     """Markdown and mentions in a member's note cannot format or ping."""
-    from commands.text import escape
+    from commands.core.text import escape
 
     assert (
         escape("**bold** @everyone [x](http://y)")
@@ -204,11 +215,11 @@ def test_member_text_is_escaped() -> None:
 def test_ping_timings_say_latency_and_time_to_answer_in_ms() -> None:
     """The front ends' timings in /ping: the gateway latency in ms (or why there is none) and
     the time to answer in ms."""
-    _, ping = h.handle_ping(cmd("ping"), make_state(), FakeClock(NOW))
+    _, ping = handle_ping(cmd("ping"), make_state(), FakeClock(NOW))
     timed = {
         gateway: {
             name: value
-            for name, value, _ in h.with_ping_timings(
+            for name, value, _ in with_ping_timings(
                 ping, gateway_latency=gateway, answered_in=0.0126
             ).fields
         }
@@ -231,27 +242,27 @@ def test_counts_of_one_are_singular_everywhere() -> None:
     none = msgspec.structs.replace(
         analyzer.scan("rsi_flow", ["MSFT"], guild_id=5, scan_id="scan-2", now=NOW), skipped=[]
     )
-    picks = h.scan_reply(scan, title="t", footer="f")
-    assert h.scan_reply(none, title="t", footer="f").description == (
+    picks = scan_reply(scan, title="t", footer="f")
+    assert scan_reply(none, title="t", footer="f").description == (
         "No picks: none of the 1 symbol evaluated met the entry conditions."
     )
     assert picks.buttons
-    _, signals = h.handle_signals(cmd("signals", days=1), state, FakeClock(NOW))
+    _, signals = handle_signals(cmd("signals", days=1), state, FakeClock(NOW))
     assert signals.title == "Signals, last 1 day"
-    _, cleared = h.handle_watchlist_clear(cmd("watchlist clear"), state, FakeClock(NOW))
+    _, cleared = handle_watchlist_clear(cmd("watchlist clear"), state, FakeClock(NOW))
     assert cleared.description == "Cleared 1 symbol."
     feed(state, [
         TradeOpened(trade_id="T1", guild_id=5, user_id=1, symbol="AAPL", direction="long",
                     entry=Decimal(100), size=Decimal(1), opened_at=NOW, stop=Decimal(90)),
         TradeClosed(trade_id="T1", guild_id=5, user_id=1, exit=Decimal(110), closed_at=NOW),
     ])  # fmt: skip
-    _, metrics = h.handle_metrics(cmd("metrics", days=1), state, FakeClock(NOW))
+    _, metrics = handle_metrics(cmd("metrics", days=1), state, FakeClock(NOW))
     assert metrics.title == "Your metrics, last 1 day"
     fields = {name: value for name, value, _ in metrics.fields}
     assert fields["Average R"] == "+1.00R (1 trade)"
-    _, export = h.handle_trade_export(cmd("trade export"), state, FakeClock(NOW))
+    _, export = handle_trade_export(cmd("trade export"), state, FakeClock(NOW))
     assert export.description == "1 trade."
-    assert h._days_or_off(1) == "1 day"
+    assert _days_or_off(1) == "1 day"
 
 
 def test_a_drawdown_is_shown_as_a_loss() -> None:
@@ -267,6 +278,6 @@ def test_a_drawdown_is_shown_as_a_loss() -> None:
             TradeClosed(trade_id=f"T{i}", guild_id=5, user_id=1, exit=Decimal(exit_),
                         closed_at=NOW),
         ])  # fmt: skip
-    _, reply = h.handle_metrics(cmd("metrics"), state, FakeClock(NOW))
+    _, reply = handle_metrics(cmd("metrics"), state, FakeClock(NOW))
     fields = {name: value for name, value, _ in reply.fields}
     assert fields["Drawdown"] == "now -300.00, max -300.00"

@@ -1,0 +1,231 @@
+"""The real implementations of the command ports, over the fetch service and the analysis package.
+
+- ``FetchServiceAdapter``: ``fetchers.service.MarketData`` (providers chosen by configuration;
+  the offline sample provider when no key is set) as a ``MarketFetcher``; what is already stored
+  (last bar day, known alert ids) comes from the analytics projections, so fetches are incremental.
+  A bars fetch also asks for each symbol's next earnings date (the symbols whose bars did not
+  fail) and keeps only dates the journal does not hold yet, so every front end (Discord, the
+  console, the CLI, the daily run) gets the dates a scan's ``skip_earnings_within`` reads.
+- ``StrategyAnalyzer``: ``analysis.strategy`` + ``analysis.scan`` as an ``Analyzer``; scans read
+  bars and flow alerts only from the analytics projections (never from a provider), so every pick
+  can be reproduced from the journal alone. The flow alerts of the universe are always passed to
+  the scan (the predecessor's daily job passed none).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+import msgspec
+
+from analysis.errors import StrategyError
+from analysis.scan import scan as run_scan
+from analysis.scan import signals_event
+from analysis.series import SymbolBars
+from analysis.strategy import Strategy, list_strategies, load_strategy, summary_lines
+from commands.core.ports import StrategyInfo, UnknownStrategyError
+from events.analysis import SignalsGenerated
+from events.base import NewEvent
+from events.market import EarningsFetched, FetchFailed, FlowAlert
+from fetchers.service import MarketData
+from projections.analytics import Analytics
+
+
+class StoredMarketData:
+    """What the analytics projections hold: the ``KnownBars`` read model and scan inputs."""
+
+    def __init__(self, analytics: Analytics) -> None:
+        self.analytics = analytics
+
+    def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        with self.analytics.cursor() as cur:
+            return cur.execute(sql, list(params)).fetchall()
+
+    def last_bar_day(self, symbol: str) -> date | None:
+        """The newest stored bar's day."""
+        rows = self._rows("SELECT max(day) FROM bars WHERE symbol = ?", [symbol])
+        return rows[0][0] if rows else None
+
+    def known_alert_ids(self, symbol: str) -> set[tuple[str, datetime]]:
+        """Identities of the stored alerts on ``symbol``."""
+        rows = self._rows(
+            "SELECT option_chain, created_at FROM flow_alerts WHERE ticker = ?", [symbol]
+        )
+        return {(r[0], r[1].astimezone(UTC)) for r in rows}
+
+    def earnings(self, symbols: Sequence[str]) -> dict[str, list[date]]:
+        """Every stored earnings date of ``symbols``, oldest first."""
+        rows = self._rows(
+            "SELECT symbol, day FROM earnings WHERE list_contains(?::VARCHAR[], symbol) "
+            "ORDER BY symbol, day",
+            [list(symbols)],
+        )
+        out: dict[str, list[date]] = {}
+        for symbol, day in rows:
+            out.setdefault(symbol, []).append(day)
+        return out
+
+    def bar_sources(self, symbols: Sequence[str]) -> list[str]:
+        """The providers the stored bars of ``symbols`` came from."""
+        rows = self._rows(
+            "SELECT DISTINCT source FROM bars WHERE list_contains(?::VARCHAR[], symbol) "
+            "ORDER BY source",
+            [list(symbols)],
+        )
+        return [r[0] for r in rows]
+
+    def bars(self, symbols: Sequence[str]) -> dict[str, SymbolBars]:
+        """Every stored bar of ``symbols`` as columns, one query."""
+        with self.analytics.cursor() as cur:
+            cols: dict[str, Any] = cur.execute(
+                "SELECT symbol, day, open, high, low, close, volume FROM bars "
+                "WHERE list_contains(?::VARCHAR[], symbol) ORDER BY symbol, day",
+                [list(symbols)],
+            ).fetchnumpy()
+        out: dict[str, SymbolBars] = {}
+        syms = cols["symbol"]
+        start = 0
+        for i in range(1, len(syms) + 1):
+            if i == len(syms) or syms[i] != syms[start]:
+                part = slice(start, i)
+                out[str(syms[start])] = SymbolBars.from_arrays(
+                    cols["day"][part], cols["open"][part], cols["high"][part],
+                    cols["low"][part], cols["close"][part], cols["volume"][part],
+                )  # fmt: skip
+                start = i
+        return out
+
+    def flow_alerts(self, symbols: Sequence[str]) -> dict[str, list[FlowAlert]]:
+        """Every stored flow alert on ``symbols``."""
+        rows = self._rows(
+            "SELECT option_chain, ticker, created_at, option_type, strike, expiry, total_premium, "
+            "ask_side_premium, bid_side_premium, volume, open_interest, underlying_price, "
+            "has_sweep, alert_rule, direction FROM flow_alerts "
+            "WHERE list_contains(?::VARCHAR[], ticker) ORDER BY created_at",
+            [list(symbols)],
+        )
+        out: dict[str, list[FlowAlert]] = {}
+        for r in rows:
+            alert = FlowAlert(
+                option_chain=r[0], ticker=r[1], created_at=r[2].astimezone(UTC),
+                option_type=r[3], strike=r[4], expiry=r[5], total_premium=r[6],
+                ask_side_premium=r[7], bid_side_premium=r[8], volume=r[9], open_interest=r[10],
+                underlying_price=r[11], has_sweep=r[12], alert_rule=r[13], direction=r[14],
+            )  # fmt: skip
+            out.setdefault(alert.ticker, []).append(alert)
+        return out
+
+
+class FetchServiceAdapter:
+    """``MarketData`` as the command service's ``MarketFetcher``."""
+
+    def __init__(self, market_data: MarketData, stored: StoredMarketData) -> None:
+        self.market_data = market_data
+        self.stored = stored
+
+    @property
+    def sources(self) -> list[str]:
+        """The providers in use."""
+        return [self.market_data.sources]
+
+    async def fetch_bars(self, symbols: Sequence[str], *, now: datetime) -> list[NewEvent]:
+        """New bars (incremental from the last stored day), then the next earnings dates not
+        stored yet of the symbols whose bars did not fail (failures as ``fetch_failed``)."""
+        events = list((await self.market_data.bars(symbols, self.stored)).events)
+        failed = {s for e in events if isinstance(e.event, FetchFailed) for s in e.event.symbols}
+        asked = [s for s in symbols if s not in failed]
+        if not asked:
+            return events
+        earnings = await self.market_data.earnings(asked)
+        return events + new_earnings(earnings.events, self.stored.earnings(asked))
+
+    async def fetch_flows(
+        self, symbols: Sequence[str], *, min_premium: float, now: datetime
+    ) -> list[NewEvent]:
+        """New flow alerts (those not stored yet)."""
+        result = await self.market_data.flow_alerts(symbols, self.stored, min_premium=min_premium)
+        return list(result.events)
+
+
+def new_earnings(events: Sequence[NewEvent], stored: dict[str, list[date]]) -> list[NewEvent]:
+    """``events`` with the earnings dates already stored removed (and emptied events dropped)."""
+    out: list[NewEvent] = []
+    for new in events:
+        ev = new.event
+        if isinstance(ev, EarningsFetched):
+            fresh = [e for e in ev.entries if e.day not in stored.get(e.symbol, ())]
+            if not fresh:
+                continue
+            new = NewEvent(new.stream, msgspec.structs.replace(ev, entries=fresh))
+        out.append(new)
+    return out
+
+
+class StrategyAnalyzer:
+    """The packaged strategies (by file key) and scans over the stored market data."""
+
+    def __init__(
+        self,
+        stored: StoredMarketData,
+        *,
+        files: Sequence[Strategy] = (),
+    ) -> None:
+        """``files``: strategies loaded from files, offered under their path (the CLI's
+        ``scan --strategy FILE``)."""
+        self.stored = stored
+        self._strategies: dict[str, Strategy] = {s.key: s for s in list_strategies()}
+        self._strategies.update((s.source, s) for s in files)
+
+    def strategies(self) -> list[StrategyInfo]:
+        """Every packaged strategy."""
+        return [
+            StrategyInfo(
+                name=key,
+                title=s.name,
+                description=s.spec.strategy.description or s.name,
+                version=s.spec.strategy.version,
+                tags=list(s.spec.strategy.tags),
+            )
+            for key, s in sorted(self._strategies.items())
+        ]
+
+    def _load(self, name: str) -> Strategy:
+        found = self._strategies.get(name)
+        if found is not None:
+            return found
+        try:
+            return load_strategy(name)
+        except StrategyError:
+            raise UnknownStrategyError(name) from None
+
+    def describe(self, name: str) -> str:
+        """The strategy's summary (``analysis.strategy.summary_lines``), one line each."""
+        return "\n".join(summary_lines(self._load(name)))
+
+    def scan(
+        self,
+        strategy: str,
+        symbols: Sequence[str],
+        *,
+        guild_id: int | None,
+        scan_id: str,
+        now: datetime,
+        skip_earnings_within: int | None = None,
+    ) -> SignalsGenerated:
+        """Scan with the stored bars and flow alerts of ``symbols``; with
+        ``skip_earnings_within=N``, symbols whose stored earnings dates fall within N days are
+        skipped."""
+        loaded = self._load(strategy)
+        skipping = skip_earnings_within is not None
+        result = run_scan(
+            loaded,
+            self.stored.bars(symbols),
+            self.stored.flow_alerts(symbols),
+            evaluated_at=now,
+            universe=symbols,
+            earnings=self.stored.earnings(symbols) if skipping else None,
+            skip_earnings_within=skip_earnings_within,
+        )
+        return signals_event(result, loaded, scan_id, guild_id=guild_id)
