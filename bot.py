@@ -38,10 +38,11 @@ from fetchers.http import HttpSession
 from fetchers.service import market_data_from_keys
 from projections.analytics import Analytics
 from projections.runner import fault_messages
-from settings import Secrets, Settings, open_blob_store
+from settings import Secrets, Settings
 from sync.blobstore import BlobStore
 from sync.errors import SyncError
 from sync.runtime import SyncConfig, SyncRuntime, install_sigterm
+from sync.stores import open_blob_store
 
 log = logging.getLogger("ibpicker.bot")
 

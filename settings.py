@@ -10,8 +10,9 @@ Secret values live only in ``pydantic.SecretStr``: their ``repr``/``str`` is ``*
 message, log line or exception built here contains one. Messages quote variable names, never values
 (pydantic's own validation messages quote the input, so they are rewritten here).
 
-``open_blob_store()`` picks the blob backend from the settings: a connection string (Azurite or a
-dev account), an account URL with the managed identity (Azure), or the local folder (the default).
+A leaf: it imports nothing of ours but ``events.clock`` (the run's clock), so every layer may read
+the typed values. What the values build lives with what is built: the blob store in
+``sync.stores``, the sync knobs in ``sync.runtime.SyncConfig``.
 """
 
 from __future__ import annotations
@@ -40,12 +41,9 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from events.clock import Clock, FixedClock, SystemClock, parse_instant
-from sync.shipper import DEFAULT_MAX_AGE_S, DEFAULT_MAX_EVENTS
 
 if TYPE_CHECKING:
     from azure.identity.aio import ManagedIdentityCredential
-
-    from sync.blobstore import BlobStore
 
 log = logging.getLogger(__name__)
 
@@ -110,10 +108,10 @@ class Settings(BaseSettings):
     blob_dir: Path | None = None
     blob_container: str = "ibpicker-journal"
 
-    # Segment shipping policy (see sync/shipper.py).
+    # Segment shipping policy; unset, sync's own defaults (``sync.shipper``) apply.
     durable_ack: bool = False
-    segment_max_events: PositiveInt = DEFAULT_MAX_EVENTS
-    segment_max_age_s: PositiveFloat = DEFAULT_MAX_AGE_S
+    segment_max_events: PositiveInt | None = None
+    segment_max_age_s: PositiveFloat | None = None
 
     # The one clock of a run: unset, the real time; set, every "now" stands at this instant.
     now: AwareDatetime | None = None
@@ -168,7 +166,7 @@ class Settings(BaseSettings):
 
     @property
     def blob_backend(self) -> Literal["connection-string", "managed-identity", "local"]:
-        """Which blob store ``open_blob_store`` builds."""
+        """Which blob store ``sync.stores.open_blob_store`` builds."""
         if self.blob_connection_string is not None:
             return "connection-string"
         if self.blob_account_url is not None:
@@ -343,35 +341,3 @@ async def load_secrets(
         log.info("feature off: %s", feature)
     log.info("secrets loaded from %s", source)
     return secrets
-
-
-# -- blob store -----------------------------------------------------------------------------------
-
-
-def open_blob_store(settings: Settings, *, connection_verify: bool | str = True) -> BlobStore:
-    """The blob store the settings ask for (Azure by connection string or identity, else local).
-
-    ``connection_verify`` is a CA bundle path for an endpoint with a private certificate.
-    """
-    container = settings.blob_container
-    if settings.blob_connection_string is not None:
-        from sync.azure_blob import AzureBlobStore
-
-        return AzureBlobStore.from_connection_string(
-            settings.blob_connection_string.get_secret_value(),
-            container,
-            connection_verify=connection_verify,
-        )
-    if settings.blob_account_url is not None:
-        from sync.azure_blob import AzureBlobStore
-
-        credential = managed_identity(settings, purpose=f"{ENV_PREFIX}BLOB_ACCOUNT_URL")
-        return AzureBlobStore.from_account_url(
-            settings.blob_account_url,
-            credential,
-            container,
-            connection_verify=connection_verify,
-        )
-    from sync.local_blob import LocalBlobStore
-
-    return LocalBlobStore(settings.local_blob_dir, container)

@@ -21,13 +21,14 @@ from events.journal import AsyncJournal, Journal, JournalError, JournalReader
 from events.records import RawRecord
 from events.segments import SegmentError, decode_segment
 from projections.workspace import journal_path
-from settings import SettingsError, load_settings, open_blob_store
+from settings import SettingsError, load_settings
 from sync.blobstore import BlobStore, BlobStoreError
 from sync.compaction import DEFAULT_TARGET_EVENTS, compact
 from sync.errors import SyncError
 from sync.manifest import read_manifest
 from sync.restore import download_verified, first_difference, plan, restore
 from sync.shipper import Shipper
+from sync.stores import open_blob_store
 from sync.writer_lease import LeaseKeeper
 
 _T = TypeVar("_T")

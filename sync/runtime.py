@@ -47,7 +47,7 @@ from sync.shipper import DEFAULT_MAX_AGE_S, DEFAULT_MAX_EVENTS, Shipper
 from sync.snapshot import restore_snapshot, ship_snapshot
 from sync.writer_lease import DEFAULT_DURATION_S, LeaseKeeper, LeaseState
 
-if TYPE_CHECKING:  # settings imports sync.shipper; only the type is needed here
+if TYPE_CHECKING:  # only the type is read here
     from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -83,10 +83,11 @@ class SyncConfig(msgspec.Struct, frozen=True, kw_only=True):
         The health server listens on 127.0.0.1 locally; in a deployed environment the platform's
         probes come from outside the container, so it listens on all interfaces there.
         """
+        defaults = cls()
         return cls(
             durable_ack=settings.durable_ack,
-            segment_max_events=settings.segment_max_events,
-            segment_max_age_s=settings.segment_max_age_s,
+            segment_max_events=settings.segment_max_events or defaults.segment_max_events,
+            segment_max_age_s=settings.segment_max_age_s or defaults.segment_max_age_s,
             health_host="127.0.0.1" if settings.environment == "local" else "0.0.0.0",  # noqa: S104
             health_port=settings.health_port,
             snapshot_every_s=DEFAULT_SNAPSHOT_EVERY_S,

@@ -19,8 +19,9 @@ from typer.testing import CliRunner
 
 from bot import serve
 from cli import build_app
-from settings import load_settings, open_blob_store
+from settings import load_settings
 from sync.manifest import read_manifest
+from sync.stores import open_blob_store
 from sync.writer_lease import LeaseState
 from tests.e2e.bot_harness import (
     TEST_SYNC,

@@ -18,10 +18,10 @@ from settings import (
     SettingsError,
     load_secrets,
     load_settings,
-    open_blob_store,
 )
 from sync.azure_blob import AzureBlobStore
 from sync.local_blob import LocalBlobStore
+from sync.stores import open_blob_store
 from tests.support import azurite as azurite_support
 from tests.support import identity as identity_support
 from tests.support import keyvault as keyvault_support
@@ -334,7 +334,7 @@ def test_a_bad_ibpicker_now_is_refused_naming_the_variable_and_the_format(
     assert "2026-12-03T21:30:00Z" in message  # the example of the format
 
 
-# -- the blob store factory -----------------------------------------------------------------------
+# -- the blob store the settings ask for (sync.stores) --------------------------------------------
 
 
 async def test_open_blob_store_defaults_to_the_local_folder(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import pytest
 from events.journal import AsyncJournal, Journal
 from events.records import RawRecord
 from events.segments import encode_segment, read_header, segment_name
-from settings import load_settings, open_blob_store
+from settings import load_settings
 from sync.blobstore import BlobStore, LeaseLostError
 from sync.errors import RestoreRefusedError
 from sync.manifest import (
@@ -25,6 +25,7 @@ from sync.manifest import (
     update_manifest,
 )
 from sync.restore import restore
+from sync.stores import open_blob_store
 from sync.writer_lease import LOCK_BLOB, LeaseKeeper, read_head_record
 from tests.integration.sync.test_sync_cli import backend, run
 from tests.support.sync_doubles import fill, open_journal_at

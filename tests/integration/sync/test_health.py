@@ -115,10 +115,15 @@ async def test_stop_ships_final_segment_releases_lease_and_unreadies(
 
 
 def test_config_from_settings_follows_the_environment(tmp_path: Path) -> None:
-    """Settings fill the sync config; the health server binds all interfaces only when deployed."""
+    """Settings fill the sync config; the health server binds all interfaces only when deployed;
+    segment knobs left unset keep the shipper's defaults (500 events, 2 s); set ones pass."""
     from settings import load_settings
 
     local = SyncConfig.from_settings(load_settings(data_dir=tmp_path, durable_ack=True))
     assert (local.durable_ack, local.health_host) == (True, "127.0.0.1")
+    assert (local.segment_max_events, local.segment_max_age_s) == (500, 2.0)
     deployed = SyncConfig.from_settings(load_settings(data_dir=tmp_path, environment="prod"))
     assert deployed.health_host == "0.0.0.0"
+    tuned = load_settings(data_dir=tmp_path, segment_max_events=250, segment_max_age_s=0.5)
+    config = SyncConfig.from_settings(tuned)
+    assert (config.segment_max_events, config.segment_max_age_s) == (250, 0.5)
