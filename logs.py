@@ -49,6 +49,10 @@ JSON_RENAMES: Final = {
     "stack_info": "stack",
 }
 
+QUIETER: Final = {"azure.core.pipeline.policies.http_logging_policy": logging.WARNING}
+"""Loggers kept at a higher level unless ``debug``: Azure's SDK logs every blob
+request and response (headers redacted) at INFO, several lines per shipped segment."""
+
 _context: contextvars.ContextVar[Mapping[str, object]] = contextvars.ContextVar(
     "ibpicker_log_context", default=types.MappingProxyType({})
 )
@@ -153,6 +157,7 @@ class _Installed:
 
     handler: logging.Handler | None = None
     previous_level: int | None = None
+    previous_levels: dict[str, int] | None = None
     excepthooks: tuple[Any, Any] | None = None
 
 
@@ -189,13 +194,14 @@ def configure(
 ) -> logging.Handler | None:
     """Install the one handler on the root logger for ``role``; returns it (``None`` when skipped).
 
-    The service logs INFO and up to stdout; a command WARNING and up to stderr (INFO under
-    ``debug``), a warning reading ``warning: message`` unless ``debug`` asks for timestamps and
-    tracebacks. ``fmt`` (else ``IBPICKER_LOG_FORMAT``) forces ``json`` or ``text``; a bad value
-    raises ``LogFormatError`` and changes nothing. Called again, it replaces its own handler.
-    A host that set up logging itself (root handlers not ours, e.g. pytest) is left alone
-    unless ``force``. In JSON mode uncaught exceptions and ``warnings`` are logged too, so a
-    traceback is one JSON object rather than lines of text.
+    The service logs INFO and up to stdout. A command logs to stderr (stdout holds its results):
+    as text, WARNING and up reading ``warning: message``, or under ``debug`` INFO and up with
+    timestamps, context and tracebacks; as JSON, INFO and up. Azure's per-request lines
+    (``QUIETER``) show only under ``debug``. ``fmt`` (else ``IBPICKER_LOG_FORMAT``) forces
+    ``json`` or ``text``; a bad value raises ``LogFormatError`` and changes nothing. Called
+    again, it replaces its own handler. A host that set up logging itself (root handlers not
+    ours, e.g. pytest) is left alone unless ``force``. In JSON mode uncaught exceptions and
+    ``warnings`` are logged too, so a traceback is one JSON object rather than lines of text.
     """
     out = stream or (sys.stdout if role == "service" else sys.stderr)
     chosen = chosen_format(role, out, fmt)
@@ -212,8 +218,13 @@ def configure(
     reset()
     _Installed.previous_level = root.level
     root.addHandler(handler)
-    root.setLevel(logging.INFO if role == "service" or debug else logging.WARNING)
+    verbose = role == "service" or debug or chosen == "json"
+    root.setLevel(logging.INFO if verbose else logging.WARNING)
     _Installed.handler = handler
+    if not debug:
+        _Installed.previous_levels = {name: logging.getLogger(name).level for name in QUIETER}
+        for name, level in QUIETER.items():
+            logging.getLogger(name).setLevel(level)
     logging.captureWarnings(chosen == "json")
     if chosen == "json":
         _Installed.excepthooks = (sys.excepthook, threading.excepthook)
@@ -231,6 +242,9 @@ def reset() -> None:
     if _Installed.previous_level is not None:
         root.setLevel(_Installed.previous_level)
         _Installed.previous_level = None
+    for name, level in (_Installed.previous_levels or {}).items():
+        logging.getLogger(name).setLevel(level)
+    _Installed.previous_levels = None
     if _Installed.excepthooks is not None:
         sys.excepthook, threading.excepthook = _Installed.excepthooks
         _Installed.excepthooks = None

@@ -229,3 +229,27 @@ async def test_context_is_per_task_and_ends_with_its_block() -> None:
     assert seen[4:] == [("after", None, None), ("outside", None, None)]
     assert [line.get("guild_id") for line in lines(out)] == [1, 1, 1, 1, 1, None]
     assert logs.current() == {}
+
+
+def test_levels_follow_the_role_debug_and_format_and_azure_requests_show_only_under_debug() -> None:
+    """The service and a JSON command log INFO; a text command WARNING (INFO under ``debug``).
+    Azure's per-request INFO lines are dropped unless ``debug``; ``reset`` restores the levels."""
+    root = logging.getLogger()
+    azure = logging.getLogger(next(iter(logs.QUIETER)))
+    before = (root.level, azure.level)
+    cases: list[tuple[logs.Role, str, bool, int]] = [
+        ("service", "json", False, logging.INFO),
+        ("service", "text", False, logging.INFO),
+        ("command", "json", False, logging.INFO),
+        ("command", "text", False, logging.WARNING),
+        ("command", "text", True, logging.INFO),
+        ("service", "json", True, logging.INFO),
+    ]
+    for role, fmt, debug, level in cases:
+        out = io.StringIO()
+        logs.configure(role, stream=out, fmt=fmt, debug=debug, force=True)
+        assert root.level == level, (role, fmt, debug)
+        azure.info("Request URL: 'http://127.0.0.1/x'")
+        assert ("Request URL" in out.getvalue()) is debug, (role, fmt, debug)
+    logs.reset()
+    assert (root.level, azure.level) == before
