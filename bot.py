@@ -116,15 +116,13 @@ async def create_app(
     settings' (``IBPICKER_NOW``, else the real time).
     """
     clock = clock or settings.clock()
-
-    def key(name: str) -> str | None:
-        value = secrets.get(name)
-        return value.get_secret_value() if value is not None else None
-
     http = HttpSession()
     await http.start()
     market = market_data_from_keys(
-        http, uw_api_key=key("uw-api-key"), finnhub_api_key=key("finnhub-api-key"), clock=clock
+        http,
+        uw_api_key=secrets.value("uw-api-key"),
+        finnhub_api_key=secrets.value("finnhub-api-key"),
+        clock=clock,
     )
     analytics_path = settings.data_dir / ANALYTICS_FILE
     had_analytics = analytics_path.exists()

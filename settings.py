@@ -240,6 +240,11 @@ class Secrets(BaseModel):
         value = getattr(self, name.replace("-", "_"))
         return value if isinstance(value, SecretStr) else None
 
+    def value(self, name: str) -> str | None:
+        """The plain value of secret ``name``, or ``None``: only for handing to its client."""
+        secret = self.get(name)
+        return secret.get_secret_value() if secret is not None else None
+
     def features_off(self) -> list[FeatureOff]:
         """Each feature that is off, with the absent secret that turned it off."""
         return [

@@ -304,16 +304,12 @@ async def run_console(
         discord_token=settings.discord_token,
     )
 
-    def key(name: str) -> str | None:
-        value = secrets.get(name)
-        return value.get_secret_value() if value is not None else None
-
     clock = settings.clock()  # the one clock (IBPICKER_NOW pins it) for fetches and commands
     async with HttpSession() as http:
         market_data = market_data_from_keys(
             http,
-            uw_api_key=key("uw-api-key"),
-            finnhub_api_key=key("finnhub-api-key"),
+            uw_api_key=secrets.value("uw-api-key"),
+            finnhub_api_key=secrets.value("finnhub-api-key"),
             clock=clock,
         )
         service = open_default_service(

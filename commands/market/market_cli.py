@@ -77,7 +77,7 @@ from fetchers.service import (
     new_fetch_id,
 )
 from projections.analytics import Analytics
-from settings import SECRET_ENV, Secrets, SettingsError, load_secrets, load_settings
+from settings import SECRET_ENV, SettingsError, load_secrets, load_settings
 
 fetch_app = typer.Typer(
     name="fetch",
@@ -254,11 +254,6 @@ class RecordingMarketData(MarketData):
 # -- the service ------------------------------------------------------------------------------
 
 
-def _key(secrets: Secrets, name: str) -> str | None:
-    value = secrets.get(name)
-    return value.get_secret_value() if value is not None else None
-
-
 @dataclass(frozen=True)
 class CliContext:
     """What a CLI command works with: the service, the fetch results, the stored market data."""
@@ -287,8 +282,8 @@ async def cli_service(
         market_data = RecordingMarketData(
             market_data_from_keys(
                 http,
-                uw_api_key=_key(secrets, "uw-api-key"),
-                finnhub_api_key=_key(secrets, "finnhub-api-key"),
+                uw_api_key=secrets.value("uw-api-key"),
+                finnhub_api_key=secrets.value("finnhub-api-key"),
                 clock=clock,
             ),
             meter,

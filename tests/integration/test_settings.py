@@ -9,11 +9,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from events.clock import SystemClock
 from settings import (
     SECRET_ENV,
     MissingSecretsError,
+    Secrets,
     Settings,
     SettingsError,
     load_secrets,
@@ -175,6 +177,15 @@ async def test_a_missing_required_environment_secret_names_its_variable() -> Non
         await load_secrets(load_settings())
     secrets = await load_secrets(load_settings(), required=())
     assert len(secrets.features_off()) == 4
+
+
+def test_a_secret_value_is_its_plain_text_or_none_when_absent() -> None:
+    """``Secrets.value`` (what the bot, the console and the market CLI hand to the providers)
+    is the plain text of a present secret and None for an absent one; repr stays redacted."""
+    secrets = Secrets(uw_api_key=SecretStr("uw-plain-value-0042"))
+    assert secrets.value("uw-api-key") == "uw-plain-value-0042"
+    assert secrets.value("finnhub-api-key") is None
+    assert "uw-plain-value-0042" not in repr(secrets)
 
 
 # -- no leaks -------------------------------------------------------------------------------------
