@@ -1,17 +1,45 @@
-"""Every command's handler, by command name: the feature rooms' tables joined.
+"""Every command's route and every autocomplete, joined from the feature rooms.
 
-A room owns its handlers and lists them in its own ``HANDLERS``; this one table is what the
-composition (``commands.wiring``) hands the service, so the core never imports a room.
+A room owns its handlers (its ``handlers.py`` lists them in ``HANDLERS``), what they gather first
+(its ``gather.py``: ``GATHERS``, ``READS_ANALYTICS``) and its completers; this module joins them
+into the ``Rooms`` the composition (``commands.wiring``) hands the service, so the core never
+imports a room.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from commands.core.handler import Handler
+from commands.core.service import Completer, Rooms, Route
+from commands.core.spec import COMMANDS
 from commands.general.handlers import HANDLERS as GENERAL
 from commands.journal.handlers import HANDLERS as JOURNAL
+from commands.journal.handlers import complete_open_trade
+from commands.market import gather as market
 from commands.market.handlers import HANDLERS as MARKET
+from commands.market.handlers import complete_symbol
+from commands.picks import gather as picks
 from commands.picks.handlers import HANDLERS as PICKS
+from commands.picks.handlers import complete_strategy
 
-HANDLERS: Mapping[str, Handler] = {**GENERAL, **MARKET, **PICKS, **JOURNAL}
+HANDLERS = {**GENERAL, **MARKET, **PICKS, **JOURNAL}
+GATHERS = {**market.GATHERS, **picks.GATHERS}
+READS_ANALYTICS = market.READS_ANALYTICS | picks.READS_ANALYTICS
+COMPLETERS: dict[str, Completer] = {
+    "symbol": complete_symbol,
+    "strategy": complete_strategy,
+    "open_trade": complete_open_trade,
+}
+"""Autocomplete kinds, as ``commands.core.spec`` names them on options."""
+
+ROOMS = Rooms(
+    routes={
+        spec.name: Route(
+            HANDLERS[spec.name],
+            gather=GATHERS.get(spec.name),
+            reads_analytics=spec.name in READS_ANALYTICS,
+        )
+        for spec in COMMANDS
+    },
+    completers=COMPLETERS,
+)
+"""A route for every command the spec registry names (a spec without a handler fails here, at
+import, not when a member first runs it)."""

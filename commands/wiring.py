@@ -1,4 +1,8 @@
-"""Assembles a ``CommandService`` over a data folder: journal, projections, read models, ports.
+"""Assembles a ``CommandService`` over a data folder: journal, projections, read models, ports,
+and the feature rooms' routes (``commands.registry``).
+
+It sits beside the rooms, not in ``commands.core``: composing a service means naming the rooms
+(their routes, the market read model, the exchange calendar), and the core imports no room.
 
 ``bot.py`` (the composition root) and the console both call ``open_service``; tests call it with
 fakes for the ports. Files: ``journal.sqlite`` and ``analytics.duckdb`` in the data folder.
@@ -13,9 +17,10 @@ from pathlib import Path
 from commands.core.adapters import FetchServiceAdapter, StoredMarketData, StrategyAnalyzer
 from commands.core.handler import MAX_SYMBOLS
 from commands.core.ports import Analyzer, Clock, MarketFetcher, SystemClock, TradingCalendar
-from commands.core.service import CommandService
+from commands.core.service import CommandService, Ports, Projections
 from commands.market.market_view import AnalyticsMarketView
 from commands.picks.schedule import xnys
+from commands.registry import ROOMS
 from events.journal import Journal
 from fetchers.service import MarketData
 from projections.analytics import Analytics
@@ -63,17 +68,17 @@ def open_service(
     analytics_runner.catch_up()
     return CommandService(
         journal=journal,
-        runner=runner,
-        trades=trades,
-        guilds=guilds,
-        market=AnalyticsMarketView(analytics),
-        fetcher=fetcher,
-        analyzer=analyzer,
-        clock=clock or SystemClock(),
-        calendar=calendar if calendar is not None else xnys(),
+        projections=Projections(runner, trades, guilds, analytics_runner),
+        ports=Ports(
+            fetcher=fetcher,
+            analyzer=analyzer,
+            market=AnalyticsMarketView(analytics),
+            clock=clock or SystemClock(),
+            calendar=calendar if calendar is not None else xnys(),
+        ),
+        rooms=ROOMS,
         version=package_version(),
         features_off=features_off,
-        analytics_runner=analytics_runner,
         symbol_limit=symbol_limit,
     )
 

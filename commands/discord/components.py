@@ -40,7 +40,7 @@ class Components(commands.Cog):
     async def _open_form(self, inter: MessageInteraction[Any], button: str) -> None:
         if not self.front.accepting:
             raise ShuttingDownError
-        prefill = await self.front.service.log_trade_prefill(button, self.front.invocation(inter))
+        prefill = await self.front.prefill(button)
         title, custom_id, inputs = views.log_trade_form(button, prefill)
         await inter.response.send_modal(title=title, custom_id=custom_id, components=inputs)
 
@@ -60,9 +60,7 @@ class Components(commands.Cog):
         if button is None:
             return
         try:
-            prefill = await self.front.service.log_trade_prefill(
-                button, self.front.invocation(inter)
-            )
+            prefill = await self.front.prefill(button)
             options = views.trade_options(button, prefill, inter.text_values)
             await self.front.answer(inter, "trade open", options, slow=False)
         except Exception as exc:

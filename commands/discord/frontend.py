@@ -24,6 +24,7 @@ from commands.core.service import CommandService
 from commands.discord.errors import GuildOnlyError, ShuttingDownError
 from commands.discord.render import NO_MENTIONS, Pager, render
 from commands.general.handlers import with_ping_timings
+from commands.journal.handlers import log_trade_prefill
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +177,11 @@ class FrontEnd:
                 components=out.components,
                 allowed_mentions=NO_MENTIONS,
             )
+
+    async def prefill(self, button: str) -> dict[str, str]:
+        """Defaults for the "Log trade" form of a pick's button (the journal room's
+        ``log_trade_prefill``, read on the service's worker)."""
+        return await self.service.call(log_trade_prefill, self.service.market, button)
 
     async def complete(self, inter: Interaction[Any], kind: str, partial: str) -> list[str]:
         """Autocomplete suggestions (none while stopping or outside a server)."""

@@ -3,12 +3,13 @@
 Not disnake's ``tasks.loop``: its ``time=`` rejects zone-aware times, and a run is a date-dependent
 instant (DST, half days). Instead, each turn of the loop:
 
-1. asks the service which guilds owe a post now (``due_daily``: enabled, a trading session, past
-   the run time, no ``daily_post_published`` for the session in the journal, which is what makes a
-   restart catch up a missed run, marked late, and never post twice);
-2. for each: ``run_daily`` (fetch, scan, what to post), appends ``daily_post_started`` (the run
+1. asks the daily runs (``commands.picks.daily``) which guilds owe a post now (``due``: enabled,
+   a trading session, past the run time, no ``daily_post_published`` for the session in the
+   journal, which is what makes a restart catch up a missed run, marked late, and never post
+   twice);
+2. for each: ``run`` (fetch, scan, what to post), appends ``daily_post_started`` (the run
    id and the marker its post carries in the embed footer), posts it to the guild's channel, then
-   ``record_daily_post`` with the message id. A run that finds its ``daily_post_started`` but no
+   ``record_post`` with the message id. A run that finds its ``daily_post_started`` but no
    ``daily_post_published`` (a crash between Discord accepting the post and the append) reads the
    channel's recent messages for the marker and, when the post is there, records it and does not
    post again;
@@ -35,6 +36,7 @@ from commands.core.models import DailyRun
 from commands.core.ports import Clock
 from commands.core.service import CommandService
 from commands.discord.render import NO_MENTIONS, render
+from commands.picks.daily import DailyRuns
 from events.guild import DailyPostStarted
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,7 @@ class DailyScheduler:
     ) -> None:
         """Post through ``bot`` what ``service`` says is due, by ``clock`` and ``sleep``."""
         self.service = service
+        self.daily = DailyRuns(service)
         self.bot = bot
         self.clock = clock
         self.sleep = sleep
@@ -125,7 +128,7 @@ class DailyScheduler:
 
     def delay(self, now: datetime) -> float:
         """Seconds until the loop should look again."""
-        wakes = [w for w in (self.service.next_daily_wakeup(now),) if w is not None]
+        wakes = [w for w in (self.daily.next_wakeup(now),) if w is not None]
         wakes += list(self._retry_at.values())
         until = min(wakes, default=now + timedelta(seconds=self.idle_s))
         return max(0.0, min((until - now).total_seconds(), self.idle_s))
@@ -133,7 +136,7 @@ class DailyScheduler:
     async def run_due(self, now: datetime) -> list[int]:
         """Post every run due at ``now``; the guilds that were posted to."""
         done = []
-        for guild_id in self.service.due_daily(now):
+        for guild_id in self.daily.due(now):
             retry = self._retry_at.get(guild_id)
             if retry is not None and now < retry:
                 continue
@@ -156,14 +159,14 @@ class DailyScheduler:
         without the second looks for the marked post in the channel and records it instead of
         posting again (the earlier process died after Discord took the post).
         """
-        run = await self.service.run_daily(guild_id, now=now)
+        run = await self.daily.run(guild_id, now=now)
         if run.already_posted:
             return False
-        intent = await self.service.daily_intent(run)
+        intent = await self.daily.intent(run)
         if intent is not None:
             found = await self.find_post(intent)
             if found is not None:
-                await self.service.record_daily_post(
+                await self.daily.record_post(
                     run, message_id=found.id, channel_id=found.channel.id,
                     posted_at=found.created_at,
                 )  # fmt: skip
@@ -176,9 +179,9 @@ class DailyScheduler:
         channel = await self.channel_for(run)
         marker = post_marker(run.run_id)
         if intent is None:
-            await self.service.record_daily_intent(run, channel_id=channel.id, marker=marker)
+            await self.daily.record_intent(run, channel_id=channel.id, marker=marker)
         message = await self.send(channel, run, marker)
-        recorded = await self.service.record_daily_post(
+        recorded = await self.daily.record_post(
             run, message_id=message.id, channel_id=message.channel.id, posted_at=self.clock.now()
         )
         self.posted.append((guild_id, message.id))

@@ -24,8 +24,8 @@ from commands.core.handler import (
     reject,
     reply_footer,
 )
-from commands.core.models import BLUE, GREEN, GREY, RED, Reply
-from commands.core.ports import Clock, SignalRow
+from commands.core.models import BLUE, GREEN, GREY, RED, Invocation, Reply
+from commands.core.ports import Clock, MarketView, SignalRow
 from commands.core.values import OptionError, decimal_value
 from commands.journal.metrics import JournalMetrics, StrategyNames, compute_metrics, in_window
 from events.base import NewEvent
@@ -394,6 +394,36 @@ def handle_metrics(cmd: Command, state: State, clock: Clock) -> Outcome:
         color=GREEN if m.total_pnl >= 0 else RED,
         attachments=[Attachment("equity.png", png, "Equity curve and drawdown")],
     )
+
+
+def complete_open_trade(state: State, partial: str, inv: Invocation) -> list[str]:
+    """Autocomplete of a trade id: the member's own open trades, newest first, by prefix."""
+    prefix = partial.strip().upper()
+    trades = state.trades.open_trades(inv.guild_id, inv.user_id)
+    return [t.trade_id for t in reversed(trades) if t.trade_id.startswith(prefix)]
+
+
+def log_trade_prefill(market: MarketView, custom_id: str) -> dict[str, str]:
+    """Defaults for the "Log trade" form of a pick's button (``ibpicker:logtrade:<scan>:<symbol>``):
+    the pick's values, just the symbol when the pick is gone, nothing for another id."""
+    parts = custom_id.split(":")
+    if len(parts) != 4 or parts[:2] != ["ibpicker", "logtrade"]:
+        return {}
+    row = market.signal(parts[2], parts[3])
+    if row is None:
+        return {"symbol": parts[3]}
+    out = {
+        "symbol": row.symbol,
+        "direction": row.direction,
+        "entry": f"{row.entry:.2f}",
+        "signal": f"{row.scan_id}:{row.symbol}",
+        "strategy": row.strategy_name,
+    }
+    if row.stop_loss is not None:
+        out["stop"] = f"{row.stop_loss:.2f}"
+    if row.take_profit is not None:
+        out["target"] = f"{row.take_profit:.2f}"
+    return out
 
 
 HANDLERS: dict[str, Handler] = {

@@ -16,7 +16,7 @@ from commands.core.handler import (
     reply_footer,
     watched_and_stored,
 )
-from commands.core.models import BLUE, GREEN, RED, Reply
+from commands.core.models import BLUE, GREEN, RED, Invocation, Reply
 from commands.core.ports import Clock
 from events.base import NewEvent
 from events.guild import (
@@ -210,6 +210,15 @@ def handle_watchlist_clear(cmd: Command, state: State, clock: Clock) -> Outcome:
     return [NewEvent(f"watchlist:{guild}", WatchlistCleared(guild_id=guild))], Reply(
         title="Watchlist", description=f"Cleared {tx.plural(count, 'symbol')}.", color=GREEN
     )
+
+
+def complete_symbol(state: State, partial: str, inv: Invocation) -> list[str]:
+    """Autocomplete of a symbol option: the watchlist, then stored symbols, by prefix. Symbol
+    lists are comma-separated: the last item is completed, the ones before it kept."""
+    head, _, last = partial.rpartition(",")
+    prefix = last.strip().upper()
+    lead = f"{head}," if head else ""
+    return [lead + s for s in watched_and_stored(state, inv.guild_id) if s.startswith(prefix)]
 
 
 HANDLERS: dict[str, Handler] = {

@@ -21,7 +21,7 @@ from commands.core.handler import (
     reject,
     reply_footer,
 )
-from commands.core.models import BLUE, GREEN, GREY, Button, DailyRun, Reply
+from commands.core.models import BLUE, GREEN, GREY, Button, DailyRun, Invocation, Reply
 from commands.core.ports import Clock
 from commands.core.values import MAX_EARNINGS_DAYS
 from commands.picks.schedule import ScheduleError, next_run, parse_time
@@ -283,6 +283,12 @@ def handle_schedule_run(cmd: Command, state: State, clock: Clock) -> Outcome:
     return [], msgspec.structs.replace(
         run.reply, partial=run.reply.partial or run.scan_id is None or bool(run.failures)
     )
+
+
+def complete_strategy(state: State, partial: str, inv: Invocation) -> list[str]:
+    """Autocomplete of a strategy option: the strategies whose key contains what was typed."""
+    typed = partial.strip().lower()
+    return [s.name for s in state.strategies if typed in s.name.lower()]
 
 
 HANDLERS: dict[str, Handler] = {

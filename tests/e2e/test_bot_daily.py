@@ -179,7 +179,7 @@ async def test_crash_after_discord_took_the_post_neither_repeats_nor_loses_it(
         await eventually(lambda: HALF_HOUR in first.time.sleeps, "the loop to sleep until 09:30")
         # The crash point: the REST POST has been answered, the append not made.
         crash = CrashPoint()
-        monkeypatch.setattr(first.app.service, "record_daily_post", crash)
+        monkeypatch.setattr(first.app.scheduler.daily, "record_post", crash)
         first.time.set(START + timedelta(seconds=HALF_HOUR))
         post = await discord_standin.wait_for_channel_message(picks.id)
         await asyncio.wait_for(crash.reached.wait(), timeout=5)
@@ -247,7 +247,7 @@ async def test_without_read_message_history_an_interrupted_post_is_sent_again_an
         await configure(first)
         await eventually(lambda: HALF_HOUR in first.time.sleeps, "the loop to sleep until 09:30")
         crash = CrashPoint()
-        monkeypatch.setattr(first.app.service, "record_daily_post", crash)
+        monkeypatch.setattr(first.app.scheduler.daily, "record_post", crash)
         first.time.set(START + timedelta(seconds=HALF_HOUR))
         await asyncio.wait_for(crash.reached.wait(), timeout=5)
     monkeypatch.undo()

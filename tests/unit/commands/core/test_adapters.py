@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from commands.core.service import CommandService
+from commands.picks.daily import DailyRuns
 from commands.wiring import close_service, open_default_service
 from events.market import EarningsFetched, FetchFailed
 from fetchers.sample import SampleProvider
@@ -105,7 +106,7 @@ async def test_the_daily_run_fetches_earnings_and_skips_by_the_guilds_default(
         {"strategy": "fixed_levels", "channel": 77, "skip_earnings_within": 120},
         members.inv(admin=True),
     )
-    run = await sample_service.run_daily(100, now=NOW)
+    run = await DailyRuns(sample_service).run(100, now=NOW)
     assert [e.symbol for ev in _earnings(sample_service) for e in ev.entries] == ["AAPL"]
     fields = {name: value for name, value, _ in run.reply.fields}
     assert fields["Skipped for earnings"].startswith("AAPL: earnings on ")

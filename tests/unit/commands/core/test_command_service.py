@@ -12,7 +12,9 @@ import pytest
 from commands.core.adapters import StoredMarketData
 from commands.core.handler import MAX_SYMBOLS
 from commands.core.service import REPLY_RECORD_MAX, CommandService, Reply, reply_from_record
+from commands.journal.handlers import log_trade_prefill
 from commands.market.market_view import AnalyticsMarketView
+from commands.picks.daily import DailyRuns
 from commands.wiring import close_service, open_service
 from events.audit import CommandHandled
 from events.trading import TradeClosed, TradeOpened
@@ -222,7 +224,7 @@ async def test_fetch_then_analyze_uses_projected_data_and_offers_log_buttons(
     assert reply.ok
     assert "AAPL" in reply.description
     assert reply.buttons[0].custom_id.startswith("ibpicker:logtrade:scan-")
-    prefill = await service.log_trade_prefill(reply.buttons[0].custom_id, members.inv())
+    prefill = log_trade_prefill(service.market, reply.buttons[0].custom_id)
     assert prefill["symbol"] == "AAPL"
     assert prefill["stop"] == "95.00"
     signals = await service.execute("signals", {}, members.inv())
@@ -295,17 +297,17 @@ async def test_daily_run_posts_once_per_session(
         {"strategy": "rsi_flow", "time": "09:30", "channel": 77},
         members.inv(admin=True),
     )
-    assert service.due_daily(clock.now()) == [100]
-    run = await service.run_daily(100, now=clock.now())
+    assert DailyRuns(service).due(clock.now()) == [100]
+    run = await DailyRuns(service).run(100, now=clock.now())
     assert run.late
     assert run.picks[0].symbol == "AAPL"
     assert run.channel_id == 77
     assert [c[0] for c in fetcher.calls] == ["bars", "flows"]
     assert "Posted late" in run.reply.description
-    assert await service.record_daily_post(run, message_id=1234)
-    assert not await service.record_daily_post(run, message_id=1235)
-    assert service.due_daily(clock.now()) == []
-    again = await service.run_daily(100, now=clock.now() + timedelta(minutes=1))
+    assert await DailyRuns(service).record_post(run, message_id=1234)
+    assert not await DailyRuns(service).record_post(run, message_id=1235)
+    assert DailyRuns(service).due(clock.now()) == []
+    again = await DailyRuns(service).run(100, now=clock.now() + timedelta(minutes=1))
     assert again.already_posted
 
 
@@ -318,7 +320,7 @@ async def test_daily_run_says_what_failed(
     await service.execute(
         "schedule set", {"strategy": "rsi_flow", "channel": 77}, members.inv(admin=True)
     )
-    run = await service.run_daily(100, now=clock.now())
+    run = await DailyRuns(service).run(100, now=clock.now())
     assert run.failures == ["flows: ConnectionError: flow provider down"]
     assert ("What failed", "flows: ConnectionError: flow provider down", False) in run.reply.fields
 
@@ -337,15 +339,15 @@ async def test_a_restart_does_not_post_twice_and_keeps_trades(
         await first.execute("schedule set", {"strategy": "rsi_flow", "channel": 77},
                             members.inv(admin=True))  # fmt: skip
         opened = await _open(first, members)
-        run = await first.run_daily(100, now=clock.now())
-        assert await first.record_daily_post(run, message_id=1)
+        run = await DailyRuns(first).run(100, now=clock.now())
+        assert await DailyRuns(first).record_post(run, message_id=1)
     finally:
         close_service(first)
     second = _service_on(tmp_path, fetcher, analyzer, clock)
     try:
-        assert second.due_daily(clock.now()) == []
+        assert DailyRuns(second).due(clock.now()) == []
         clock.advance(timedelta(days=1))  # Wednesday: a new session is owed once its time passes
-        assert second.due_daily(clock.now()) == [100]
+        assert DailyRuns(second).due(clock.now()) == [100]
         trade_id = opened.title.split()[1]
         assert await second.autocomplete("open_trade", "", members.inv()) == [trade_id]
     finally:
@@ -492,7 +494,7 @@ async def test_daily_run_skips_earnings_by_the_guilds_default_and_says_which(
     assert ("Skip earnings within", "5 days", True) in status.fields
     assert ("Strategy", "rsi_flow", True) in status.fields
     analyzer.earnings = {"AAPL": date(2026, 3, 12)}
-    run = await service.run_daily(100, now=clock.now())
+    run = await DailyRuns(service).run(100, now=clock.now())
     assert analyzer.skip_earnings == [5]
     assert run.picks == []
     fields = {name: value for name, value, _ in run.reply.fields}
@@ -511,7 +513,7 @@ async def test_daily_run_names_an_earnings_failure_as_such(
         "schedule set", {"strategy": "rsi_flow", "channel": 77}, members.inv(admin=True)
     )
     fetcher.failing_earnings = {"AAPL"}
-    run = await service.run_daily(100, now=clock.now())
+    run = await DailyRuns(service).run(100, now=clock.now())
     assert run.failures == ["earnings: HTTP 500"]
 
 

@@ -15,24 +15,25 @@ import pytest
 from commands.core.models import DailyRun
 from commands.core.service import CommandService
 from commands.discord.scheduler import DailyScheduler
+from commands.picks.daily import DailyRuns
 
 NOW = datetime(2025, 3, 10, 13, 0, tzinfo=UTC)
 
 
-class StubService:
-    """The scheduler's view of the service: one guild always due, its run failing."""
+class StubDaily:
+    """The scheduler's view of the daily runs: one guild always due, its run failing."""
 
     def __init__(self, wake: datetime | None = None) -> None:
         self.wake = wake
         self.calls = 0
 
-    def due_daily(self, now: datetime) -> list[int]:
+    def due(self, now: datetime) -> list[int]:
         return [7]
 
-    def next_daily_wakeup(self, now: datetime) -> datetime | None:
+    def next_wakeup(self, now: datetime) -> datetime | None:
         return self.wake
 
-    async def run_daily(self, guild_id: int, *, now: datetime) -> DailyRun:
+    async def run(self, guild_id: int, *, now: datetime) -> DailyRun:
         self.calls += 1
         raise RuntimeError("provider down")
 
@@ -42,23 +43,25 @@ class Clock:
         return NOW
 
 
-def scheduler(service: StubService, **kwargs: Any) -> DailyScheduler:
+def scheduler(daily: StubDaily, **kwargs: Any) -> DailyScheduler:
     bot = create_autospec(disnake.Client, instance=True, spec_set=True)
-    return DailyScheduler(cast(CommandService, service), bot, clock=Clock(), **kwargs)
+    loop = DailyScheduler(cast(CommandService, object()), bot, clock=Clock(), **kwargs)
+    loop.daily = cast(DailyRuns, daily)
+    return loop
 
 
 def test_sleeps_until_the_next_run_but_never_longer_than_idle() -> None:
     """The delay is the time to the next run, capped so the loop looks again at least hourly."""
-    assert scheduler(StubService(NOW + timedelta(minutes=10))).delay(NOW) == 600
-    assert scheduler(StubService(NOW + timedelta(days=3)), idle_s=3600).delay(NOW) == 3600
-    assert scheduler(StubService(None), idle_s=50).delay(NOW) == 50
+    assert scheduler(StubDaily(NOW + timedelta(minutes=10))).delay(NOW) == 600
+    assert scheduler(StubDaily(NOW + timedelta(days=3)), idle_s=3600).delay(NOW) == 3600
+    assert scheduler(StubDaily(None), idle_s=50).delay(NOW) == 50
 
 
 async def test_a_failing_guild_is_logged_and_retried_after_the_retry_delay(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A run that raises is logged with its traceback, skipped until retry_s has passed."""
-    service = StubService()
+    service = StubDaily()
     loop = scheduler(service, retry_s=300)
     with caplog.at_level(logging.ERROR, logger="commands.discord.scheduler"):
         assert await loop.run_due(NOW) == []
