@@ -24,6 +24,7 @@ import logging
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from disnake.ext import commands
 
@@ -88,9 +89,25 @@ class BotApp:
         return self.flushed
 
 
+class LoggingBot(commands.InteractionBot):
+    """disnake's bot whose unhandled event and gateway errors go to the log (in JSON mode one
+    object with the traceback in a field); disnake's own handlers print them to stderr as
+    lines of text, which Log Analytics splits."""
+
+    async def on_error(self, event_method: str, *args: Any, **kwargs: Any) -> None:
+        """An event listener raised: logged with its traceback, the bot carries on."""
+        log.exception("an error in the Discord event %s was ignored", event_method)
+
+    async def on_gateway_error(
+        self, event: str, data: Any, shard_id: int | None, exc: Exception, /
+    ) -> None:
+        """A gateway event could not be parsed: logged with its traceback, the bot carries on."""
+        log.error("the Discord gateway event %s could not be handled", event, exc_info=exc)
+
+
 def build_bot(front: FrontEnd, *, guild_ids: Sequence[int] | None) -> commands.InteractionBot:
     """The disnake bot with every cog; commands scoped to ``guild_ids`` when given (fast sync)."""
-    bot = commands.InteractionBot(
+    bot = LoggingBot(
         intents=intents(),
         test_guilds=list(guild_ids) if guild_ids else None,
         allowed_mentions=NO_MENTIONS,

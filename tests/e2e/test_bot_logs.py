@@ -11,6 +11,7 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
+import disnake
 import pytest
 
 import bot
@@ -88,3 +89,27 @@ async def test_json_log_lines_of_a_bot_start_and_stop_hold_no_secret(
         assert {"timestamp", "level", "logger", "message"} <= record.keys()
     for value in [*SECRETS.values(), ACCOUNT_KEY]:
         assert value not in text
+
+
+async def test_discord_event_and_gateway_errors_are_one_json_line_each(
+    json_stdout: io.StringIO,
+) -> None:
+    """The bot's errors that disnake would print to stderr as traceback lines (a listener that
+    raised, a gateway event it could not parse) are each one JSON object, ERROR, with the
+    traceback in ``exception``."""
+    client = bot.LoggingBot(intents=disnake.Intents.none())
+    try:
+        try:
+            raise ValueError("listener failed")
+        except ValueError:
+            await client.on_error("on_message")
+        await client.on_gateway_error("GUILD_CREATE", {}, None, KeyError("id"))
+    finally:
+        await client.close()
+    records = [json.loads(line) for line in json_stdout.getvalue().splitlines()]
+    event, gateway = [r for r in records if r["logger"] == "ibpicker.bot"]
+    assert event["level"] == gateway["level"] == "ERROR"
+    assert "on_message" in str(event["message"])
+    assert str(event["exception"]).endswith("ValueError: listener failed")
+    assert "GUILD_CREATE" in str(gateway["message"])
+    assert str(gateway["exception"]).endswith("KeyError: 'id'")
