@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from platformdirs import user_data_dir
 from pydantic import (
     AliasChoices,
     AwareDatetime,
@@ -80,10 +81,12 @@ class MissingSecretsError(SettingsError):
 
 
 def default_data_dir() -> Path:
-    """The per-user data folder: ``$XDG_DATA_HOME/ibpicker``, else ``~/.local/share/ibpicker``."""
-    xdg = os.environ.get("XDG_DATA_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
-    return base / APP_NAME
+    """The data folder when none is given: ``IBPICKER_DATA_DIR``, else the per-user data folder
+    (platformdirs: on Linux ``$XDG_DATA_HOME/ibpicker``, else ``~/.local/share/ibpicker``)."""
+    explicit = os.environ.get(f"{ENV_PREFIX}DATA_DIR", "").strip()
+    if explicit:
+        return Path(explicit).expanduser()
+    return Path(user_data_dir(APP_NAME, appauthor=False))
 
 
 def _env(name: str) -> Any:

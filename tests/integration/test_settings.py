@@ -18,6 +18,7 @@ from settings import (
     Secrets,
     Settings,
     SettingsError,
+    default_data_dir,
     load_secrets,
     load_settings,
 )
@@ -253,6 +254,20 @@ def test_defaults_put_everything_under_the_per_user_data_folder(tmp_path: Path) 
     assert config.local_blob_dir == tmp_path / "xdg" / "ibpicker" / "blob"
     assert (config.blob_backend, config.blob_container) == ("local", "ibpicker-journal")
     assert (config.health_port, config.environment, config.durable_ack) == (8080, "local", False)
+
+
+def test_default_data_dir_is_ibpicker_data_dir_first_then_the_per_user_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The data folder a command uses without --data-dir: IBPICKER_DATA_DIR (``~`` expanded),
+    else the per-user folder under XDG_DATA_HOME, else under ~/.local/share."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("IBPICKER_DATA_DIR", "~/journal-here")
+    assert default_data_dir() == tmp_path / "home" / "journal-here"
+    monkeypatch.delenv("IBPICKER_DATA_DIR")
+    assert default_data_dir() == tmp_path / "xdg" / "ibpicker"
+    monkeypatch.delenv("XDG_DATA_HOME")
+    assert default_data_dir() == tmp_path / "home" / ".local" / "share" / "ibpicker"
 
 
 def test_environment_variables_are_read_and_typed(
