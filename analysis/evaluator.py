@@ -34,11 +34,17 @@ from numpy.typing import NDArray
 
 from analysis import indicators as ind
 from analysis.errors import AnalysisError
+from analysis.exits import (
+    ExitLevels,
+    default_atr_label,
+    exit_atr_requirement,
+    exit_rules,
+    position_size,
+)
 from analysis.series import BarBatch, FloatArray, indicator_series
 from analysis.strategy import (
     DEFAULT_EXIT_ATR_PERIOD,
     Condition,
-    ExitRule,
     FlowSignal,
     IndicatorSpec,
     IndicatorThreshold,
@@ -246,7 +252,7 @@ def evaluate_batch(
             condition, left, right, _compare(condition.operator, left, right)
         )
 
-    exit_atr_needed = _exit_atr_requirement(strategy)
+    exit_atr_needed = exit_atr_requirement(strategy)
     needed = max([1, exit_atr_needed, *(c.bars_needed for c in compiled.values())])
     rows = len(batch.symbols)
     if batch.bars < needed:
@@ -341,39 +347,20 @@ def _apply_filters(strategy: Strategy, batch: BarBatch, skipped: dict[int, str])
             )
 
 
-def _exit_atr_requirement(strategy: Strategy) -> int:
-    """The bars the ATRs of ATR-multiple exits need (the default ATR(14) when none declared)."""
-    needed = 0
-    for rule in _exit_rules(strategy):
-        if rule.type == "atr_multiple":
-            spec = strategy.exit_atr(rule)
-            needed = max(needed, spec.bars_needed() if spec else DEFAULT_EXIT_ATR_PERIOD + 1)
-    return needed
-
-
-def _exit_rules(strategy: Strategy) -> list[ExitRule]:
-    exit_ = strategy.spec.exit
-    return [r for r in (exit_.take_profit, exit_.stop_loss, exit_.trailing_stop) if r is not None]
-
-
 def _exit_atr_values(context: _BatchContext) -> dict[str, FloatArray]:
     """ATR on the evaluation bar for every ATR the exits may use, keyed by a label."""
     values: dict[str, FloatArray] = {}
-    for rule in _exit_rules(context.strategy):
+    for rule in exit_rules(context.strategy):
         if rule.type != "atr_multiple":
             continue
         chosen = context.strategy.exit_atr(rule)
         if chosen is not None:
             values[chosen.name] = context.outputs(chosen)["value"][:, -1]
-        elif _default_atr_label() not in values:
+        elif default_atr_label() not in values:
             batch = context.batch
             default = ind.atr(batch.high, batch.low, batch.close, DEFAULT_EXIT_ATR_PERIOD)
-            values[_default_atr_label()] = default[:, -1]
+            values[default_atr_label()] = default[:, -1]
     return values
-
-
-def _default_atr_label() -> str:
-    return f"ATR({DEFAULT_EXIT_ATR_PERIOD})"
 
 
 def _condition_results(
@@ -441,9 +428,9 @@ def _signal(
     entry = float(batch.close[row, -1])
     notes: list[str] = []
     evidence = _indicator_evidence(context, row)
-    levels = _ExitLevels(strategy, entry, {k: float(v[row]) for k, v in atr_last.items()}, notes)
-    if _default_atr_label() in atr_last:
-        evidence[_default_atr_label()] = float(atr_last[_default_atr_label()][row])
+    levels = ExitLevels(strategy, entry, {k: float(v[row]) for k, v in atr_last.items()}, notes)
+    if default_atr_label() in atr_last:
+        evidence[default_atr_label()] = float(atr_last[default_atr_label()][row])
     problem = levels.problem()
     if problem:
         return f"not taken: {problem}"
@@ -454,7 +441,7 @@ def _signal(
             f"not taken: reward/risk {risk_reward:.2f} "
             f"below min_risk_reward {risk.min_risk_reward:g}"
         )
-    size = _position_size(entry, levels.stop_loss, risk.risk_per_trade_pct, account_equity, notes)
+    size = position_size(entry, levels.stop_loss, risk.risk_per_trade_pct, account_equity, notes)
     passed = sum(r.passed for r in results)
     flow_ids = sorted({alert_id(a) for matched in flow.values() for a in matched})
     return Signal(
@@ -473,84 +460,3 @@ def _signal(
         flow_alerts=flow_ids,
         notes=notes,
     )
-
-
-class _ExitLevels:
-    """Take profit, stop loss and trailing distance for a long entry."""
-
-    def __init__(
-        self, strategy: Strategy, entry: float, atr: Mapping[str, float], notes: list[str]
-    ) -> None:
-        self.strategy = strategy
-        self.entry = entry
-        self.atr = atr
-        self.notes = notes
-        exit_ = strategy.spec.exit
-        self.take_profit = self._level(exit_.take_profit, +1)
-        self.stop_loss = self._level(exit_.stop_loss, -1)
-        self.trailing_pct = self._trailing(exit_.trailing_stop)
-        if (
-            self.trailing_pct is None
-            and exit_.stop_loss is not None
-            and exit_.stop_loss.type == "trailing_stop"
-        ):
-            self.trailing_pct = exit_.stop_loss.value
-
-    def _atr_distance(self, rule: ExitRule) -> float:
-        spec = self.strategy.exit_atr(rule)
-        key = spec.name if spec else _default_atr_label()
-        if spec is None:
-            note = f"no ATR indicator in the strategy: exits use {key}"
-            if note not in self.notes:
-                self.notes.append(note)
-        return rule.atr_multiple() * self.atr[key]
-
-    def _level(self, rule: ExitRule | None, side: int) -> float | None:
-        if rule is None:
-            return None
-        if rule.type == "fixed_price":
-            assert rule.value is not None
-            return rule.value
-        if rule.type == "atr_multiple":
-            return self.entry + side * self._atr_distance(rule)
-        assert rule.value is not None  # percentage or trailing_stop
-        return self.entry * (1 + side * rule.value / 100)
-
-    def _trailing(self, rule: ExitRule | None) -> float | None:
-        if rule is None:
-            return None
-        if rule.type == "atr_multiple":
-            return self._atr_distance(rule) / self.entry * 100
-        return rule.value
-
-    def problem(self) -> str | None:
-        """Why these levels cannot be traded, if so."""
-        if self.stop_loss is not None and not 0 < self.stop_loss < self.entry:
-            return f"stop loss {self.stop_loss:.6g} is not between 0 and entry {self.entry:.6g}"
-        if self.take_profit is not None and not self.take_profit > self.entry:
-            return f"take profit {self.take_profit:.6g} is not above entry {self.entry:.6g}"
-        return None
-
-    def risk_reward(self) -> float | None:
-        """Reward per unit of risk, when both levels are set."""
-        if self.take_profit is None or self.stop_loss is None:
-            return None
-        return (self.take_profit - self.entry) / (self.entry - self.stop_loss)
-
-
-def _position_size(
-    entry: float,
-    stop_loss: float | None,
-    risk_pct: float,
-    account_equity: float,
-    notes: list[str],
-) -> float | None:
-    """Whole shares risking ``risk_pct`` of equity down to the stop, capped by buying power."""
-    if stop_loss is None:
-        notes.append("no stop loss: position size not computed")
-        return None
-    by_risk = math.floor(account_equity * risk_pct / 100 / (entry - stop_loss))
-    affordable = math.floor(account_equity / entry)
-    if by_risk > affordable:
-        notes.append(f"size capped at {affordable} shares by account equity {account_equity:,.0f}")
-    return float(min(by_risk, affordable))
