@@ -39,6 +39,7 @@ Retries: the reply of each command is kept in memory and, bounded and without at
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time as _time
 from collections import OrderedDict
@@ -49,6 +50,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+import logs
 from commands.core import text as tx
 from commands.core.errors import CommandRejectedError
 from commands.core.fetching import FetchProgress
@@ -61,6 +63,7 @@ from events.audit import CommandHandled
 from events.base import Actor, Envelope, NewEvent
 from events.journal import Journal
 from events.trading import TradeOpened
+from events.wording import plural
 from projections.guild import GuildBook
 from projections.runner import ProjectionRunner, fault_messages
 from projections.trading import TradeBook
@@ -194,7 +197,9 @@ class CommandService:
         """``fn(*args)`` on the service's one worker thread, where the projections are read and
         the journal is appended to (rooms' gathering and the daily run use it too)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._worker, lambda: fn(*args))
+        # In the caller's log context (command id, guild), copied: what fn binds stays in it.
+        context = contextvars.copy_context()
+        return await loop.run_in_executor(self._worker, context.run, lambda: fn(*args))
 
     def close(self) -> None:
         """Bring the analytics up to date and stop the worker thread (once; again is a no-op)."""
@@ -287,6 +292,11 @@ class CommandService:
             expected_versions=expected,
             recorded_at=self.clock.now(),
         )
+        if result.positions:
+            first, last = result.positions[0], result.positions[-1]
+            logs.bind(first_position=first, last_position=last)
+            done = "already appended" if result.duplicate else "appended"
+            log.info("%s %s at positions %d..%d", done, plural(len(events), "event"), first, last)
         # The events are committed: from here on nothing may turn the command's reply into an
         # error (a retry would then commit it twice). A projection that fails is logged and
         # catches up later (the runner isolates an event it cannot apply).
@@ -327,13 +337,24 @@ class CommandService:
 
         ``progress(kind, done, total)`` is called on the event loop after each batch of a fetch
         of many symbols (``FETCH_BATCH``), e.g. to update a deferred reply; it must not block."""
-        started = _time.perf_counter()
         name = command_name(command)
+        with logs.context(command=name, command_id=inv.command_id, guild_id=inv.guild_id):
+            return await self._execute(name, options, inv, progress)
+
+    async def _execute(
+        self,
+        name: str,
+        options: Mapping[str, object],
+        inv: Invocation,
+        progress: FetchProgress | None,
+    ) -> Reply:
+        started = _time.perf_counter()
         raw = {k: v for k, v in options.items() if v is not None}
         audited = audit_options(raw)
         try:
             done = await self.call(self._already, inv.command_id)
             if done is not None:
+                log.info("already handled: nothing appended")
                 return done
             spec = find_command(name)
             if spec is None:
