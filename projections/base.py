@@ -22,7 +22,7 @@ import pyarrow as pa
 from events.base import Actor, Envelope, Event
 from events.codec import EventCodec, StoredHeader
 from events.journal import Row
-from projections.columns import column
+from projections.columns import Table, column
 
 log = logging.getLogger(__name__)
 
@@ -315,20 +315,27 @@ class StateProjection(ABC):
 class AnalyticsProjection(ABC):
     """DuckDB tables derived from the journal.
 
-    ``schema_version`` is part of the tracking record: bump it when the tables change shape, and
-    the runner rebuilds this projection from position 0.
+    ``declared`` holds each table once (an Arrow schema and a key); the DDL and the loads derive
+    from it. ``schema_version`` is part of the tracking record: bump it when the tables change
+    shape, and the runner rebuilds this projection from position 0.
     """
 
     name: ClassVar[str]
     tags: ClassVar[frozenset[str]]
-    tables: ClassVar[tuple[str, ...]]
+    declared: ClassVar[tuple[Table, ...]]
     schema_version: ClassVar[int] = 1
     payloads: ClassVar[bool] = True
     """Whether ``load_page`` reads event payloads (``False``: envelope fields only)."""
 
-    @abstractmethod
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """The names of this projection's tables."""
+        return tuple(t.name for t in self.declared)
+
     def create(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Create this projection's tables (``CREATE TABLE IF NOT EXISTS``)."""
+        """Create this projection's tables (``CREATE TABLE IF NOT EXISTS``) from ``declared``."""
+        for table in self.declared:
+            con.execute(table.ddl())
 
     @abstractmethod
     def load(self, con: duckdb.DuckDBPyConnection, envelopes: Sequence[Envelope]) -> None:

@@ -1,4 +1,8 @@
-"""Columnar batch helpers: build an Arrow table from a page and load it with one statement.
+"""Analytics tables declared once, and the columnar load every projection shares.
+
+A ``Table`` is an Arrow schema plus its primary key: the ``CREATE TABLE`` statement is derived
+from it, and so is the load (one Arrow batch, upserted when the table has a key, appended when
+not), so a column's type is written in one place.
 
 Converting Python ``date`` and tz-aware ``datetime`` objects with ``pa.array`` costs about
 1.7 µs a value (pyarrow calls back into Python for each); rendering them to ISO strings with
@@ -8,7 +12,8 @@ the fast path; everything else goes straight to ``pa.array``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -60,6 +65,73 @@ def insert_table(
     return int(batch.num_rows)
 
 
-def empty_columns(schema: pa.Schema) -> dict[str, list[Any]]:
-    """One empty list per column of ``schema``."""
-    return {name: [] for name in schema.names}
+def sql_type(kind: pa.DataType) -> str:
+    """The DuckDB column type that holds Arrow ``kind`` unchanged."""
+    if pa.types.is_timestamp(kind):
+        return "TIMESTAMPTZ" if kind.tz is not None else "TIMESTAMP"
+    if pa.types.is_decimal(kind):
+        return f"DECIMAL({kind.precision}, {kind.scale})"
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return f"{sql_type(kind.value_type)}[]"
+    found = _SQL_TYPES.get(kind)
+    if found is None:
+        raise TypeError(f"no DuckDB column type is declared for Arrow type {kind}")
+    return found
+
+
+_SQL_TYPES: dict[pa.DataType, str] = {
+    pa.string(): "VARCHAR",
+    pa.int64(): "BIGINT",
+    pa.int32(): "INTEGER",
+    pa.float64(): "DOUBLE",
+    pa.bool_(): "BOOLEAN",
+    pa.date32(): "DATE",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """One analytics table: its name, its columns as an Arrow schema, and its primary key.
+
+    A keyed table is loaded with ``INSERT OR REPLACE`` (a later position replaces the row of the
+    same key); a table without a key is appended to.
+    """
+
+    name: str
+    schema: pa.Schema
+    key: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        missing = [k for k in self.key if k not in self.schema.names]
+        if missing:
+            raise ValueError(f"table {self.name}: key columns {missing} are not in its schema")
+
+    def ddl(self) -> str:
+        """``CREATE TABLE IF NOT EXISTS`` for this table.
+
+        A one-column key is written on its column, a longer one as a table constraint: the same
+        statements the tables were first created with, so DuckDB's catalog of an existing file
+        and of a fresh one read alike.
+        """
+        single = self.key[0] if len(self.key) == 1 else None
+        parts = [
+            f"{f.name} {sql_type(f.type)}" + (" PRIMARY KEY" if f.name == single else "")
+            for f in self.schema
+        ]
+        if len(self.key) > 1:
+            parts.append(f"PRIMARY KEY ({', '.join(self.key)})")
+        return f"CREATE TABLE IF NOT EXISTS {self.name} ({', '.join(parts)})"
+
+    def load(self, con: duckdb.DuckDBPyConnection, columns: Mapping[str, Any]) -> int:
+        """Load one Arrow batch of ``columns`` (every column by name); return the row count."""
+        return insert_columns(con, self.name, columns, self.schema, or_replace=bool(self.key))
+
+    def load_rows(self, con: duckdb.DuckDBPyConnection, rows: Collection[tuple[Any, ...]]) -> int:
+        """Load rows (tuples in schema order) as one Arrow batch; return the row count."""
+        if not rows:
+            return 0
+        return self.load(con, dict(zip(self.schema.names, zip(*rows, strict=True), strict=True)))
+
+    def empty_columns(self) -> dict[str, list[Any]]:
+        """One empty list per column."""
+        return {name: [] for name in self.schema.names}

@@ -16,17 +16,11 @@ import pyarrow as pa
 from events.audit import CommandHandled
 from events.base import Envelope
 from projections.base import AnalyticsProjection, Batch, ColumnarProjection, Page
-from projections.columns import empty_columns, insert_columns
+from projections.columns import Table
 
-
-class JournalIndexProjection(AnalyticsProjection):
-    """Every event's envelope as a row (never its payload)."""
-
-    name = "journal_events"
-    tags: ClassVar[frozenset[str]] = frozenset()  # filled by the registry: every known tag
-    payloads = False
-    tables = ("journal_events",)
-    schema = pa.schema(
+JOURNAL_EVENTS = Table(
+    "journal_events",
+    pa.schema(
         [
             ("position", pa.int64()),
             ("stream", pa.string()),
@@ -37,18 +31,37 @@ class JournalIndexProjection(AnalyticsProjection):
             ("guild_id", pa.int64()),
             ("user_id", pa.int64()),
         ]
-    )
+    ),
+)
+COMMANDS = Table(
+    "commands",
+    pa.schema(
+        [
+            ("position", pa.int64()),
+            ("recorded_at", pa.timestamp("us", tz="UTC")),
+            ("command_id", pa.string()),
+            ("guild_id", pa.int64()),
+            ("user_id", pa.int64()),
+            ("name", pa.string()),
+            ("options", pa.string()),
+            ("outcome", pa.string()),
+            ("message", pa.string()),
+            ("latency_ms", pa.float64()),
+        ]
+    ),
+)
+
+
+class JournalIndexProjection(AnalyticsProjection):
+    """Every event's envelope as a row (never its payload)."""
+
+    name = "journal_events"
+    tags: ClassVar[frozenset[str]] = frozenset()  # filled by the registry: every known tag
+    payloads = False
+    declared = (JOURNAL_EVENTS,)
 
     def __init__(self, tags: frozenset[str]) -> None:
         self.tags = tags  # type: ignore[misc]  # instance narrows the class default
-
-    def create(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Create the table."""
-        con.execute(
-            "CREATE TABLE IF NOT EXISTS journal_events (position BIGINT, stream VARCHAR, "
-            "version BIGINT, tag VARCHAR, recorded_at TIMESTAMPTZ, command_id VARCHAR, "
-            "guild_id BIGINT, user_id BIGINT)"
-        )
 
     def load_page(self, con: duckdb.DuckDBPyConnection, page: Page, *, after: int) -> None:
         """Append one row per event of the page, from its rows and headers (no payloads)."""
@@ -70,11 +83,11 @@ class JournalIndexProjection(AnalyticsProjection):
             "tag": tags,
             **arrays,
         }
-        insert_columns(con, "journal_events", cols, self.schema)
+        JOURNAL_EVENTS.load(con, cols)
 
     def load(self, con: duckdb.DuckDBPyConnection, envelopes: Sequence[Envelope]) -> None:
         """Append one row per envelope."""
-        cols = empty_columns(self.schema)
+        cols = JOURNAL_EVENTS.empty_columns()
         for e in envelopes:
             cols["position"].append(e.position)
             cols["stream"].append(e.stream)
@@ -84,7 +97,7 @@ class JournalIndexProjection(AnalyticsProjection):
             cols["command_id"].append(e.command_id)
             cols["guild_id"].append(e.actor.guild_id)
             cols["user_id"].append(e.actor.user_id)
-        insert_columns(con, "journal_events", cols, self.schema)
+        JOURNAL_EVENTS.load(con, cols)
 
 
 class CommandAuditProjection(ColumnarProjection):
@@ -92,29 +105,7 @@ class CommandAuditProjection(ColumnarProjection):
 
     name = "commands"
     tags = frozenset({CommandHandled.event_tag()})
-    tables = ("commands",)
-    schema = pa.schema(
-        [
-            ("position", pa.int64()),
-            ("recorded_at", pa.timestamp("us", tz="UTC")),
-            ("command_id", pa.string()),
-            ("guild_id", pa.int64()),
-            ("user_id", pa.int64()),
-            ("name", pa.string()),
-            ("options", pa.string()),
-            ("outcome", pa.string()),
-            ("message", pa.string()),
-            ("latency_ms", pa.float64()),
-        ]
-    )
-
-    def create(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Create the table."""
-        con.execute(
-            "CREATE TABLE IF NOT EXISTS commands (position BIGINT, recorded_at TIMESTAMPTZ, "
-            "command_id VARCHAR, guild_id BIGINT, user_id BIGINT, name VARCHAR, options VARCHAR, "
-            "outcome VARCHAR, message VARCHAR, latency_ms DOUBLE)"
-        )
+    declared = (COMMANDS,)
 
     def load_batch(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
         """Append one row per audit event."""
@@ -131,7 +122,7 @@ class CommandAuditProjection(ColumnarProjection):
             "message": [e.message for e in events],
             "latency_ms": [e.latency_ms for e in events],
         }
-        insert_columns(con, "commands", cols, self.schema)
+        COMMANDS.load(con, cols)
 
 
 def _options(options: dict[str, str]) -> str:

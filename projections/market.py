@@ -15,18 +15,13 @@ import pyarrow as pa
 
 from events.market import BarsFetched, EarningsFetched, FetchFailed, FlowAlertsFetched, QuoteFetched
 from projections.base import Batch, ColumnarProjection
-from projections.columns import insert_columns
+from projections.columns import Table
 
 _TS = pa.timestamp("us", tz="UTC")
 
-
-class BarsProjection(ColumnarProjection):
-    """Daily bars, one row per (symbol, day)."""
-
-    name = "bars"
-    tags = frozenset({BarsFetched.event_tag()})
-    tables = ("bars",)
-    schema = pa.schema(
+BARS = Table(
+    "bars",
+    pa.schema(
         [
             ("symbol", pa.string()),
             ("day", pa.date32()),
@@ -38,43 +33,12 @@ class BarsProjection(ColumnarProjection):
             ("source", pa.string()),
             ("position", pa.int64()),
         ]
-    )
-
-    def create(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Create the table."""
-        con.execute(
-            "CREATE TABLE IF NOT EXISTS bars (symbol VARCHAR, day DATE, open DOUBLE, high DOUBLE, "
-            "low DOUBLE, close DOUBLE, volume BIGINT, source VARCHAR, position BIGINT, "
-            "PRIMARY KEY (symbol, day))"
-        )
-
-    def load_batch(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
-        """Upsert the page's bars (the latest position wins for a repeated key)."""
-        rows: dict[tuple[str, date], tuple[Any, ...]] = {}
-        for position, ev in zip(batch.positions, batch.events, strict=True):
-            assert isinstance(ev, BarsFetched)
-            for b in ev.bars:
-                rows[(ev.symbol, b.day)] = (
-                    ev.symbol,
-                    b.day,
-                    b.open,
-                    b.high,
-                    b.low,
-                    b.close,
-                    b.volume,
-                    ev.source,
-                    position,
-                )
-        _upsert(con, "bars", self.schema, rows.values())
-
-
-class FlowAlertsProjection(ColumnarProjection):
-    """Options-flow alerts, one row per (option chain, created at)."""
-
-    name = "flow_alerts"
-    tags = frozenset({FlowAlertsFetched.event_tag()})
-    tables = ("flow_alerts",)
-    schema = pa.schema(
+    ),
+    key=("symbol", "day"),
+)
+FLOW_ALERTS = Table(
+    "flow_alerts",
+    pa.schema(
         [
             ("option_chain", pa.string()),
             ("created_at", _TS),
@@ -94,18 +58,87 @@ class FlowAlertsProjection(ColumnarProjection):
             ("source", pa.string()),
             ("position", pa.int64()),
         ]
-    )
+    ),
+    key=("option_chain", "created_at"),
+)
+EARNINGS = Table(
+    "earnings",
+    pa.schema(
+        [
+            ("symbol", pa.string()),
+            ("day", pa.date32()),
+            ("announce_time", pa.string()),
+            ("source", pa.string()),
+            ("position", pa.int64()),
+        ]
+    ),
+    key=("symbol", "day"),
+)
+FETCHES = Table(
+    "fetches",
+    pa.schema(
+        [
+            ("position", pa.int64()),
+            ("recorded_at", _TS),
+            ("symbol", pa.string()),
+            ("kind", pa.string()),
+            ("source", pa.string()),
+            ("ok", pa.bool_()),
+            ("records", pa.int64()),
+            ("error", pa.string()),
+        ]
+    ),
+)
+QUOTES = Table(
+    "quotes",
+    pa.schema(
+        [
+            ("symbol", pa.string()),
+            ("price", pa.float64()),
+            ("change", pa.float64()),
+            ("change_pct", pa.float64()),
+            ("as_of", _TS),
+            ("source", pa.string()),
+            ("position", pa.int64()),
+        ]
+    ),
+    key=("symbol",),
+)
 
-    def create(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Create the table."""
-        con.execute(
-            "CREATE TABLE IF NOT EXISTS flow_alerts (option_chain VARCHAR, "
-            "created_at TIMESTAMPTZ, ticker VARCHAR, option_type VARCHAR, strike DOUBLE, "
-            "expiry DATE, total_premium DOUBLE, ask_side_premium DOUBLE, "
-            "bid_side_premium DOUBLE, volume BIGINT, open_interest BIGINT, "
-            "underlying_price DOUBLE, has_sweep BOOLEAN, alert_rule VARCHAR, direction VARCHAR, "
-            "source VARCHAR, position BIGINT, PRIMARY KEY (option_chain, created_at))"
-        )
+
+class BarsProjection(ColumnarProjection):
+    """Daily bars, one row per (symbol, day)."""
+
+    name = "bars"
+    tags = frozenset({BarsFetched.event_tag()})
+    declared = (BARS,)
+
+    def load_batch(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
+        """Upsert the page's bars (the latest position wins for a repeated key)."""
+        rows: dict[tuple[str, date], tuple[Any, ...]] = {}
+        for position, ev in zip(batch.positions, batch.events, strict=True):
+            assert isinstance(ev, BarsFetched)
+            for b in ev.bars:
+                rows[(ev.symbol, b.day)] = (
+                    ev.symbol,
+                    b.day,
+                    b.open,
+                    b.high,
+                    b.low,
+                    b.close,
+                    b.volume,
+                    ev.source,
+                    position,
+                )
+        BARS.load_rows(con, rows.values())
+
+
+class FlowAlertsProjection(ColumnarProjection):
+    """Options-flow alerts, one row per (option chain, created at)."""
+
+    name = "flow_alerts"
+    tags = frozenset({FlowAlertsFetched.event_tag()})
+    declared = (FLOW_ALERTS,)
 
     def load_batch(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
         """Upsert the page's alerts."""
@@ -120,7 +153,7 @@ class FlowAlertsProjection(ColumnarProjection):
                     a.open_interest, a.underlying_price, a.has_sweep, a.alert_rule, a.direction,
                     ev.source, position,
                 )  # fmt: skip
-        _upsert(con, "flow_alerts", self.schema, rows.values())
+        FLOW_ALERTS.load_rows(con, rows.values())
 
 
 class EarningsProjection(ColumnarProjection):
@@ -128,23 +161,7 @@ class EarningsProjection(ColumnarProjection):
 
     name = "earnings"
     tags = frozenset({EarningsFetched.event_tag()})
-    tables = ("earnings",)
-    schema = pa.schema(
-        [
-            ("symbol", pa.string()),
-            ("day", pa.date32()),
-            ("announce_time", pa.string()),
-            ("source", pa.string()),
-            ("position", pa.int64()),
-        ]
-    )
-
-    def create(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Create the table."""
-        con.execute(
-            "CREATE TABLE IF NOT EXISTS earnings (symbol VARCHAR, day DATE, announce_time VARCHAR, "
-            "source VARCHAR, position BIGINT, PRIMARY KEY (symbol, day))"
-        )
+    declared = (EARNINGS,)
 
     def load_batch(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
         """Upsert the page's earnings dates."""
@@ -153,7 +170,7 @@ class EarningsProjection(ColumnarProjection):
             assert isinstance(ev, EarningsFetched)
             for x in ev.entries:
                 rows[(x.symbol, x.day)] = (x.symbol, x.day, x.announce_time, ev.source, position)
-        _upsert(con, "earnings", self.schema, rows.values())
+        EARNINGS.load_rows(con, rows.values())
 
 
 class FetchesProjection(ColumnarProjection):
@@ -168,42 +185,7 @@ class FetchesProjection(ColumnarProjection):
             FetchFailed.event_tag(),
         }
     )
-    tables = ("fetches", "quotes")
-    schema = pa.schema(
-        [
-            ("position", pa.int64()),
-            ("recorded_at", _TS),
-            ("symbol", pa.string()),
-            ("kind", pa.string()),
-            ("source", pa.string()),
-            ("ok", pa.bool_()),
-            ("records", pa.int64()),
-            ("error", pa.string()),
-        ]
-    )
-    quote_schema = pa.schema(
-        [
-            ("symbol", pa.string()),
-            ("price", pa.float64()),
-            ("change", pa.float64()),
-            ("change_pct", pa.float64()),
-            ("as_of", _TS),
-            ("source", pa.string()),
-            ("position", pa.int64()),
-        ]
-    )
-
-    def create(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Create the tables."""
-        con.execute(
-            "CREATE TABLE IF NOT EXISTS fetches (position BIGINT, recorded_at TIMESTAMPTZ, "
-            "symbol VARCHAR, kind VARCHAR, source VARCHAR, ok BOOLEAN, records BIGINT, "
-            "error VARCHAR)"
-        )
-        con.execute(
-            "CREATE TABLE IF NOT EXISTS quotes (symbol VARCHAR PRIMARY KEY, price DOUBLE, "
-            "change DOUBLE, change_pct DOUBLE, as_of TIMESTAMPTZ, source VARCHAR, position BIGINT)"
-        )
+    declared = (FETCHES, QUOTES)
 
     def load_batch(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
         """Append fetch rows; upsert latest quotes."""
@@ -232,23 +214,5 @@ class FetchesProjection(ColumnarProjection):
             elif isinstance(ev, FetchFailed):
                 for sym in ev.symbols or [""]:
                     fetches.append((position, at, sym, ev.kind, ev.source, False, 0, ev.error))
-        _insert_rows(con, "fetches", self.schema, fetches, or_replace=False)
-        _upsert(con, "quotes", self.quote_schema, quotes.values())
-
-
-def _upsert(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema, rows: Any) -> None:
-    _insert_rows(con, table, schema, list(rows), or_replace=True)
-
-
-def _insert_rows(
-    con: duckdb.DuckDBPyConnection,
-    table: str,
-    schema: pa.Schema,
-    rows: list[tuple[Any, ...]],
-    *,
-    or_replace: bool,
-) -> None:
-    if not rows:
-        return
-    columns = dict(zip(schema.names, zip(*rows, strict=True), strict=True))
-    insert_columns(con, table, columns, schema, or_replace=or_replace)
+        FETCHES.load_rows(con, fetches)
+        QUOTES.load_rows(con, quotes.values())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import duckdb
@@ -11,18 +10,13 @@ import pyarrow as pa
 
 from events.analysis import SignalsGenerated
 from projections.base import Batch, ColumnarProjection
-from projections.columns import insert_columns
+from projections.columns import Table
 
 _TS = pa.timestamp("us", tz="UTC")
 
-
-class SignalsProjection(ColumnarProjection):
-    """``scans`` (one row per scan) and ``signals`` (one row per pick, evidence as JSON)."""
-
-    name = "signals"
-    tags = frozenset({SignalsGenerated.event_tag()})
-    tables = ("scans", "signals")
-    scan_schema = pa.schema(
+SCANS = Table(
+    "scans",
+    pa.schema(
         [
             ("scan_id", pa.string()),
             ("position", pa.int64()),
@@ -34,8 +28,11 @@ class SignalsProjection(ColumnarProjection):
             ("signals", pa.int64()),
             ("skipped", pa.int64()),
         ]
-    )
-    signal_schema = pa.schema(
+    ),
+)
+SIGNALS = Table(
+    "signals",
+    pa.schema(
         [
             ("scan_id", pa.string()),
             ("position", pa.int64()),
@@ -52,21 +49,16 @@ class SignalsProjection(ColumnarProjection):
             ("score", pa.float64()),
             ("evidence", pa.string()),
         ]
-    )
+    ),
+)
 
-    def create(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Create the tables."""
-        con.execute(
-            "CREATE TABLE IF NOT EXISTS scans (scan_id VARCHAR, position BIGINT, "
-            "evaluated_at TIMESTAMPTZ, strategy_name VARCHAR, strategy_hash VARCHAR, "
-            "guild_id BIGINT, universe BIGINT, signals BIGINT, skipped BIGINT)"
-        )
-        con.execute(
-            "CREATE TABLE IF NOT EXISTS signals (scan_id VARCHAR, position BIGINT, "
-            "evaluated_at TIMESTAMPTZ, strategy_name VARCHAR, guild_id BIGINT, symbol VARCHAR, "
-            "direction VARCHAR, as_of DATE, entry DOUBLE, stop_loss DOUBLE, take_profit DOUBLE, "
-            "position_size DOUBLE, score DOUBLE, evidence VARCHAR)"
-        )
+
+class SignalsProjection(ColumnarProjection):
+    """``scans`` (one row per scan) and ``signals`` (one row per pick, evidence as JSON)."""
+
+    name = "signals"
+    tags = frozenset({SignalsGenerated.event_tag()})
+    declared = (SCANS, SIGNALS)
 
     def load_batch(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
         """Append the page's scans and signals."""
@@ -85,12 +77,5 @@ class SignalsProjection(ColumnarProjection):
                      s.symbol, s.direction, s.as_of, s.entry, s.stop_loss, s.take_profit,
                      s.position_size, s.score, evidence.encode(s).decode())
                 )  # fmt: skip
-        scans = dict(zip(self.scan_schema.names, _columns(scan_rows, 9), strict=True))
-        sigs = dict(zip(self.signal_schema.names, _columns(signal_rows, 14), strict=True))
-        insert_columns(con, "scans", scans, self.scan_schema)
-        insert_columns(con, "signals", sigs, self.signal_schema)
-
-
-def _columns(rows: list[tuple[Any, ...]], width: int) -> list[Sequence[Any]]:
-    """Rows to columns (``width`` empty columns when there are no rows)."""
-    return list(zip(*rows, strict=True)) if rows else [[] for _ in range(width)]
+        SCANS.load_rows(con, scan_rows)
+        SIGNALS.load_rows(con, signal_rows)

@@ -23,7 +23,7 @@ import pyarrow as pa
 from events.base import Envelope, Event
 from events.trading import TradeClosed, TradeNoteAdded, TradeOpened
 from projections.base import Batch, ColumnarProjection, StateProjection
-from projections.columns import insert_columns
+from projections.columns import Table
 
 PRICE_SCALE = 8
 """Decimal places allowed in prices and sizes (the handlers reject more)."""
@@ -31,6 +31,41 @@ PNL_SCALE = 2 * PRICE_SCALE
 _TS = pa.timestamp("us", tz="UTC")
 _PRICE = pa.decimal128(38, PRICE_SCALE)
 _PNL = pa.decimal128(38, PNL_SCALE)
+
+
+TRADES = Table(
+    "trades",
+    pa.schema(
+        [
+            ("guild_id", pa.int64()),
+            ("trade_id", pa.string()),
+            ("user_id", pa.int64()),
+            ("symbol", pa.string()),
+            ("direction", pa.string()),
+            ("entry", _PRICE),
+            ("size", _PRICE),
+            ("stop", _PRICE),
+            ("target", _PRICE),
+            ("strategy", pa.string()),
+            ("signal_ref", pa.string()),
+            ("tags", pa.string()),
+            ("note", pa.string()),
+            ("notes", pa.int64()),
+            ("opened_at", _TS),
+            ("exit", _PRICE),
+            ("closed_at", _TS),
+            ("reason", pa.string()),
+            ("status", pa.string()),
+            ("pnl", _PNL),
+            ("pnl_pct", pa.float64()),
+            ("r_multiple", pa.float64()),
+            ("holding_seconds", pa.float64()),
+            ("position", pa.int64()),
+            ("closed_position", pa.int64()),
+        ]
+    ),
+    key=("guild_id", "trade_id"),
+)
 
 
 def price_move(direction: str, entry: Decimal, exit_: Decimal) -> Decimal:
@@ -203,50 +238,11 @@ class TradesProjection(ColumnarProjection):
 
     name = "trades"
     tags = TRADE_TAGS
-    tables = ("trades",)
-    schema = pa.schema(
-        [
-            ("guild_id", pa.int64()),
-            ("trade_id", pa.string()),
-            ("user_id", pa.int64()),
-            ("symbol", pa.string()),
-            ("direction", pa.string()),
-            ("entry", _PRICE),
-            ("size", _PRICE),
-            ("stop", _PRICE),
-            ("target", _PRICE),
-            ("strategy", pa.string()),
-            ("signal_ref", pa.string()),
-            ("tags", pa.string()),
-            ("note", pa.string()),
-            ("notes", pa.int64()),
-            ("opened_at", _TS),
-            ("exit", _PRICE),
-            ("closed_at", _TS),
-            ("reason", pa.string()),
-            ("status", pa.string()),
-            ("pnl", _PNL),
-            ("pnl_pct", pa.float64()),
-            ("r_multiple", pa.float64()),
-            ("holding_seconds", pa.float64()),
-            ("position", pa.int64()),
-            ("closed_position", pa.int64()),
-        ]
-    )
+    declared = (TRADES,)
 
     def create(self, con: duckdb.DuckDBPyConnection) -> None:
         """Create the table and the metrics view."""
-        price = f"DECIMAL(38, {PRICE_SCALE})"
-        con.execute(
-            "CREATE TABLE IF NOT EXISTS trades (guild_id BIGINT, trade_id VARCHAR, "
-            f"user_id BIGINT, symbol VARCHAR, direction VARCHAR, entry {price}, size {price}, "
-            f"stop {price}, target {price}, strategy VARCHAR, signal_ref VARCHAR, tags VARCHAR, "
-            "note VARCHAR, notes BIGINT, opened_at TIMESTAMPTZ, "
-            f"exit {price}, closed_at TIMESTAMPTZ, reason VARCHAR, status VARCHAR, "
-            f"pnl DECIMAL(38, {PNL_SCALE}), pnl_pct DOUBLE, r_multiple DOUBLE, "
-            "holding_seconds DOUBLE, position BIGINT, closed_position BIGINT, "
-            "PRIMARY KEY (guild_id, trade_id))"
-        )
+        super().create(con)
         # Break-evens are their own count: a zero P&L is neither a win nor a loss.
         con.execute(
             "CREATE OR REPLACE VIEW journal_metrics AS SELECT guild_id, user_id, "
@@ -273,9 +269,7 @@ class TradesProjection(ColumnarProjection):
             folded = fold_trade_event(current.get(key), ev, position)
             if folded is not None:
                 current[key] = folded
-        insert_columns(
-            con, "trades", _columns(list(current.values())), self.schema, or_replace=True
-        )
+        TRADES.load(con, _columns(list(current.values())))
 
 
 def _columns(records: list[TradeRecord]) -> dict[str, list[Any]]:
