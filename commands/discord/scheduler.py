@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 import disnake
 import msgspec
 
+import logs
 from commands.core.models import DailyRun
 from commands.core.ports import Clock
 from commands.core.service import CommandService
@@ -159,6 +160,10 @@ class DailyScheduler:
         without the second looks for the marked post in the channel and records it instead of
         posting again (the earlier process died after Discord took the post).
         """
+        with logs.context(guild_id=guild_id):  # the run adds its run id
+            return await self._run_guild(guild_id, now)
+
+    async def _run_guild(self, guild_id: int, now: datetime) -> bool:
         run = await self.daily.run(guild_id, now=now)
         if run.already_posted:
             return False

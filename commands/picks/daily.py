@@ -17,6 +17,7 @@ from datetime import date, datetime
 
 import msgspec
 
+import logs
 from commands.core import text as tx
 from commands.core.fetching import fetch_in_rounds
 from commands.core.models import GREY, RED, DailyRun, Reply
@@ -125,6 +126,7 @@ class DailyRuns:
                 if self.service.calendar.is_early_close(session):
                     early_close = self.service.calendar.close_at(session)
         run_id = run_id or f"daily:{guild_id}:{session.isoformat()}"
+        logs.bind(run_id=run_id)  # on the lines of its fetches, scan and post (and the caller's)
         channel = channel_id if manual else (sched.channel_id if sched else None)
         base = DailyRun(
             guild_id=guild_id, session=session, run_id=run_id, channel_id=channel,

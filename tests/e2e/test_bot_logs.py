@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import disnake
@@ -17,8 +18,9 @@ import pytest
 import bot
 import logs
 from settings import load_settings
-from tests.e2e.bot_harness import eventually
+from tests.e2e.bot_harness import START, copy_template, eventually, prepare_template, running_bot
 from tests.e2e.discord_standin import DiscordStandin
+from tests.e2e.test_bot_daily import HALF_HOUR, configure, daily_posts
 from tests.support.azurite import ACCOUNT_KEY, Azurite, azurite
 
 __all__ = ["azurite"]
@@ -113,3 +115,41 @@ async def test_discord_event_and_gateway_errors_are_one_json_line_each(
     assert str(event["exception"]).endswith("ValueError: listener failed")
     assert "GUILD_CREATE" in str(gateway["message"])
     assert str(gateway["exception"]).endswith("KeyError: 'id'")
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Sample bars and flows fetched once for the module."""
+    return prepare_template(tmp_path_factory.mktemp("bot-logs-template"))
+
+
+async def test_the_daily_runs_lines_name_its_guild_run_id_and_positions(
+    discord_standin: DiscordStandin,
+    template: Path,
+    json_stdout: io.StringIO,
+    tmp_path: Path,
+) -> None:
+    """The scheduler's daily post logs its lines with the guild and the run id: the post line,
+    and the append of each of its steps (scan, intent, post) with positions; the
+    admin's commands before it log theirs with their own command ids."""
+    guild = discord_standin.world.guild
+    async with running_bot(
+        discord_standin, copy_template(template, tmp_path / "d"), scheduler=True
+    ) as r:
+        await configure(r)
+        await eventually(lambda: HALF_HOUR in r.time.sleeps, "the loop to sleep until 09:30")
+        r.time.set(START + timedelta(seconds=HALF_HOUR))
+        await discord_standin.wait_for_channel_message(guild.channel("picks").id)
+        await eventually(lambda: len(daily_posts(r)) == 1, "the post to be recorded")
+    records = [json.loads(line) for line in json_stdout.getvalue().splitlines()]
+    run_id = f"daily:{guild.id}:{START.date().isoformat()}"
+    of_run = [r for r in records if r.get("run_id") == run_id]
+    [posted] = [r for r in of_run if str(r["message"]).startswith("daily picks posted")]
+    assert (posted["guild_id"], posted["logger"]) == (guild.id, "commands.discord.scheduler")
+    appends = [r for r in of_run if str(r["message"]).startswith("appended ")]
+    assert len(appends) >= 3  # scan, intent, post (fetching what is stored appends nothing)
+    assert all(r["guild_id"] == guild.id for r in appends)
+    assert [r["first_position"] for r in appends] == sorted(r["first_position"] for r in appends)
+    commands = [r for r in records if str(r.get("command", "")).startswith(("watchlist", "sch"))]
+    assert len({r["command_id"] for r in commands}) == 6  # five symbols and the schedule
+    assert all(r["guild_id"] == guild.id and "run_id" not in r for r in commands)
