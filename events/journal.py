@@ -32,15 +32,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import os
 import sqlite3
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
 
 import msgspec
 from eventsourcing.persistence import IntegrityError, StoredEvent
@@ -59,6 +60,7 @@ from events.records import RawRecord
 
 DEFAULT_PAGE_SIZE = 5000
 _T = TypeVar("_T")
+_P = ParamSpec("_P")
 
 Row = tuple[int, str, int, str, bytes]
 """One stored event as read: (position, stream, version, tag, state)."""
@@ -761,6 +763,40 @@ class JournalReader:
         self.connection.close()
 
 
+class _OnWriterThread(Generic[_P, _T]):
+    """A ``Journal`` method as an awaitable ``AsyncJournal`` method run on its writer thread.
+
+    The signature stays declared once, on ``Journal``: the descriptor's type carries its
+    parameters (``ParamSpec``) and return type, so mypy checks every awaited call against them,
+    which a ``__getattr__`` forwarder would not. The method is looked up on the wrapped journal at
+    call time, so a subclass's override is the one that runs.
+    """
+
+    def __init__(self, method: Callable[Concatenate[Journal, _P], _T]) -> None:
+        self.name = method.__name__
+        self.__doc__ = f"``Journal.{self.name}`` on the writer thread, off the event loop."
+
+    @overload
+    def __get__(self, obj: None, owner: type[AsyncJournal]) -> Self: ...
+
+    @overload
+    def __get__(
+        self, obj: AsyncJournal, owner: type[AsyncJournal]
+    ) -> Callable[_P, Coroutine[Any, Any, _T]]: ...
+
+    def __get__(
+        self, obj: AsyncJournal | None, owner: type[AsyncJournal]
+    ) -> Self | Callable[_P, Coroutine[Any, Any, _T]]:
+        if obj is None:
+            return self
+        method: Callable[_P, _T] = getattr(obj.journal, self.name)
+
+        async def on_writer(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+            return await obj.run(method, *args, **kwargs)
+
+        return on_writer
+
+
 class AsyncJournal:
     """The journal for asyncio code: every call runs on one dedicated writer thread."""
 
@@ -768,59 +804,23 @@ class AsyncJournal:
         self.journal = journal
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-writer")
 
-    async def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
-
-    async def append(
-        self,
-        events: Sequence[NewEvent],
-        *,
-        command_id: str,
-        actor: Actor,
-        expected_versions: Mapping[str, int] | None = None,
-        recorded_at: datetime | None = None,
-    ) -> AppendResult:
-        """``Journal.append`` off the event loop."""
-        result: AppendResult = await self._run(
-            self.journal.append,
-            events,
-            command_id=command_id,
-            actor=actor,
-            expected_versions=expected_versions,
-            recorded_at=recorded_at,
-        )
-        return result
-
-    async def append_raw(
-        self, records: Sequence[RawRecord], *, checkpoints: Mapping[int, bytes] | None = None
-    ) -> bytes:
-        """``Journal.append_raw`` off the event loop."""
-        digest: bytes = await self._run(self.journal.append_raw, records, checkpoints=checkpoints)
-        return digest
-
-    async def run(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    async def run(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         """Run ``fn`` on the writer thread (a ``RestoreSession``'s steps, for one)."""
-        result: _T = await self._run(fn, *args, **kwargs)
-        return result
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
 
-    async def chain_at(self, position: int) -> bytes:
-        """``Journal.chain_at`` off the event loop."""
-        digest: bytes = await self._run(self.journal.chain_at, position)
-        return digest
-
-    async def read_raw(self, start: int, limit: int) -> list[RawRecord]:
-        """``Journal.read_raw`` off the event loop."""
-        records: list[RawRecord] = await self._run(self.journal.read_raw, start, limit)
-        return records
+    append = _OnWriterThread(Journal.append)
+    append_raw = _OnWriterThread(Journal.append_raw)
+    chain_at = _OnWriterThread(Journal.chain_at)
+    read_raw = _OnWriterThread(Journal.read_raw)
 
     def head(self) -> int:
-        """The last global position."""
+        """The last global position (a read of the head the writer keeps; no thread hop)."""
         return self.journal.head()
 
     async def close(self) -> None:
         """Finish pending writes and close the journal."""
-        await self._run(self.journal.close)
+        await self.run(self.journal.close)
         self._executor.shutdown(wait=True)
 
 

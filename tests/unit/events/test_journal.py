@@ -6,12 +6,14 @@ import sqlite3
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from events.audit import CommandHandled
 from events.base import Actor, NewEvent
 from events.journal import (
+    AppendResult,
     AsyncJournal,
     ConcurrencyError,
     Journal,
@@ -202,3 +204,51 @@ async def test_async_journal_appends_off_the_loop(journal: Journal) -> None:
     assert [r.position for r in await aj.read_raw(1, 10)] == [1]
     assert aj.head() == 1
     await aj.close()
+
+
+class _ThreadNoting(Journal):
+    """A journal that notes the thread each forwarded call ran on."""
+
+    threads: list[str]
+
+    def append(self, *args: Any, **kwargs: Any) -> AppendResult:
+        self.threads.append(threading.current_thread().name)
+        return super().append(*args, **kwargs)
+
+    def append_raw(self, *args: Any, **kwargs: Any) -> bytes:
+        self.threads.append(threading.current_thread().name)
+        return super().append_raw(*args, **kwargs)
+
+    def chain_at(self, position: int) -> bytes:
+        self.threads.append(threading.current_thread().name)
+        return super().chain_at(position)
+
+    def read_raw(self, *args: Any, **kwargs: Any) -> list[RawRecord]:
+        self.threads.append(threading.current_thread().name)
+        return super().read_raw(*args, **kwargs)
+
+
+async def test_async_journal_forwards_each_method_to_the_one_writer_thread(
+    tmp_path: Path,
+) -> None:
+    """Every forwarded method runs the wrapped journal's own (overridden) method, with its
+    arguments as given, on the one writer thread, never on the event loop's thread."""
+    source = Journal.open(tmp_path / "source.sqlite")
+    source.append([NewEvent("a", audit()), NewEvent("b", audit())], command_id="c", actor=USER)
+    target = _ThreadNoting(tmp_path / "target.sqlite")
+    target.threads = []
+    aj = AsyncJournal(target)
+    try:
+        await aj.append_raw(source.read_raw(1, 1))
+        result = await aj.append([NewEvent("c", audit())], command_id="c2", actor=USER)
+        assert result.positions == [2]
+        assert [r.position for r in await aj.read_raw(1, 10, stop=1)] == [1]
+        assert await aj.chain_at(1) == source.chain_at(1)  # the same record, the same link
+    finally:
+        await aj.close()
+        source.close()
+    loop_thread = threading.current_thread().name
+    assert len(target.threads) == 4
+    assert len(set(target.threads)) == 1
+    assert target.threads[0].startswith("journal-writer")
+    assert loop_thread not in target.threads
