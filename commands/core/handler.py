@@ -115,10 +115,31 @@ def check_symbols(raw: str | None, state: State, guild_id: int) -> list[str]:
     return out
 
 
+def watched(state: State, guild_id: int) -> list[str]:
+    """The guild's watchlist."""
+    return state.guilds.watched_symbols(guild_id)
+
+
 def watched_and_stored(state: State, guild_id: int) -> list[str]:
     """The guild's watchlist, then every other symbol with stored bars (sorted)."""
-    watched = state.guilds.watched_symbols(guild_id)
-    return list(dict.fromkeys([*watched, *sorted(state.market.known_symbols())]))
+    return list(dict.fromkeys([*watched(state, guild_id), *sorted(state.market.known_symbols())]))
+
+
+def symbols_or(
+    cmd: Command,
+    state: State,
+    default: Callable[[State, int], list[str]],
+    *,
+    refusal: str | None,
+) -> list[str]:
+    """The rule of every command that takes ``symbols``: those given (checked), else
+    ``default(state, guild)`` (the watchlist, or it and every stored symbol); when both are
+    empty, rejected with ``refusal`` (``None``: an empty list is an answer, e.g. for /status)."""
+    symbols = check_symbols(cmd.options.get("symbols"), state, cmd.inv.guild_id)
+    symbols = symbols or default(state, cmd.inv.guild_id)
+    if not symbols and refusal is not None:
+        raise reject(refusal)
+    return symbols
 
 
 def find_strategy(name: str, strategies: Sequence[StrategyInfo]) -> StrategyInfo | None:

@@ -4,8 +4,10 @@ buttons, and prev/next buttons for a reply with pages.
 Rules kept here, for every message the bot sends:
 
 - ``allowed_mentions`` is none: nothing the bot says pings anyone (``NO_MENTIONS``).
-- Text a member typed is escaped by the service's handlers before it reaches a reply; text the
-  front end itself quotes (a display name) goes through ``member_text``.
+- Text a member typed is escaped by the service's handlers before it reaches a reply
+  (``commands.core.text.escape``, the one escaper: only the code that writes a reply's markdown
+  knows which parts are a member's, so escaping happens there, in the pure handlers, not here;
+  the console renders the same escaped markdown). disnake's ``escape_markdown`` is not used.
 - Discord's limits are met by truncating (embed title 256, description 4,096, 25 fields of
   256/1,024, footer 2,048, 6,000 in all; 5 rows of 5 buttons, labels 80), so a long reply is
   shortened, never refused by Discord.
@@ -42,11 +44,6 @@ ROWS_MAX = 5
 BUTTONS_PER_ROW = 5
 OK_COLOR = 0x3498DB
 ERROR_COLOR = 0xE74C3C
-
-
-def member_text(text: str) -> str:
-    """Text a member chose (a name) made inert: no markdown, no mentions."""
-    return disnake.utils.escape_markdown(disnake.utils.escape_mentions(text))
 
 
 def clip(text: str, limit: int) -> str:

@@ -14,6 +14,7 @@ from commands.core.handler import (
     check_symbols,
     reject,
     reply_footer,
+    symbols_or,
     watched_and_stored,
 )
 from commands.core.models import BLUE, GREEN, RED, Invocation, Reply
@@ -30,14 +31,11 @@ from events.market import BarsFetched, EarningsFetched, FetchFailed, FlowAlertsF
 def fetch_symbols(cmd: Command, state: State) -> list[str]:
     """The symbols a fetch asks for: those given, else the watchlist and every stored symbol
     (rejected when there are none, or a given one is unknown)."""
-    given = check_symbols(cmd.options.get("symbols"), state, cmd.inv.guild_id)
-    symbols = given or watched_and_stored(state, cmd.inv.guild_id)
-    if not symbols:
-        raise reject(
-            "Give symbols, e.g. symbols:AAPL,MSFT (the watchlist is empty and no data is "
-            "stored yet)."
-        )
-    return symbols
+    return symbols_or(
+        cmd, state, watched_and_stored,
+        refusal="Give symbols, e.g. symbols:AAPL,MSFT (the watchlist is empty and no data is "
+        "stored yet).",
+    )  # fmt: skip
 
 
 def _fetched_symbols(cmd: Command, state: State) -> list[str]:
@@ -121,9 +119,7 @@ def handle_fetch_flows(cmd: Command, state: State, clock: Clock) -> Outcome:
 
 def handle_status(cmd: Command, state: State, clock: Clock) -> Outcome:
     """Coverage per symbol: bars from-to, last fetch, last flow alert."""
-    guild = cmd.inv.guild_id
-    symbols = check_symbols(cmd.options.get("symbols"), state, guild)
-    symbols = symbols or watched_and_stored(state, guild)
+    symbols = symbols_or(cmd, state, watched_and_stored, refusal=None)
     lines = []
     for c in state.market.coverage(symbols):
         bars = (

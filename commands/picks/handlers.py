@@ -17,9 +17,10 @@ from commands.core.handler import (
     State,
     check_strategy,
     check_symbol,
-    check_symbols,
     reject,
     reply_footer,
+    symbols_or,
+    watched,
 )
 from commands.core.models import BLUE, GREEN, GREY, Button, DailyRun, Invocation, Reply
 from commands.core.ports import Clock
@@ -42,15 +43,11 @@ EARNINGS_SKIP_REASON = "earnings on "
 
 def analyze_symbols(cmd: Command, state: State) -> list[str]:
     """The symbols ``/analyze`` scans: the option, else the watchlist (rejected when empty)."""
-    symbols = check_symbols(cmd.options.get("symbols"), state, cmd.inv.guild_id)
-    if not symbols:
-        symbols = state.guilds.watched_symbols(cmd.inv.guild_id)
-    if not symbols:
-        raise reject(
-            "The watchlist is empty: give symbols (symbols:AAPL,MSFT) or add some with "
-            "/watchlist add."
-        )
-    return symbols
+    return symbols_or(
+        cmd, state, watched,
+        refusal="The watchlist is empty: give symbols (symbols:AAPL,MSFT) or add some with "
+        "/watchlist add.",
+    )  # fmt: skip
 
 
 def skip_earnings_days(options: Mapping[str, Any]) -> int:

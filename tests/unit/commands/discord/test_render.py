@@ -11,7 +11,6 @@ from commands.discord.render import (
     EMBED_TOTAL_MAX,
     Pager,
     embed_of,
-    member_text,
     parse_page_id,
     render,
     render_page,
@@ -82,10 +81,3 @@ def test_pager_forgets_the_oldest_reply() -> None:
         pager.keep(key, Reply(pages=[Reply()]))
     assert pager.get("a") is None
     assert pager.get("c") is not None
-
-
-def test_member_text_cannot_ping_or_format() -> None:
-    """A display name with a mass mention and markdown is made inert."""
-    text = member_text("@everyone **bold**")
-    assert "@everyone" not in text
-    assert "**" not in text
