@@ -4,8 +4,9 @@
     .venv/bin/python benchmarks/daily.py --data-dir DIR        # on a journal (benchmarks/box.py)
 
 The daily run is what the scheduler does each trading morning per server
-(``CommandService.run_daily``): fetch bars and flow alerts of the watchlist, append them, catch the
-analytics up, scan the configured strategy over the stored data and return the post. The offline
+(``commands.picks.daily.DailyRuns.run``): fetch bars and flow alerts of the watchlist, append
+them, catch the analytics up, scan the configured strategy over the stored data and return the
+post. The offline
 sample data know 38 symbols, so a synthetic provider (``analysis.synthetic``: the sample data's
 shape, any number of symbols) serves the 50. The clock is pinned on a trading Tuesday, so a run
 is reproducible. The first run of a session fetches a year of bars per symbol; a second run is
@@ -31,6 +32,7 @@ import msgspec
 from analysis.synthetic import SyntheticMarket, generate_market
 from benchmarks._common import peak_rss_mib, print_json_last, say, timed
 from commands.core.models import RED, Invocation
+from commands.picks.daily import DailyRuns
 from commands.wiring import close_service, open_default_service
 from events.clock import FixedClock
 from events.market import Bar, FlowAlert
@@ -100,7 +102,7 @@ async def measure(data_dir: Path, symbols: int) -> dict[str, Any]:
             raise SystemExit(f"schedule set refused: {done.description}")
         for label in ("first", "again"):
             with timed() as t:
-                run = await service.run_daily(GUILD, now=NOW)
+                run = await DailyRuns(service).run(GUILD, now=NOW)
             out[f"{label}_run_s"] = round(t.seconds, 3)
             out[f"{label}_picks"] = len(run.picks)
             out[f"{label}_failures"] = len(run.failures)
