@@ -32,7 +32,7 @@ COPY commands/ commands/
 COPY fetchers/ fetchers/
 COPY analysis/ analysis/
 COPY sync/ sync/
-COPY bot.py cli.py settings.py logs.py ./
+COPY bot.py cli.py cli_options.py settings.py logs.py ./
 RUN python -m pip wheel --no-deps --no-build-isolation --wheel-dir /wheels . \
     && python -m pip --python /opt/venv/bin/python install --no-deps /wheels/*.whl
 

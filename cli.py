@@ -3,98 +3,27 @@
 Every command accepts ``--data-dir`` after its name (``ibpicker journal verify --data-dir D``);
 its default comes from ``IBPICKER_DATA_DIR``, else the per-user data folder. Feature folders own
 their commands (``projections/cli.py`` for ``journal``, ``analysis/cli.py`` for ``strategy`` and
-``scan``, …); this module only defines the shared options and puts the groups together, importing
-them inside ``build_app`` so that they can import the shared options from here.
+``scan``, …) and take the shared options from the leaf ``cli_options``; this module imports them
+to put the groups together, and turns a failure into one ``error:`` line (``explain``).
 """
 
 from __future__ import annotations
 
 import errno
-import logging
-import os
 import sqlite3
 import sys
-from pathlib import Path
-from typing import Annotated, NoReturn
 
 import typer
-from rich.console import Console
 
+import analysis.cli
+import commands.cli
+import projections.cli
 import settings
+import sync.cli
+from cli_options import DEBUG_ENV, DEBUG_FLAG, debug_enabled, err, set_debug
 
 APP_NAME = "ibpicker"
-DEBUG_FLAG = "--debug"
-DEBUG_ENV = "IBPICKER_DEBUG"
-"""``IBPICKER_DEBUG=1`` does what ``--debug`` does (for a command started by something else)."""
 EXIT_FAILED = 1
-
-
-def default_data_dir() -> Path:
-    """``IBPICKER_DATA_DIR``, else the per-user folder (``settings.default_data_dir``)."""
-    explicit = os.environ.get("IBPICKER_DATA_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    return settings.default_data_dir()
-
-
-DataDirOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        help="Folder holding journal.sqlite and analytics.duckdb "
-        "(default: $IBPICKER_DATA_DIR, else ~/.local/share/ibpicker).",
-        show_default=False,
-        file_okay=False,
-    ),
-]
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-
-
-# One pair of consoles for every command group: results to stdout, messages and errors to stderr.
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    """Print ``error: message`` to stderr (never as markup); exit with ``code`` (2: bad input)."""
-    err.print(f"error: {message}", markup=False)
-    raise typer.Exit(code)
-
-
-def resolve_data_dir(value: Path | None) -> Path:
-    """The data folder to use for ``--data-dir`` (created if missing)."""
-    path = value if value is not None else default_data_dir()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-class _Flags:
-    debug = False
-
-
-def debug_enabled() -> bool:
-    """Whether ``--debug`` (or ``IBPICKER_DEBUG=1``) asked for tracebacks."""
-    return _Flags.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
-
-
-class _MessageOnly(logging.Formatter):
-    """``warning: message`` without the traceback (``--debug`` shows it)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return f"{record.levelname.lower()}: {record.getMessage()}"
-
-
-def log_to_stderr(level: int = logging.WARNING) -> None:
-    """Route log records of ``level`` and above to stderr: as one plain line each, or with
-    timestamps and tracebacks under ``--debug``. For the commands a person runs (the console):
-    a warning reads as a message, never as a traceback."""
-    handler = logging.StreamHandler(sys.stderr)
-    if debug_enabled():
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    else:
-        handler.setFormatter(_MessageOnly())
-    logging.basicConfig(level=logging.INFO if debug_enabled() else level, handlers=[handler])
 
 
 def explain(exc: BaseException) -> str | None:
@@ -150,17 +79,13 @@ def build_app() -> typer.Typer:
         pretty_exceptions_show_locals=False,
         add_completion=False,
     )
-    import importlib
-
-    for module_name in ("projections.cli", "analysis.cli", "sync.cli", "commands.cli"):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue  # that feature has no commands yet
-            raise
-        module.register(app)
-
+    for register in (
+        projections.cli.register,
+        analysis.cli.register,
+        sync.cli.register,
+        commands.cli.register,
+    ):
+        register(app)
     return app
 
 
@@ -171,7 +96,7 @@ def main() -> None:
     # --debug is taken anywhere on the line (``ibpicker console --debug`` as well as before the
     # command), so it is read here rather than declared on each command.
     if DEBUG_FLAG in sys.argv[1:]:
-        _Flags.debug = True
+        set_debug()
         sys.argv = [a for a in sys.argv if a != DEBUG_FLAG]
     try:
         app()

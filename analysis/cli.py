@@ -15,10 +15,10 @@ import typer
 from rich.syntax import Syntax
 from rich.table import Table
 
-import cli
+import cli_options
 from analysis.errors import StrategyError
 from analysis.strategy import Strategy, list_strategies, load_strategy, summary_lines
-from cli import JsonOption
+from cli_options import JsonOption
 
 strategy_app = typer.Typer(
     name="strategy",
@@ -26,8 +26,8 @@ strategy_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_out = cli.out
-_err = cli.err
+_out = cli_options.out
+_err = cli_options.err
 
 
 def register(app: typer.Typer) -> None:
@@ -96,7 +96,7 @@ def show_command(
     try:
         strategy = load_strategy(name)
     except StrategyError as exc:
-        cli.fail(str(exc))
+        cli_options.fail(str(exc))
     if as_json:
         print(
             json.dumps(

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cli import DataDirOption, log_to_stderr, resolve_data_dir
+from cli_options import DataDirOption, log_to_stderr, resolve_data_dir
 
 
 def register(app: typer.Typer) -> None:

@@ -30,8 +30,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-import cli
-from cli import DataDirOption, JsonOption, resolve_data_dir
+import cli_options
+from cli_options import DataDirOption, JsonOption, resolve_data_dir
 from events.base import Envelope
 from events.codec import EventCodec, EventCodecError
 from events.journal import JournalCorruptError, JournalError, JournalReader, WriterBusyError
@@ -54,8 +54,8 @@ journal_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_out = cli.out
-_err = cli.err
+_out = cli_options.out
+_err = cli_options.err
 
 
 def register(app: typer.Typer) -> None:
@@ -70,7 +70,7 @@ def _reader(data_dir: Path | None) -> Iterator[JournalReader]:
     try:
         reader = JournalReader(journal_path(folder))
     except JournalError as exc:
-        cli.fail(f"{exc} (is --data-dir right?)")
+        cli_options.fail(f"{exc} (is --data-dir right?)")
     try:
         yield reader
     finally:
@@ -111,7 +111,7 @@ def _check_tag(tag: str | None, codec: EventCodec) -> list[str]:
     if tag is None:
         return []
     if tag not in codec.tags:
-        cli.fail(f"unknown tag {tag!r}; known tags: {', '.join(sorted(codec.tags))}")
+        cli_options.fail(f"unknown tag {tag!r}; known tags: {', '.join(sorted(codec.tags))}")
     return [tag]
 
 
@@ -249,13 +249,13 @@ def _envelopes(
         try:
             rows = next(pages, None)
         except JournalCorruptError as exc:
-            cli.fail(str(exc), code=1)
+            cli_options.fail(str(exc), code=1)
         if rows is None:
             return
         try:
             yield Page(reader.codec, rows.first, rows.last, rows.rows).envelopes(wanted)
         except EventCodecError as exc:
-            cli.fail(f"{exc} (run `ibpicker journal verify`)", code=1)
+            cli_options.fail(f"{exc} (run `ibpicker journal verify`)", code=1)
 
 
 SUMMARY_TEXT = 40
@@ -308,10 +308,12 @@ def show(
     with _reader(data_dir) as reader:
         head = reader.head()
         if not 1 <= position <= head:
-            cli.fail(f"position {position} is out of range (the journal holds 1..{head})")
+            cli_options.fail(f"position {position} is out of range (the journal holds 1..{head})")
         pages = list(_envelopes(reader, position, position, []))
         if not pages or not pages[0]:
-            cli.fail(f"no event at position {position} (a gap? run `ibpicker journal verify`)", 1)
+            cli_options.fail(
+                f"no event at position {position} (a gap? run `ibpicker journal verify`)", 1
+            )
         env = pages[0][0]
     if as_json:
         _print_json(_envelope_dict(env))
@@ -349,7 +351,7 @@ def _check_memory_limit(memory_limit: str | None) -> None:
         try:
             memory_limit_bytes(memory_limit)
         except ValueError as exc:
-            cli.fail(str(exc))
+            cli_options.fail(str(exc))
 
 
 @journal_app.command("verify")
@@ -367,7 +369,7 @@ def verify_command(
     _check_memory_limit(memory_limit)
     folder = resolve_data_dir(data_dir)
     if not journal_path(folder).exists():
-        cli.fail(f"no journal at {journal_path(folder)} (is --data-dir right?)")
+        cli_options.fail(f"no journal at {journal_path(folder)} (is --data-dir right?)")
     with _reader(folder) as reader:
         head = reader.head()
     try:
@@ -380,7 +382,7 @@ def verify_command(
                 memory_limit=memory_limit,
             )
     except (JournalError, AnalyticsError) as exc:
-        cli.fail(str(exc))
+        cli_options.fail(str(exc))
     if as_json:
         _print_json({**msgspec.to_builtins(report), "sound": report.sound})
     else:
@@ -431,12 +433,12 @@ def rebuild_command(
     valid = projection_names()
     unknown = [n for n in names if n not in valid]
     if unknown:
-        cli.fail(f"unknown projection {', '.join(unknown)}; valid: {', '.join(valid)}")
+        cli_options.fail(f"unknown projection {', '.join(unknown)}; valid: {', '.join(valid)}")
     folder = resolve_data_dir(data_dir)
     with _reader(folder) as reader:
         head = reader.head()
     if to is not None and not 0 <= to <= head:
-        cli.fail(f"--to {to} is out of range (the journal holds 1..{head})")
+        cli_options.fail(f"--to {to} is out of range (the journal holds 1..{head})")
     try:
         with (
             Workspace.open(folder, analytics=False, catch_up=False) as ws,
@@ -446,11 +448,11 @@ def rebuild_command(
                 names, to=to, dry_run=dry_run, progress=advance, memory_limit=memory_limit
             )
     except JournalCorruptError as exc:
-        cli.fail(f"not rebuilding from a faulty journal: {exc}", code=1)
+        cli_options.fail(f"not rebuilding from a faulty journal: {exc}", code=1)
     except WriterBusyError as exc:
-        cli.fail(str(exc), code=1)
+        cli_options.fail(str(exc), code=1)
     except EventCodecError as exc:
-        cli.fail(f"{exc} (run `ibpicker journal verify`)", code=1)
+        cli_options.fail(f"{exc} (run `ibpicker journal verify`)", code=1)
     if as_json:
         _print_json(report)
         raise typer.Exit(1 if report.faults else 0)
@@ -461,7 +463,7 @@ def rebuild_command(
         f"{report.events_read:,} events in {report.seconds:.1f} s ({rate:,.0f} events/s), {verb}"
     )
     for fault in report.faults:
-        cli.err.print(f"error: {fault}", markup=False)
+        cli_options.err.print(f"error: {fault}", markup=False)
     if report.faults:
         raise typer.Exit(1)
 
@@ -491,7 +493,7 @@ def export(
         head = reader.head()
         last = head if stop is None else stop
         if start < 1 or last > head or start > last:
-            cli.fail(f"range {start}..{last} is out of range (the journal holds 1..{head})")
+            cli_options.fail(f"range {start}..{last} is out of range (the journal holds 1..{head})")
         sink = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
         try:
             with _progress(last - start + 1 if output else 0, "export") as advance:

@@ -16,7 +16,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from cli import DataDirOption, JsonOption, resolve_data_dir
+from cli_options import DataDirOption, JsonOption, resolve_data_dir
 from events.journal import AsyncJournal, Journal, JournalError, JournalReader
 from events.records import RawRecord
 from events.segments import SegmentError, decode_segment

@@ -7,7 +7,7 @@ import logging
 
 import typer
 
-from cli import DataDirOption
+from cli_options import DataDirOption
 
 
 def register(app: typer.Typer) -> None:

@@ -52,10 +52,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
-import cli
+import cli_options
 from analysis.errors import StrategyError
 from analysis.strategy import Strategy, load_strategy_file
-from cli import DataDirOption, JsonOption, resolve_data_dir
+from cli_options import DataDirOption, JsonOption, resolve_data_dir
 from commands.console.console import EXIT_FAILED, LOCAL_GUILD, LOCAL_USER, exit_status, outcome_of
 from commands.core.adapters import FetchServiceAdapter, StoredMarketData, StrategyAnalyzer
 from commands.core.models import Invocation, Reply
@@ -85,8 +85,8 @@ fetch_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_out = cli.out
-_err = cli.err
+_out = cli_options.out
+_err = cli_options.err
 
 CommandIdOption = Annotated[
     str | None,
@@ -392,7 +392,7 @@ async def _fetch(
             results = market_data.results
             journal_head = service.journal.head()
     except CliInputError as exc:
-        cli.fail(str(exc))
+        cli_options.fail(str(exc))
     outcomes = [o for r in results for o in r.outcomes]
     failed = any(o.status == "failed" for o in outcomes)
     code = exit_status(outcome, partial=reply.partial or failed)
@@ -582,7 +582,7 @@ async def _scan(
             scan = next((e.event for e in stored if isinstance(e.event, SignalsGenerated)), None)
             bar_sources = ctx.stored.bar_sources(universe)
     except CliInputError as exc:
-        cli.fail(str(exc))
+        cli_options.fail(str(exc))
     if outcome != "ok" or scan is None:
         if as_json:
             print(json.dumps({"command": "scan", "command_id": command_id, "outcome": outcome,

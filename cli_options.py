@@ -1,0 +1,90 @@
+"""What every feature's command group shares: the ``--data-dir`` and ``--json`` options, the
+stdout / stderr console pair, ``fail()``, the ``--debug`` switch and the log set-up of the
+commands a person runs.
+
+A leaf below the feature CLIs (``projections/cli.py``, ``analysis/cli.py``, ``sync/cli.py``,
+``commands/cli.py``): it imports nothing of ours but ``settings`` (the default data folder), so
+they import it while the top-level ``cli`` module imports them to assemble the command line.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+
+import settings
+
+DEBUG_FLAG = "--debug"
+DEBUG_ENV = "IBPICKER_DEBUG"
+"""``IBPICKER_DEBUG=1`` does what ``--debug`` does (for a command started by something else)."""
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="Folder holding journal.sqlite and analytics.duckdb "
+        "(default: $IBPICKER_DATA_DIR, else ~/.local/share/ibpicker).",
+        show_default=False,
+        file_okay=False,
+    ),
+]
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+# One pair of consoles for every command group: results to stdout, messages and errors to stderr.
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print ``error: message`` to stderr (never as markup); exit with ``code`` (2: bad input)."""
+    err.print(f"error: {message}", markup=False)
+    raise typer.Exit(code)
+
+
+def resolve_data_dir(value: Path | None) -> Path:
+    """The data folder to use for ``--data-dir`` (created if missing): the option, else
+    ``IBPICKER_DATA_DIR``, else the per-user data folder (``settings.default_data_dir``)."""
+    path = value if value is not None else settings.default_data_dir()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class _Flags:
+    debug = False
+
+
+def set_debug() -> None:
+    """``--debug`` was given: tracebacks are shown from now on (``cli.main`` reads the flag)."""
+    _Flags.debug = True
+
+
+def debug_enabled() -> bool:
+    """Whether ``--debug`` (or ``IBPICKER_DEBUG=1``) asked for tracebacks."""
+    return _Flags.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+class _MessageOnly(logging.Formatter):
+    """``warning: message`` without the traceback (``--debug`` shows it)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
+def log_to_stderr(level: int = logging.WARNING) -> None:
+    """Route log records of ``level`` and above to stderr: as one plain line each, or with
+    timestamps and tracebacks under ``--debug``. For the commands a person runs (the console):
+    a warning reads as a message, never as a traceback."""
+    handler = logging.StreamHandler(sys.stderr)
+    if debug_enabled():
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    else:
+        handler.setFormatter(_MessageOnly())
+    logging.basicConfig(level=logging.INFO if debug_enabled() else level, handlers=[handler])
