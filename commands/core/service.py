@@ -48,8 +48,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import msgspec
-
 import logs
 from commands.core import text as tx
 from commands.core.errors import CommandRejectedError
@@ -57,6 +55,7 @@ from commands.core.fetching import FetchProgress
 from commands.core.handler import MAX_SYMBOLS, Command, Handler, ServiceInfo, State, reject
 from commands.core.models import RED, Attachment, Button, DailyRun, Invocation, Reply
 from commands.core.ports import Analyzer, Clock, MarketFetcher, MarketView, TradingCalendar
+from commands.core.reply_record import reply_from_record, reply_record
 from commands.core.spec import coerce_options, find_command
 from commands.core.values import OptionError, audit_options, command_name
 from events.audit import CommandHandled
@@ -101,8 +100,6 @@ ANALYTICS_EAGER = frozenset(
 )
 """Market data and scans: what other commands read from the analytics, so loaded at once."""
 AUTOCOMPLETE_LIMIT = 25
-REPLY_RECORD_MAX = 8000
-"""Characters of a reply kept in its ``command_handled`` event (a Discord embed holds 6000)."""
 
 
 Gather = Callable[["CommandService", Command, FetchProgress | None], Awaitable[Command]]
@@ -458,45 +455,3 @@ class CommandService:
 
 def _actor(inv: Invocation) -> Actor:
     return Actor(guild_id=inv.guild_id, user_id=inv.user_id)
-
-
-def _reply_doc(reply: Reply) -> dict[str, Any]:
-    """``reply`` as JSON-ready data without attachments and without default-valued parts."""
-    plain = msgspec.to_builtins(msgspec.structs.replace(reply, attachments=[], pages=[]))
-    doc = {k: v for k, v in plain.items() if v != _REPLY_DEFAULTS[k]}
-    if reply.pages:
-        doc["pages"] = [_reply_doc(p) for p in reply.pages]
-    return doc
-
-
-_REPLY_DEFAULTS: dict[str, Any] = msgspec.to_builtins(Reply())
-
-
-def reply_record(reply: Reply, limit: int = REPLY_RECORD_MAX) -> str:
-    """The reply as kept in ``command_handled``: compact JSON of what the member saw, at most
-    ``limit`` characters. Attachments (charts, CSV) are never kept: they can be large, and the
-    journal is shipped to blob storage. Too long: further pages go first, then fields, then the
-    description is cut; "" when even that does not fit. Replies never carry secrets (provider
-    errors are scrubbed at the fetcher edge), so neither does this."""
-    cut = msgspec.structs.replace(reply, pages=[], fields=[])
-    for candidate in (
-        reply,
-        msgspec.structs.replace(reply, pages=[]),
-        cut,
-        msgspec.structs.replace(cut, description=cut.description[: limit // 4]),
-    ):
-        text = msgspec.json.encode(_reply_doc(candidate)).decode()
-        if len(text) <= limit:
-            return text
-    return ""
-
-
-def reply_from_record(text: str) -> Reply | None:
-    """The reply ``reply_record`` kept (``None`` for events written before it was kept)."""
-    if not text:
-        return None
-    try:
-        return msgspec.json.decode(text, type=Reply)
-    except msgspec.DecodeError:
-        log.warning("an audit event keeps a reply this version cannot read: %.80s", text)
-        return None

@@ -11,7 +11,8 @@ import pytest
 
 from commands.core.adapters import StoredMarketData
 from commands.core.handler import MAX_SYMBOLS
-from commands.core.service import REPLY_RECORD_MAX, CommandService, Reply, reply_from_record
+from commands.core.reply_record import REPLY_RECORD_MAX, reply_from_record
+from commands.core.service import CommandService, Reply
 from commands.journal.handlers import log_trade_prefill
 from commands.market.market_view import AnalyticsMarketView
 from commands.picks.daily import DailyRuns
