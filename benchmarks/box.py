@@ -34,6 +34,9 @@ journals, stopped at the end). Everything but the scenario's own process runs ou
 
 The medians of every figure over the repeats are printed per scenario; the last line of output is
 one JSON object ``{"box": ..., "scenarios": {name: {medians..., "runs": [...]}}}``.
+
+Over 500 lines on purpose: one benchmark script, run as one command; its sections are the cgroup
+(``Box``, ``Sampler``, ``run_once``), the prepared journals, the scenarios and the report.
 """
 
 from __future__ import annotations

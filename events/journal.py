@@ -25,6 +25,10 @@ library's table, untouched (streams are stored as text ids); the ``command_ids``
 journal self-verifying. The library's recorder inserts one row per statement to learn each rowid;
 with a single writer the rowids of a batch are ``head + 1 .. head + n``, so we insert a batch with
 one ``executemany`` and check the head after.
+
+Over 500 lines on purpose: this module is the one owner of the guarantees above (recorder, writer
+lock, append, restore, the read-only reader and the writer thread over the same SQLite file);
+splitting it would spread them. ``WriterLock`` and ``JournalReader`` are the seams if it grows.
 """
 
 from __future__ import annotations

@@ -7,6 +7,10 @@ each analytics projection's rows and its new position in one DuckDB transaction.
 position twice changes nothing: a projection only ever sees positions above its tracked one.
 
 Side effects are never projections, so nothing here can post, call or fetch: a rebuild is safe.
+
+Over 500 lines on purpose: catch-up and rebuild share one page loader and one isolation of a
+faulty event (``PageLoader``), which keeps "applying a position twice changes nothing" in one
+place; the rebuild's file swap (``rebuild``, ``remove_rebuild_leftovers``) is the seam if it grows.
 """
 
 from __future__ import annotations
