@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project f
 from analysis.errors import AnalysisError
 from analysis.scan import scan, signals_event
 from analysis.strategy import load_strategy_file
-from analysis.synthetic import SyntheticMarket, generate_market
 from benchmarks._common import print_json_last, say
+from tests.support.synthetic import SyntheticMarket, generate_market
 
 # Per-symbol numbers removed so that equal reasons group together.
 _NUMBERS = [

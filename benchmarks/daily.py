@@ -6,12 +6,11 @@
 The daily run is what the scheduler does each trading morning per server
 (``commands.picks.daily.DailyRuns.run``): fetch bars and flow alerts of the watchlist, append
 them, catch the analytics up, scan the configured strategy over the stored data and return the
-post. The offline
-sample data know 38 symbols, so a synthetic provider (``analysis.synthetic``: the sample data's
-shape, any number of symbols) serves the 50. The clock is pinned on a trading Tuesday, so a run
-is reproducible. The first run of a session fetches a year of bars per symbol; a second run is
-what a restart the same morning costs (nothing new to fetch). The last line of output is one JSON
-object.
+post. The offline sample data know 38 symbols, so a synthetic provider
+(``tests.support.synthetic``: the sample data's shape, any number of symbols) serves the 50. The
+clock is pinned on a trading Tuesday, so a run is reproducible. The first run of a session fetches
+a year of bars per symbol; a second run is what a restart the same morning costs (nothing new to
+fetch). The last line of output is one JSON object.
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project f
 
 import msgspec
 
-from analysis.synthetic import SyntheticMarket, generate_market
 from benchmarks._common import peak_rss_mib, print_json_last, say, timed
 from commands.core.models import RED, Invocation
 from commands.picks.daily import DailyRuns
@@ -37,6 +35,7 @@ from commands.wiring import close_service, open_default_service
 from events.clock import FixedClock
 from events.market import Bar, FlowAlert
 from fetchers.service import MarketData
+from tests.support.synthetic import SyntheticMarket, generate_market
 
 NOW = datetime(2026, 11, 24, 14, 40, tzinfo=UTC)  # a Tuesday, 09:40 in New York
 GUILD = 42
@@ -44,7 +43,7 @@ STRATEGY = "macd_volume_thrust"
 
 
 class SyntheticProvider:
-    """A ``MarketDataProvider`` over ``analysis.synthetic`` data (no network, any symbol count)."""
+    """A ``MarketDataProvider`` over ``tests.support.synthetic`` data (no network, any symbols)."""
 
     name = "sample"
 

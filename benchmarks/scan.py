@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project f
 
 from analysis.scan import ScanResult, scan, signals_event
 from analysis.strategy import Strategy, load_strategy_file
-from analysis.synthetic import generate_market
 from benchmarks._common import peak_rss_mib, print_json_last, say, timed
+from tests.support.synthetic import generate_market
 
 BASELINE_SECONDS = 22.5  # the predecessor: 21-24 s for this workload
 GOAL_SECONDS = 1.0

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from analysis.scan import ScanResult, scan, signals_event
 from analysis.strategy import Strategy, list_strategies
-from analysis.synthetic import SyntheticMarket, generate_market
+from tests.support.synthetic import SyntheticMarket, generate_market
 
 STRATEGIES = list_strategies()
 markets = st.builds(

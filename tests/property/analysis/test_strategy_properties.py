@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from analysis.errors import StrategyError
 from analysis.scan import scan
 from analysis.strategy import Strategy, parse_strategy
-from analysis.synthetic import generate_market
+from tests.support.synthetic import generate_market
 
 VALID: dict[str, Any] = {
     "strategy": {"name": "p", "version": "1", "tags": ["a"]},

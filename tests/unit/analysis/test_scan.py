@@ -12,8 +12,8 @@ import pytest
 from analysis.errors import AnalysisError
 from analysis.scan import evaluation_date, scan, signals_event
 from analysis.strategy import load_strategy
-from analysis.synthetic import generate_market
 from events.analysis import SignalsGenerated
+from tests.support.synthetic import generate_market
 from tests.unit.analysis.builders import bars, close_of, strategy
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -1,4 +1,4 @@
-"""Deterministic synthetic market data shaped like the sample data: for benchmarks and checks.
+"""Deterministic synthetic market data shaped like the sample data: for tests and benchmarks.
 
 Not the offline sample provider (that one lives in ``fetchers`` and goes through the event path);
 this only builds scan inputs directly, fast, for any number of symbols and bars: geometric random
