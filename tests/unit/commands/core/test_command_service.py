@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,14 +12,14 @@ import pytest
 from commands.core.adapters import StoredMarketData
 from commands.core.handler import MAX_SYMBOLS
 from commands.core.reply_record import REPLY_RECORD_MAX, reply_from_record
-from commands.core.service import CommandService, Reply
+from commands.core.service import CommandService
 from commands.journal.handlers import log_trade_prefill
 from commands.market.market_view import AnalyticsMarketView
-from commands.picks.daily import DailyRuns
-from commands.wiring import close_service, open_service
+from commands.wiring import close_service
 from events.audit import CommandHandled
 from events.trading import TradeClosed, TradeOpened
-from tests.unit.commands.fakes import FakeAnalyzer, FakeCalendar, FakeClock, FakeFetcher, Members
+from tests.unit.commands.fakes import FakeAnalyzer, FakeClock, FakeFetcher, Members
+from tests.unit.commands.service_kit import open_trade, service_on
 
 
 def _events(service: CommandService) -> list[object]:
@@ -30,30 +30,11 @@ def _tags(service: CommandService) -> list[str]:
     return [e.tag for page in service.journal.read() for e in page]
 
 
-def _service_on(
-    data_dir: Path,
-    fetcher: FakeFetcher,
-    analyzer: FakeAnalyzer,
-    clock: FakeClock,
-    symbol_limit: int | None = MAX_SYMBOLS,
-) -> CommandService:
-    """A service over ``data_dir`` (a second one over the same folder is a restart)."""
-    return open_service(
-        data_dir, fetcher=fetcher, analyzer=analyzer, clock=clock, calendar=FakeCalendar(),
-        symbol_limit=symbol_limit,
-    )  # fmt: skip
-
-
-async def _open(service: CommandService, members: Members, **opts: object) -> Reply:
-    options = {"symbol": "AAPL", "direction": "long", "entry": "187.5", "size": "10", **opts}
-    return await service.execute("trade open", options, members.inv())
-
-
 async def test_trade_open_appends_trade_and_audit_in_one_append(
     service: CommandService, members: Members
 ) -> None:
     """/trade open appends trade_opened plus one command_handled, with exact decimals and an id."""
-    reply = await _open(service, members, stop="180", tags="swing,tech")
+    reply = await open_trade(service, members, stop="180", tags="swing,tech")
     assert reply.ok
     assert _tags(service) == ["trade_opened", "command_handled"]
     opened = _events(service)[0]
@@ -98,7 +79,7 @@ async def test_bad_trade_input_is_rejected_with_only_an_audit_event(
     service: CommandService, members: Members, opts: dict[str, object], message: str
 ) -> None:
     """Bad input gets an ephemeral ok=False reply naming the problem; only the audit is appended."""
-    reply = await _open(service, members, **opts)
+    reply = await open_trade(service, members, **opts)
     assert not reply.ok
     assert reply.ephemeral
     assert message in reply.description
@@ -112,7 +93,7 @@ async def test_close_computes_exact_pnl_and_refuses_a_second_close(
     service: CommandService, members: Members
 ) -> None:
     """Closing a short at a lower price is a gain; closing it again is refused."""
-    opened = await _open(service, members, direction="short", entry="100.10", size="3")
+    opened = await open_trade(service, members, direction="short", entry="100.10", size="3")
     trade_id = opened.title.split()[1]
     closed = await service.execute(
         "trade close", {"id": trade_id.lower(), "exit": "99.05"}, members.inv()
@@ -127,7 +108,7 @@ async def test_close_computes_exact_pnl_and_refuses_a_second_close(
 
 async def test_only_the_owner_changes_a_trade(service: CommandService, members: Members) -> None:
     """Another member cannot close or note someone's trade."""
-    opened = await _open(service, members)
+    opened = await open_trade(service, members)
     trade_id = opened.title.split()[1]
     other = members.inv(user=2)
     reply = await service.execute("trade close", {"id": trade_id, "exit": "1"}, other)
@@ -141,7 +122,7 @@ async def test_a_guild_never_sees_another_guilds_trade(
     service: CommandService, members: Members
 ) -> None:
     """A trade id from guild 100 is unknown in guild 200, even to the same user."""
-    opened = await _open(service, members)
+    opened = await open_trade(service, members)
     trade_id = opened.title.split()[1]
     reply = await service.execute(
         "trade close", {"id": trade_id, "exit": "1"}, members.inv(guild=200)
@@ -178,7 +159,7 @@ async def test_metrics_attach_a_png_chart_and_count_break_evens_apart(
 ) -> None:
     """/metrics replies with an equity PNG; a break-even trade is not a loss."""
     for exit_ in ("110", "100", "95"):
-        opened = await _open(service, members, entry="100", size="1")
+        opened = await open_trade(service, members, entry="100", size="1")
         await service.execute(
             "trade close", {"id": opened.title.split()[1], "exit": exit_}, members.inv()
         )
@@ -195,8 +176,8 @@ async def test_export_is_a_csv_of_the_members_trades(
     service: CommandService, members: Members
 ) -> None:
     """/trade export attaches a CSV with a header and one row per trade of that member only."""
-    await _open(service, members)
-    await _open(service, members, symbol="MSFT")
+    await open_trade(service, members)
+    await open_trade(service, members, symbol="MSFT")
     await service.execute(
         "trade open",
         {"symbol": "TSLA", "direction": "long", "entry": 1, "size": 1},
@@ -278,7 +259,7 @@ async def test_autocomplete_offers_the_members_open_trades_only(
     service: CommandService, members: Members
 ) -> None:
     """open_trade autocomplete lists the caller's open trade ids, not others'."""
-    mine = (await _open(service, members)).title.split()[1]
+    mine = (await open_trade(service, members)).title.split()[1]
     await service.execute(
         "trade open",
         {"symbol": "TSLA", "direction": "long", "entry": 1, "size": 1},
@@ -286,73 +267,6 @@ async def test_autocomplete_offers_the_members_open_trades_only(
     )
     assert await service.autocomplete("open_trade", "", members.inv()) == [mine]
     assert await service.autocomplete("strategy", "gold", members.inv()) == ["golden_cross"]
-
-
-async def test_daily_run_posts_once_per_session(
-    service: CommandService, members: Members, clock: FakeClock, fetcher: FakeFetcher
-) -> None:
-    """A due run fetches bars and flows, scans, and after record_daily_post is no longer due."""
-    await service.execute("watchlist add", {"symbol": "AAPL"}, members.inv())
-    await service.execute(
-        "schedule set",
-        {"strategy": "rsi_flow", "time": "09:30", "channel": 77},
-        members.inv(admin=True),
-    )
-    assert DailyRuns(service).due(clock.now()) == [100]
-    run = await DailyRuns(service).run(100, now=clock.now())
-    assert run.late
-    assert run.picks[0].symbol == "AAPL"
-    assert run.channel_id == 77
-    assert [c[0] for c in fetcher.calls] == ["bars", "flows"]
-    assert "Posted late" in run.reply.description
-    assert await DailyRuns(service).record_post(run, message_id=1234)
-    assert not await DailyRuns(service).record_post(run, message_id=1235)
-    assert DailyRuns(service).due(clock.now()) == []
-    again = await DailyRuns(service).run(100, now=clock.now() + timedelta(minutes=1))
-    assert again.already_posted
-
-
-async def test_daily_run_says_what_failed(
-    service: CommandService, members: Members, clock: FakeClock, fetcher: FakeFetcher
-) -> None:
-    """A raising flow provider still yields a post naming the failure."""
-    fetcher.raise_flows = True
-    await service.execute("watchlist add", {"symbol": "AAPL"}, members.inv())
-    await service.execute(
-        "schedule set", {"strategy": "rsi_flow", "channel": 77}, members.inv(admin=True)
-    )
-    run = await DailyRuns(service).run(100, now=clock.now())
-    assert run.failures == ["flows: ConnectionError: flow provider down"]
-    assert ("What failed", "flows: ConnectionError: flow provider down", False) in run.reply.fields
-
-
-async def test_a_restart_does_not_post_twice_and_keeps_trades(
-    tmp_path: Path,
-    clock: FakeClock,
-    fetcher: FakeFetcher,
-    analyzer: FakeAnalyzer,
-    members: Members,
-) -> None:
-    """After a restart on the same data dir, the posted session is not owed and trades remain."""
-    first = _service_on(tmp_path, fetcher, analyzer, clock)
-    try:
-        await first.execute("watchlist add", {"symbol": "AAPL"}, members.inv())
-        await first.execute("schedule set", {"strategy": "rsi_flow", "channel": 77},
-                            members.inv(admin=True))  # fmt: skip
-        opened = await _open(first, members)
-        run = await DailyRuns(first).run(100, now=clock.now())
-        assert await DailyRuns(first).record_post(run, message_id=1)
-    finally:
-        close_service(first)
-    second = _service_on(tmp_path, fetcher, analyzer, clock)
-    try:
-        assert DailyRuns(second).due(clock.now()) == []
-        clock.advance(timedelta(days=1))  # Wednesday: a new session is owed once its time passes
-        assert DailyRuns(second).due(clock.now()) == [100]
-        trade_id = opened.title.split()[1]
-        assert await second.autocomplete("open_trade", "", members.inv()) == [trade_id]
-    finally:
-        close_service(second)
 
 
 def _stored_earnings(service: CommandService, symbols: list[str]) -> dict[str, list[date]]:
@@ -407,13 +321,13 @@ async def test_a_retry_after_a_restart_rebuilds_the_same_reply(
     description, fields and footer, rebuilt from its command_handled event."""
     inv = members.inv(command_id="interaction-7")
     opts = {"symbol": "AAPL", "direction": "long", "entry": "10", "size": "1", "stop": "9"}
-    first = _service_on(tmp_path, fetcher, analyzer, clock)
+    first = service_on(tmp_path, fetcher, analyzer, clock)
     try:
         original = await first.execute("trade open", opts, inv)
         about = await first.execute("about", {}, members.inv(command_id="interaction-8"))
     finally:
         close_service(first)
-    second = _service_on(tmp_path, fetcher, analyzer, clock)
+    second = service_on(tmp_path, fetcher, analyzer, clock)
     try:
         head = second.journal.head()
         assert await second.execute("trade open", opts, inv) == original
@@ -446,7 +360,7 @@ async def test_the_reply_kept_in_the_audit_event_is_bounded(
 
 async def test_the_reply_kept_has_no_attachments(service: CommandService, members: Members) -> None:
     """/metrics' chart is not copied into the journal: the kept reply is the embed without it."""
-    opened = await _open(service, members, entry="100", size="1")
+    opened = await open_trade(service, members, entry="100", size="1")
     await service.execute(
         "trade close", {"id": opened.title.split()[1], "exit": "110"}, members.inv()
     )
@@ -477,47 +391,6 @@ async def test_analyze_passes_skip_earnings_within_and_rejects_a_negative_one(
     assert "skip_earnings_within must be between 0 and 365" in bad.description
 
 
-async def test_daily_run_skips_earnings_by_the_guilds_default_and_says_which(
-    service: CommandService, members: Members, clock: FakeClock, analyzer: FakeAnalyzer
-) -> None:
-    """schedule set skip_earnings_within:N is kept with the schedule (status shows it); the daily
-    run scans with it and its post names the stocks skipped for earnings; the other settings
-    stay as they were."""
-    for symbol in ("AAPL", "MSFT"):
-        await service.execute("watchlist add", {"symbol": symbol}, members.inv())
-    admin = members.inv(admin=True)
-    await service.execute("schedule set", {"strategy": "rsi_flow", "channel": 77}, admin)
-    reply = await service.execute("schedule set", {"skip_earnings_within": 5},
-                                  members.inv(admin=True))  # fmt: skip
-    assert reply.ok, reply.description
-    assert "skipping stocks with earnings within 5 days" in reply.description
-    status = await service.execute("schedule status", {}, members.inv(admin=True))
-    assert ("Skip earnings within", "5 days", True) in status.fields
-    assert ("Strategy", "rsi_flow", True) in status.fields
-    analyzer.earnings = {"AAPL": date(2026, 3, 12)}
-    run = await DailyRuns(service).run(100, now=clock.now())
-    assert analyzer.skip_earnings == [5]
-    assert run.picks == []
-    fields = {name: value for name, value, _ in run.reply.fields}
-    assert fields["Skipped for earnings"] == "AAPL: earnings on 2026-03-12 (within 5 days)"
-    await service.execute("schedule set", {"skip_earnings_within": 0}, members.inv(admin=True))
-    off = await service.execute("schedule status", {}, members.inv(admin=True))
-    assert ("Skip earnings within", "off", True) in off.fields
-
-
-async def test_daily_run_names_an_earnings_failure_as_such(
-    service: CommandService, members: Members, clock: FakeClock, fetcher: FakeFetcher
-) -> None:
-    """A failed earnings fetch in the daily run is reported with its own kind, not as bars."""
-    await service.execute("watchlist add", {"symbol": "AAPL"}, members.inv())
-    await service.execute(
-        "schedule set", {"strategy": "rsi_flow", "channel": 77}, members.inv(admin=True)
-    )
-    fetcher.failing_earnings = {"AAPL"}
-    run = await DailyRuns(service).run(100, now=clock.now())
-    assert run.failures == ["earnings: HTTP 500"]
-
-
 async def test_typed_symbols_are_limited_but_the_watchlist_and_stored_ones_are_not(
     tmp_path: Path,
     clock: FakeClock,
@@ -528,7 +401,7 @@ async def test_typed_symbols_are_limited_but_the_watchlist_and_stored_ones_are_n
     """Typing more symbols than the limit is refused; an omitted symbols option fetches the
     watchlist and every stored symbol however many, in batches of the limit with progress,
     and /analyze scans the whole watchlist."""
-    service = _service_on(tmp_path, fetcher, analyzer, clock, symbol_limit=3)
+    service = service_on(tmp_path, fetcher, analyzer, clock, symbol_limit=3)
     try:
         typed = await service.execute("fetch stocks", {"symbols": "A,B,C,D"}, members.inv())
         assert not typed.ok
@@ -561,7 +434,7 @@ async def test_a_service_without_a_symbol_limit_takes_a_large_universe_in_batche
 ) -> None:
     """The CLI's service (no limit) fetches and scans 120 typed symbols: fetched in batches of
     MAX_SYMBOLS, appended as one command."""
-    service = _service_on(tmp_path, fetcher, analyzer, clock, symbol_limit=None)
+    service = service_on(tmp_path, fetcher, analyzer, clock, symbol_limit=None)
     try:
         universe = ",".join(f"S{i}" for i in range(120))
         reply = await service.execute("fetch stocks", {"symbols": universe}, members.inv())
