@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import random
 import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -38,11 +37,12 @@ import msgspec
 
 from events.journal import AsyncJournal
 from projections.analytics import Analytics
-from sync.blobstore import BlobStore, BlobStoreUnavailableError
+from sync.blobstore import BlobStore
 from sync.compaction import compact
 from sync.errors import NotWritableError
 from sync.health import HealthServer, HealthStatus
 from sync.restore import DEFAULT_PARALLEL, RestoreReport, restore
+from sync.retry import STORE_RETRY_MAX_S, Sleep, store_retrying
 from sync.shipper import DEFAULT_MAX_AGE_S, DEFAULT_MAX_EVENTS, Shipper
 from sync.snapshot import restore_snapshot, ship_snapshot
 from sync.writer_lease import DEFAULT_DURATION_S, LeaseKeeper, LeaseState
@@ -69,7 +69,7 @@ class SyncConfig(msgspec.Struct, frozen=True, kw_only=True):
     health_port: int | None = 8080  # None: no health server; 0: any free port
     restore_parallel: int = DEFAULT_PARALLEL
     stop_grace_s: float = 20.0
-    store_retry_max_s: float = 15.0
+    store_retry_max_s: float = STORE_RETRY_MAX_S  # the longest wait for an unavailable store
     snapshot_every_s: float | None = None  # ship an analytics snapshot this often (None: never)
     snapshot_on_stop: bool = False
     # The manifest is rewritten per segment: keep it short by compacting small segments.
@@ -110,6 +110,7 @@ class SyncRuntime:
         analytics_replaceable: Callable[[], bool] | None = None,
         snapshot_source: Callable[[], Analytics | None] | None = None,
         projection_faults: Callable[[], list[str]] = list,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.journal = journal
         self.store = store
@@ -120,6 +121,7 @@ class SyncRuntime:
         self._analytics_replaceable = analytics_replaceable
         self._snapshot_source = snapshot_source
         self._projection_faults = projection_faults
+        self._sleep = sleep  # the waits between tries of an unavailable store (tests pass theirs)
         self._snapshot_task: asyncio.Task[None] | None = None
         self._compaction_task: asyncio.Task[None] | None = None
         self.snapshot_position: int | None = None
@@ -131,6 +133,8 @@ class SyncRuntime:
             max_age_s=self.config.segment_max_age_s,
             may_write=lambda: self.lease.writable,
             record_head=self.lease.record_head,
+            backoff_max_s=self.config.store_retry_max_s,
+            sleep=sleep,
         )
         self.health_server = (
             HealthServer(self.health, host=self.config.health_host, port=self.config.health_port)
@@ -184,19 +188,20 @@ class SyncRuntime:
         )
 
     async def _restore_until_reachable(self) -> RestoreReport:
-        delay = 0.2
-        while True:
-            try:
+        retrying = store_retrying(
+            max_s=self.config.store_retry_max_s,
+            stopping=lambda: self.stopping,
+            on_retry=_log_restore_retry,
+            sleep=self._sleep,
+        )
+        async for attempt in retrying:
+            with attempt:
                 report = await restore(
                     self.journal, self.store, parallel=self.config.restore_parallel
                 )
-            except BlobStoreUnavailableError as exc:
-                log.warning("blob store unavailable, restore retried in %.1f s: %s", delay, exc)
-                await asyncio.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, self.config.store_retry_max_s)
-                continue
-            self.restored = True
-            return report
+                self.restored = True
+                return report
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     async def _run_catch_up(self) -> None:
         self.caught_up = False
@@ -300,6 +305,10 @@ class SyncRuntime:
             await self.health_server.stop()
         log.info("sync stopped (%s)", "all shipped" if flushed else "backlog left locally")
         return flushed
+
+
+def _log_restore_retry(error: BaseException, wait_s: float) -> None:
+    log.warning("blob store unavailable, restore retried in %.1f s: %s", wait_s, error)
 
 
 def install_sigterm(on_first: Callable[[], None]) -> None:

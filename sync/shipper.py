@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -38,6 +37,7 @@ from sync.manifest import (
     update_manifest,
 )
 from sync.restore import first_difference
+from sync.retry import STORE_RETRY_MAX_S, STORE_RETRY_MIN_S, Sleep, store_retrying
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +87,11 @@ class Shipper:
         max_age_s: float = DEFAULT_MAX_AGE_S,
         max_segment_events: int = MAX_SEGMENT_EVENTS,
         poll_s: float = 0.25,
-        backoff_min_s: float = 0.2,
-        backoff_max_s: float = 15.0,
+        backoff_min_s: float = STORE_RETRY_MIN_S,
+        backoff_max_s: float = STORE_RETRY_MAX_S,
         may_write: Callable[[], bool] = lambda: True,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
         record_head: Callable[[int, str], Awaitable[None]] | None = None,
     ) -> None:
         self.journal = journal
@@ -103,6 +104,7 @@ class Shipper:
         self.backoff_max_s = backoff_max_s
         self.may_write = may_write
         self.clock = clock
+        self._sleep = sleep
         self.record_head = record_head
         self._head_to_record: tuple[int, str | None] = (0, None)
         self._head_recorded = 0
@@ -119,8 +121,6 @@ class Shipper:
         self._known_head = 0
         self._manifest_cache = ManifestCache()
         self._next_poll = 0.0
-        self._retry_at = 0.0
-        self._backoff = backoff_min_s
         self._urgent = False
         self._stopping = False
         self._wake = asyncio.Event()
@@ -229,47 +229,60 @@ class Shipper:
             self._waiters.clear()
 
     async def _step(self) -> float:
-        """Ship if the policy says so; return how long to sleep before looking again."""
-        now = self.clock()
-        if now < self._retry_at:
-            return self._retry_at - now
+        """Ship if the policy says so; return how long to sleep before looking again.
+
+        While the store is unavailable the step waits it out under the sync retry policy (the
+        bot keeps appending; the backlog ships once it answers). A stop gives up the wait.
+        """
+        retrying = store_retrying(
+            min_s=self.backoff_min_s,
+            max_s=self.backoff_max_s,
+            stopping=lambda: self._stopping,
+            on_retry=self._store_down,
+            sleep=self._sleep,
+        )
         try:
-            await self._load()
-            if now >= self._next_poll or self._waiters:
-                self._known_head = max(self._known_head, self.journal.head())
-                self._next_poll = now + self.poll_s
-            head = self._known_head
-            pending = head - self.shipped
-            if pending <= 0:
-                self._oldest_pending = None
-                return self.poll_s
-            if self._oldest_pending is None:
-                self._oldest_pending = now
-            age = now - self._oldest_pending
-            urgent = bool(self._waiters) or self._urgent
-            if pending < self.max_events and age < self.max_age_s and not urgent:
-                return min(self.poll_s, self.max_age_s - age)
-            if not self.may_write():
-                return self.poll_s  # no lease (waiting or lost): never write to Blob
-            while self.shipped < head:
-                await self._ship_next(head)
+            async for attempt in retrying:
+                with attempt:
+                    return await self._step_once()
+        except BlobStoreUnavailableError:
+            return 0.0  # stopping: the backlog stays in the local journal for the next start
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    async def _step_once(self) -> float:
+        now = self.clock()
+        await self._load()
+        if now >= self._next_poll or self._waiters:
+            self._known_head = max(self._known_head, self.journal.head())
+            self._next_poll = now + self.poll_s
+        head = self._known_head
+        pending = head - self.shipped
+        if pending <= 0:
             self._oldest_pending = None
-            self._store_back()
-            return 0.0 if self._waiters else self.poll_s
-        except BlobStoreUnavailableError as exc:
-            delay = self._backoff * (0.5 + random.random())
-            self._backoff = min(self._backoff * 2, self.backoff_max_s)
-            self._retry_at = self.clock() + delay
-            if self.store_available:
-                log.warning("blob store unavailable, shipping paused (backlog kept): %s", exc)
-            self.store_available = False
-            return delay
+            return self.poll_s
+        if self._oldest_pending is None:
+            self._oldest_pending = now
+        age = now - self._oldest_pending
+        urgent = bool(self._waiters) or self._urgent
+        if pending < self.max_events and age < self.max_age_s and not urgent:
+            return min(self.poll_s, self.max_age_s - age)
+        if not self.may_write():
+            return self.poll_s  # no lease (waiting or lost): never write to Blob
+        while self.shipped < head:
+            await self._ship_next(head)
+        self._oldest_pending = None
+        self._store_back()
+        return 0.0 if self._waiters else self.poll_s
+
+    def _store_down(self, error: BaseException, wait_s: float) -> None:
+        if self.store_available:
+            log.warning("blob store unavailable, shipping paused (backlog kept): %s", error)
+        self.store_available = False
 
     def _store_back(self) -> None:
         if not self.store_available:
             log.info("blob store reachable again; backlog shipped up to %d", self.shipped)
         self.store_available = True
-        self._backoff = self.backoff_min_s
 
     async def _load(self) -> None:
         """Learn the shipped position from the manifest and adopt segments it does not list yet."""
