@@ -7,12 +7,17 @@ Prices are float64 here: analytics data, not money users see (DESIGN.md, Events)
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Literal
 
 import msgspec
 
 from events.base import Event
+
+SYMBOL_PATTERN = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
+"""What a ticker symbol is, in the streams above and everywhere else: a letter, then up to 9
+letters, digits, '.' or '-' (upper case). Fetchers normalise to it, handlers check it."""
 
 FlowDirection = Literal["bullish", "bearish", "neutral"]
 

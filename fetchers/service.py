@@ -18,7 +18,6 @@ request.
 from __future__ import annotations
 
 import asyncio
-import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from typing import Literal, Protocol
 from events.base import NewEvent
 from events.clock import Clock, SystemClock
 from events.market import (
+    SYMBOL_PATTERN,
     BarsFetched,
     EarningsDate,
     EarningsFetched,
@@ -46,7 +46,6 @@ from fetchers.provider import MarketDataProvider, ReferenceDataProvider
 from fetchers.sample import SampleProvider
 from fetchers.unusual_whales import UnusualWhales
 
-SYMBOL_PATTERN = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
 HISTORY_BARS = 504  # two years of sessions
 FLOW_LOOKBACK = timedelta(days=3)
 FLOW_BATCH = 25

@@ -21,7 +21,7 @@ from commands.core.errors import CommandRejectedError
 from commands.core.models import Invocation, Reply
 from commands.core.ports import Clock, MarketView, StrategyInfo, TradingCalendar
 from events.base import NewEvent
-from fetchers.service import SYMBOL_PATTERN
+from events.market import SYMBOL_PATTERN
 from projections.guild import GuildBook
 from projections.trading import TradeBook
 
