@@ -34,7 +34,7 @@ from projections.trading import TradeRecord
 
 
 def _amount(name: str, value: object, *, required: bool = False) -> Decimal | None:
-    """A price or size through the one value gate (``commands.values.decimal_value``: exact, at
+    """A price or size through the one value gate (``commands.core.values.decimal_value``: exact, at
     most 8 places, at most ``MAX_AMOUNT``), and greater than zero."""
     if value is None:
         if required:
