@@ -10,6 +10,7 @@ to put the groups together, and turns a failure into one ``error:`` line (``expl
 from __future__ import annotations
 
 import errno
+import logging
 import sqlite3
 import sys
 
@@ -17,10 +18,11 @@ import typer
 
 import analysis.cli
 import commands.cli
+import logs
 import projections.cli
 import settings
 import sync.cli
-from cli_options import DEBUG_ENV, DEBUG_FLAG, debug_enabled, err, set_debug
+from cli_options import DEBUG_ENV, DEBUG_FLAG, debug_enabled, err, set_debug, setup_logging
 
 APP_NAME = "ibpicker"
 EXIT_FAILED = 1
@@ -79,6 +81,8 @@ def build_app() -> typer.Typer:
         pretty_exceptions_show_locals=False,
         add_completion=False,
     )
+    # Every command logs through the one set-up (``logs``); ``bot`` switches to the service's.
+    app.callback()(lambda: setup_logging())
     for register in (
         projections.cli.register,
         analysis.cli.register,
@@ -109,5 +113,8 @@ def main() -> None:
                 f"unexpected {type(exc).__name__}: {exc} (`ibpicker --debug …` shows where; "
                 "please report it)"
             )
-        err.print(f"error: {message}", markup=False)
+        if logs.json_enabled():  # one JSON object, the traceback in a field
+            logging.getLogger(APP_NAME).critical("error: %s", message, exc_info=exc)
+        else:
+            err.print(f"error: {message}", markup=False)
         sys.exit(EXIT_FAILED)

@@ -1,23 +1,23 @@
 """What every feature's command group shares: the ``--data-dir`` and ``--json`` options, the
-stdout / stderr console pair, ``fail()``, the ``--debug`` switch and the log set-up of the
-commands a person runs.
+stdout / stderr console pair, ``fail()``, the ``--debug`` switch and the log set-up of every
+command (``setup_logging``, over ``logs.configure``).
 
 A leaf below the feature CLIs (``projections/cli.py``, ``analysis/cli.py``, ``sync/cli.py``,
-``commands/cli.py``): it imports nothing of ours but ``settings`` (the default data folder), so
+``commands/cli.py``): it imports nothing of ours but the leaves ``settings`` (the default data
+folder) and ``logs``, so
 they import it while the top-level ``cli`` module imports them to assemble the command line.
 """
 
 from __future__ import annotations
 
-import logging
 import os
-import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 
+import logs
 import settings
 
 DEBUG_FLAG = "--debug"
@@ -71,20 +71,12 @@ def debug_enabled() -> bool:
     return _Flags.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
 
 
-class _MessageOnly(logging.Formatter):
-    """``warning: message`` without the traceback (``--debug`` shows it)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return f"{record.levelname.lower()}: {record.getMessage()}"
-
-
-def log_to_stderr(level: int = logging.WARNING) -> None:
-    """Route log records of ``level`` and above to stderr: as one plain line each, or with
-    timestamps and tracebacks under ``--debug``. For the commands a person runs (the console):
-    a warning reads as a message, never as a traceback."""
-    handler = logging.StreamHandler(sys.stderr)
-    if debug_enabled():
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    else:
-        handler.setFormatter(_MessageOnly())
-    logging.basicConfig(level=logging.INFO if debug_enabled() else level, handlers=[handler])
+def setup_logging(role: logs.Role = "command") -> None:
+    """The log set-up of this process (``logs.configure`` with ``--debug``): for a command a
+    person runs, a warning on stderr reads as one ``warning: …`` line, its traceback only under
+    ``--debug``; for the bot, JSON lines on stdout when it is not a terminal. A bad
+    ``IBPICKER_LOG_FORMAT`` ends the command with exit 2, naming the variable."""
+    try:
+        logs.configure(role, debug=debug_enabled())
+    except logs.LogFormatError as exc:
+        fail(str(exc))

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cli_options import DataDirOption, log_to_stderr, resolve_data_dir
+from cli_options import DataDirOption, resolve_data_dir
 
 
 def register(app: typer.Typer) -> None:
@@ -33,6 +33,5 @@ def register(app: typer.Typer) -> None:
         """
         from commands.console.console import run_console
 
-        log_to_stderr()  # a logged failure reads as one line; its traceback only under --debug
         code = asyncio.run(run_console(resolve_data_dir(data_dir), demo=demo))
         raise typer.Exit(code)

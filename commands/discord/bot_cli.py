@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 
 import typer
 
-from cli_options import DataDirOption
+from cli_options import DataDirOption, setup_logging
 
 
 def register(app: typer.Typer) -> None:
@@ -22,9 +21,7 @@ def register(app: typer.Typer) -> None:
         """
         from settings import SettingsError, load_settings
 
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+        setup_logging("service")  # INFO on stdout: JSON lines unless stdout is a terminal
         try:
             settings = load_settings(**({"data_dir": data_dir} if data_dir is not None else {}))
         except SettingsError as exc:

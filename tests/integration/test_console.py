@@ -16,11 +16,16 @@ NOW = "2026-12-03T21:30:00Z"
 
 
 def run_console(
-    data_dir: Path, *lines: str, now: str = NOW, columns: int = 200
+    data_dir: Path,
+    *lines: str,
+    now: str = NOW,
+    columns: int = 200,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """``ibpicker console --data-dir D`` with ``lines`` piped in, no provider keys, no network,
-    its clock pinned at ``now`` (``IBPICKER_NOW``), in a terminal ``columns`` wide."""
-    env = cli_env(now) | {"COLUMNS": str(columns)}
+    its clock pinned at ``now`` (``IBPICKER_NOW``), in a terminal ``columns`` wide, with
+    ``env`` added to its environment."""
+    env = cli_env(now) | {"COLUMNS": str(columns)} | (env or {})
     return subprocess.run(
         [sys.executable, "-c", "from cli import main; main()", "console", "--data-dir",
          str(data_dir)],
