@@ -31,6 +31,7 @@ from disnake.ext import commands
 from commands.core.ports import Clock
 from commands.core.service import CommandService
 from commands.discord.cogs import FrontEnd, add_cogs, intents
+from commands.discord.errors import NotWriterError
 from commands.discord.render import NO_MENTIONS
 from commands.discord.scheduler import DailyScheduler, Sleep
 from commands.wiring import ANALYTICS_FILE, close_service, open_default_service
@@ -41,7 +42,7 @@ from projections.analytics import Analytics
 from projections.runner import fault_messages
 from settings import Secrets, Settings
 from sync.blobstore import BlobStore
-from sync.errors import SyncError
+from sync.errors import NotWritableError, SyncError
 from sync.runtime import SyncConfig, SyncRuntime, install_sigterm
 from sync.stores import open_blob_store
 
@@ -51,6 +52,30 @@ STOP_BOUND_S = 25.0
 """Azure Container Apps waits 30 s after SIGTERM before it kills the container."""
 DRAIN_S = 3.0
 """Running commands get this long to finish; with the sync grace (20 s) it stays in the bound."""
+
+
+class SyncGate:
+    """The sync runtime as the Discord front end's write gate (``commands.discord.frontend``):
+    where the two meet, sync's ``NotWritableError`` becomes the front end's ``NotWriterError``
+    (the member reads "restarting, try again"), so the front end never imports sync."""
+
+    def __init__(self, runtime: SyncRuntime) -> None:
+        """Guard appends with ``runtime``."""
+        self.runtime = runtime
+
+    def ensure_writable(self) -> None:
+        """Raise ``NotWriterError`` unless this instance may append now."""
+        try:
+            self.runtime.ensure_writable()
+        except NotWritableError as exc:
+            raise NotWriterError(str(exc)) from exc
+
+    async def committed(self, position: int) -> None:
+        """After an append: wake the shipper (and, with durable ack, wait for Blob)."""
+        try:
+            await self.runtime.committed(position)
+        except NotWritableError as exc:
+            raise NotWriterError(str(exc)) from exc
 
 
 @dataclass
@@ -192,7 +217,7 @@ async def create_app(
         projection_faults=lambda: fault_messages(service.runner, service.analytics_runner),
     )
     app = BotApp(settings, service, journal, store, runtime, http, front, bot, scheduler)
-    front.gate = runtime
+    front.gate = SyncGate(runtime)
     try:
         report = await runtime.start()
     except BaseException:

@@ -3,8 +3,9 @@
 Every failure of a slash command, a button or a modal ends here (``report``). The member gets a
 short ephemeral message, never a traceback; the log gets the traceback only for the unexpected.
 User errors (bad input, someone else's trade) never arrive here: the command service answers
-them with an ``ok=False`` reply. What arrives is the front end's own refusals (``FrontEndError``),
-the journal refusing writes while the process stops, Discord refusing a request, and bugs.
+them with an ``ok=False`` reply. What arrives is the front end's own refusals (``FrontEndError``,
+among them ``NotWriterError``: the composition root's write gate translates sync's refusal into
+it, so this room never imports sync), Discord refusing a request, and bugs.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from typing import Any
 import disnake
 from disnake.ext import commands
 from disnake.interactions import Interaction
-
-from sync.errors import NotWritableError
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +42,21 @@ class ShuttingDownError(FrontEndError):
     message = RESTARTING
 
 
+class NotWriterError(FrontEndError):
+    """This instance may not append now: it is stopping, or it lost the writer lease."""
+
+    message = RESTARTING
+    level = logging.WARNING
+
+    def __init__(self, reason: str = "") -> None:
+        """The member reads ``message``; ``reason`` (the gate's own words) is for the log."""
+        super().__init__()
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.reason!r})"
+
+
 class GuildOnlyError(FrontEndError):
     """A command outside a server (a direct message): every piece of data belongs to a server."""
 
@@ -61,8 +75,6 @@ def classify(exc: BaseException, reference: str = "") -> tuple[str | None, int]:
         exc = exc.original
     if isinstance(exc, FrontEndError):
         return exc.message, exc.level
-    if isinstance(exc, NotWritableError):
-        return RESTARTING, logging.WARNING
     if isinstance(exc, commands.MissingPermissions):
         return "You need the Manage Server permission for this.", logging.INFO
     if isinstance(exc, commands.CheckFailure):

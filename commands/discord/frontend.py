@@ -33,10 +33,10 @@ DEFER_AFTER = 1.5
 
 
 class WriteGate(Protocol):
-    """The sync runtime as the front end sees it (``sync.runtime.SyncRuntime``)."""
+    """The sync runtime as the front end sees it (``bot.SyncGate`` over ``sync.runtime``)."""
 
     def ensure_writable(self) -> None:
-        """Raise ``NotWritableError`` unless this instance may append now."""
+        """Raise ``NotWriterError`` unless this instance may append now."""
         ...
 
     async def committed(self, position: int) -> None:

@@ -6,8 +6,13 @@ import logging
 
 from disnake.ext import commands
 
-from commands.discord.errors import RESTARTING, GuildOnlyError, ShuttingDownError, classify
-from sync.errors import NotWritableError
+from commands.discord.errors import (
+    RESTARTING,
+    GuildOnlyError,
+    NotWriterError,
+    ShuttingDownError,
+    classify,
+)
 
 
 def test_front_end_refusals_are_told_as_they_are() -> None:
@@ -18,7 +23,8 @@ def test_front_end_refusals_are_told_as_they_are() -> None:
 
 def test_a_journal_that_may_not_be_written_means_restarting() -> None:
     """Losing the writer lease (or stopping) tells the member to try again in a moment."""
-    assert classify(NotWritableError("lease lost")) == (RESTARTING, logging.WARNING)
+    assert classify(NotWriterError("lease lost")) == (RESTARTING, logging.WARNING)
+    assert repr(NotWriterError("lease lost")) == "NotWriterError('lease lost')"  # for the log
 
 
 def test_wrapped_errors_are_unwrapped() -> None:
