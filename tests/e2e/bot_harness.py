@@ -1,8 +1,9 @@
 """The real bot (``bot.create_app``) on a temp data folder, for the e2e tests and the benchmark.
 
-``FakeTime`` is the clock and the sleep of the app: time moves only when a test sets it, and a
-sleeper wakes once the time it waited for has come. ``prepared_data`` builds, once per session,
-a data folder with fetched sample bars and flows; each test copies it.
+A ``FakeTime`` (``tests.support.clocks``, ``waits=True``) is the clock and the sleep of the app:
+time moves only when a test sets it, and a sleeper wakes once the time it waited for has come.
+``prepared_data`` builds, once per session, a data folder with fetched sample bars and flows; each
+test copies it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 import shutil
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from fetchers.service import market_data_from_keys
 from settings import Secrets, load_settings
 from sync.runtime import SyncConfig
 from tests.e2e.discord_standin import DiscordStandin, Reply, UserSpec, World, run_bot
+from tests.support.clocks import FakeClock, FakeTime
 
 # Monday 10 March 2025, 09:00 in New York (EDT since the day before): a trading session.
 START = datetime(2025, 3, 10, 13, 0, tzinfo=UTC)
@@ -33,40 +35,9 @@ STRATEGY = "rsi2_dip_any"
 """The packaged strategy that picks at least one sample symbol at ``START``."""
 
 
-class FakeTime:
-    """A clock that moves only when told, and a sleep that waits for it."""
-
-    def __init__(self, start: datetime = START) -> None:
-        """Start at ``start``."""
-        self.t = start
-        self.sleeps: list[float] = []
-        self._changed = asyncio.Event()
-        self.sleeping = asyncio.Event()
-
-    def now(self) -> datetime:
-        """The fake current instant."""
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        """Return once the fake time has moved ``seconds`` on."""
-        self.sleeps.append(seconds)
-        target = self.t + timedelta(seconds=seconds)
-        while self.t < target:
-            changed = self._changed
-            self.sleeping.set()
-            await changed.wait()
-
-    def set(self, t: datetime) -> None:
-        """Move the time to ``t`` and wake the sleepers whose time has come."""
-        self.t = t
-        changed, self._changed = self._changed, asyncio.Event()
-        self.sleeping.clear()
-        changed.set()
-
-
 async def _prepare(data_dir: Path) -> None:
     """Sample bars and flows of ``WATCHLIST`` fetched at ``START`` (market data has no guild)."""
-    clock = FakeTime()
+    clock = FakeClock(START)
     async with HttpSession() as http:
         market = market_data_from_keys(http, uw_api_key=None, finnhub_api_key=None, clock=clock)
         service = open_default_service(data_dir, market, clock=clock)
@@ -174,7 +145,7 @@ async def running_bot(
     sync_config: SyncConfig = TEST_SYNC,
 ) -> AsyncIterator[Running]:
     """The real bot on ``data_dir`` connected to ``standin`` (the daily loop if ``scheduler``)."""
-    time = time or FakeTime()
+    time = time or FakeTime(START, waits=True)
     world = standin.world
     guild_ids = [world.guild.id, world.other_guild.id]
     async with (

@@ -20,7 +20,6 @@ from tests.e2e.bot_harness import (
     START,
     STRATEGY,
     WATCHLIST,
-    FakeTime,
     Running,
     copy_template,
     eventually,
@@ -28,6 +27,7 @@ from tests.e2e.bot_harness import (
     running_bot,
 )
 from tests.e2e.discord_standin import DiscordStandin
+from tests.support.clocks import FakeTime
 
 HALF_HOUR = 1800.0
 POST_TIMEOUT_S = 30.0
@@ -123,7 +123,7 @@ async def test_a_bot_up_for_eleven_months_still_finds_its_sessions(
     the bars) posts that day; its clock moved to Monday 2028-05-15, eleven and a half months on,
     it posts that session's picks on bars to Friday 2028-05-12 (the calendar reaches that far)."""
     start = datetime(2027, 6, 1, 13, 0, tzinfo=UTC)  # 09:00 EDT
-    clock = FakeTime(start)
+    clock = FakeTime(start, waits=True)
     async with running_bot(discord_standin, tmp_path / "d", time=clock, scheduler=True) as r:
         await schedule_daily_picks(r)
         first = await post_at(r, discord_standin, start + timedelta(minutes=30), 1)

@@ -19,7 +19,6 @@ from tests.e2e.bot_harness import (
     START,
     STRATEGY,
     WATCHLIST,
-    FakeTime,
     Running,
     copy_template,
     eventually,
@@ -27,6 +26,7 @@ from tests.e2e.bot_harness import (
     running_bot,
 )
 from tests.e2e.discord_standin import DiscordStandin
+from tests.support.clocks import FakeTime
 
 HALF_HOUR = 1800.0  # START is 09:00 New York time; the schedule says 09:30
 
@@ -101,7 +101,7 @@ async def test_restart_neither_posts_twice_nor_breaks_old_buttons(
         first.time.set(START + timedelta(seconds=HALF_HOUR))
         post = await discord_standin.wait_for_channel_message(picks.id)
         await eventually(lambda: len(daily_posts(first)) == 1, "the post to be recorded")
-    later = FakeTime(START + timedelta(minutes=40))
+    later = FakeTime(START + timedelta(minutes=40), waits=True)
     async with running_bot(discord_standin, data, time=later, scheduler=True) as second:
         await eventually(lambda: bool(later.sleeps), "the restarted loop to go to sleep")
         button = post.components[0]["components"][0]["custom_id"]
@@ -122,7 +122,7 @@ async def test_missed_run_is_caught_up_after_restart_and_marked_late(
     data = copy_template(template, tmp_path / "d")
     async with running_bot(discord_standin, data) as first:
         await configure(first)
-    back = FakeTime(START + timedelta(minutes=75))
+    back = FakeTime(START + timedelta(minutes=75), waits=True)
     async with running_bot(discord_standin, data, time=back, scheduler=True) as second:
         post = await discord_standin.wait_for_channel_message(picks.id)
         await eventually(lambda: len(daily_posts(second)) == 1, "the post to be recorded")
@@ -186,7 +186,7 @@ async def test_crash_after_discord_took_the_post_neither_repeats_nor_loses_it(
         assert daily_posts(first) == []
         before_restart = intents(first)
     monkeypatch.undo()
-    later = FakeTime(START + timedelta(minutes=40))
+    later = FakeTime(START + timedelta(minutes=40), waits=True)
     async with running_bot(discord_standin, data, time=later, scheduler=True) as second:
         await eventually(lambda: len(daily_posts(second)) == 1, "the found post to be recorded")
         await eventually(lambda: bool(later.sleeps), "the restarted loop to go to sleep")
@@ -216,7 +216,7 @@ async def test_crash_before_discord_took_the_post_posts_it_after_restart_marked_
         assert len(intents(first)) == 1
     monkeypatch.undo()
     assert not discord_standin.channel_posts
-    back = FakeTime(START + timedelta(minutes=75))
+    back = FakeTime(START + timedelta(minutes=75), waits=True)
     async with running_bot(discord_standin, data, time=back, scheduler=True) as second:
         post = await discord_standin.wait_for_channel_message(picks.id)
         await eventually(lambda: len(daily_posts(second)) == 1, "the post to be recorded")
@@ -255,7 +255,7 @@ async def test_without_read_message_history_an_interrupted_post_is_sent_again_an
     discord_standin.world.guild.roles[0] = dataclasses.replace(
         everyone, permissions=everyone.permissions & ~(1 << 16)
     )  # Read Message History taken away
-    later = FakeTime(START + timedelta(minutes=40))
+    later = FakeTime(START + timedelta(minutes=40), waits=True)
     async with running_bot(discord_standin, data, time=later, scheduler=True) as second:
         await eventually(lambda: len(daily_posts(second)) == 1, "the second post to be recorded")
         recorded = daily_posts(second)

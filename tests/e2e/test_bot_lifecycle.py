@@ -24,8 +24,8 @@ from sync.manifest import read_manifest
 from sync.stores import open_blob_store
 from sync.writer_lease import LeaseState
 from tests.e2e.bot_harness import (
+    START,
     TEST_SYNC,
-    FakeTime,
     Running,
     bot_app,
     copy_template,
@@ -34,6 +34,7 @@ from tests.e2e.bot_harness import (
     running_bot,
 )
 from tests.e2e.discord_standin import GUILD_READY_TIMEOUT, DiscordStandin
+from tests.support.clocks import FakeTime
 
 
 async def test_sigterm_stops_gracefully_and_exits_0(
@@ -41,7 +42,7 @@ async def test_sigterm_stops_gracefully_and_exits_0(
 ) -> None:
     """SIGTERM: commands refused, the journal shipped, the lease released, the bot closed, 0."""
     world = discord_standin.world
-    async with bot_app(tmp_path / "d", FakeTime(), [world.guild.id]) as app:
+    async with bot_app(tmp_path / "d", FakeTime(START, waits=True), [world.guild.id]) as app:
         app.bot._connection.guild_ready_timeout = GUILD_READY_TIMEOUT
         served = asyncio.create_task(serve(app, discord_standin.token, stop_bound_s=10))
         await asyncio.wait_for(app.bot.wait_until_ready(), 10)

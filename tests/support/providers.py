@@ -6,8 +6,8 @@ empty; anything unscripted answers 404. Every request is recorded (path, query, 
 monotonic arrival time) so tests can assert on what was sent and on the spacing of requests.
 Builders below produce rows in the documented shapes (reference: apis.md);
 ``uw_payloads_from_sample`` serves the offline sample data in Unusual Whales' shape, so the same
-data set runs through both providers. ``FakeTime`` is an instant sleep plus a clock it advances,
-for retry policies.
+data set runs through both providers. ``retry_policy`` puts a retry policy on a ``FakeTime``
+(``tests.support.clocks``): instant sleeps on a clock they advance.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Self
 
@@ -28,6 +28,7 @@ from aiohttp.test_utils import TestServer
 from events.market import Bar, FlowAlert
 from fetchers.calendar import session_hours
 from fetchers.http import RetryPolicy
+from tests.support.clocks import FakeTime
 
 
 @dataclass(frozen=True)
@@ -139,37 +140,11 @@ class ProviderStandIn:
         await self.close()
 
 
-class FakeTime:
-    """An instant ``sleep`` that advances a fake monotonic clock; records every sleep."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-        self.wall = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
-
-    async def sleep(self, seconds: float) -> None:
-        """Record the sleep and move the clocks on at once."""
-        self.sleeps.append(seconds)
-        self.now += seconds
-        self.wall += timedelta(seconds=seconds)
-
-    def clock(self) -> float:
-        """The fake monotonic time."""
-        return self.now
-
-    def wall_clock(self) -> datetime:
-        """The fake wall time (for HTTP-date ``retry-after``)."""
-        return self.wall
-
-    def policy(self, **overrides: Any) -> RetryPolicy:
-        """A ``RetryPolicy`` on this fake time (real attempt timeouts still apply)."""
-        options: dict[str, Any] = {
-            "sleep": self.sleep,
-            "clock": self.clock,
-            "wall_clock": self.wall_clock,
-        }
-        options.update(overrides)
-        return RetryPolicy(**options)
+def retry_policy(time: FakeTime, **overrides: Any) -> RetryPolicy:
+    """A ``RetryPolicy`` on ``time`` (instant sleeps; real attempt timeouts still apply)."""
+    options: dict[str, Any] = {"sleep": time.sleep, "clock": time, "wall_clock": time.now}
+    options.update(overrides)
+    return RetryPolicy(**options)
 
 
 # --- Unusual Whales shapes -------------------------------------------------------------------

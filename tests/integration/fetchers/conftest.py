@@ -10,7 +10,8 @@ from fetchers.anthropic import AnthropicClient
 from fetchers.finnhub import Finnhub
 from fetchers.http import HttpSession, RateLimit
 from fetchers.unusual_whales import UnusualWhales
-from tests.support.providers import FakeTime, ProviderStandIn
+from tests.support.clocks import FakeTime
+from tests.support.providers import ProviderStandIn, retry_policy
 
 UW_KEY = "uw-secret-key-0123456789"
 FINNHUB_KEY = "fh-secret-key-9876543210"
@@ -58,7 +59,7 @@ async def anthropic_server() -> AsyncIterator[ProviderStandIn]:
 def uw(http: HttpSession, uw_server: ProviderStandIn, fake_time: FakeTime) -> UnusualWhales:
     """Unusual Whales on the stand-in, with instant backoff."""
     return UnusualWhales(
-        http, UW_KEY, base_url=uw_server.base_url, rate=FAST, policy=fake_time.policy()
+        http, UW_KEY, base_url=uw_server.base_url, rate=FAST, policy=retry_policy(fake_time)
     )
 
 
@@ -70,7 +71,7 @@ def finnhub(http: HttpSession, finnhub_server: ProviderStandIn, fake_time: FakeT
         FINNHUB_KEY,
         base_url=finnhub_server.base_url,
         rates=(FAST,),
-        policy=fake_time.policy(),
+        policy=retry_policy(fake_time),
     )
 
 
@@ -80,5 +81,5 @@ def anthropic(
 ) -> AnthropicClient:
     """The Anthropic client on the stand-in, with instant backoff."""
     return AnthropicClient(
-        http, ANTHROPIC_KEY, base_url=anthropic_server.base_url, policy=fake_time.policy()
+        http, ANTHROPIC_KEY, base_url=anthropic_server.base_url, policy=retry_policy(fake_time)
     )

@@ -11,13 +11,8 @@ from fetchers.anthropic import AnthropicClient, summarizer_from_key
 from fetchers.errors import FetchError, InputRejectedError, SpendCapError, TransientError
 from fetchers.http import HttpSession
 from tests.integration.fetchers.conftest import ANTHROPIC_KEY
-from tests.support.providers import (
-    FakeTime,
-    ProviderStandIn,
-    Reply,
-    anthropic_error,
-    anthropic_reply,
-)
+from tests.support.clocks import FakeTime
+from tests.support.providers import ProviderStandIn, Reply, anthropic_error, anthropic_reply
 
 MESSAGES = "/v1/messages"
 

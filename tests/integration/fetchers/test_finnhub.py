@@ -16,10 +16,10 @@ from fetchers.http import HttpSession, RateLimit
 from fetchers.sample import SampleProvider
 from fetchers.service import MarketData, fetch_profiles, fetch_quotes
 from tests.integration.fetchers.conftest import FINNHUB_KEY
+from tests.support.clocks import FakeTime
 from tests.support.providers import (
     FINNHUB_403,
     FINNHUB_UNKNOWN_QUOTE,
-    FakeTime,
     ProviderStandIn,
     Reply,
     finnhub_earnings_row,

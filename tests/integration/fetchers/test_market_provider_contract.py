@@ -16,11 +16,12 @@ from fetchers.http import HttpSession, RateLimit
 from fetchers.provider import MarketDataProvider
 from fetchers.sample import SampleProvider
 from fetchers.unusual_whales import UnusualWhales
+from tests.support.clocks import FakeTime
 from tests.support.providers import (
     UW_422,
-    FakeTime,
     ProviderStandIn,
     Reply,
+    retry_policy,
     uw_info,
     uw_payloads_from_sample,
 )
@@ -52,7 +53,7 @@ async def provider(request: pytest.FixtureRequest) -> AsyncIterator[MarketDataPr
             "k",
             base_url=server.base_url,
             rate=RateLimit(1000, 1.0),
-            policy=FakeTime().policy(),
+            policy=retry_policy(FakeTime()),
         )
 
 

@@ -23,13 +23,14 @@ from fetchers.http import HttpSession, RateLimit
 from fetchers.service import fetch_bars, fetch_flow_alerts
 from fetchers.unusual_whales import UnusualWhales
 from tests.integration.fetchers.conftest import UW_KEY
+from tests.support.clocks import FakeTime
 from tests.support.providers import (
     UW_403_HISTORY,
     UW_422,
     UW_500,
-    FakeTime,
     ProviderStandIn,
     Reply,
+    retry_policy,
     uw_bar_row,
     uw_economic_row,
     uw_flow_row,
@@ -169,7 +170,7 @@ async def test_429_with_an_http_date_retry_after_waits_until_then(
     uw: UnusualWhales, uw_server: ProviderStandIn, fake_time: FakeTime
 ) -> None:
     """A ``retry-after`` HTTP date is turned into the delay from the (fake) wall clock."""
-    until = format_datetime(fake_time.wall + timedelta(seconds=12), usegmt=True)
+    until = format_datetime(fake_time.now() + timedelta(seconds=12), usegmt=True)
     uw_server.queue("GET", AAPL_BARS, Reply(429, {"msg": "slow"}, headers={"retry-after": until}))
     uw_server.always("GET", AAPL_BARS, Reply(body={"data": [uw_bar_row(_bars(NOW.date())[0])]}))
     await uw.daily_bars("AAPL", limit=1)
@@ -231,7 +232,7 @@ async def test_timeouts_are_retried_then_reported(
         http,
         UW_KEY,
         base_url=uw_server.base_url,
-        policy=fake_time.policy(attempt_timeout=0.2, max_attempts=2),
+        policy=retry_policy(fake_time, attempt_timeout=0.2, max_attempts=2),
     )
     with pytest.raises(TransientError, match="timed out"):
         await uw.daily_bars("AAPL", limit=1)
@@ -244,7 +245,7 @@ async def test_connection_refused_is_a_retryable_failure(
     """Nobody listening: a connection error, retried, then a retryable failure without the key."""
     async with ProviderStandIn() as gone:
         base = gone.base_url
-    uw = UnusualWhales(http, UW_KEY, base_url=base, policy=fake_time.policy(max_attempts=2))
+    uw = UnusualWhales(http, UW_KEY, base_url=base, policy=retry_policy(fake_time, max_attempts=2))
     with pytest.raises(TransientError) as caught:
         await uw.daily_bars("AAPL", limit=1)
     assert caught.value.retryable
@@ -329,7 +330,9 @@ async def test_a_refused_key_is_not_retried(
     http: HttpSession, uw_server: ProviderStandIn, fake_time: FakeTime
 ) -> None:
     """A wrong key answers 401 once: an AuthError, no retries."""
-    uw = UnusualWhales(http, "wrong-key", base_url=uw_server.base_url, policy=fake_time.policy())
+    uw = UnusualWhales(
+        http, "wrong-key", base_url=uw_server.base_url, policy=retry_policy(fake_time)
+    )
     with pytest.raises(AuthError):
         await uw.daily_bars("AAPL", limit=1)
     assert len(uw_server.requests) == 1
@@ -391,7 +394,7 @@ async def test_waiting_for_the_rate_limiter_does_not_use_up_the_time_budget(
         UW_KEY,
         base_url=uw_server.base_url,
         rate=RateLimit(1, 0.4),
-        policy=FakeTime().policy(clock=time.monotonic, max_total_seconds=0.3),
+        policy=retry_policy(FakeTime(), clock=time.monotonic, max_total_seconds=0.3),
     )
     for _ in range(3):
         assert len(await uw.daily_bars("AAPL", limit=1)) == 1
@@ -443,7 +446,7 @@ async def test_flow_alerts_page_back_with_older_than_beyond_a_page(
     page2 = [uw_flow_row(option_chain="C", created_at="2026-11-25T14:59:00Z")]
     uw_server.queue("GET", FLOW, Reply(body={"data": page1}), Reply(body={"data": page2}))
     uw = UnusualWhales(
-        http, UW_KEY, base_url=uw_server.base_url, policy=fake_time.policy(), page_size=2
+        http, UW_KEY, base_url=uw_server.base_url, policy=retry_policy(fake_time), page_size=2
     )
     alerts = await uw.flow_alerts(["MSFT"], limit=10)
     assert [a.option_chain for a in alerts] == ["A", "B", "C"]

@@ -26,19 +26,10 @@ from sync.blobstore import (
 )
 from sync.local_blob import LocalBlobStore
 from tests.support.azurite import Azurite, unique_container
+from tests.support.clocks import FakeClock
 
 LEASE_S = 15
 LOCK = "locks/writer"
-
-
-class FakeClock:
-    """Wall-clock seconds that only move when a test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
@@ -62,7 +53,7 @@ def _local_backend(root: Path) -> Backend:
     container = unique_container()
 
     async def wait_past(seconds: float) -> None:
-        clock.now += seconds
+        clock.advance(seconds)
 
     def open_store() -> BlobStore:
         return LocalBlobStore(root, container, clock=clock)

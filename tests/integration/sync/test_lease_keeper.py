@@ -14,18 +14,9 @@ from sync.local_blob import LocalBlobStore
 from sync.writer_lease import LeaseKeeper, LeaseState
 from tests.integration.sync.waits import CountingStore, until
 from tests.support.azurite import Azurite, unique_container
+from tests.support.clocks import FakeClock
 from tests.support.sync_doubles import FlakyStore
 from tests.support.sync_stores import azure_store
-
-
-class FakeClock:
-    """Wall time the test moves by hand, shared by the store and the keepers."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -53,7 +44,7 @@ async def test_renewal_keeps_the_lease_past_its_duration(
     holder, other = keeper(counting, clock), keeper(folder_store, clock)
     await holder.acquire()
     for _ in range(10):
-        clock.now += 6  # 60 s in total, four lease periods
+        clock.advance(6)  # 60 s in total, four lease periods
         # A renewal made at the new time has completed (the one after it has started).
         await counting.after_calls("renew_lease", 2, "the holder to renew at the new time")
         assert await other.acquire(wait=False) is False
@@ -74,7 +65,7 @@ async def test_failed_renewal_stops_writes_at_once_and_loss_is_final(
     await until(lambda: holder.state is LeaseState.SUSPENDED)
     with pytest.raises(NotWritableError):
         holder.ensure_writable()
-    clock.now += 16  # the lease expires; another instance takes it
+    clock.advance(16)  # the lease expires; another instance takes it
     other = keeper(folder_store, clock)
     assert await other.acquire(wait=False)
     flaky.down = False
@@ -127,7 +118,7 @@ async def test_takeover_after_the_holder_dies(
     await counting.after_calls("acquire_lease", 3, "the heir to be refused twice")
     assert heir.state is LeaseState.WAITING
     assert not waiting.done()
-    clock.now += 15.1
+    clock.advance(15.1)
     await asyncio.wait_for(waiting, 3)
     await heir.release()
 

@@ -12,6 +12,7 @@ import collections
 from collections.abc import Awaitable, Callable
 
 from sync.blobstore import BlobStore
+from tests.support.clocks import FakeClock
 from tests.support.sync_doubles import FlakyStore
 
 WITHIN_S = 10.0
@@ -40,26 +41,22 @@ async def until_async(
         await asyncio.sleep(0.01)
 
 
-class PolicyClock:
-    """The shipper's injected clock: time moves only when the test moves it.
+class PolicyClock(FakeClock):
+    """The shipper's injected clock (a ``FakeClock``) that counts its readings.
 
     The shipper reads its clock once at the start of every policy step, so the number of
     readings tells a test that a step which began after some point has finished.
     """
 
-    def __init__(self, start: float = 1_000.0) -> None:
-        """Stand still at ``start``."""
-        self.t = start
+    def __init__(self) -> None:
+        """Stand still, with no reading yet."""
+        super().__init__()
         self.readings = 0
 
     def __call__(self) -> float:
-        """The current (fake) monotonic time."""
+        """The current (fake) time in seconds, counted."""
         self.readings += 1
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        """Move the time on."""
-        self.t += seconds
+        return super().__call__()
 
     async def looked_again(self, what: str = "the shipper to look again") -> None:
         """Return once a policy step that started after this call has completed (the step

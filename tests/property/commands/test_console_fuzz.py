@@ -35,7 +35,8 @@ from commands.wiring import close_service, open_service
 from projections.registry import all_analytics_projections
 from projections.verify import verify
 from projections.workspace import Workspace, analytics_path, journal_path
-from tests.unit.commands.fakes import FakeAnalyzer, FakeCalendar, FakeClock, FakeFetcher
+from tests.support.clocks import FakeClock
+from tests.unit.commands.fakes import FakeAnalyzer, FakeCalendar, FakeFetcher
 
 T0 = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
 FUZZ_EXAMPLES = 1000

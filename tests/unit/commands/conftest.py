@@ -10,7 +10,8 @@ import pytest
 
 from commands.core.service import CommandService
 from commands.wiring import close_service, open_service
-from tests.unit.commands.fakes import FakeAnalyzer, FakeCalendar, FakeClock, FakeFetcher, Members
+from tests.support.clocks import FakeClock
+from tests.unit.commands.fakes import FakeAnalyzer, FakeCalendar, FakeFetcher, Members
 
 T0 = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)  # a Tuesday, 11:00 in New York
 

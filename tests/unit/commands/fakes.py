@@ -1,9 +1,10 @@
-"""Fakes of the command ports: clock, market-data fetcher, analyzer and trading calendar."""
+"""Fakes of the command ports: market-data fetcher, analyzer and trading calendar (the clock is
+``tests.support.clocks.FakeClock``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 
 from commands.core.ports import Coverage, SignalRow, StrategyInfo, UnknownStrategyError
 from commands.core.service import Invocation
@@ -18,19 +19,6 @@ from events.market import (
     FetchFailed,
     FlowAlertsFetched,
 )
-
-
-class FakeClock:
-    """A clock that stands still until moved."""
-
-    def __init__(self, now: datetime) -> None:
-        self.at = now
-
-    def now(self) -> datetime:
-        return self.at
-
-    def advance(self, delta: timedelta) -> None:
-        self.at += delta
 
 
 class FakeFetcher:

@@ -7,7 +7,8 @@ from pathlib import Path
 from commands.core.handler import MAX_SYMBOLS
 from commands.core.service import CommandService, Reply
 from commands.wiring import open_service
-from tests.unit.commands.fakes import FakeAnalyzer, FakeCalendar, FakeClock, FakeFetcher, Members
+from tests.support.clocks import FakeClock
+from tests.unit.commands.fakes import FakeAnalyzer, FakeCalendar, FakeFetcher, Members
 
 
 def service_on(

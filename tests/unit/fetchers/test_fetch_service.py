@@ -39,7 +39,7 @@ from fetchers.service import (
     normalize_symbols,
 )
 from fetchers.unusual_whales import UnusualWhales
-from tests.unit.commands.fakes import FakeClock
+from tests.support.clocks import FakeClock
 
 # Wednesday 2026-11-25: the session closes at 21:00 UTC.
 AFTER_CLOSE = datetime(2026, 11, 25, 22, 0, tzinfo=UTC)

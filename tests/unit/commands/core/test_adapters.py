@@ -15,7 +15,8 @@ from commands.wiring import close_service, open_default_service
 from events.market import EarningsFetched, FetchFailed
 from fetchers.sample import SampleProvider
 from fetchers.service import MarketData
-from tests.unit.commands.fakes import FakeClock, Members
+from tests.support.clocks import FakeClock
+from tests.unit.commands.fakes import Members
 
 NOW = datetime(2026, 3, 10, 21, 0, tzinfo=UTC)  # a Tuesday after the close
 

@@ -18,7 +18,8 @@ from commands.market.market_view import AnalyticsMarketView
 from commands.wiring import close_service
 from events.audit import CommandHandled
 from events.trading import TradeClosed, TradeOpened
-from tests.unit.commands.fakes import FakeAnalyzer, FakeClock, FakeFetcher, Members
+from tests.support.clocks import FakeClock
+from tests.unit.commands.fakes import FakeAnalyzer, FakeFetcher, Members
 from tests.unit.commands.service_kit import open_trade, service_on
 
 

@@ -18,7 +18,8 @@ from commands.picks.handlers import (
     scan_reply,
 )
 from events.trading import TradeOpened
-from tests.unit.commands.fakes import FakeAnalyzer, FakeClock, FakeMarketView
+from tests.support.clocks import FakeClock
+from tests.unit.commands.fakes import FakeAnalyzer, FakeMarketView
 from tests.unit.commands.handler_kit import NOW, cmd, feed, make_state
 
 

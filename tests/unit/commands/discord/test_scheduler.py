@@ -16,6 +16,7 @@ from commands.core.models import DailyRun
 from commands.core.service import CommandService
 from commands.discord.scheduler import DailyScheduler
 from commands.picks.daily import DailyRuns
+from events.clock import FixedClock
 
 NOW = datetime(2025, 3, 10, 13, 0, tzinfo=UTC)
 
@@ -38,14 +39,9 @@ class StubDaily:
         raise RuntimeError("provider down")
 
 
-class Clock:
-    def now(self) -> datetime:
-        return NOW
-
-
 def scheduler(daily: StubDaily, **kwargs: Any) -> DailyScheduler:
     bot = create_autospec(disnake.Client, instance=True, spec_set=True)
-    loop = DailyScheduler(cast(CommandService, object()), bot, clock=Clock(), **kwargs)
+    loop = DailyScheduler(cast(CommandService, object()), bot, clock=FixedClock(NOW), **kwargs)
     loop.daily = cast(DailyRuns, daily)
     return loop
 

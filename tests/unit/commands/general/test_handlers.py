@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from commands.general.handlers import handle_about, handle_ping, with_ping_timings
-from tests.unit.commands.fakes import FakeClock
+from tests.support.clocks import FakeClock
 from tests.unit.commands.handler_kit import NOW, cmd, make_state
 
 

@@ -12,7 +12,8 @@ from commands.core.handler import State
 from commands.core.ports import SignalRow
 from commands.journal.handlers import handle_metrics, handle_trade_open
 from events.trading import TradeOpened
-from tests.unit.commands.fakes import FakeClock, FakeMarketView
+from tests.support.clocks import FakeClock
+from tests.unit.commands.fakes import FakeMarketView
 from tests.unit.commands.handler_kit import NOW, cmd, feed, make_state
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from commands.market.handlers import handle_watchlist_list
-from tests.unit.commands.fakes import FakeClock
+from tests.support.clocks import FakeClock
 from tests.unit.commands.handler_kit import NOW, cmd, feed, make_state
 
 

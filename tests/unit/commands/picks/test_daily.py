@@ -9,7 +9,8 @@ from pathlib import Path
 from commands.core.service import CommandService
 from commands.picks.daily import DailyRuns
 from commands.wiring import close_service
-from tests.unit.commands.fakes import FakeAnalyzer, FakeClock, FakeFetcher, Members
+from tests.support.clocks import FakeClock
+from tests.unit.commands.fakes import FakeAnalyzer, FakeFetcher, Members
 from tests.unit.commands.service_kit import open_trade, service_on
 
 

@@ -6,7 +6,7 @@ from commands.picks.handlers import (
     handle_schedule_set,
     handle_schedule_status,
 )
-from tests.unit.commands.fakes import FakeClock
+from tests.support.clocks import FakeClock
 from tests.unit.commands.handler_kit import NOW, cmd, feed, make_state
 
 
