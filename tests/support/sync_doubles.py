@@ -11,8 +11,9 @@ from pathlib import Path
 
 from events.audit import CommandHandled
 from events.base import Actor, NewEvent
-from events.journal import Journal
+from events.journal import AsyncJournal, Journal
 from sync.blobstore import BlobInfo, BlobStore, BlobStoreUnavailableError
+from sync.shipper import Shipper
 
 
 class FlakyStore:
@@ -114,3 +115,13 @@ def fill(journal: Journal, count: int, *, per_command: int = 50, tag: str = "cmd
 def open_journal_at(folder: Path) -> Journal:
     """A journal in ``folder`` (created when missing)."""
     return Journal.open(folder / "journal.sqlite")
+
+
+async def ship_journal_of(store: BlobStore, folder: Path, count: int) -> None:
+    """Fill a journal in ``folder`` with ``count`` events, ship them all to ``store``, close it."""
+    source = AsyncJournal(open_journal_at(folder))
+    try:
+        fill(source.journal, count)
+        await Shipper(source, store).ship_now()
+    finally:
+        await source.close()

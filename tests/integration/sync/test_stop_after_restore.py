@@ -15,7 +15,7 @@ from events.journal import AsyncJournal
 from sync.blobstore import BlobStore
 from sync.runtime import SyncConfig, SyncRuntime
 from sync.shipper import Shipper
-from tests.support.sync_doubles import fill, open_journal_at
+from tests.support.sync_doubles import fill, open_journal_at, ship_journal_of
 from tests.support.sync_stores import store_fixture
 
 store = store_fixture
@@ -45,12 +45,7 @@ async def test_runtime_stopped_right_after_a_cold_start_reports_flushed(
 ) -> None:
     """A runtime that restored every event into an empty journal and is stopped as soon as it is
     ready says everything reached Blob (``stop`` returns True), as the cold-start child does."""
-    source = AsyncJournal(open_journal_at(tmp_path / "source"))
-    try:
-        fill(source.journal, 300)
-        await Shipper(source, store).ship_now()
-    finally:
-        await source.close()
+    await ship_journal_of(store, tmp_path / "source", 300)
     journal = AsyncJournal(open_journal_at(tmp_path / "cold"))
     runtime = SyncRuntime(journal, store, SyncConfig(health_port=None, stop_grace_s=GRACE_S))
     try:

@@ -11,7 +11,7 @@ from sync.blobstore import BlobStore
 from sync.runtime import SyncConfig, SyncRuntime
 from sync.shipper import Shipper
 from tests.integration.sync.waits import until
-from tests.support.sync_doubles import FlakyStore, fill, open_journal_at
+from tests.support.sync_doubles import FlakyStore, fill, open_journal_at, ship_journal_of
 from tests.support.sync_stores import store_fixture
 
 store = store_fixture
@@ -39,12 +39,7 @@ async def test_start_waits_out_an_unavailable_store_then_restores(
 ) -> None:
     """A runtime started while the store is down retries its restore (three waits, each within
     the configured cap, none slept for real) and, once it answers, restores every event."""
-    source = AsyncJournal(open_journal_at(tmp_path / "source"))
-    try:
-        fill(source.journal, 40)
-        await Shipper(source, store).ship_now()
-    finally:
-        await source.close()
+    await ship_journal_of(store, tmp_path / "source", 40)
     flaky = FlakyStore(store)
     flaky.down = True
     sleep = StoreBackAfter(flaky, 3)
