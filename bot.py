@@ -13,7 +13,8 @@ stops it in order, within ``STOP_BOUND_S``:
 A second SIGTERM exits at once (``sync.runtime.install_sigterm``). Exit status: 0 after a
 graceful stop, 1 when the lease was lost, the bot failed, or the stop overran its bound.
 
-Nothing imports this module except the ``ibpicker bot`` command (``commands.discord.bot_cli``).
+Nothing imports this module but the ``ibpicker bot`` command in ``cli.py``, the entry point (the
+import-linter contracts in pyproject.toml hold every package to it).
 """
 
 from __future__ import annotations

@@ -5,10 +5,14 @@ its default comes from ``IBPICKER_DATA_DIR``, else the per-user data folder. Fea
 their commands (``projections/cli.py`` for ``journal``, ``analysis/cli.py`` for ``strategy`` and
 ``scan``, …) and take the shared options from the leaf ``cli_options``; this module imports them
 to put the groups together, and turns a failure into one ``error:`` line (``explain``).
+
+``ibpicker bot`` is declared here: it starts the composition root ``bot.py``, which no package
+may import (the import-linter contracts in pyproject.toml), so only this entry point does.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import sqlite3
@@ -22,7 +26,15 @@ import logs
 import projections.cli
 import settings
 import sync.cli
-from cli_options import DEBUG_ENV, DEBUG_FLAG, debug_enabled, err, set_debug, setup_logging
+from cli_options import (
+    DEBUG_ENV,
+    DEBUG_FLAG,
+    DataDirOption,
+    debug_enabled,
+    err,
+    set_debug,
+    setup_logging,
+)
 
 APP_NAME = "ibpicker"
 EXIT_FAILED = 1
@@ -87,10 +99,35 @@ def build_app() -> typer.Typer:
         projections.cli.register,
         analysis.cli.register,
         sync.cli.register,
+        _register_bot,
         commands.cli.register,
     ):
         register(app)
     return app
+
+
+def _register_bot(app: typer.Typer) -> None:
+    """Add ``bot`` to the command line."""
+
+    @app.command("bot")
+    def bot(data_dir: DataDirOption = None) -> None:
+        """Run the Discord bot (needs DISCORD_TOKEN or Key Vault; DISCORD_GUILD_ID for fast sync).
+
+        SIGTERM stops it gracefully (journal shipped, lease released, exit 0); a second SIGTERM
+        exits at once.
+        """
+        setup_logging("service")  # INFO on stdout: JSON lines unless stdout is a terminal
+        try:
+            config = settings.load_settings(
+                **({"data_dir": data_dir} if data_dir is not None else {})
+            )
+        except settings.SettingsError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        # Imported when the bot runs: the other commands never load disnake and the cogs.
+        from bot import main
+
+        raise typer.Exit(asyncio.run(main(config)))
 
 
 def main() -> None:

@@ -1,21 +1,21 @@
-"""The ``ibpicker console`` command (registered by ``cli.build_app``)."""
+"""The commands' part of the command line (registered by ``cli.build_app``): ``ibpicker
+fetch`` and ``ibpicker scan`` (the market room's), and ``ibpicker console``. ``ibpicker bot`` is
+declared by ``cli`` itself, the one module that may import the composition root."""
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 from typing import Annotated
 
 import typer
 
 from cli_options import DataDirOption, resolve_data_dir
+from commands.market import market_cli
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``console`` to the ``ibpicker`` command line."""
-    # `ibpicker bot` (the Discord front end); `ibpicker fetch`, `ibpicker scan` (market data)
-    importlib.import_module("commands.discord.bot_cli").register(app)
-    importlib.import_module("commands.market.market_cli").register(app)
+    """Add ``fetch``, ``scan`` and ``console`` to the ``ibpicker`` command line."""
+    market_cli.register(app)
 
     @app.command("console")
     def console(
