@@ -20,12 +20,13 @@ from typing import Any
 import msgspec
 
 from events.base import Actor, Envelope, Event, registered_event_types
+from events.errors import EventsError
 
 Payload = dict[str, Any]
 Upcaster = Callable[[Payload], Payload]
 
 
-class EventCodecError(Exception):
+class EventCodecError(EventsError):
     """Root of codec errors."""
 
 

@@ -60,6 +60,7 @@ from eventsourcing.sqlite import (
 from events.base import Actor, Envelope, NewEvent
 from events.chain import GENESIS, broken_links, extend, record_rows
 from events.codec import EventCodec
+from events.errors import EventsError
 from events.records import RawRecord
 
 DEFAULT_PAGE_SIZE = 5000
@@ -131,7 +132,7 @@ def fault_message(row: Row) -> str:
     )
 
 
-class JournalError(Exception):
+class JournalError(EventsError):
     """Root of journal errors."""
 
 

@@ -29,6 +29,7 @@ import msgspec
 import zstandard
 
 from events.chain import GENESIS, chain_end, record_rows
+from events.errors import EventsError
 from events.records import RawRecord
 
 MAGIC = b"IBPSEG"
@@ -46,7 +47,7 @@ _ENCODER = msgspec.msgpack.Encoder()
 _DECODER = msgspec.msgpack.Decoder(list[RawRecord])
 
 
-class SegmentError(Exception):
+class SegmentError(EventsError):
     """A segment is malformed: bad magic or version, bad checksum, truncated, not contiguous."""
 
 

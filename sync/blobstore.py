@@ -12,9 +12,11 @@ from typing import Protocol
 
 import msgspec
 
+from sync.errors import SyncError
 
-class BlobStoreError(Exception):
-    """Root of every blob-store error."""
+
+class BlobStoreError(SyncError):
+    """Root of every blob-store error (itself a ``SyncError``: sync has one root)."""
 
 
 class BlobExistsError(BlobStoreError):

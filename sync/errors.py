@@ -1,7 +1,8 @@
 """Errors of segment shipping, restore, compaction and the writer lease: one root, ``SyncError``.
 
-Blob-store errors (``sync.blobstore.BlobStoreError``) are translated into these where a decision
-is made; the CLI and the composition root print ``str(error)``, which always says what to do.
+Blob-store errors (``sync.blobstore.BlobStoreError``, a kind of ``SyncError``) are translated
+into these where a decision is made; the CLI and the composition root print ``str(error)``,
+which always says what to do.
 """
 
 from __future__ import annotations

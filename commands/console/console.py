@@ -34,6 +34,7 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.table import Table
 
+from commands.core.errors import CommandError
 from commands.core.models import Invocation, Reply
 from commands.core.service import CommandService
 from commands.core.spec import COMMANDS, find_command
@@ -101,7 +102,7 @@ def command_outcome(service: CommandService, command_id: str) -> str:
     return outcome_of(env for page in service.journal.read(span[0], span[1]) for env in page)
 
 
-class ParseError(ValueError):
+class ParseError(CommandError, ValueError):
     """A console line that is not a command."""
 
 

@@ -13,6 +13,7 @@ from typing import Protocol
 
 import msgspec
 
+from commands.core.errors import CommandError
 from events.analysis import SignalsGenerated
 from events.base import NewEvent
 
@@ -68,7 +69,7 @@ class StrategyInfo(msgspec.Struct, frozen=True, kw_only=True):
     tags: list[str] = []
 
 
-class UnknownStrategyError(LookupError):
+class UnknownStrategyError(CommandError, LookupError):
     """No strategy has that name."""
 
 

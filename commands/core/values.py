@@ -29,6 +29,7 @@ import unicodedata
 from collections.abc import Mapping
 from decimal import Context, Decimal, Inexact, InvalidOperation
 
+from commands.core.errors import CommandError
 from projections.trading import PRICE_SCALE
 
 DECIMAL_DIGITS = 38
@@ -81,7 +82,7 @@ _SPACE_LIKE = {"\t", "\n", "\r", "\v", "\f", "\u2028", "\u2029", "\x85"}
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
-class OptionError(ValueError):
+class OptionError(CommandError, ValueError):
     """An option value that does not fit its spec (unknown, missing, ill-typed or out of bounds);
     the message names the option and is meant for the member."""
 

@@ -17,13 +17,15 @@ import disnake
 from disnake.ext import commands
 from disnake.interactions import Interaction
 
+from commands.core.errors import CommandError
+
 log = logging.getLogger(__name__)
 
 NO_MENTIONS = disnake.AllowedMentions.none()
 RESTARTING = "ibpicker is restarting, try again in a moment."
 
 
-class FrontEndError(Exception):
+class FrontEndError(CommandError):
     """Root of the Discord front end's own refusals; ``message`` is meant for the member."""
 
     message = "That did not work."

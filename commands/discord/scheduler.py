@@ -33,6 +33,7 @@ import disnake
 import msgspec
 
 import logs
+from commands.core.errors import CommandError
 from commands.core.models import DailyRun
 from commands.core.ports import Clock
 from commands.core.service import CommandService
@@ -51,7 +52,7 @@ HISTORY_LIMIT = 1000
 Sleep = Callable[[float], Awaitable[None]]
 
 
-class PostRefusedError(Exception):
+class PostRefusedError(CommandError):
     """The configured channel cannot take the post (missing, not a text channel, other server)."""
 
 

@@ -29,7 +29,9 @@ from typing import IO, TYPE_CHECKING, Any
 
 import msgspec
 
-if TYPE_CHECKING:  # the worker process stays lean: it imports matplotlib and msgspec only
+from commands.core.errors import CommandError
+
+if TYPE_CHECKING:  # the worker stays lean: matplotlib, msgspec and the tiny root error only
     from commands.journal.metrics import CurvePoint
 
 log = logging.getLogger(__name__)
@@ -40,7 +42,7 @@ IDLE_S = 120.0
 _LENGTH = struct.Struct(">I")
 
 
-class ChartWorkerError(Exception):
+class ChartWorkerError(CommandError):
     """The chart worker could not render (it died twice, or the chart itself failed)."""
 
 

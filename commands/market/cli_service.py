@@ -26,6 +26,7 @@ import cli_options
 from analysis.strategy import Strategy
 from commands.console.console import LOCAL_GUILD, LOCAL_USER
 from commands.core.adapters import FetchServiceAdapter, StoredMarketData, StrategyAnalyzer
+from commands.core.errors import CommandError
 from commands.core.models import Invocation
 from commands.core.service import CommandService
 from commands.wiring import ANALYTICS_FILE, close_service, open_service
@@ -46,7 +47,7 @@ from settings import SECRET_ENV, SettingsError, load_secrets, load_settings
 _err = cli_options.err
 
 
-class CliInputError(Exception):
+class CliInputError(CommandError):
     """Input refused before the command service is reached (exit status 2)."""
 
 

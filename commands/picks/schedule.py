@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from commands.core.errors import CommandError
 from commands.core.ports import TradingCalendar
 from fetchers.calendar import session_hours, sessions_between
 
@@ -34,7 +35,7 @@ LATE_AFTER = timedelta(minutes=5)
 HORIZON_DAYS = 30
 
 
-class ScheduleError(ValueError):
+class ScheduleError(CommandError, ValueError):
     """A schedule that cannot be used (bad time, beyond the calendar)."""
 
 
