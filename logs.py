@@ -4,8 +4,9 @@ work in hand (command id, guild, event positions, daily run id) on every record.
 
 ``configure`` is the one place that installs the handler, called by each entry point with its
 role: the bot (``service``: INFO and up on stdout, JSON when stdout is not a terminal) or a
-command a person runs (``command``: WARNING and up on stderr, stdout holds its results; text
-unless asked otherwise). ``IBPICKER_LOG_FORMAT=json|text`` forces either format.
+command a person runs (``command``: on stderr, stdout holds its results; text, WARNING and up
+unless ``--debug``, unless asked for JSON, then INFO and up). ``IBPICKER_LOG_FORMAT=json|text``
+forces either format.
 
 A JSON line holds ``timestamp`` (UTC, ISO 8601), ``level``, ``logger``, ``message``, the context
 fields that apply, any ``extra=`` fields of the call, and for a failure ``exception`` (the whole
