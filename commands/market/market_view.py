@@ -28,6 +28,10 @@ class AnalyticsMarketView:
             except duckdb.CatalogException:
                 return []  # a projection not created yet: nothing to show
 
+    def _by_symbol(self, sql: str, symbols: Sequence[str]) -> dict[str, tuple[Any, ...]]:
+        """Rows of ``sql`` (one per symbol, symbol first, ``?`` the symbol list) by symbol."""
+        return {r[0]: r[1:] for r in self._query(sql, [list(symbols)])}
+
     def known_symbols(self) -> set[str]:
         """Symbols with bars (cached until the bars projection moves)."""
         rows = self._query("SELECT position FROM projection_positions WHERE name = 'bars'")
@@ -41,32 +45,22 @@ class AnalyticsMarketView:
         """Bars range, last fetch and last flow alert of each symbol."""
         if not symbols:
             return []
-        wanted = [list(symbols)]
-        bars = {
-            r[0]: r[1:]
-            for r in self._query(
-                "SELECT symbol, count(*), min(day), max(day), arg_max(close, day) FROM bars "
-                "WHERE list_contains(?::VARCHAR[], symbol) GROUP BY symbol",
-                wanted,
-            )
-        }
-        fetches = {
-            r[0]: r[1:]
-            for r in self._query(
-                "SELECT symbol, arg_max(recorded_at, position), arg_max(ok, position), "
-                "arg_max(error, position) FROM fetches "
-                "WHERE list_contains(?::VARCHAR[], symbol) GROUP BY symbol",
-                wanted,
-            )
-        }
-        flows = {
-            r[0]: r[1:]
-            for r in self._query(
-                "SELECT ticker, max(created_at), count(*) FROM flow_alerts "
-                "WHERE list_contains(?::VARCHAR[], ticker) GROUP BY ticker",
-                wanted,
-            )
-        }
+        bars = self._by_symbol(
+            "SELECT symbol, count(*), min(day), max(day), arg_max(close, day) FROM bars "
+            "WHERE list_contains(?::VARCHAR[], symbol) GROUP BY symbol",
+            symbols,
+        )
+        fetches = self._by_symbol(
+            "SELECT symbol, arg_max(recorded_at, position), arg_max(ok, position), "
+            "arg_max(error, position) FROM fetches "
+            "WHERE list_contains(?::VARCHAR[], symbol) GROUP BY symbol",
+            symbols,
+        )
+        flows = self._by_symbol(
+            "SELECT ticker, max(created_at), count(*) FROM flow_alerts "
+            "WHERE list_contains(?::VARCHAR[], ticker) GROUP BY ticker",
+            symbols,
+        )
         out = []
         for s in symbols:
             b = bars.get(s)
