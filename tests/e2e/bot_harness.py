@@ -165,3 +165,26 @@ async def eventually(check: Callable[[], bool], what: str, timeout: float = 5.0)
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.01)
+
+
+HALF_HOUR = 1800.0
+"""From ``START`` (09:00 New York time) to the daily picks' 09:30."""
+
+
+async def schedule_daily_picks(r: Running) -> None:
+    """As the admin: a watchlist and the daily picks at 09:30 New York time in #picks."""
+    for symbol in WATCHLIST:
+        await r.run("watchlist add", {"symbol": symbol}, user=r.world.admin)
+    options = {
+        "channel": r.world.guild.channel("picks").id,
+        "time": "09:30",
+        "strategy": STRATEGY,
+        "enabled": True,
+    }
+    reply = await r.run("schedule set", options, user=r.world.admin)
+    assert "09:30" in reply.text()
+
+
+async def asleep_until_the_run(r: Running, what: str = "the loop to sleep until 09:30") -> None:
+    """Wait until the daily loop, started at ``START``, sleeps the half hour to the 09:30 run."""
+    await eventually(lambda: HALF_HOUR in r.time.sleeps, what)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
+from tests.e2e.bot_harness import prepare_template
 from tests.e2e.discord_standin import DiscordStandin, serve_standin
 
 
@@ -14,3 +16,10 @@ async def discord_standin() -> AsyncIterator[DiscordStandin]:
     """A started Discord stand-in on 127.0.0.1 with disnake's REST base pointed at it."""
     async with serve_standin() as standin:
         yield standin
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Sample bars and flows fetched once per module, at ``START`` (Monday 2025-03-10); each
+    test copies it with ``copy_template``."""
+    return prepare_template(tmp_path_factory.mktemp("bot-template"))

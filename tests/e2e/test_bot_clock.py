@@ -12,48 +12,23 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import pytest
-
 from events.guild import DailyPostPublished
 from events.market import BarsFetched
 from tests.e2e.bot_harness import (
     START,
-    STRATEGY,
     WATCHLIST,
     Running,
+    asleep_until_the_run,
     copy_template,
     eventually,
-    prepare_template,
     running_bot,
+    schedule_daily_picks,
 )
 from tests.e2e.discord_standin import DiscordStandin
 from tests.support.clocks import FakeTime
 
-HALF_HOUR = 1800.0
 POST_TIMEOUT_S = 30.0
 """Generous: a first daily run fetches two years of bars for the watchlist (no timing asserted)."""
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Sample bars and flows fetched once for the module, at ``START`` (Monday 2025-03-10)."""
-    return prepare_template(tmp_path_factory.mktemp("bot-clock-template"))
-
-
-async def schedule_daily_picks(r: Running) -> None:
-    """As the admin: a watchlist and the daily picks at 09:30 New York time in #picks."""
-    for symbol in WATCHLIST:
-        await r.run("watchlist add", {"symbol": symbol}, user=r.world.admin)
-    options = {
-        "channel": r.world.guild.channel("picks").id,
-        "time": "09:30",
-        "strategy": STRATEGY,
-        "enabled": True,
-    }
-    reply = await r.run("schedule set", options, user=r.world.admin)
-    assert "09:30" in reply.text()
-    # Both tests start at 09:00 New York time: the loop sleeps half an hour, until 09:30.
-    await eventually(lambda: HALF_HOUR in r.time.sleeps, "the daily loop to sleep until 09:30")
 
 
 def published(r: Running) -> list[DailyPostPublished]:
@@ -102,6 +77,8 @@ async def test_a_bot_whose_clock_moves_a_day_on_fetches_the_new_session_and_post
     data = copy_template(template, tmp_path / "d")
     async with running_bot(discord_standin, data, scheduler=True) as r:
         await schedule_daily_picks(r)
+        # Both tests start at 09:00 New York time: the loop sleeps half an hour, until 09:30.
+        await asleep_until_the_run(r, "the daily loop to sleep until 09:30")
         days = [
             (timedelta(days=0), "2025-03-10", date(2025, 3, 7)),
             (timedelta(days=1), "2025-03-11", date(2025, 3, 10)),
@@ -126,6 +103,8 @@ async def test_a_bot_up_for_eleven_months_still_finds_its_sessions(
     clock = FakeTime(start, waits=True)
     async with running_bot(discord_standin, tmp_path / "d", time=clock, scheduler=True) as r:
         await schedule_daily_picks(r)
+        # Both tests start at 09:00 New York time: the loop sleeps half an hour, until 09:30.
+        await asleep_until_the_run(r, "the daily loop to sleep until 09:30")
         first = await post_at(r, discord_standin, start + timedelta(minutes=30), 1)
         assert "Daily picks 2027-06-01" in first
         assert last_bar(r, "AAPL") == date(2027, 5, 28)  # Friday; Monday 05-31 is Memorial Day

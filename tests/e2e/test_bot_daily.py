@@ -16,42 +16,17 @@ import pytest
 from commands.discord.scheduler import IDLE_S
 from events.guild import DailyPostPublished, DailyPostStarted
 from tests.e2e.bot_harness import (
+    HALF_HOUR,
     START,
-    STRATEGY,
-    WATCHLIST,
     Running,
+    asleep_until_the_run,
     copy_template,
     eventually,
-    prepare_template,
     running_bot,
+    schedule_daily_picks,
 )
 from tests.e2e.discord_standin import DiscordStandin
 from tests.support.clocks import FakeTime
-
-HALF_HOUR = 1800.0  # START is 09:00 New York time; the schedule says 09:30
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Sample bars and flows fetched once for the module."""
-    return prepare_template(tmp_path_factory.mktemp("bot-daily-template"))
-
-
-async def configure(r: Running) -> None:
-    """As the admin: a watchlist and the daily picks at 09:30 in #picks."""
-    for symbol in WATCHLIST:
-        await r.run("watchlist add", {"symbol": symbol}, user=r.world.admin)
-    reply = await r.run(
-        "schedule set",
-        {
-            "channel": r.world.guild.channel("picks").id,
-            "time": "09:30",
-            "strategy": STRATEGY,
-            "enabled": True,
-        },
-        user=r.world.admin,
-    )
-    assert "09:30" in reply.text()
 
 
 def daily_posts(r: Running) -> list[DailyPostPublished]:
@@ -72,8 +47,8 @@ async def test_daily_picks_post_to_their_channel_at_the_configured_time(
     async with running_bot(
         discord_standin, copy_template(template, tmp_path / "d"), scheduler=True
     ) as r:
-        await configure(r)
-        await eventually(lambda: HALF_HOUR in r.time.sleeps, "the loop to sleep until 09:30")
+        await schedule_daily_picks(r)
+        await asleep_until_the_run(r)
         assert not discord_standin.channel_posts
         r.time.set(START + timedelta(seconds=HALF_HOUR))
         post = await discord_standin.wait_for_channel_message(picks.id)
@@ -96,8 +71,8 @@ async def test_restart_neither_posts_twice_nor_breaks_old_buttons(
     picks = discord_standin.world.guild.channel("picks")
     data = copy_template(template, tmp_path / "d")
     async with running_bot(discord_standin, data, scheduler=True) as first:
-        await configure(first)
-        await eventually(lambda: HALF_HOUR in first.time.sleeps, "the loop to sleep")
+        await schedule_daily_picks(first)
+        await asleep_until_the_run(first, "the loop to sleep")
         first.time.set(START + timedelta(seconds=HALF_HOUR))
         post = await discord_standin.wait_for_channel_message(picks.id)
         await eventually(lambda: len(daily_posts(first)) == 1, "the post to be recorded")
@@ -121,7 +96,7 @@ async def test_missed_run_is_caught_up_after_restart_and_marked_late(
     picks = discord_standin.world.guild.channel("picks")
     data = copy_template(template, tmp_path / "d")
     async with running_bot(discord_standin, data) as first:
-        await configure(first)
+        await schedule_daily_picks(first)
     back = FakeTime(START + timedelta(minutes=75), waits=True)
     async with running_bot(discord_standin, data, time=back, scheduler=True) as second:
         post = await discord_standin.wait_for_channel_message(picks.id)
@@ -136,7 +111,7 @@ async def test_schedule_run_posts_the_picks_here_now(
 ) -> None:
     """/schedule run (admin) answers with today's picks at once, and is not the daily post."""
     async with running_bot(discord_standin, copy_template(template, tmp_path / "d")) as r:
-        await configure(r)
+        await schedule_daily_picks(r)
         reply = await r.run("schedule run", user=r.world.admin)
         assert daily_posts(r) == []
     assert "Daily picks 2025-03-10" in reply.text()
@@ -175,7 +150,7 @@ async def test_crash_after_discord_took_the_post_neither_repeats_nor_loses_it(
     picks = discord_standin.world.guild.channel("picks")
     data = copy_template(template, tmp_path / "d")
     async with running_bot(discord_standin, data, scheduler=True) as first:
-        await configure(first)
+        await schedule_daily_picks(first)
         await eventually(lambda: HALF_HOUR in first.time.sleeps, "the loop to sleep until 09:30")
         # The crash point: the REST POST has been answered, the append not made.
         crash = CrashPoint()
@@ -207,7 +182,7 @@ async def test_crash_before_discord_took_the_post_posts_it_after_restart_marked_
     picks = discord_standin.world.guild.channel("picks")
     data = copy_template(template, tmp_path / "d")
     async with running_bot(discord_standin, data, scheduler=True) as first:
-        await configure(first)
+        await schedule_daily_picks(first)
         await eventually(lambda: HALF_HOUR in first.time.sleeps, "the loop to sleep until 09:30")
         crash = CrashPoint()
         monkeypatch.setattr(first.app.scheduler, "send", crash)
@@ -244,7 +219,7 @@ async def test_without_read_message_history_an_interrupted_post_is_sent_again_an
     picks = discord_standin.world.guild.channel("picks")
     data = copy_template(template, tmp_path / "d")
     async with running_bot(discord_standin, data, scheduler=True) as first:
-        await configure(first)
+        await schedule_daily_picks(first)
         await eventually(lambda: HALF_HOUR in first.time.sleeps, "the loop to sleep until 09:30")
         crash = CrashPoint()
         monkeypatch.setattr(first.app.scheduler.daily, "record_post", crash)
