@@ -28,7 +28,7 @@ from commands.core.models import BLUE, GREEN, GREY, RED, Invocation, Reply
 from commands.core.ports import Clock, MarketView, SignalRow
 from commands.core.values import OptionError, decimal_value
 from commands.journal.metrics import JournalMetrics, StrategyNames, compute_metrics, in_window
-from events.base import NewEvent
+from events.base import Event, NewEvent
 from events.trading import TradeClosed, TradeNoteAdded, TradeOpened
 from projections.trading import TradeRecord
 
@@ -53,6 +53,11 @@ def _required_amount(name: str, value: object) -> Decimal:
     checked = _amount(name, value, required=True)
     assert checked is not None
     return checked
+
+
+def _trade_event(guild_id: int, trade_id: str, event: Event) -> list[NewEvent]:
+    """``event`` as the new events of its trade's stream (``trade:<guild>:<id>``)."""
+    return [NewEvent(f"trade:{guild_id}:{trade_id}", event)]
 
 
 def _own_trade(cmd: Command, state: State) -> TradeRecord:
@@ -123,7 +128,7 @@ def handle_trade_open(cmd: Command, state: State, clock: Clock) -> Outcome:
     fields = [("Stop", tx.price(stop), True), ("Target", tx.price(target), True)]
     if strategy:
         fields.append(("Strategy", tx.escape(strategy), True))
-    return [NewEvent(f"trade:{inv.guild_id}:{trade_id}", event)], Reply(
+    return _trade_event(inv.guild_id, trade_id, event), Reply(
         title=f"Trade {trade_id} opened",
         description=desc + f"\nClose it with `/trade close id:{trade_id} exit:<price>`.",
         fields=fields,
@@ -182,7 +187,7 @@ def handle_trade_close(cmd: Command, state: State, clock: Clock) -> Outcome:
     if closed.r_multiple is not None:
         fields.append(("R", f"{float(closed.r_multiple):+.2f}R", True))
     pnl = closed.pnl or Decimal(0)
-    return [NewEvent(f"trade:{trade.guild_id}:{trade.trade_id}", event)], Reply(
+    return _trade_event(trade.guild_id, trade.trade_id, event), Reply(
         title=f"Trade {trade.trade_id} closed",
         description=f"{trade.direction} {tx.price(trade.size)} **{trade.symbol}** "
         f"{tx.price(trade.entry)} → {tx.price(exit_)}",
@@ -204,7 +209,7 @@ def handle_trade_note(cmd: Command, state: State, clock: Clock) -> Outcome:
         text=note,
         noted_at=clock.now(),
     )
-    return [NewEvent(f"trade:{trade.guild_id}:{trade.trade_id}", event)], Reply(
+    return _trade_event(trade.guild_id, trade.trade_id, event), Reply(
         title=f"Trade {trade.trade_id}", description="Note added.", color=GREEN, ephemeral=True
     )
 
