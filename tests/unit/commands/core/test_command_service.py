@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
 import msgspec
 import pytest
@@ -15,12 +14,10 @@ from commands.core.reply_record import REPLY_RECORD_MAX, reply_from_record
 from commands.core.service import CommandService
 from commands.journal.handlers import log_trade_prefill
 from commands.market.market_view import AnalyticsMarketView
-from commands.wiring import close_service
 from events.audit import CommandHandled
 from events.trading import TradeClosed, TradeOpened
-from tests.support.clocks import FakeClock
 from tests.unit.commands.fakes import FakeAnalyzer, FakeFetcher, Members
-from tests.unit.commands.service_kit import open_trade, service_on
+from tests.unit.commands.service_kit import Start, open_trade
 
 
 def _events(service: CommandService) -> list[object]:
@@ -312,31 +309,22 @@ async def test_analyze_scans_analytics_caught_up_with_every_earlier_event(
 
 
 async def test_a_retry_after_a_restart_rebuilds_the_same_reply(
-    tmp_path: Path,
-    clock: FakeClock,
-    fetcher: FakeFetcher,
-    analyzer: FakeAnalyzer,
+    start: Start,
     members: Members,
 ) -> None:
     """A retried command id after a restart (nothing in memory) replies with the same title,
     description, fields and footer, rebuilt from its command_handled event."""
     inv = members.inv(command_id="interaction-7")
     opts = {"symbol": "AAPL", "direction": "long", "entry": "10", "size": "1", "stop": "9"}
-    first = service_on(tmp_path, fetcher, analyzer, clock)
-    try:
+    with start() as first:
         original = await first.execute("trade open", opts, inv)
         about = await first.execute("about", {}, members.inv(command_id="interaction-8"))
-    finally:
-        close_service(first)
-    second = service_on(tmp_path, fetcher, analyzer, clock)
-    try:
+    with start() as second:
         head = second.journal.head()
         assert await second.execute("trade open", opts, inv) == original
         rebuilt = await second.execute("about", {}, members.inv(command_id="interaction-8"))
         assert rebuilt == about
         assert second.journal.head() == head
-    finally:
-        close_service(second)
 
 
 async def test_the_reply_kept_in_the_audit_event_is_bounded(
@@ -393,8 +381,7 @@ async def test_analyze_passes_skip_earnings_within_and_rejects_a_negative_one(
 
 
 async def test_typed_symbols_are_limited_but_the_watchlist_and_stored_ones_are_not(
-    tmp_path: Path,
-    clock: FakeClock,
+    start: Start,
     fetcher: FakeFetcher,
     analyzer: FakeAnalyzer,
     members: Members,
@@ -402,8 +389,7 @@ async def test_typed_symbols_are_limited_but_the_watchlist_and_stored_ones_are_n
     """Typing more symbols than the limit is refused; an omitted symbols option fetches the
     watchlist and every stored symbol however many, in batches of the limit with progress,
     and /analyze scans the whole watchlist."""
-    service = service_on(tmp_path, fetcher, analyzer, clock, symbol_limit=3)
-    try:
+    with start(symbol_limit=3) as service:
         typed = await service.execute("fetch stocks", {"symbols": "A,B,C,D"}, members.inv())
         assert not typed.ok
         assert "At most 3 symbols at once (got 4)" in typed.description
@@ -422,21 +408,17 @@ async def test_typed_symbols_are_limited_but_the_watchlist_and_stored_ones_are_n
         assert reply.description.count("3 new bars") == 5
         await service.execute("analyze", {"strategy": "rsi_flow"}, members.inv())
         assert analyzer.scans[-1] == ("rsi_flow", ("W1", "W2", "W3", "W4"))
-    finally:
-        close_service(service)
 
 
 async def test_a_service_without_a_symbol_limit_takes_a_large_universe_in_batches(
-    tmp_path: Path,
-    clock: FakeClock,
+    start: Start,
     fetcher: FakeFetcher,
     analyzer: FakeAnalyzer,
     members: Members,
 ) -> None:
     """The CLI's service (no limit) fetches and scans 120 typed symbols: fetched in batches of
     MAX_SYMBOLS, appended as one command."""
-    service = service_on(tmp_path, fetcher, analyzer, clock, symbol_limit=None)
-    try:
+    with start(symbol_limit=None) as service:
         universe = ",".join(f"S{i}" for i in range(120))
         reply = await service.execute("fetch stocks", {"symbols": universe}, members.inv())
         assert reply.ok, reply.description
@@ -448,5 +430,3 @@ async def test_a_service_without_a_symbol_limit_takes_a_large_universe_in_batche
         )
         assert scan.ok, scan.description
         assert len(analyzer.scans[-1][1]) == 120
-    finally:
-        close_service(service)

@@ -4,14 +4,12 @@ analyzer: due once per session, what failed said, no second post after a restart
 from __future__ import annotations
 
 from datetime import date, timedelta
-from pathlib import Path
 
 from commands.core.service import CommandService
 from commands.picks.daily import DailyRuns
-from commands.wiring import close_service
 from tests.support.clocks import FakeClock
 from tests.unit.commands.fakes import FakeAnalyzer, FakeFetcher, Members
-from tests.unit.commands.service_kit import open_trade, service_on
+from tests.unit.commands.service_kit import Start, open_trade
 
 
 async def test_daily_run_posts_once_per_session(
@@ -53,32 +51,24 @@ async def test_daily_run_says_what_failed(
 
 
 async def test_a_restart_does_not_post_twice_and_keeps_trades(
-    tmp_path: Path,
+    start: Start,
     clock: FakeClock,
-    fetcher: FakeFetcher,
-    analyzer: FakeAnalyzer,
     members: Members,
 ) -> None:
     """After a restart on the same data dir, the posted session is not owed and trades remain."""
-    first = service_on(tmp_path, fetcher, analyzer, clock)
-    try:
+    with start() as first:
         await first.execute("watchlist add", {"symbol": "AAPL"}, members.inv())
         await first.execute("schedule set", {"strategy": "rsi_flow", "channel": 77},
                             members.inv(admin=True))  # fmt: skip
         opened = await open_trade(first, members)
         run = await DailyRuns(first).run(100, now=clock.now())
         assert await DailyRuns(first).record_post(run, message_id=1)
-    finally:
-        close_service(first)
-    second = service_on(tmp_path, fetcher, analyzer, clock)
-    try:
+    with start() as second:
         assert DailyRuns(second).due(clock.now()) == []
         clock.advance(timedelta(days=1))  # Wednesday: a new session is owed once its time passes
         assert DailyRuns(second).due(clock.now()) == [100]
         trade_id = opened.title.split()[1]
         assert await second.autocomplete("open_trade", "", members.inv()) == [trade_id]
-    finally:
-        close_service(second)
 
 
 async def test_daily_run_skips_earnings_by_the_guilds_default_and_says_which(
