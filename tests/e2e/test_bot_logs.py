@@ -18,9 +18,18 @@ import pytest
 import bot
 import logs
 from settings import load_settings
-from tests.e2e.bot_harness import START, copy_template, eventually, prepare_template, running_bot
+from tests.e2e.bot_harness import (
+    HALF_HOUR,
+    START,
+    asleep_until_the_run,
+    copy_template,
+    eventually,
+    prepare_template,
+    running_bot,
+    schedule_daily_picks,
+)
 from tests.e2e.discord_standin import DiscordStandin
-from tests.e2e.test_bot_daily import HALF_HOUR, configure, daily_posts
+from tests.e2e.test_bot_daily import daily_posts
 from tests.support.azurite import ACCOUNT_KEY, Azurite, azurite
 
 __all__ = ["azurite"]
@@ -136,8 +145,8 @@ async def test_the_daily_runs_lines_name_its_guild_run_id_and_positions(
     async with running_bot(
         discord_standin, copy_template(template, tmp_path / "d"), scheduler=True
     ) as r:
-        await configure(r)
-        await eventually(lambda: HALF_HOUR in r.time.sleeps, "the loop to sleep until 09:30")
+        await schedule_daily_picks(r)
+        await asleep_until_the_run(r)
         r.time.set(START + timedelta(seconds=HALF_HOUR))
         await discord_standin.wait_for_channel_message(guild.channel("picks").id)
         await eventually(lambda: len(daily_posts(r)) == 1, "the post to be recorded")
