@@ -238,19 +238,11 @@ class DailyScheduler:
         try:
             channel = await self._text_channel(intent.channel_id, intent.guild_id)
         except (PostRefusedError, disnake.NotFound, disnake.Forbidden) as exc:
-            log.warning(
-                "cannot check channel %s for an interrupted daily post of guild %s (%s): the "
-                "run posts to its channel now",
-                intent.channel_id, intent.guild_id, exc,
-            )  # fmt: skip
+            _unverified("check", intent.channel_id, intent.guild_id, exc, _POSTS_NOW)
             return None
         me = channel.guild.me
         if not channel.permissions_for(me).read_message_history:
-            log.warning(
-                "cannot check channel %s for an interrupted daily post of guild %s (no Read "
-                "Message History permission): it may be posted twice",
-                channel.id, intent.guild_id,
-            )  # fmt: skip
+            _unverified("check", channel.id, intent.guild_id, _NO_HISTORY, _MAYBE_TWICE)
             return None
         since = (intent.started_at or self.clock.now()) - HISTORY_MARGIN
         history = channel.history(
@@ -263,12 +255,23 @@ class DailyScheduler:
                 ):
                     return message
         except disnake.Forbidden as exc:
-            log.warning(
-                "cannot read channel %s for an interrupted daily post of guild %s (%s): it may "
-                "be posted twice",
-                channel.id, intent.guild_id, exc,
-            )  # fmt: skip
+            _unverified("read", channel.id, intent.guild_id, exc, _MAYBE_TWICE)
         return None
+
+
+# Why an interrupted daily post cannot be looked for, and what happens then (``_unverified``).
+_POSTS_NOW = "the run posts to its channel now"
+_MAYBE_TWICE = "it may be posted twice"
+_NO_HISTORY = "no Read Message History permission"
+
+
+def _unverified(verb: str, channel_id: int, guild_id: int, why: object, then: str) -> None:
+    """Log that the channel of an interrupted daily post could not be checked, why, and what
+    happens instead (one message shape for the three ways ``find_post`` gives up)."""
+    log.warning(
+        "cannot %s channel %s for an interrupted daily post of guild %s (%s): %s",
+        verb, channel_id, guild_id, why, then,
+    )  # fmt: skip
 
 
 def post_marker(run_id: str) -> str:
