@@ -141,6 +141,19 @@ class CrashPoint:
         await asyncio.Future()
 
 
+async def run_into_a_crash(
+    r: Running, monkeypatch: pytest.MonkeyPatch, owner: object, name: str
+) -> CrashPoint:
+    """Schedule the daily picks, wait for the loop to sleep until 09:30, make ``owner.name`` a
+    ``CrashPoint`` and move the clock to 09:30: the run goes on until it reaches that point."""
+    await schedule_daily_picks(r)
+    await asleep_until_the_run(r)
+    crash = CrashPoint()
+    monkeypatch.setattr(owner, name, crash)
+    r.time.set(START + timedelta(seconds=HALF_HOUR))
+    return crash
+
+
 async def test_crash_after_discord_took_the_post_neither_repeats_nor_loses_it(
     discord_standin: DiscordStandin, template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -150,12 +163,8 @@ async def test_crash_after_discord_took_the_post_neither_repeats_nor_loses_it(
     picks = discord_standin.world.guild.channel("picks")
     data = copy_template(template, tmp_path / "d")
     async with running_bot(discord_standin, data, scheduler=True) as first:
-        await schedule_daily_picks(first)
-        await eventually(lambda: HALF_HOUR in first.time.sleeps, "the loop to sleep until 09:30")
         # The crash point: the REST POST has been answered, the append not made.
-        crash = CrashPoint()
-        monkeypatch.setattr(first.app.scheduler.daily, "record_post", crash)
-        first.time.set(START + timedelta(seconds=HALF_HOUR))
+        crash = await run_into_a_crash(first, monkeypatch, first.app.scheduler.daily, "record_post")
         post = await discord_standin.wait_for_channel_message(picks.id)
         await asyncio.wait_for(crash.reached.wait(), timeout=5)
         assert daily_posts(first) == []
@@ -182,11 +191,7 @@ async def test_crash_before_discord_took_the_post_posts_it_after_restart_marked_
     picks = discord_standin.world.guild.channel("picks")
     data = copy_template(template, tmp_path / "d")
     async with running_bot(discord_standin, data, scheduler=True) as first:
-        await schedule_daily_picks(first)
-        await eventually(lambda: HALF_HOUR in first.time.sleeps, "the loop to sleep until 09:30")
-        crash = CrashPoint()
-        monkeypatch.setattr(first.app.scheduler, "send", crash)
-        first.time.set(START + timedelta(seconds=HALF_HOUR))
+        crash = await run_into_a_crash(first, monkeypatch, first.app.scheduler, "send")
         await asyncio.wait_for(crash.reached.wait(), timeout=5)
         assert len(intents(first)) == 1
     monkeypatch.undo()
@@ -219,11 +224,7 @@ async def test_without_read_message_history_an_interrupted_post_is_sent_again_an
     picks = discord_standin.world.guild.channel("picks")
     data = copy_template(template, tmp_path / "d")
     async with running_bot(discord_standin, data, scheduler=True) as first:
-        await schedule_daily_picks(first)
-        await eventually(lambda: HALF_HOUR in first.time.sleeps, "the loop to sleep until 09:30")
-        crash = CrashPoint()
-        monkeypatch.setattr(first.app.scheduler.daily, "record_post", crash)
-        first.time.set(START + timedelta(seconds=HALF_HOUR))
+        crash = await run_into_a_crash(first, monkeypatch, first.app.scheduler.daily, "record_post")
         await asyncio.wait_for(crash.reached.wait(), timeout=5)
     monkeypatch.undo()
     everyone = discord_standin.world.guild.roles[0]
