@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from events import analysis, audit, guild, market, trading
+from events import analysis, audit, guild, market, strategies, trading
 from events.base import Event, registered_event_types
 
-__all__ = ["ALL_EVENT_TYPES", "Event", "analysis", "audit", "guild", "market", "trading"]
+__all__ = [
+    "ALL_EVENT_TYPES",
+    "Event",
+    "analysis",
+    "audit",
+    "guild",
+    "market",
+    "strategies",
+    "trading",
+]
 
 ALL_EVENT_TYPES: dict[str, type[Event]] = registered_event_types()
