@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from events import analysis, audit, guild, market, strategies, trading
+from events import analysis, audit, backtests, guild, market, strategies, trading
 from events.base import Event, registered_event_types
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "Event",
     "analysis",
     "audit",
+    "backtests",
     "guild",
     "market",
     "strategies",
