@@ -1,0 +1,141 @@
+"""Backtests of a strategy over past bars: ``run``, ``walk_forward``, ``monte_carlo``, ``compare``.
+
+Pure computation over arrays (no I/O): the caller gathers the bars, flow alerts, earnings dates
+and exchange sessions (``MarketData``) and gets typed results back (``analysis.backtest_model``,
+re-exported here). The rules, point in time:
+
+- A signal is decided at session t's close from what was known then: bars ≤ t (the indicators the
+  scanner computes, evaluated for every symbol and bar at once), flow alerts created in
+  ``(close_t − recency, close_t]``, earnings dates known at t; the strategy's filters, its minimum
+  reward:risk and its exit levels as the scanner applies them, with the close as the entry.
+- The fill is session t+1's open, plus ``slippage_bps`` against the trade. Stops and targets are
+  checked against each later bar's low and high (the entry bar's too); a bar touching both counts
+  the stop; an open beyond the stop (or target) fills at the open. A trailing stop trails the best
+  high (low, short) of the bars before, so it never uses a bar's extreme to stop that same bar.
+  ``time_exit_bars`` closes at the open after that many bars held. ATR exits use the strategy's
+  own ATR (ATR(14) only when it has none).
+- At most ``max_positions`` open at once; when more signals than free slots arrive at one close,
+  the stronger signals (more entry conditions passed) go first, then by symbol: the outcome never
+  depends on the order the symbols were given.
+- Commission once per side. Positions still open at the end are marked to their last close and
+  reported apart from the closed trades. A symbol that cannot be used is reported in ``skipped``
+  and the run goes on; bad input as a whole raises ``BacktestError`` with what would be valid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from analysis.backtest_model import (
+    BacktestParams,
+    BacktestResult,
+    Comparison,
+    ConePoint,
+    Direction,
+    EquityPoint,
+    ExitReason,
+    KnownEarnings,
+    MarketData,
+    Metrics,
+    MonteCarloMethod,
+    MonteCarloParams,
+    MonteCarloResult,
+    OpenPosition,
+    Percentiles,
+    Progress,
+    Sizing,
+    SizingMode,
+    SkippedSymbol,
+    Trade,
+    WalkForwardResult,
+    WalkForwardWindow,
+)
+from analysis.errors import AnalysisError
+from analysis.strategy import Strategy
+
+__all__ = [
+    "BacktestError",
+    "BacktestParams",
+    "BacktestResult",
+    "Comparison",
+    "ConePoint",
+    "Direction",
+    "EquityPoint",
+    "ExitReason",
+    "KnownEarnings",
+    "MarketData",
+    "Metrics",
+    "MonteCarloMethod",
+    "MonteCarloParams",
+    "MonteCarloResult",
+    "OpenPosition",
+    "Percentiles",
+    "Progress",
+    "Sizing",
+    "SizingMode",
+    "SkippedSymbol",
+    "Trade",
+    "WalkForwardResult",
+    "WalkForwardWindow",
+    "bars_needed",
+    "compare",
+    "monte_carlo",
+    "run",
+    "walk_forward",
+]
+
+
+class BacktestError(AnalysisError):
+    """Input a backtest cannot run on (no bars in the range, too little history, capital ≤ 0…);
+    the message says what is wrong and what would be valid."""
+
+
+def bars_needed(strategy: Strategy) -> int:
+    """Bars of history a symbol needs before its first signal (indicators' warm-up, crosses'
+    previous bar, the exits' ATR): gather at least this many bars before ``start``."""
+    raise NotImplementedError
+
+
+def run(
+    strategy: Strategy,
+    data: MarketData,
+    params: BacktestParams | None = None,
+    *,
+    progress: Progress | None = None,
+) -> BacktestResult:
+    """Backtest ``strategy`` over ``data`` from ``params.start`` to ``params.end`` (sessions,
+    inclusive). Raises ``BacktestError`` on bad input."""
+    raise NotImplementedError
+
+
+def walk_forward(
+    strategy: Strategy,
+    data: MarketData,
+    params: BacktestParams | None = None,
+    *,
+    in_sample_sessions: int = 126,
+    out_of_sample_sessions: int = 63,
+    progress: Progress | None = None,
+) -> WalkForwardResult:
+    """Rolling windows of ``in_sample_sessions`` followed by ``out_of_sample_sessions``, moved on
+    by the out-of-sample length, over the range of ``params``; each window's figures in and out of
+    sample, and the out-of-sample windows chained into one result (where over-fitting shows)."""
+    raise NotImplementedError
+
+
+def monte_carlo(result: BacktestResult, params: MonteCarloParams | None = None) -> MonteCarloResult:
+    """Resample ``result``'s closed trades (``params.method``) ``params.runs`` times from
+    ``params.seed``: percentiles of final equity, max drawdown and CAGR, the probability of ruin
+    and the equity cone. Vectorised: 10,000 resamples of 500 trades in well under a second."""
+    raise NotImplementedError
+
+
+def compare(
+    strategies: Sequence[Strategy],
+    data: MarketData,
+    params: BacktestParams | None = None,
+    *,
+    progress: Progress | None = None,
+) -> Comparison:
+    """Each strategy run over the same data and parameters, in the order given."""
+    raise NotImplementedError

@@ -1,0 +1,310 @@
+"""The backtest's inputs and results as types (re-exported by ``analysis.backtest``, the one place
+to import them from).
+
+Inputs are frozen dataclasses (they hold numpy arrays); results are frozen msgspec structs, so a
+front end turns any of them into JSON with ``msgspec.json.encode`` (dates as ISO strings) and the
+same inputs always give byte-identical output. Undefined figures (a profit factor without a losing
+trade, a Sharpe ratio of a flat curve) are ``None``, never infinity or NaN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, time
+from typing import Literal
+
+import msgspec
+
+from analysis.series import DayArray, SymbolBars
+from events.market import FlowAlert
+
+Direction = Literal["long", "short"]
+ExitReason = Literal["stop", "target", "trailing", "time"]
+"""Why a closed trade closed: its stop loss, take profit, trailing stop, or ``time_exit_bars``."""
+SizingMode = Literal["risk", "fraction"]
+MonteCarloMethod = Literal["shuffle", "bootstrap", "drop"]
+
+Progress = Callable[[int, int], None]
+"""Called as ``progress(done, total)`` while a run advances (for a progress bar); never required."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KnownEarnings:
+    """An earnings date and the session from which it was known (``None``: known throughout).
+
+    A run on bar t only sees the dates with ``known_since <= t`` (no look-ahead on the calendar).
+    """
+
+    day: date
+    known_since: date | None = None
+
+
+@dataclass(frozen=True)
+class MarketData:
+    """Everything a run reads, point in time: bars, flow alerts, earnings dates, sessions.
+
+    ``bars`` per symbol (oldest first, the scanner's ``SymbolBars``), including the history before
+    the range that the indicators need to warm up. ``sessions`` are the exchange's sessions from
+    its calendar (holidays absent), covering at least the backtest range; a bar on a day that is
+    not a session is ignored (and reported). ``alerts`` per symbol are the flow alerts; a signal
+    decided at a session's close counts those created in ``(close − recency, close]``.
+    """
+
+    bars: Mapping[str, SymbolBars]
+    sessions: Sequence[date] | DayArray
+    alerts: Mapping[str, Sequence[FlowAlert]] = field(default_factory=dict)
+    earnings: Mapping[str, Sequence[KnownEarnings]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """How many shares an entry buys (or sells short).
+
+    ``risk``: the strategy's risk per trade (its risk profile's fraction of equity) divided by the
+    distance to the stop; a strategy without a stop loss falls back to ``fraction``.
+    ``fraction``: ``fraction`` of equity at the entry price. Whole shares either way, capped by the
+    equity not already committed to open positions (no leverage).
+    """
+
+    mode: SizingMode = "risk"
+    fraction: float = 0.1
+
+
+@dataclass(frozen=True)
+class BacktestParams:
+    """The run's parameters; the defaults are a long-only run of 100,000 without costs.
+
+    ``start``/``end`` are session dates, inclusive (``None``: the first/last session with bars,
+    after the indicators' warm-up). Signals are decided at each session's close from ``start`` on
+    and filled at the next session's open, ``slippage_bps`` against the trade (and on exits).
+    ``commission`` is charged once per side (entry and exit), per order, in account currency.
+    ``max_positions`` ``None`` means the strategy's own (its risk profile). ``decision_time`` is
+    the session close in New York: the moment a signal is decided, for the flow alerts' window.
+    ``skip_earnings_within``: no entry when an earnings date known at t is within that many
+    calendar days from t (inclusive), as the scanner's option. ``risk_free_rate`` is annual.
+    """
+
+    capital: float = 100_000.0
+    commission: float = 0.0
+    slippage_bps: float = 0.0
+    max_positions: int | None = None
+    sizing: Sizing = field(default_factory=Sizing)
+    direction: Direction = "long"
+    start: date | None = None
+    end: date | None = None
+    decision_time: time = time(16, 0)
+    skip_earnings_within: int | None = None
+    risk_free_rate: float = 0.0
+
+
+@dataclass(frozen=True)
+class MonteCarloParams:
+    """A Monte Carlo over a run's closed trades.
+
+    ``shuffle``: the same trades in random orders; ``bootstrap``: as many trades drawn with
+    replacement; ``drop``: each trade left out with probability ``drop_fraction`` (order kept).
+    ``runs`` resamples from ``seed`` (same seed, same figures). Ruin is a drawdown from peak of at
+    least ``ruin_drawdown`` (a fraction: 0.5 = 50 %). ``cone_points`` trade indices of the cone.
+    """
+
+    method: MonteCarloMethod = "shuffle"
+    runs: int = 1_000
+    seed: int = 0
+    drop_fraction: float = 0.1
+    ruin_drawdown: float = 0.5
+    cone_points: int = 50
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------------
+
+
+class _Result(msgspec.Struct, frozen=True, kw_only=True):
+    """Base of every result struct."""
+
+
+class Trade(_Result, frozen=True, kw_only=True):
+    """One closed trade. ``pnl`` is net of both commissions; ``r`` is ``pnl`` over the initial
+    risk (shares × distance from entry to the initial stop), ``None`` without a stop."""
+
+    symbol: str
+    direction: Direction
+    signal_date: date
+    entry_date: date
+    entry_price: float
+    exit_date: date
+    exit_price: float
+    exit_reason: ExitReason
+    shares: float
+    pnl: float
+    r: float | None
+    commission: float
+    bars_held: int
+    stop_loss: float | None
+    take_profit: float | None
+
+
+class OpenPosition(_Result, frozen=True, kw_only=True):
+    """A position still open at the end, marked to its last close (not a trade).
+
+    ``unrealised_pnl`` is net of the entry commission (the exit's is not charged: no exit yet), so
+    trades' P&L plus these equals the change in equity."""
+
+    symbol: str
+    direction: Direction
+    signal_date: date
+    entry_date: date
+    entry_price: float
+    shares: float
+    mark_date: date
+    mark_price: float
+    unrealised_pnl: float
+    stop_loss: float | None
+    take_profit: float | None
+    bars_held: int
+
+
+class EquityPoint(_Result, frozen=True, kw_only=True):
+    """Equity (cash plus open positions at the close) at one session's close."""
+
+    date: date
+    value: float
+
+
+class Metrics(_Result, frozen=True, kw_only=True):
+    """The run's figures. Ratios are fractions (0.12 = 12 %); ``None`` when undefined.
+
+    CAGR from the first to the last point of the daily equity curve (252 sessions a year);
+    Sharpe and Sortino from daily returns, annualised by √252, risk-free ``risk_free_rate``;
+    ``max_drawdown`` the largest fall from a peak of the daily equity, a fraction, between
+    ``max_drawdown_peak`` and ``max_drawdown_trough`` (``max_drawdown_recovery`` the first close
+    back at the peak, ``None`` if never); Calmar = CAGR / max drawdown; ``exposure`` the fraction
+    of sessions with at least one open position; win rate, profit factor, expectancy and average R
+    over closed trades (break-evens are neither wins nor losses, as in the journal's metrics).
+    """
+
+    start: date | None
+    end: date | None
+    sessions: int
+    initial_equity: float
+    final_equity: float
+    total_return: float
+    cagr: float | None
+    sharpe: float | None
+    sortino: float | None
+    max_drawdown: float
+    max_drawdown_peak: date | None
+    max_drawdown_trough: date | None
+    max_drawdown_recovery: date | None
+    calmar: float | None
+    exposure: float
+    trades: int
+    wins: int
+    losses: int
+    win_rate: float | None
+    profit_factor: float | None
+    expectancy: float | None
+    average_r: float | None
+    trades_per_month: float | None
+    open_positions: int
+
+
+class SkippedSymbol(_Result, frozen=True, kw_only=True):
+    """A symbol the run could not use (or used in part), and why; the run goes on without it."""
+
+    symbol: str
+    reason: str
+
+
+class BacktestResult(_Result, frozen=True, kw_only=True):
+    """One strategy's run: its trades, positions open at the end, daily equity and figures."""
+
+    strategy_name: str
+    strategy_hash: str
+    direction: Direction
+    start: date | None
+    end: date | None
+    capital: float
+    symbols: list[str]
+    trades: list[Trade]
+    open_positions: list[OpenPosition]
+    equity: list[EquityPoint]
+    metrics: Metrics
+    skipped: list[SkippedSymbol]
+    notes: list[str] = []
+
+
+class WalkForwardWindow(_Result, frozen=True, kw_only=True):
+    """One rolling window: in-sample and out-of-sample figures of the same strategy."""
+
+    index: int
+    in_sample_start: date
+    in_sample_end: date
+    out_of_sample_start: date
+    out_of_sample_end: date
+    in_sample: Metrics
+    out_of_sample: Metrics
+
+
+class WalkForwardResult(_Result, frozen=True, kw_only=True):
+    """Every window, and the out-of-sample windows chained into one run (each starting from the
+    previous one's final equity): its trades, equity and figures."""
+
+    strategy_name: str
+    strategy_hash: str
+    in_sample_sessions: int
+    out_of_sample_sessions: int
+    windows: list[WalkForwardWindow]
+    out_of_sample: BacktestResult
+
+
+class Percentiles(_Result, frozen=True, kw_only=True):
+    """Percentiles of one figure over the resamples."""
+
+    p5: float
+    p25: float
+    p50: float
+    p75: float
+    p95: float
+    mean: float
+
+
+class ConePoint(_Result, frozen=True, kw_only=True):
+    """The spread of equity after ``trade`` trades (the equity cone)."""
+
+    trade: int
+    p5: float
+    p25: float
+    p50: float
+    p75: float
+    p95: float
+
+
+class MonteCarloResult(_Result, frozen=True, kw_only=True):
+    """Figures over the resampled trade sequences; drawdowns are fractions of the peak."""
+
+    method: MonteCarloMethod
+    runs: int
+    seed: int
+    trades: int
+    initial_equity: float
+    years: float
+    final_equity: Percentiles
+    max_drawdown: Percentiles
+    cagr: Percentiles
+    ruin_drawdown: float
+    probability_of_ruin: float
+    cone: list[ConePoint]
+
+
+class Comparison(_Result, frozen=True, kw_only=True):
+    """Several strategies (or versions) over the same symbols, dates and parameters."""
+
+    results: list[BacktestResult]
