@@ -1,4 +1,5 @@
-"""Local aiohttp stand-ins for Unusual Whales, Finnhub and Anthropic (127.0.0.1, a free port).
+"""Local aiohttp stand-ins for Unusual Whales and Finnhub (127.0.0.1, a free port); Anthropic's
+builds on the same server (``tests.support.anthropic_standin``).
 
 A ``ProviderStandIn`` answers any path from a script: ``queue(method, path, *replies)`` adds
 one-shot replies served in order, ``always(method, path, reply)`` the reply once the queue is
@@ -15,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import TracebackType
@@ -61,10 +62,19 @@ class Recorded:
 
 
 class ProviderStandIn:
-    """A scripted HTTP server on 127.0.0.1; ``async with`` starts and stops it."""
+    """A scripted HTTP server on 127.0.0.1; ``async with`` starts and stops it.
 
-    def __init__(self, *, require_headers: Mapping[str, str] | None = None) -> None:
+    ``check`` may refuse a request (after the header check, before the script) the way the real
+    API would, e.g. a malformed body answered 400."""
+
+    def __init__(
+        self,
+        *,
+        require_headers: Mapping[str, str] | None = None,
+        check: Callable[[Recorded], Reply | None] | None = None,
+    ) -> None:
         self.requests: list[Recorded] = []
+        self._check = check
         self._queued: dict[tuple[str, str], deque[Reply]] = {}
         self._always: dict[tuple[str, str], Reply] = {}
         self._require = dict(require_headers or {})
@@ -98,9 +108,13 @@ class ProviderStandIn:
         for name, value in self._require.items():
             if request.headers.get(name) != value:
                 return web.json_response({"message": f"missing or wrong {name}"}, status=401)
+        refused = self._check(self.requests[-1]) if self._check is not None else None
         key = (request.method, request.path)
         queued = self._queued.get(key)
-        reply = queued.popleft() if queued else self._always.get(key)
+        if refused is not None:
+            reply: Reply | None = refused
+        else:
+            reply = queued.popleft() if queued else self._always.get(key)
         if reply is None:
             return web.json_response({"message": f"no route {request.path}"}, status=404)
         if reply.delay:
@@ -299,22 +313,6 @@ def finnhub_profile(ticker: str = "AAPL") -> dict[str, Any]:
             "marketCapitalization": 3500000.5, "shareOutstanding": 15000.1,
             "logo": "https://example.invalid/logo.png", "weburl": "https://www.apple.com/",
             "finnhubIndustry": "Technology"}  # fmt: skip
-
-
-# --- Anthropic shapes ------------------------------------------------------------------------
-
-
-def anthropic_reply(text: str) -> dict[str, Any]:
-    """A Messages API success."""
-    return {"id": "msg_01", "type": "message", "role": "assistant", "model": "claude-haiku-4-5",
-            "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
-            "usage": {"input_tokens": 12, "output_tokens": 30}}  # fmt: skip
-
-
-def anthropic_error(status: int, kind: str, message: str, **headers: str) -> Reply:
-    """A Messages API error in its documented envelope."""
-    body = {"type": "error", "error": {"type": kind, "message": message}, "request_id": "req_1"}
-    return Reply(status, body, headers={k.replace("_", "-"): v for k, v in headers.items()})
 
 
 def _num(value: float) -> str:

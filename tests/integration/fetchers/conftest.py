@@ -10,6 +10,7 @@ from fetchers.anthropic import AnthropicClient
 from fetchers.finnhub import Finnhub
 from fetchers.http import HttpSession, RateLimit
 from fetchers.unusual_whales import UnusualWhales
+from tests.support.anthropic_standin import AnthropicStandIn
 from tests.support.clocks import FakeTime
 from tests.support.providers import ProviderStandIn, retry_policy
 
@@ -48,10 +49,9 @@ async def finnhub_server() -> AsyncIterator[ProviderStandIn]:
 
 
 @pytest.fixture
-async def anthropic_server() -> AsyncIterator[ProviderStandIn]:
+async def anthropic_server() -> AsyncIterator[AnthropicStandIn]:
     """An Anthropic stand-in that insists on the key and version headers."""
-    required = {"x-api-key": ANTHROPIC_KEY, "anthropic-version": "2023-06-01"}
-    async with ProviderStandIn(require_headers=required) as server:
+    async with AnthropicStandIn(ANTHROPIC_KEY) as server:
         yield server
 
 
@@ -77,7 +77,7 @@ def finnhub(http: HttpSession, finnhub_server: ProviderStandIn, fake_time: FakeT
 
 @pytest.fixture
 def anthropic(
-    http: HttpSession, anthropic_server: ProviderStandIn, fake_time: FakeTime
+    http: HttpSession, anthropic_server: AnthropicStandIn, fake_time: FakeTime
 ) -> AnthropicClient:
     """The Anthropic client on the stand-in, with instant backoff."""
     return AnthropicClient(
