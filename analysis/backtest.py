@@ -26,6 +26,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from analysis import backtest_engine as engine
+from analysis import backtest_signals
+from analysis.backtest_engine import BacktestError
 from analysis.backtest_model import (
     BacktestParams,
     BacktestResult,
@@ -50,7 +53,7 @@ from analysis.backtest_model import (
     WalkForwardResult,
     WalkForwardWindow,
 )
-from analysis.errors import AnalysisError
+from analysis.backtest_walk import walk
 from analysis.strategy import Strategy
 
 __all__ = [
@@ -85,15 +88,10 @@ __all__ = [
 ]
 
 
-class BacktestError(AnalysisError):
-    """Input a backtest cannot run on (no bars in the range, too little history, capital ≤ 0…);
-    the message says what is wrong and what would be valid."""
-
-
 def bars_needed(strategy: Strategy) -> int:
     """Bars of history a symbol needs before its first signal (indicators' warm-up, crosses'
     previous bar, the exits' ATR): gather at least this many bars before ``start``."""
-    raise NotImplementedError
+    return backtest_signals.bars_needed(strategy)
 
 
 def run(
@@ -105,7 +103,11 @@ def run(
 ) -> BacktestResult:
     """Backtest ``strategy`` over ``data`` from ``params.start`` to ``params.end`` (sessions,
     inclusive). Raises ``BacktestError`` on bad input."""
-    raise NotImplementedError
+    params = params or BacktestParams()
+    grid = engine.prepare(strategy, data, params)
+    first, last = engine.columns(grid, strategy, params)
+    outcome = walk(grid, strategy, params, first, last, progress)
+    return engine.result(strategy, grid, params, outcome, first, last)
 
 
 def walk_forward(
@@ -138,4 +140,9 @@ def compare(
     progress: Progress | None = None,
 ) -> Comparison:
     """Each strategy run over the same data and parameters, in the order given."""
-    raise NotImplementedError
+    results = []
+    for index, strategy in enumerate(strategies):
+        results.append(run(strategy, data, params))
+        if progress is not None:
+            progress(index + 1, len(strategies))
+    return Comparison(results=results)

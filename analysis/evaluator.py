@@ -90,14 +90,17 @@ def flow_matches(
     matched = []
     for alert in alerts:
         require_aware(alert.created_at, f"flow alert {alert.option_chain} created_at")
-        if not since < alert.created_at <= evaluated_at:
-            continue
-        if condition.direction != "any" and alert.direction != condition.direction:
-            continue
-        if alert.total_premium < condition.min_premium or alert.volume < condition.min_volume:
-            continue
-        matched.append(alert)
+        if since < alert.created_at <= evaluated_at and alert_qualifies(condition, alert):
+            matched.append(alert)
     return sorted(matched, key=lambda a: (a.created_at, a.option_chain))
+
+
+def alert_qualifies(condition: FlowSignal, alert: FlowAlert) -> bool:
+    """Whether an alert has the direction, premium and volume a flow condition asks for (its
+    time aside)."""
+    if condition.direction != "any" and alert.direction != condition.direction:
+        return False
+    return alert.total_premium >= condition.min_premium and alert.volume >= condition.min_volume
 
 
 def describe(condition: Condition) -> str:
@@ -176,25 +179,33 @@ class _BatchContext:
         return self.strategy.indicators[ref.indicator]
 
 
-def _compare(operator: str, left: _Operand, right: _Operand) -> BoolArray:
+def compare_values(
+    operator: str, left: FloatArray, right: FloatArray, left_prev: FloatArray, right_prev: FloatArray
+) -> BoolArray:
+    """One operator over arrays of any shape: the current values, and the previous bar's for the
+    crosses (the scanner passes the last bar; the backtest every bar at once)."""
     with np.errstate(invalid="ignore"):
         if operator == "lt":
-            return left.last < right.last
+            return left < right
         if operator == "le":
-            return left.last <= right.last
+            return left <= right
         if operator == "gt":
-            return left.last > right.last
+            return left > right
         if operator == "ge":
-            return left.last >= right.last
+            return left >= right
         if operator == "eq":
-            return np.isclose(left.last, right.last, rtol=_EQ_RTOL, atol=0.0)
+            return np.isclose(left, right, rtol=_EQ_RTOL, atol=0.0)
         if operator == "ne":
-            return ~np.isclose(left.last, right.last, rtol=_EQ_RTOL, atol=0.0)
+            return ~np.isclose(left, right, rtol=_EQ_RTOL, atol=0.0)
         if operator == "cross_above":
-            return (left.prev <= right.prev) & (left.last > right.last)
+            return (left_prev <= right_prev) & (left > right)
         if operator == "cross_below":
-            return (left.prev >= right.prev) & (left.last < right.last)
+            return (left_prev >= right_prev) & (left < right)
     raise AnalysisError(f"unknown operator {operator!r}")
+
+
+def _compare(operator: str, left: _Operand, right: _Operand) -> BoolArray:
+    return compare_values(operator, left.last, right.last, left.prev, right.prev)
 
 
 def _detail(operator: str, left: _Operand, right: _Operand, row: int) -> str:

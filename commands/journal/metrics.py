@@ -24,6 +24,7 @@ from decimal import Decimal
 
 import msgspec
 
+from analysis.performance import mean, streaks, trade_stats
 from projections.trading import TradeRecord
 
 ZERO = Decimal(0)
@@ -122,10 +123,6 @@ def _pnl(t: TradeRecord) -> Decimal:
     return value
 
 
-def _ratio(num: int, den: int) -> Decimal | None:
-    return Decimal(num) / Decimal(den) if den else None
-
-
 def _breakdowns(
     trades: Sequence[TradeRecord],
     keys: Callable[[TradeRecord], Iterable[str]],
@@ -137,33 +134,22 @@ def _breakdowns(
             groups.setdefault(k, []).append(t)
     out = []
     for key, group in groups.items():
-        pnls = [_pnl(t) for t in group]
-        wins = sum(1 for p in pnls if p > 0)
+        stats = trade_stats([_pnl(t) for t in group], ZERO)
+        assert stats.win_rate is not None  # a group has at least one trade
         out.append(
             Breakdown(
                 key=key,
                 label=label(key),
-                trades=len(group),
-                wins=wins,
-                losses=sum(1 for p in pnls if p < 0),
-                break_evens=sum(1 for p in pnls if p == 0),
-                total_pnl=sum(pnls, ZERO),
-                win_rate=Decimal(wins) / Decimal(len(group)),
+                trades=stats.trades,
+                wins=stats.wins,
+                losses=stats.losses,
+                break_evens=stats.break_evens,
+                total_pnl=stats.total,
+                win_rate=stats.win_rate,
             )
         )
     out.sort(key=lambda b: (-b.total_pnl, b.key))
     return out
-
-
-def _streaks(pnls: Sequence[Decimal]) -> tuple[int, int]:
-    # A break-even ends both a winning and a losing streak.
-    longest_win = longest_loss = win = loss = 0
-    for p in pnls:
-        win = win + 1 if p > 0 else 0
-        loss = loss + 1 if p < 0 else 0
-        longest_win = max(longest_win, win)
-        longest_loss = max(longest_loss, loss)
-    return longest_win, longest_loss
 
 
 def compute_metrics(
@@ -174,18 +160,7 @@ def compute_metrics(
     names = strategies or StrategyNames()
     closed = closing_order(trades)
     pnls = [_pnl(t) for t in closed]
-    winners = [p for p in pnls if p > 0]
-    losers = [p for p in pnls if p < 0]
-    n = len(pnls)
-    gross_profit = sum(winners, ZERO)
-    gross_loss = sum(losers, ZERO)
-    total = gross_profit + gross_loss
-    win_rate = _ratio(len(winners), n)
-    avg_winner = gross_profit / len(winners) if winners else None
-    avg_loser = gross_loss / len(losers) if losers else None
-    # win_rate * avg_winner == gross_profit / n and loss_rate * |avg_loser| == |gross_loss| / n:
-    # the formula reduced this way divides once, so it is exact up to the last digit.
-    expectancy = (gross_profit - abs(gross_loss)) / n if n else None
+    stats = trade_stats(pnls, ZERO)
     rs = [r for r in (t.r_multiple for t in closed) if r is not None]
     curve: list[CurvePoint] = []
     cumulative = peak = max_dd = ZERO
@@ -203,24 +178,24 @@ def compute_metrics(
             )
         )
     holdings = [t.closed_at - t.opened_at for t in closed if t.closed_at is not None]
-    win_streak, loss_streak = _streaks(pnls)
+    win_streak, loss_streak = streaks(pnls)
     return JournalMetrics(
-        trades=n,
-        wins=len(winners),
-        losses=len(losers),
-        break_evens=n - len(winners) - len(losers),
-        total_pnl=total,
-        gross_profit=gross_profit,
-        gross_loss=gross_loss,
-        win_rate=win_rate,
-        average_winner=avg_winner,
-        average_loser=avg_loser,
-        average_trade=total / n if n else None,
-        largest_winner=max(winners) if winners else None,
-        largest_loser=min(losers) if losers else None,
-        profit_factor=gross_profit / abs(gross_loss) if losers else None,
-        expectancy=expectancy,
-        average_r=sum(rs, ZERO) / len(rs) if rs else None,
+        trades=stats.trades,
+        wins=stats.wins,
+        losses=stats.losses,
+        break_evens=stats.break_evens,
+        total_pnl=stats.total,
+        gross_profit=stats.gross_profit,
+        gross_loss=stats.gross_loss,
+        win_rate=stats.win_rate,
+        average_winner=stats.average_winner,
+        average_loser=stats.average_loser,
+        average_trade=stats.average_trade,
+        largest_winner=max(pnls) if stats.wins else None,
+        largest_loser=min(pnls) if stats.losses else None,
+        profit_factor=stats.profit_factor,
+        expectancy=stats.expectancy,
+        average_r=mean(rs, ZERO),
         r_trades=len(rs),
         longest_win_streak=win_streak,
         longest_loss_streak=loss_streak,
