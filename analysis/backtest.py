@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from analysis import backtest_engine as engine
-from analysis import backtest_signals
+from analysis import backtest_signals, montecarlo, walkforward
 from analysis.backtest_engine import BacktestError
 from analysis.backtest_model import (
     BacktestParams,
@@ -122,14 +122,21 @@ def walk_forward(
     """Rolling windows of ``in_sample_sessions`` followed by ``out_of_sample_sessions``, moved on
     by the out-of-sample length, over the range of ``params``; each window's figures in and out of
     sample, and the out-of-sample windows chained into one result (where over-fitting shows)."""
-    raise NotImplementedError
+    return walkforward.walk_forward(
+        strategy,
+        data,
+        params or BacktestParams(),
+        in_sample_sessions=in_sample_sessions,
+        out_of_sample_sessions=out_of_sample_sessions,
+        progress=progress,
+    )
 
 
 def monte_carlo(result: BacktestResult, params: MonteCarloParams | None = None) -> MonteCarloResult:
     """Resample ``result``'s closed trades (``params.method``) ``params.runs`` times from
     ``params.seed``: percentiles of final equity, max drawdown and CAGR, the probability of ruin
     and the equity cone. Vectorised: 10,000 resamples of 500 trades in well under a second."""
-    raise NotImplementedError
+    return montecarlo.monte_carlo(result, params or MonteCarloParams())
 
 
 def compare(

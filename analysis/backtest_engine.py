@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import date
 
 import numpy as np
-from numpy.typing import NDArray
 
 from analysis.backtest_model import (
     BacktestParams,
@@ -122,7 +121,7 @@ def _day(grid: SignalGrid, col: int) -> date:
 def metrics(
     days: list[date],
     values: FloatArray,
-    exposed: NDArray[np.bool_],
+    exposure: float,
     trades: list[Trade],
     open_positions: list[OpenPosition],
     risk_free_rate: float,
@@ -146,7 +145,7 @@ def metrics(
         max_drawdown_trough=figures.max_drawdown_trough,
         max_drawdown_recovery=figures.max_drawdown_recovery,
         calmar=figures.calmar,
-        exposure=float(np.mean(exposed)) if len(exposed) else 0.0,
+        exposure=exposure,
         trades=stats.trades,
         wins=stats.wins,
         losses=stats.losses,
@@ -172,7 +171,7 @@ def result(
     figures = metrics(
         days,
         outcome.equity,
-        outcome.exposed,
+        float(np.mean(outcome.exposed)),
         outcome.trades,
         outcome.open_positions,
         params.risk_free_rate,

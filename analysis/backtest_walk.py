@@ -238,7 +238,9 @@ class _Walk:
                 f"{self.cancelled} entries not taken: the next open was beyond the stop or target"
             )
         if self.unaffordable:
-            notes.append(f"{self.unaffordable} signals not taken: not enough uncommitted equity for one share")
+            notes.append(
+                f"{self.unaffordable} signals not taken: too little free equity for one share"
+            )
         return WalkOutcome(
             trades=sorted(self.trades, key=lambda t: (t.exit_date, t.entry_date, t.symbol)),
             open_positions=[self._open(p, last) for _, p in sorted(self.positions.items())],

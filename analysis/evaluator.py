@@ -180,7 +180,11 @@ class _BatchContext:
 
 
 def compare_values(
-    operator: str, left: FloatArray, right: FloatArray, left_prev: FloatArray, right_prev: FloatArray
+    operator: str,
+    left: FloatArray,
+    right: FloatArray,
+    left_prev: FloatArray,
+    right_prev: FloatArray,
 ) -> BoolArray:
     """One operator over arrays of any shape: the current values, and the previous bar's for the
     crosses (the scanner passes the last bar; the backtest every bar at once)."""
