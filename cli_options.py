@@ -57,6 +57,15 @@ def resolve_data_dir(value: Path | None) -> Path:
     return path
 
 
+def journal_url() -> str | None:
+    """``IBPICKER_JOURNAL_URL``: the PostgreSQL journal to use instead of the data folder's
+    SQLite file (``None``: the file). A value that is not a ``postgresql://`` URL exits 2."""
+    try:
+        return settings.journal_url()
+    except settings.SettingsError as exc:
+        fail(str(exc))
+
+
 class _Flags:
     debug = False
 

@@ -61,10 +61,11 @@ SECRET_ENV = {
 SECRET_FEATURES = {
     "discord-token": "Discord (only the local console takes commands)",
     "uw-api-key": "live prices and options flow from Unusual Whales (offline sample data is used)",
-    "anthropic-api-key": "AI commentary from Anthropic",
+    "anthropic-api-key": "Strategy drafting with Claude",
     "finnhub-api-key": "Finnhub quotes, earnings calendar and company news",
 }
 _KEY_VAULT_TIMEOUT_S = 30.0
+JOURNAL_URL_SCHEMES = ("postgresql://", "postgres://")
 
 
 class SettingsError(Exception):
@@ -116,8 +117,20 @@ class Settings(BaseSettings):
     segment_max_events: PositiveInt | None = None
     segment_max_age_s: PositiveFloat | None = None
 
+    # The journal in PostgreSQL (``postgresql://user@host:port/db``) instead of the SQLite file in
+    # the data folder; it may hold a password, so it is treated as a secret.
+    journal_url: SecretStr | None = None
+
     # The one clock of a run: unset, the real time; set, every "now" stands at this instant.
     now: AwareDatetime | None = None
+
+    # Strategy drafting with Claude (on when anthropic-api-key is set): the model (unset: the
+    # client's current Sonnet), a bound on each draft's answer, and how many drafts a member may
+    # ask for per hour and a server per day (drafts cost money).
+    anthropic_model: str | None = None
+    draft_timeout_s: PositiveFloat = 60.0
+    drafts_per_member_hour: PositiveInt = 5
+    drafts_per_server_day: PositiveInt = 30
 
     # Names set by the platform and the infrastructure, without our prefix.
     azure_client_id: str | None = _env("AZURE_CLIENT_ID")
@@ -152,6 +165,18 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith("https://"):
             raise ValueError("must be an https:// URL")
         return value.rstrip("/") if value else value
+
+    @field_validator("journal_url")
+    @classmethod
+    def _postgres_only(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(JOURNAL_URL_SCHEMES):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @property
+    def journal_database(self) -> str | None:
+        """The PostgreSQL URL of the journal, or ``None`` for the SQLite file in the data folder."""
+        return self.journal_url.get_secret_value() if self.journal_url is not None else None
 
     @model_validator(mode="after")
     def _one_blob_backend(self) -> Settings:
@@ -194,6 +219,19 @@ def _env_name(field: str) -> str:
     if isinstance(info.validation_alias, AliasChoices):
         return str(info.validation_alias.choices[0])
     return f"{ENV_PREFIX}{field.upper()}"
+
+
+def journal_url() -> str | None:
+    """``IBPICKER_JOURNAL_URL`` alone (for the commands that read nothing else): the PostgreSQL
+    journal's URL, or ``None`` for the SQLite file. ``SettingsError`` when it is not one."""
+    value = os.environ.get(f"{ENV_PREFIX}JOURNAL_URL", "").strip()
+    if not value:
+        return None
+    if not value.startswith(JOURNAL_URL_SCHEMES):
+        raise SettingsError(
+            f"invalid settings: {ENV_PREFIX}JOURNAL_URL: must be a postgresql:// URL"
+        )
+    return value
 
 
 def load_settings(**overrides: Any) -> Settings:

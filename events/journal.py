@@ -45,10 +45,20 @@ from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
+from typing import (
+    Any,
+    ClassVar,
+    Concatenate,
+    Generic,
+    ParamSpec,
+    Protocol,
+    Self,
+    TypeVar,
+    overload,
+)
 
 import msgspec
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError, StoredEvent
 from eventsourcing.sqlite import (
     SQLiteApplicationRecorder,
     SQLiteConnection,
@@ -77,6 +87,10 @@ _SELECT_ROWS = (
 _SELECT_CHAIN = "SELECT position, hash FROM event_chain WHERE position BETWEEN ? AND ?"
 CHAIN_DDL = (
     "CREATE TABLE IF NOT EXISTS event_chain (position INTEGER PRIMARY KEY, hash BLOB NOT NULL)"
+)
+COMMAND_IDS_DDL = (
+    "CREATE TABLE IF NOT EXISTS command_ids ("
+    "command_id TEXT PRIMARY KEY, first_position INTEGER, last_position INTEGER)"
 )
 
 
@@ -253,22 +267,26 @@ class AppendResult(msgspec.Struct, frozen=True):
         return self.positions[-1] if self.positions else 0
 
 
-class JournalRecorder(SQLiteApplicationRecorder):
-    """The library's SQLite application recorder plus the command-id table and bulk inserts."""
+class JournalAppends(ApplicationRecorder):
+    """Idempotent, chained appends through a recorder's cursor: one copy for both backends.
 
-    def construct_create_table_statements(self) -> list[str]:
-        """The library's ``stored_events``, ``command_ids`` (idempotency), ``event_chain``."""
-        return [
-            *super().construct_create_table_statements(),
-            "CREATE TABLE IF NOT EXISTS command_ids ("
-            "command_id TEXT PRIMARY KEY, first_position INTEGER, last_position INTEGER)",
-            CHAIN_DDL,
-        ]
+    The statements are written for SQLite (``?`` parameters, ``rowid`` as the position); the
+    PostgreSQL recorder (``events.postgres``) runs them through a cursor that maps those two
+    things to psycopg's. Each backend says how to read its head and insert rows at positions.
+    """
 
-    def _insert_events(
-        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        command_id: str | None = kwargs.get("command_id")
+    events_table_name: str
+
+    def _head(self, c: Any) -> int:
+        raise NotImplementedError
+
+    def _insert_rows(self, c: Any, head: int, stored_events: Sequence[StoredEvent]) -> None:
+        raise NotImplementedError
+
+    def append_rows(
+        self, c: Any, stored_events: Sequence[StoredEvent], *, command_id: str | None
+    ) -> list[int]:
+        """Insert ``stored_events`` at ``head + 1..``, chained, under ``command_id`` (once)."""
         if command_id is not None:
             c.execute(
                 "SELECT first_position, last_position FROM command_ids WHERE command_id=?",
@@ -277,14 +295,9 @@ class JournalRecorder(SQLiteApplicationRecorder):
             row = c.fetchone()
             if row is not None:
                 raise _DuplicateCommandError(row[0], row[1])
-        head = self._max_notification_id(c) or 0
-        c.executemany(
-            self.insert_events_statement,
-            [(s.originator_id, s.originator_version, s.topic, s.state) for s in stored_events],
-        )
+        head = self._head(c)
+        self._insert_rows(c, head, stored_events)
         positions = list(range(head + 1, head + 1 + len(stored_events)))
-        if (self._max_notification_id(c) or 0) != head + len(stored_events):
-            raise JournalError("positions are not contiguous: is another process writing?")
         rows = [
             (p, str(s.originator_id), s.originator_version, s.topic, s.state)
             for p, s in zip(positions, stored_events, strict=True)
@@ -299,7 +312,7 @@ class JournalRecorder(SQLiteApplicationRecorder):
             )
         return positions
 
-    def stream_version(self, c: SQLiteCursor, stream: str) -> int:
+    def stream_version(self, c: Any, stream: str) -> int:
         """The highest version of ``stream`` (0 when empty)."""
         c.execute(
             # Table names come from the library's recorder, never from input.
@@ -309,6 +322,34 @@ class JournalRecorder(SQLiteApplicationRecorder):
         )
         row = c.fetchone()
         return int(row[0]) if row is not None and row[0] is not None else 0
+
+
+class JournalRecorder(JournalAppends, SQLiteApplicationRecorder):
+    """The library's SQLite application recorder plus the command-id table and bulk inserts."""
+
+    def construct_create_table_statements(self) -> list[str]:
+        """The library's ``stored_events``, ``command_ids`` (idempotency), ``event_chain``."""
+        return [
+            *super().construct_create_table_statements(),
+            COMMAND_IDS_DDL,
+            CHAIN_DDL,
+        ]
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        return self.append_rows(c, stored_events, command_id=kwargs.get("command_id"))
+
+    def _head(self, c: Any) -> int:
+        return self._max_notification_id(c) or 0
+
+    def _insert_rows(self, c: Any, head: int, stored_events: Sequence[StoredEvent]) -> None:
+        c.executemany(
+            self.insert_events_statement,
+            [(s.originator_id, s.originator_version, s.topic, s.state) for s in stored_events],
+        )
+        if (self._max_notification_id(c) or 0) != head + len(stored_events):
+            raise JournalError("positions are not contiguous: is another process writing?")
 
 
 def chain_at(c: Any, position: int) -> bytes:
@@ -364,8 +405,30 @@ class _JournalDatastore(SQLiteDatastore):
         self.pool = _WalNormalPool(db_name=db_name, pool_size=pool_size, max_overflow=max_overflow)
 
 
+class JournalStore(Protocol):
+    """What ``Journal`` needs of the library's datastore (SQLite here, PostgreSQL in
+    ``events.postgres``): transactions over a cursor, and closing."""
+
+    def transaction(self, *, commit: bool) -> contextlib.AbstractContextManager[Any]:
+        """A cursor in a transaction, committed at the end when ``commit``."""
+        ...
+
+    def close(self) -> None:
+        """Close every connection."""
+        ...
+
+
 class Journal:
-    """Synchronous journal over one SQLite file. Use from one thread (see ``AsyncJournal``)."""
+    """Synchronous journal over one SQLite file. Use from one thread (see ``AsyncJournal``).
+
+    ``Journal.open(path, url="postgresql://…")`` opens the same journal on PostgreSQL instead
+    (``events.postgres.PostgresJournal``).
+    """
+
+    recorder: JournalAppends
+    _datastore: JournalStore
+    url: str | None = None
+    """The PostgreSQL URL of a journal in a database (``None``: the SQLite file ``path``)."""
 
     def __init__(
         self, path: Path | str, *, codec: EventCodec | None = None, command: str | None = None
@@ -380,9 +443,10 @@ class Journal:
         if str(path) != ":memory:":
             self.writer_lock = WriterLock(self.path.parent, command=command).acquire()
         try:
-            self._datastore = _JournalDatastore(str(path), pool_size=2, max_overflow=2)
-            self.recorder = JournalRecorder(self._datastore)
-            self.recorder.create_table()
+            datastore = _JournalDatastore(str(path), pool_size=2, max_overflow=2)
+            recorder = JournalRecorder(datastore)
+            recorder.create_table()
+            self._datastore, self.recorder = datastore, recorder
             self.codec = codec or EventCodec()
             self._migrate_chain()
         except BaseException:
@@ -391,8 +455,15 @@ class Journal:
             raise
 
     @classmethod
-    def open(cls, path: Path | str, *, command: str | None = None) -> Journal:
-        """Open (creating if needed) the journal at ``path`` (see ``__init__``)."""
+    def open(
+        cls, path: Path | str, *, command: str | None = None, url: str | None = None
+    ) -> Journal:
+        """Open (creating if needed) the journal at ``path`` (see ``__init__``), or, with a
+        ``postgresql://`` ``url``, the journal in that database (``path`` is then unused)."""
+        if url is not None:
+            from events.postgres import PostgresJournal  # psycopg is loaded on that path only
+
+            return PostgresJournal(url, command=command)
         return cls(path, command=command)
 
     def close(self) -> None:
@@ -466,7 +537,7 @@ class Journal:
                             state=state,
                         )
                     )
-                positions = self.recorder._insert_events(c, stored, command_id=command_id)
+                positions = self.recorder.append_rows(c, stored, command_id=command_id)
         except _DuplicateCommandError as dup:
             return AppendResult(positions=list(range(dup.first, dup.last + 1)), duplicate=True)
         except IntegrityError as exc:

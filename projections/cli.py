@@ -71,10 +71,16 @@ def register(app: typer.Typer) -> None:
 def _reader(data_dir: Path | None) -> Iterator[JournalReader]:
     """The journal, read-only: the inspection commands never write."""
     folder = resolve_data_dir(data_dir)
+    url = cli_options.journal_url()
     try:
-        reader = JournalReader(journal_path(folder))
+        if url is None:
+            reader = JournalReader(journal_path(folder))
+        else:
+            from events.postgres import PostgresJournalReader  # psycopg on that path only
+
+            reader = PostgresJournalReader(url)
     except JournalError as exc:
-        cli_options.fail(f"{exc} (is --data-dir right?)")
+        cli_options.fail(f"{exc} (is --data-dir right?)" if url is None else str(exc))
     try:
         yield reader
     finally:
@@ -138,6 +144,7 @@ def status(data_dir: DataDirOption = None, as_json: JsonOption = False) -> None:
     folder = resolve_data_dir(data_dir)
     with _reader(folder) as reader:
         head = reader.head()
+        journal_at = reader.path
     path = analytics_path(folder)
     projections: list[dict[str, Any]] = []
     note = "ok"
@@ -158,7 +165,7 @@ def status(data_dir: DataDirOption = None, as_json: JsonOption = False) -> None:
     if as_json:
         _print_json({"head": head, "analytics": note, "projections": projections})
         return
-    _out.print(f"journal  {journal_path(folder)}  head {head:,}")
+    _out.print(f"journal  {journal_at}  head {head:,}")
     _out.print(f"analytics  {path}  {note}")
     if projections:
         table = Table("projection", "position", "lag", "rows", "last rebuild")
@@ -445,7 +452,9 @@ def rebuild_command(
         cli_options.fail(f"--to {to} is out of range (the journal holds 1..{head})")
     try:
         with (
-            Workspace.open(folder, analytics=False, catch_up=False) as ws,
+            Workspace.open(
+                folder, analytics=False, catch_up=False, journal_url=cli_options.journal_url()
+            ) as ws,
             _progress(to if to is not None else head, "rebuild") as advance,
         ):
             report = ws.rebuild(

@@ -62,15 +62,19 @@ class Workspace:
         state: Sequence[StateProjection] = (),
         analytics: bool = True,
         catch_up: bool = True,
+        journal_url: str | None = None,
     ) -> Workspace:
         """Open the journal (and, unless ``analytics=False``, the analytics file for writing).
+
+        With ``journal_url`` (``postgresql://…``) the journal is that database's, shared with
+        other replicas; the analytics file stays in ``data_dir`` (one per replica).
 
         Raises an ``AnalyticsError`` saying why the analytics file cannot be opened (busy: another
         process holds it; damaged: ``journal rebuild`` makes a new one; a full disk). With
         ``catch_up`` every projection is brought up to the journal head before returning.
         """
         data_dir.mkdir(parents=True, exist_ok=True)
-        journal = Journal.open(journal_path(data_dir))
+        journal = Journal.open(journal_path(data_dir), url=journal_url)
         live: Analytics | None = None
         try:
             projections = all_analytics_projections() if analytics else []

@@ -1,4 +1,5 @@
-"""The SQLite journal: appends, idempotency, concurrency, paged reads, bulk restore, close."""
+"""The journal contract on both backends (SQLite, PostgreSQL): appends, idempotency, concurrency,
+paged reads, bulk restore; and the SQLite file's own: close, the read-only reader."""
 
 from __future__ import annotations
 
@@ -108,7 +109,7 @@ def test_threads_sharing_a_journal_keep_positions_gap_free(journal: Journal) -> 
 
 def test_second_writer_with_stale_version_loses(journal: Journal) -> None:
     """Two handles decide on version 0 of a stream; the second to append gets ConcurrencyError."""
-    other = Journal.open(journal.path)
+    other = Journal.open(journal.path, url=journal.url)
     try:
         seen = {"a": other.stream_version("a")}
         journal.append(
@@ -178,8 +179,9 @@ def test_close_releases_the_file(tmp_path: Path) -> None:
         again.close()
 
 
-def test_reader_is_read_only(journal: Journal) -> None:
+def test_reader_is_read_only(sqlite_journal: Journal) -> None:
     """JournalReader reads the same rows and cannot write."""
+    journal = sqlite_journal
     journal.append([NewEvent("a", audit())], command_id="c", actor=USER)
     reader = JournalReader(journal.path)
     try:

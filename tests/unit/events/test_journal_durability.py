@@ -16,8 +16,9 @@ def _settings(journal: Journal) -> tuple[str, int]:
     return mode, sync
 
 
-def test_every_connection_is_wal_with_synchronous_normal(journal: Journal) -> None:
+def test_every_connection_is_wal_with_synchronous_normal(sqlite_journal: Journal) -> None:
     """Reader and writer connections, from any thread, use WAL and synchronous=NORMAL (1)."""
+    journal = sqlite_journal
     seen: list[tuple[str, int]] = [_settings(journal)]
     worker = threading.Thread(target=lambda: seen.append(_settings(journal)))
     worker.start()

@@ -1,0 +1,290 @@
+"""The journal on PostgreSQL: the eventsourcing library's PostgreSQL persistence, our codec.
+
+Selected by ``Journal.open(..., url="postgresql://…")`` (``IBPICKER_JOURNAL_URL``). The same
+events, codec, stable tags and tables as the SQLite journal (``events.journal``), and the same
+guarantees, kept across processes and machines instead of one file:
+
+1. Global order is commit order and positions (the library's ``notification_id``) are gap-free.
+   Every write transaction first takes the library's ``LOCK TABLE stored_events IN EXCLUSIVE
+   MODE`` (the library's own statements), so writers are serialised and commit in position order:
+   a reader never sees a position while a smaller one is still uncommitted, so it can never skip
+   one that a slower transaction fills later. Plain reads (``SELECT``) are not blocked by it.
+   Positions are ``head + 1..`` read under that lock, not the ``bigserial`` sequence: a sequence
+   value is spent by a rolled-back or killed transaction, which would leave a hole.
+2. Per-stream optimistic concurrency: the stream's version is read under the lock, so a stale
+   expected version raises ``ConcurrencyError``; the ``(stream, version)`` primary key backs it.
+3. Idempotency by command id: ``command_ids`` is written in the same transaction as the events
+   (``events.journal.JournalAppends``, one copy of that logic for both backends).
+4. Several writers (processes, replicas) at once are safe; the SQLite writer lock does not apply.
+5. Self-verifying: ``event_chain`` is extended in the same transaction, as on SQLite.
+
+The SQL of ``events.journal`` is written for SQLite; ``_Cursor`` runs it on psycopg by mapping
+its two SQLite-isms (``?`` parameters and ``rowid`` as the position) and nothing else, so each
+statement exists once. Restoring from segments stays with the SQLite journal (PostgreSQL has its
+own backups and point-in-time restore); ``journal export`` writes segments from either.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from eventsourcing.persistence import PersistenceError, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import TupleRow, tuple_row
+from psycopg.sql import SQL, Composed, Identifier
+
+from events.codec import EventCodec
+from events.journal import Journal, JournalAppends, JournalError, JournalReader, RestoreSession
+
+URL_SCHEMES = ("postgresql://", "postgres://")
+_ROWID = re.compile(r"\browid\b")
+# Any constant: the advisory lock that lets one process at a time create the tables.
+_CREATE_LOCK_KEY = 0x1B71C4E5
+_DDL = (
+    "CREATE TABLE IF NOT EXISTS command_ids ("
+    "command_id text PRIMARY KEY, first_position bigint NOT NULL, last_position bigint NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS event_chain (position bigint PRIMARY KEY, hash bytea NOT NULL)",
+)
+
+
+def is_postgres_url(url: str) -> bool:
+    """Whether ``url`` names a PostgreSQL database (``postgresql://`` or ``postgres://``)."""
+    return url.startswith(URL_SCHEMES)
+
+
+def redact(url: str) -> str:
+    """``url`` without its password, for messages and logs."""
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+
+
+def to_psycopg(sql: str) -> str:
+    """A statement of ``events.journal`` (SQLite: ``?``, ``rowid``) in psycopg's terms."""
+    return _ROWID.sub("notification_id", sql.replace("%", "%%").replace("?", "%s"))
+
+
+class _Cursor:
+    """A psycopg cursor (plain tuple rows) that takes the journal's SQLite statements."""
+
+    def __init__(self, cursor: psycopg.Cursor[TupleRow]) -> None:
+        self._cursor = cursor
+
+    def execute(self, query: str | SQL | Composed, params: Sequence[Any] | None = None) -> _Cursor:
+        """Run one statement."""
+        self._cursor.execute(to_psycopg(query) if isinstance(query, str) else query, params)
+        return self
+
+    def executemany(self, query: str, params_seq: Sequence[Sequence[Any]]) -> None:
+        """Run one statement per parameter row (pipelined by psycopg)."""
+        self._cursor.executemany(to_psycopg(query), params_seq)
+
+    def fetchone(self) -> TupleRow | None:
+        """The next row, or ``None``."""
+        return self._cursor.fetchone()
+
+    def fetchall(self) -> list[TupleRow]:
+        """The remaining rows."""
+        return self._cursor.fetchall()
+
+
+class PostgresJournalRecorder(JournalAppends, PostgresApplicationRecorder):
+    """The library's PostgreSQL application recorder plus ``command_ids`` and ``event_chain``."""
+
+    def __init__(self, datastore: PostgresDatastore) -> None:
+        super().__init__(datastore)
+        self.sql_create_statements.extend(SQL(ddl).format() for ddl in _DDL)
+        self.writes = _Transactions(datastore, self)
+
+    def _head(self, c: Any) -> int:
+        c.execute("SELECT MAX(rowid) FROM stored_events")
+        row = c.fetchone()
+        return int(row[0] or 0) if row is not None else 0
+
+    def _insert_rows(self, c: Any, head: int, stored_events: Sequence[StoredEvent]) -> None:
+        # Explicit positions read under the table lock: gap-free, unlike the bigserial default.
+        c.executemany(
+            "INSERT INTO stored_events (rowid, originator_id, originator_version, topic, state) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [
+                (head + i, s.originator_id, s.originator_version, s.topic, s.state)
+                for i, s in enumerate(stored_events, start=1)
+            ],
+        )
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """The library's entry point, through the same locked, chained, idempotent path."""
+        with self.writes.transaction(commit=True) as c:
+            return self.append_rows(c, stored_events, command_id=kwargs.get("command_id"))
+
+
+class _Transactions:
+    """The journal's transactions on the library's pool; a write one takes the table lock first.
+
+    Taking it first (before reading the head, a stream's version or a command id) is what makes
+    those reads current: under READ COMMITTED each statement after the lock sees every commit made
+    before it was granted, and no other writer can commit until this one ends.
+    """
+
+    def __init__(self, datastore: PostgresDatastore, recorder: PostgresJournalRecorder) -> None:
+        self.datastore = datastore
+        self._lock = [
+            *recorder.lock_table_statements,
+            # Wakes the library's LISTEN subscribers (other replicas) at commit.
+            SQL("NOTIFY {0}").format(Identifier(recorder.channel_name)),
+        ]
+
+    @contextlib.contextmanager
+    def transaction(self, *, commit: bool) -> Iterator[_Cursor]:
+        """A cursor in a transaction, committed at the end when ``commit``."""
+        with (
+            self.datastore.get_connection() as conn,
+            conn.transaction(force_rollback=not commit),
+            conn.cursor(row_factory=tuple_row) as raw,
+        ):
+            if commit:
+                for statement in self._lock:
+                    raw.execute(statement)
+            yield _Cursor(raw)
+
+    def close(self) -> None:
+        """Close the pool."""
+        self.datastore.close()
+
+
+def open_datastore(url: str, *, pool_size: int = 2) -> PostgresDatastore:
+    """The library's PostgreSQL datastore for ``url`` (text stream ids, a small pool).
+
+    Connection parameters beyond host, port, user, password and database (``sslmode=require``
+    for Azure, for one) are passed through to psycopg.
+    """
+    if not is_postgres_url(url):
+        raise JournalError(
+            f"not a PostgreSQL URL: {redact(url)!r} (expected postgresql://user@host:port/db)"
+        )
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.ProgrammingError as exc:
+        raise JournalError(f"bad PostgreSQL URL {redact(url)!r}: {exc}") from None
+    datastore = PostgresDatastore(
+        dbname=str(params.pop("dbname", "postgres")),
+        host=str(params.pop("host", "127.0.0.1")),
+        port=str(params.pop("port", "5432")),
+        user=str(params.pop("user", "postgres")),
+        password=str(params.pop("password", "")),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pre_ping=True,
+        originator_id_type="text",
+    )
+    if params and isinstance(datastore.pool.kwargs, dict):
+        datastore.pool.kwargs.update(params)
+    return datastore
+
+
+class PostgresJournal(Journal):
+    """The journal in a PostgreSQL database; the ``Journal`` API, many writers at once."""
+
+    def __init__(
+        self, url: str, *, codec: EventCodec | None = None, command: str | None = None
+    ) -> None:
+        """Connect, and create the tables once (other processes wait on an advisory lock).
+
+        ``command`` is accepted for ``Journal.open``'s signature; there is no writer lock to
+        name its holder in. Raises ``JournalError`` when the database cannot be reached.
+        """
+        del command
+        self.url = self._url = url
+        self.path = Path(redact(url))  # for messages only: there is no file
+        self.writer_lock = None
+        datastore = open_datastore(url)
+        try:
+            recorder = PostgresJournalRecorder(datastore)
+            with datastore.get_connection() as conn:
+                conn.execute("SELECT pg_advisory_lock(%s)", (_CREATE_LOCK_KEY,))
+                try:
+                    recorder.create_table()
+                finally:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (_CREATE_LOCK_KEY,))
+        except PersistenceError as exc:
+            datastore.close()
+            raise JournalError(f"cannot open the journal at {redact(url)}: {exc}") from None
+        self._datastore, self.recorder = recorder.writes, recorder
+        self.codec = codec or EventCodec()
+
+    def _migrate_chain(self, page_size: int = 50_000) -> None:
+        """Nothing to migrate: a PostgreSQL journal has had its chain from its first event."""
+
+    def _fetch(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        with self._datastore.transaction(commit=False) as c:
+            c.execute(sql, params)
+            rows: list[Any] = c.fetchall()
+        return rows
+
+    def restore_session(self) -> RestoreSession:
+        """Refused: restoring from segments writes a SQLite journal (see the module)."""
+        raise JournalError(
+            "restore from segments is for the SQLite journal; a PostgreSQL journal is restored "
+            "by the database's own backups (point-in-time restore)"
+        )
+
+    def raw_connection(self) -> Any:
+        """A separate read-only connection (psycopg, autocommit, read-only transactions)."""
+        return psycopg.connect(
+            self._url, autocommit=True, options="-c default_transaction_read_only=on"
+        )
+
+
+class PostgresJournalReader(JournalReader):
+    """A read-only view of a PostgreSQL journal (``journal status|tail|show|export``).
+
+    Its session is read-only (``default_transaction_read_only``): the server refuses any write
+    through it. It offers the reading half of ``Journal``, like ``JournalReader`` on a file.
+    """
+
+    def __init__(self, url: str, *, codec: EventCodec | None = None) -> None:
+        """Connect; ``JournalError`` when the database cannot be reached or holds no journal."""
+        self.url = url
+        self.path = Path(redact(url))
+        self.codec = codec or EventCodec()
+        try:
+            self._conn = psycopg.connect(
+                url,
+                autocommit=True,
+                row_factory=tuple_row,
+                options="-c default_transaction_read_only=on",
+            )
+        except psycopg.Error as exc:
+            raise JournalError(f"cannot reach the journal at {redact(url)}: {exc}") from None
+        if not self._table("stored_events"):
+            self._conn.close()
+            raise JournalError(f"no journal at {redact(url)}")
+
+    def _table(self, name: str) -> bool:
+        row = self._conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()
+        return bool(row and row[0])
+
+    def _fetch(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        return self._conn.execute(to_psycopg(sql), params).fetchall()
+
+    def has_chain(self) -> bool:
+        """Always: a PostgreSQL journal is created with its chain table."""
+        return self._table("event_chain")
+
+    def chain_end(self) -> int:
+        """The last chained position."""
+        return int(self._fetch("SELECT MAX(position) FROM event_chain", [])[0][0] or 0)
+
+    def head(self) -> int:
+        """The highest stored position (0 when empty)."""
+        return int(self._fetch("SELECT MAX(rowid) FROM stored_events", [])[0][0] or 0)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()
