@@ -1,5 +1,6 @@
 """The commands' part of the command line (registered by ``cli.build_app``): ``ibpicker
-fetch`` and ``ibpicker scan`` (the market room's), and ``ibpicker console``. ``ibpicker bot`` is
+fetch`` and ``ibpicker scan`` (the market room's), ``ibpicker backtest`` (the backtest room's),
+and ``ibpicker console``. ``ibpicker bot`` is
 declared by ``cli`` itself, the one module that may import the composition root."""
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from typing import Annotated
 import typer
 
 from cli_options import DataDirOption, resolve_data_dir
+from commands.backtest import backtest_cli
 from commands.market import market_cli
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``fetch``, ``scan`` and ``console`` to the ``ibpicker`` command line."""
+    """Add ``fetch``, ``scan``, ``backtest`` and ``console`` to the ``ibpicker`` command line."""
     market_cli.register(app)
+    backtest_cli.register(app)
 
     @app.command("console")
     def console(

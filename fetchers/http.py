@@ -33,7 +33,6 @@ from fetchers.errors import (
     FetchError,
     InputRejectedError,
     RateLimitedError,
-    TimedOutError,
     TransientError,
 )
 
@@ -316,7 +315,7 @@ class ProviderClient:
                 lowered = {k.lower(): v for k, v in response.headers.items()}
                 answer = HttpAnswer(response.status, lowered, body)
         except TimeoutError:
-            raise TimedOutError(
+            raise TransientError(
                 f"{where} timed out after {total:.1f}s", provider=self.name
             ) from None
         except aiohttp.ClientError as exc:

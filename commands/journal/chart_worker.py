@@ -16,13 +16,14 @@ first chart before).
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import struct
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import IO, TYPE_CHECKING, Any
@@ -49,6 +50,10 @@ class ChartWorkerError(CommandError):
 class _Request(msgspec.Struct, array_like=True):
     title: str
     curve: list[Any]  # ``CurvePoint``s; the worker reads them as ``_Point``s
+    renderer: str = ""
+    """``module:function`` of another chart (``render``), taking ``payload``; empty: the equity
+    chart of ``curve``."""
+    payload: bytes = b""
 
 
 class _Point(msgspec.Struct, frozen=True, kw_only=True):
@@ -63,6 +68,8 @@ class _Point(msgspec.Struct, frozen=True, kw_only=True):
 class _WorkerRequest(msgspec.Struct, array_like=True):
     title: str
     curve: list[_Point]
+    renderer: str = ""
+    payload: bytes = b""
 
 
 class _Answer(msgspec.Struct, array_like=True):
@@ -104,7 +111,17 @@ class ChartWorker:
 
     def equity_png(self, curve: Sequence[CurvePoint], *, title: str) -> bytes:
         """The equity and drawdown chart as PNG bytes, rendered in the worker process."""
-        request = msgspec.msgpack.encode(_Request(title, list(curve)))
+        return self._png(_Request(title, list(curve)))
+
+    def render(self, renderer: str, payload: bytes, *, title: str = "") -> bytes:
+        """PNG bytes from another room's chart, rendered in the worker process: ``renderer`` is
+        its ``module:function``, called there with ``payload`` (bytes the room encodes and
+        decodes itself), so the worker imports that room's chart code and the caller never
+        imports matplotlib."""
+        return self._png(_Request(title, [], renderer, payload))
+
+    def _png(self, message: _Request) -> bytes:
+        request = msgspec.msgpack.encode(message)
         with self._lock:
             if self._timer is not None:
                 self._timer.cancel()
@@ -186,6 +203,13 @@ def equity_png(curve: Sequence[CurvePoint], *, title: str) -> bytes:
     return WORKER.equity_png(curve, title=title)
 
 
+def _named(renderer: str) -> Callable[[bytes], bytes]:
+    """(The worker) the chart function ``module:function`` names."""
+    module, _, name = renderer.partition(":")
+    found: Callable[[bytes], bytes] = getattr(importlib.import_module(module), name)
+    return found
+
+
 def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
     """(The worker) render each request until the end of ``stdin``."""
     from commands.journal.charts import equity_chart_png
@@ -195,8 +219,11 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
     while (body := _read_frame(stdin)) is not None:
         try:
             request = decoder.decode(body)
-            curve: Any = request.curve  # read as CurvePoints: the same fields
-            answer = _Answer(png=equity_chart_png(curve, title=request.title))
+            if request.renderer:
+                answer = _Answer(png=_named(request.renderer)(request.payload))
+            else:
+                curve: Any = request.curve  # read as CurvePoints: the same fields
+                answer = _Answer(png=equity_chart_png(curve, title=request.title))
         except Exception as exc:  # the bot's reply says the chart failed; the worker goes on
             answer = _Answer(error=f"{type(exc).__name__}: {exc}")
         _write_frame(stdout, encoder.encode(answer))

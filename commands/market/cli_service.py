@@ -82,6 +82,11 @@ class Meter:
         if self._task is not None:
             self.progress.advance(self._task, steps)
 
+    def update(self, done: int, total: int) -> None:
+        """Show ``done`` of ``total`` (a run that reports its own count; any thread)."""
+        if self._task is not None:
+            self.progress.update(self._task, completed=done, total=total)
+
 
 class MeteredProvider:
     """A ``MarketDataProvider`` that moves the meter once per symbol answered."""

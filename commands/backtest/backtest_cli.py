@@ -1,0 +1,257 @@
+"""``ibpicker backtest run|walk-forward|monte-carlo|compare``: the console's ``/backtest`` from a
+shell, rendered for a terminal.
+
+Each runs through the command service (``commands.market.cli_service``) exactly as Discord and the
+console do: the same checks, the same ``backtest_completed`` and ``command_handled`` events under
+one command id, as the console's local member. What is the terminal's: no symbol limit, the
+default universe (every symbol with stored bars), a progress bar on stderr when it is a terminal,
+a table of the figures, and ``--json``: the whole result document on stdout (``trades``,
+``open_positions``, ``equity``, ``metrics``; for ``compare`` one such part per strategy under
+``strategies``), the bytes ``backtest_completed.result_hash`` hashes, indented.
+
+``--from``/``--to`` are session dates, inclusive; ``--at POSITION`` reads the journal's data as it
+was at that position, so a run listed by ``/backtests`` repeats to the byte. Exit status: 0 done;
+2 bad input (the message names what would be valid); 1 an unexpected failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import enum
+import io
+import json
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+import cli_options
+from analysis.errors import StrategyError
+from analysis.strategy import Strategy
+from cli_options import DataDirOption, JsonOption, resolve_data_dir
+from commands.console.console import EXIT_FAILED, exit_status, outcome_of
+from commands.core.models import Reply
+from commands.market.cli_service import CliInputError, Meter, cli_invocation, cli_service, stored_by
+from commands.market.market_cli import CommandIdOption, split_symbols, strategy_file
+
+_out = cli_options.out
+_err = cli_options.err
+TRADES_SHOWN = 10
+"""The last trades listed on a terminal (``--json`` and the saved CSV have them all)."""
+SHOWN_COLUMNS = ("symbol", "direction", "entry_date", "entry_price", "exit_date", "exit_price",
+                 "exit_reason", "pnl", "r")  # fmt: skip
+
+StrategyOption = Annotated[
+    list[str],
+    typer.Option(
+        "--strategy",
+        help="A strategy's key (ibpicker strategy list) or a strategy FILE; compare: repeat it.",
+        show_default=False,
+    ),
+]
+SymbolsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--symbols",
+        help="Tickers, comma-separated or repeated. Default: every symbol with stored bars.",
+        show_default=False,
+    ),
+]
+FromOption = Annotated[
+    str | None,
+    typer.Option("--from", help="First session, YYYY-MM-DD (inclusive).", show_default=False),
+]
+ToOption = Annotated[
+    str | None,
+    typer.Option("--to", help="Last session, YYYY-MM-DD (inclusive).", show_default=False),
+]
+CapitalOption = Annotated[float, typer.Option("--capital", help="Starting capital.")]
+CommissionOption = Annotated[
+    float, typer.Option("--commission", help="Commission per trade side.", min=0)
+]
+SlippageOption = Annotated[
+    float, typer.Option("--slippage-bps", help="Slippage in basis points.", min=0, max=1000)
+]
+AtOption = Annotated[
+    int | None,
+    typer.Option(
+        "--at",
+        help="Read the data as the journal held it at this position (repeat a past run).",
+        min=1,
+        show_default=False,
+    ),
+]
+
+
+class Resampling(enum.StrEnum):
+    """How ``monte-carlo`` resamples the trades."""
+
+    shuffle = "shuffle"
+    bootstrap = "bootstrap"
+    drop = "drop"
+
+
+class Mode(enum.StrEnum):
+    """What ``ibpicker backtest`` runs (``/backtest``'s ``mode``)."""
+
+    run = "run"
+    walk_forward = "walk-forward"
+    monte_carlo = "monte-carlo"
+    compare = "compare"
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``backtest`` to the ``ibpicker`` command line."""
+    app.command("backtest")(backtest_command)
+
+
+def backtest_command(
+    mode: Annotated[
+        Mode,
+        typer.Argument(
+            help="run: one strategy; walk-forward: rolling in/out-of-sample windows; "
+            "monte-carlo: the run's trades resampled; compare: several --strategy side by side.",
+            show_default=False,
+        ),
+    ],
+    strategy: StrategyOption,
+    symbols: SymbolsOption = None,
+    start: FromOption = None,
+    end: ToOption = None,
+    capital: CapitalOption = 100_000.0,
+    commission: CommissionOption = 0.0,
+    slippage_bps: SlippageOption = 0.0,
+    at: AtOption = None,
+    in_sample: Annotated[
+        int, typer.Option("--in-sample", help="walk-forward: in-sample sessions.", min=1)
+    ] = 126,
+    out_of_sample: Annotated[
+        int, typer.Option("--out-of-sample", help="walk-forward: out-of-sample sessions.", min=1)
+    ] = 63,
+    resamples: Annotated[
+        int, typer.Option("--resamples", help="monte-carlo: resampled sequences.", min=1)
+    ] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="monte-carlo: random seed.", min=0)] = 0,
+    method: Annotated[
+        Resampling, typer.Option("--method", help="monte-carlo: how trades are resampled.")
+    ] = Resampling.shuffle,
+    data_dir: DataDirOption = None,
+    command_id: CommandIdOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Backtest strategies on the journal's bars and flow alerts (ibpicker fetch first): trades,
+    positions open at the end, daily equity and figures. Same as the console's /backtest."""
+    options: dict[str, object] = {
+        "mode": mode.value,
+        "from": start,
+        "to": end,
+        "capital": capital,
+        "commission": commission,
+        "slippage_bps": slippage_bps,
+        "at": at,
+    }
+    if mode is Mode.walk_forward:
+        options.update(in_sample=in_sample, out_of_sample=out_of_sample)
+    if mode is Mode.monte_carlo:
+        options.update(resamples=resamples, seed=seed, method=method.value)
+    _run(strategy, options, symbols, data_dir, command_id, as_json)
+
+
+def _run(
+    strategies: list[str],
+    options: dict[str, object],
+    symbols: list[str] | None,
+    data_dir: Path | None,
+    command_id: str | None,
+    as_json: bool,
+) -> None:
+    names = split_symbols(strategies)
+    try:
+        files = [f for f in (strategy_file(n) for n in names) if f is not None]
+    except StrategyError as exc:
+        cli_options.fail(str(exc))
+    options["strategy"] = ",".join(names)
+    code = asyncio.run(
+        _backtest(options, symbols or [], files, resolve_data_dir(data_dir), command_id, as_json)
+    )
+    raise typer.Exit(code)
+
+
+async def _backtest(
+    options: dict[str, object],
+    symbols: list[str],
+    files: list[Strategy],
+    data_dir: Path,
+    command_id: str | None,
+    as_json: bool,
+) -> int:
+    meter = Meter(enabled=not as_json and _err.is_terminal)
+    try:
+        async with cli_service(data_dir, meter, strategy_files=files) as ctx:
+            service = ctx.service
+            universe = split_symbols(symbols) or sorted(service.market.known_symbols())
+            if not universe:
+                raise CliInputError(
+                    f"no bars in {data_dir}: fetch some first (ibpicker fetch bars SYMBOLS)"
+                )
+            command_id = command_id or f"cli-backtest-{uuid.uuid4().hex}"
+            options.update(symbols=",".join(universe), export="json" if as_json else "csv")
+            given = {k: v for k, v in options.items() if v is not None}
+            with meter.running(f"backtest of {len(universe)} symbols", None):
+                reply = await service.execute(
+                    "backtest",
+                    given,
+                    cli_invocation(command_id),
+                    progress=lambda _kind, done, total: meter.update(done, total),
+                )
+            outcome = outcome_of(stored_by(service, command_id))
+    except CliInputError as exc:
+        cli_options.fail(str(exc))
+    if outcome != "ok":
+        if as_json:
+            failure = {"command": "backtest", "command_id": command_id, "outcome": outcome}
+            print(json.dumps({**failure, "message": reply.description}, indent=2))
+        else:
+            _err.print(f"error: {reply.description}", markup=False)
+        return exit_status(outcome) or EXIT_FAILED
+    if as_json:
+        document = next(a.data for a in reply.attachments if a.filename == "backtest.json")
+        print(document.decode(), end="")
+        return 0
+    _print(reply, data_dir / "backtests", command_id)
+    return 0
+
+
+def _print(reply: Reply, folder: Path, command_id: str) -> None:
+    """The reply's figures as a table, the last trades, and where the chart and the trades'
+    CSV were saved (``<data-dir>/backtests/<command id>.png|.csv``)."""
+    _out.print(reply.title, markup=False)
+    _out.print(reply.description.replace("`", ""), markup=False)
+    table = Table("figure", "value")
+    for name, value, _ in reply.fields:
+        table.add_row(name, value)
+    _out.print(table)
+    trades = next((a for a in reply.attachments if a.filename == "trades.csv"), None)
+    rows = list(csv.DictReader(io.StringIO(trades.data.decode()))) if trades is not None else []
+    if rows:
+        shown = Table(*SHOWN_COLUMNS)
+        for row in rows[-TRADES_SHOWN:]:
+            shown.add_row(*(_short(row[c]) for c in SHOWN_COLUMNS))
+        _out.print(f"Last {min(TRADES_SHOWN, len(rows))} of {len(rows)} trades:", markup=False)
+        _out.print(shown)
+    folder.mkdir(parents=True, exist_ok=True)
+    for attachment in reply.attachments:
+        path = folder / f"{command_id}{Path(attachment.filename).suffix}"
+        path.write_bytes(attachment.data)
+        _out.print(f"{attachment.description}: {path}", markup=False)
+
+
+def _short(cell: str) -> str:
+    """A CSV cell for the table: numbers to two places."""
+    try:
+        return f"{float(cell):,.2f}"
+    except ValueError:
+        return cell

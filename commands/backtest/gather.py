@@ -1,0 +1,170 @@
+"""What ``/backtest`` and ``/backtests`` gather before their handlers run: the backtest itself
+(options checked, data read at one journal position, the engine run), and the past runs.
+
+Runs through the command service (``commands.core.service.Gather``): the reading and the engine
+on the service's worker (``service.call``), where scans run too, after the analytics caught up
+with the journal (``READS_ANALYTICS``). The data position is the analytics' applied position of
+the market-data projections, or the ``at`` a member asks for to repeat a run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from analysis.backtest import (
+    BacktestError,
+    BacktestParams,
+    MonteCarloParams,
+    bars_needed,
+    compare,
+    monte_carlo,
+    run,
+    walk_forward,
+)
+from analysis.errors import StrategyError
+from analysis.strategy import Strategy, load_strategy
+from commands.backtest.inputs import Window, read_window
+from commands.backtest.report import BacktestOutcome, StrategyRun
+from commands.backtest.request import BacktestRequest, parse_request
+from commands.core.adapters import StoredMarketData
+from commands.core.fetching import FetchProgress
+from commands.core.handler import Command, reject
+from commands.core.service import CommandService, Gather
+from events.backtests import BacktestCompleted, backtests_stream
+
+MARKET_PROJECTIONS = ("bars", "flow_alerts", "earnings")
+"""The analytics projections a backtest reads; the data position is the lowest they applied."""
+
+
+def resolve(key: str) -> Strategy:
+    """The strategy a checked key names, at the version it has now (its text and sha256)."""
+    try:
+        return load_strategy(key)
+    except StrategyError as exc:
+        raise reject(f"Strategy {key} cannot be loaded: {exc}") from None
+
+
+def data_position(service: CommandService, asked: int | None) -> tuple[int, StoredMarketData]:
+    """The journal position to read at (``asked``, else what the analytics applied) and the
+    reader; refuses a position beyond what the analytics hold."""
+    runner = service.analytics_runner
+    if runner is None or runner.analytics is None:
+        raise reject("Backtests need the analytics projections, which this service has not.")
+    applied = runner.positions()
+    position = min(applied.get(name, 0) for name in MARKET_PROJECTIONS)
+    if asked is not None:
+        if asked > position:
+            raise reject(
+                f"at must be a journal position up to {position} (what the analytics hold); "
+                f"got {asked}."
+            )
+        position = asked
+    return position, StoredMarketData(runner.analytics)
+
+
+def _params(request: BacktestRequest, window: Window) -> BacktestParams:
+    return BacktestParams(
+        capital=request.capital,
+        commission=request.commission,
+        slippage_bps=request.slippage_bps,
+        start=window.start,
+        end=window.end,
+    )
+
+
+def _engine(
+    request: BacktestRequest,
+    strategies: list[tuple[str, Strategy]],
+    window: Window,
+    report: Callable[[int, int], None] | None,
+) -> list[StrategyRun]:
+    params = _params(request, window)
+    data = window.data
+    if request.mode == "compare":
+        found = compare([s for _, s in strategies], data, params, progress=report)
+        return [
+            StrategyRun(key, s, result)
+            for (key, s), result in zip(strategies, found.results, strict=True)
+        ]
+    key, strategy = strategies[0]
+    if request.mode == "walk-forward":
+        wf = walk_forward(
+            strategy, data, params, in_sample_sessions=request.in_sample,
+            out_of_sample_sessions=request.out_of_sample, progress=report,
+        )  # fmt: skip
+        return [StrategyRun(key, strategy, wf.out_of_sample, walk_forward=wf)]
+    result = run(strategy, data, params, progress=report)
+    if request.mode == "monte-carlo":
+        mc_params = MonteCarloParams(
+            method=request.method,  # type: ignore[arg-type]  # the spec's choices
+            runs=request.resamples,
+            seed=request.seed,
+        )
+        return [StrategyRun(key, strategy, result, monte_carlo=monte_carlo(result, mc_params))]
+    return [StrategyRun(key, strategy, result)]
+
+
+def compute(
+    service: CommandService, cmd: Command, progress: FetchProgress | None
+) -> BacktestOutcome:
+    """(On the worker) the request checked, its data read at one position, the engine run.
+    ``progress`` hears ``("backtest", done, total)`` from the engine (on this thread)."""
+    request = parse_request(cmd, service.state())
+    strategies = [(key, resolve(key)) for key in request.strategies]
+    position, stored = data_position(service, request.at)
+    needed = max(bars_needed(s) for _, s in strategies)
+    window = read_window(
+        stored,
+        request.symbols,
+        start=request.start,
+        end=request.end,
+        position=position,
+        needed=needed,
+        strategy=", ".join(request.strategies),
+    )
+    report = None if progress is None else (lambda done, total: progress("backtest", done, total))
+    try:
+        runs = _engine(request, strategies, window, report)
+    except BacktestError as exc:
+        raise reject(str(exc)) from None
+    return BacktestOutcome(request=request, window=window, runs=runs)
+
+
+async def gather_backtest(
+    service: CommandService, cmd: Command, progress: FetchProgress | None
+) -> Command:
+    """``/backtest``: the outcome for the handler, which records and shows it."""
+    outcome = await service.call(compute, service, cmd, progress)
+    return msgspec.structs.replace(cmd, context={"backtest": outcome})
+
+
+def past_runs(service: CommandService, guild_id: int, strategy: str | None) -> list[Any]:
+    """(On the worker) the guild's ``backtest_completed`` events, newest first."""
+    stream = backtests_stream(guild_id)
+    found: list[tuple[int, BacktestCompleted]] = []
+    for page in service.journal.read(tags=(BacktestCompleted.event_tag(),)):
+        for env in page:
+            ev = env.event
+            if env.stream != stream or not isinstance(ev, BacktestCompleted):
+                continue
+            if strategy is None or strategy.lower() in (ev.strategy_key.lower(),
+                                                        ev.strategy_name.lower()):  # fmt: skip
+                found.append((env.position, ev))
+    return found[::-1]
+
+
+async def gather_backtests(
+    service: CommandService, cmd: Command, progress: FetchProgress | None
+) -> Command:
+    """``/backtests``: the past runs for the handler."""
+    strategy = cmd.options.get("strategy")
+    found = await service.call(past_runs, service, cmd.inv.guild_id, strategy)
+    return msgspec.structs.replace(cmd, context={"backtests": found})
+
+
+GATHERS: dict[str, Gather] = {"backtest": gather_backtest, "backtests": gather_backtests}
+READS_ANALYTICS = frozenset({"backtest"})
+"""This room's commands that read the analytics (caught up with the journal first)."""

@@ -1,0 +1,130 @@
+"""A backtest's options, checked: what ``/backtest`` (and ``ibpicker backtest``) asked for.
+
+Pure: the option values the value gate passed (``commands.core.spec``) and the state become a
+``BacktestRequest``, or a ``CommandRejectedError`` naming what is wrong and what would be valid,
+before any data is read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any, Literal
+
+from commands.core import text as tx
+from commands.core.handler import Command, State, check_strategy, reject, symbols_or, watched
+
+Mode = Literal["run", "walk-forward", "monte-carlo", "compare"]
+MODES: tuple[Mode, ...] = ("run", "walk-forward", "monte-carlo", "compare")
+
+DEFAULT_CAPITAL = 100_000.0
+CHAT_SYMBOL_LIMIT = 25
+"""Symbols one ``/backtest`` may run over in a chat: Discord keeps a deferred reply open for 15
+minutes, and a member waits far less; the command line has no limit."""
+MAX_COMPARED = 6
+"""Strategies one ``compare`` runs side by side (an embed shows six columns of figures well)."""
+DEFAULT_RESAMPLES = 1_000
+DEFAULT_IN_SAMPLE = 126
+DEFAULT_OUT_OF_SAMPLE = 63
+
+
+@dataclass(frozen=True)
+class BacktestRequest:
+    """A checked backtest request; ``start``/``end`` ``None`` take the defaults from the data."""
+
+    mode: Mode
+    strategies: tuple[str, ...]
+    """Strategy keys (one, or several for ``compare``)."""
+    symbols: tuple[str, ...]
+    start: date | None
+    end: date | None
+    capital: float
+    commission: float
+    slippage_bps: float
+    at: int | None
+    """The journal position of the data to read (``None``: what the analytics hold now)."""
+    export: str | None
+    resamples: int = DEFAULT_RESAMPLES
+    seed: int = 0
+    method: str = "shuffle"
+    in_sample: int = DEFAULT_IN_SAMPLE
+    out_of_sample: int = DEFAULT_OUT_OF_SAMPLE
+
+    def settings(self) -> dict[str, str]:
+        """The mode's own settings as text (what ``backtest_completed`` records)."""
+        if self.mode == "monte-carlo":
+            return {"method": self.method, "resamples": str(self.resamples), "seed": str(self.seed)}
+        if self.mode == "walk-forward":
+            return {"in_sample": str(self.in_sample), "out_of_sample": str(self.out_of_sample)}
+        return {}
+
+
+def parse_day(name: str, value: object) -> date | None:
+    """A ``YYYY-MM-DD`` option, or ``None`` when not given."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise reject(
+            f"{name} must be a date as YYYY-MM-DD, e.g. 2025-01-02 (got {tx.escape(text)})."
+        ) from None
+
+
+def _number(options: dict[str, Any], name: str, default: float) -> float:
+    value = options.get(name)
+    return default if value is None else float(Decimal(value))
+
+
+def parse_request(cmd: Command, state: State) -> BacktestRequest:
+    """The request ``cmd`` makes, checked against ``state`` (see the module docstring)."""
+    o = cmd.options
+    mode: Mode = o.get("mode") or "run"
+    names = tx.split_list(str(o["strategy"]))
+    if not names:
+        raise reject("Give a strategy, e.g. strategy:macd_volume_thrust (/strategies lists them).")
+    if mode != "compare" and len(names) > 1:
+        raise reject(
+            f"One strategy at a time for mode {mode} (got {len(names)}); "
+            "mode:compare runs several side by side."
+        )
+    if len(names) > MAX_COMPARED:
+        raise reject(f"At most {MAX_COMPARED} strategies in one compare (got {len(names)}).")
+    keys = tuple(dict.fromkeys(check_strategy(n, state) for n in names))
+    capital = _number(o, "capital", DEFAULT_CAPITAL)
+    if capital <= 0:
+        raise reject(f"capital must be more than 0 (got {capital:g}).")
+    start, end = parse_day("from", o.get("from")), parse_day("to", o.get("to"))
+    if start is not None and end is not None and start > end:
+        raise reject(f"from ({start}) is after to ({end}): the range is empty.")
+    symbols = symbols_or(
+        cmd,
+        state,
+        watched,
+        refusal="Give symbols, or add some to the watchlist first (/watchlist add).",
+    )
+    if state.symbol_limit is not None and len(symbols) > CHAT_SYMBOL_LIMIT:
+        raise reject(
+            f"At most {CHAT_SYMBOL_LIMIT} symbols in one /backtest here (got {len(symbols)}): "
+            "a chat reply must come within Discord's time. For more, use the command line: "
+            f"ibpicker backtest {mode} --strategy {keys[0]} --symbols {','.join(symbols[:3])},…"
+        )
+    return BacktestRequest(
+        mode=mode,
+        strategies=keys,
+        symbols=tuple(symbols),
+        start=start,
+        end=end,
+        capital=capital,
+        commission=_number(o, "commission", 0.0),
+        slippage_bps=_number(o, "slippage_bps", 0.0),
+        at=o.get("at"),
+        export=o.get("export"),
+        resamples=o.get("resamples") or DEFAULT_RESAMPLES,
+        seed=o.get("seed") or 0,
+        method=o.get("method") or "shuffle",
+        in_sample=o.get("in_sample") or DEFAULT_IN_SAMPLE,
+        out_of_sample=o.get("out_of_sample") or DEFAULT_OUT_OF_SAMPLE,
+    )
