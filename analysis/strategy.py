@@ -16,7 +16,7 @@ import msgspec
 import yaml
 
 from analysis.errors import StrategyError, StrategyProblem
-from analysis.strategy_checks import normalise_raw, precheck, translate, validate
+from analysis.strategy_checks import normalise_raw, precheck, translate, type_problems, validate
 from analysis.strategy_schema import DEFAULT_EXIT_ATR_PERIOD as DEFAULT_EXIT_ATR_PERIOD
 from analysis.strategy_schema import INDICATOR_TYPES as INDICATOR_TYPES
 from analysis.strategy_schema import OPERATORS as OPERATORS
@@ -55,12 +55,13 @@ def parse_strategy(data: bytes, source: str) -> Strategy:
         )
     normalise_raw(raw)
     problems = precheck(raw)
-    if problems:
-        raise StrategyError(source, problems)
     try:
         spec = msgspec.convert(raw, StrategySpec)
     except msgspec.ValidationError as exc:
-        raise StrategyError(source, [translate(str(exc), raw)]) from None
+        # Every typing problem, not only msgspec's first (those precheck named are not repeated).
+        seen = {p.field for p in problems}
+        found = [p for p in type_problems(raw) if p.field not in seen]
+        raise StrategyError(source, [*problems, *(found or [translate(str(exc), raw)])]) from None
     problems = validate(spec)
     if problems:
         raise StrategyError(source, problems)

@@ -92,6 +92,65 @@ def translate(message: str, raw: Any) -> StrategyProblem:
     return StrategyProblem(path, problem)
 
 
+def type_problems(raw: Mapping[str, Any]) -> list[StrategyProblem]:
+    """Every typing problem of a file, not just the first: msgspec stops at the first wrong
+    value, so each section, list item and field that fails is converted again on its own."""
+    return _problems_of(raw, StrategySpec, "", raw)
+
+
+def _problems_of(node: Any, annotation: Any, path: str, raw: Any) -> list[StrategyProblem]:
+    try:
+        msgspec.convert(node, annotation)
+        return []
+    except msgspec.ValidationError as exc:
+        first = str(exc)
+    problems: list[StrategyProblem] = []
+    tags = [a.__struct_config__.tag for a in get_args(annotation) if _is_struct(a)]
+    if isinstance(node, dict) and len(tags) > 1 and node.get("type") not in tags:
+        # A tagged union given an unknown tag: precheck names it with the valid ones.
+        return [
+            StrategyProblem(f"{path}.type", f"unknown type; valid: {', '.join(map(str, tags))}")
+        ]
+    if isinstance(node, dict):
+        struct = _struct_in(annotation, node)
+        if _is_struct(struct):
+            problems = _struct_problems(node, struct, path, raw)
+    elif isinstance(node, list) and get_origin(annotation) is list:
+        item = get_args(annotation)[0]
+        for i, value in enumerate(node):
+            problems += _problems_of(value, item, f"{path}[{i}]", raw)
+    if problems:
+        return problems
+    # A scalar, or a container whose parts each convert: msgspec's own message, at the full path.
+    match = _MSGSPEC_AT.match(first)
+    problem, inner = (match.group("problem"), match.group("path")) if match else (first, "")
+    return [translate(f"{problem} - at `${'.' if path else ''}{path}{inner}`", raw)]
+
+
+def _is_struct(value: Any) -> bool:
+    return isinstance(value, type) and issubclass(value, msgspec.Struct)
+
+
+def _struct_problems(
+    node: Mapping[str, Any], struct: type[msgspec.Struct], path: str, raw: Any
+) -> list[StrategyProblem]:
+    fields = {f.name: f for f in msgspec.structs.fields(struct)}
+    tag_field = struct.__struct_config__.tag_field
+    where = f"{path}." if path else ""
+    problems = [
+        StrategyProblem(f"{where}{key}", f"unknown field; valid: {', '.join(fields)}")
+        for key in node
+        if key not in fields and key != tag_field
+    ]
+    for name, info in fields.items():
+        if name not in node:
+            if info.required:
+                problems.append(StrategyProblem(path, f"missing required field `{name}`"))
+            continue
+        problems += _problems_of(node[name], info.type, f"{where}{name}", raw)
+    return problems
+
+
 def _fields_at(path: str, raw: Any) -> list[str]:
     """The field names of the struct found at ``path`` (walking types and the raw data)."""
     cls: Any = StrategySpec

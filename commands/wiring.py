@@ -27,6 +27,7 @@ from projections.analytics import Analytics
 from projections.guild import GuildBook
 from projections.registry import all_analytics_projections
 from projections.runner import ProjectionRunner
+from projections.strategy_library import StrategyBook
 from projections.trading import TradeBook
 
 JOURNAL_FILE = "journal.sqlite"
@@ -60,7 +61,8 @@ def open_service(
     analytics = analytics or Analytics(data_dir / ANALYTICS_FILE)
     trades = TradeBook()
     guilds = GuildBook()
-    runner = ProjectionRunner(journal, None, state=[trades, guilds])
+    library = StrategyBook()
+    runner = ProjectionRunner(journal, None, state=[trades, guilds, library])
     analytics_runner = ProjectionRunner(
         journal, analytics, analytics_projections=all_analytics_projections()
     )
@@ -68,7 +70,7 @@ def open_service(
     analytics_runner.catch_up()
     return CommandService(
         journal=journal,
-        projections=Projections(runner, trades, guilds, analytics_runner),
+        projections=Projections(runner, trades, guilds, analytics_runner, library),
         ports=Ports(
             fetcher=fetcher,
             analyzer=analyzer,

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -24,8 +25,14 @@ from analysis.errors import StrategyError
 from analysis.scan import scan as run_scan
 from analysis.scan import signals_event
 from analysis.series import SymbolBars
-from analysis.strategy import Strategy, list_strategies, load_strategy, summary_lines
-from commands.core.ports import StrategyInfo, UnknownStrategyError
+from analysis.strategy import (
+    Strategy,
+    list_strategies,
+    load_strategy,
+    parse_strategy,
+    summary_lines,
+)
+from commands.core.ports import StrategyInfo, StrategyRef, StrategyText, UnknownStrategyError
 from events.analysis import SignalsGenerated
 from events.base import NewEvent
 from events.market import EarningsFetched, FetchFailed, FlowAlert
@@ -33,18 +40,8 @@ from fetchers.service import MarketData
 from projections.analytics import Analytics
 
 
-def _at(position: int | None) -> list[int | None]:
-    """The parameters of ``AND (?::BIGINT IS NULL OR position <= ?)``: the rows appended at or
-    before a journal position (a backtest repeated at its position); ``None``, every row. A row
-    re-fetched later is replaced by it, the later position winning."""
-    return [position, position]
-
-
 class StoredMarketData:
-    """What the analytics projections hold: the ``KnownBars`` read model and scan inputs.
-
-    ``bars``, ``flow_alerts`` and ``earnings`` take ``at``: only rows appended at or before that
-    journal position (each row keeps the position of the event that stored it)."""
+    """What the analytics projections hold: the ``KnownBars`` read model and scan inputs."""
 
     def __init__(self, analytics: Analytics) -> None:
         self.analytics = analytics
@@ -65,13 +62,12 @@ class StoredMarketData:
         )
         return {(r[0], r[1].astimezone(UTC)) for r in rows}
 
-    def earnings(self, symbols: Sequence[str], *, at: int | None = None) -> dict[str, list[date]]:
-        """Every stored earnings date of ``symbols``, oldest first (``at``: only those appended
-        at or before that journal position, as in every reader of this class)."""
+    def earnings(self, symbols: Sequence[str]) -> dict[str, list[date]]:
+        """Every stored earnings date of ``symbols``, oldest first."""
         rows = self._rows(
             "SELECT symbol, day FROM earnings WHERE list_contains(?::VARCHAR[], symbol) "
-            "AND (?::BIGINT IS NULL OR position <= ?) ORDER BY symbol, day",
-            [list(symbols), *_at(at)],
+            "ORDER BY symbol, day",
+            [list(symbols)],
         )
         out: dict[str, list[date]] = {}
         for symbol, day in rows:
@@ -87,14 +83,13 @@ class StoredMarketData:
         )
         return [r[0] for r in rows]
 
-    def bars(self, symbols: Sequence[str], *, at: int | None = None) -> dict[str, SymbolBars]:
+    def bars(self, symbols: Sequence[str]) -> dict[str, SymbolBars]:
         """Every stored bar of ``symbols`` as columns, one query."""
         with self.analytics.cursor() as cur:
             cols: dict[str, Any] = cur.execute(
                 "SELECT symbol, day, open, high, low, close, volume FROM bars "
-                "WHERE list_contains(?::VARCHAR[], symbol) "
-                "AND (?::BIGINT IS NULL OR position <= ?) ORDER BY symbol, day",
-                [list(symbols), *_at(at)],
+                "WHERE list_contains(?::VARCHAR[], symbol) ORDER BY symbol, day",
+                [list(symbols)],
             ).fetchnumpy()
         out: dict[str, SymbolBars] = {}
         syms = cols["symbol"]
@@ -109,17 +104,14 @@ class StoredMarketData:
                 start = i
         return out
 
-    def flow_alerts(
-        self, symbols: Sequence[str], *, at: int | None = None
-    ) -> dict[str, list[FlowAlert]]:
+    def flow_alerts(self, symbols: Sequence[str]) -> dict[str, list[FlowAlert]]:
         """Every stored flow alert on ``symbols``."""
         rows = self._rows(
             "SELECT option_chain, ticker, created_at, option_type, strike, expiry, total_premium, "
             "ask_side_premium, bid_side_premium, volume, open_interest, underlying_price, "
             "has_sweep, alert_rule, direction FROM flow_alerts "
-            "WHERE list_contains(?::VARCHAR[], ticker) "
-            "AND (?::BIGINT IS NULL OR position <= ?) ORDER BY created_at, option_chain",
-            [list(symbols), *_at(at)],
+            "WHERE list_contains(?::VARCHAR[], ticker) ORDER BY created_at",
+            [list(symbols)],
         )
         out: dict[str, list[FlowAlert]] = {}
         for r in rows:
@@ -179,22 +171,27 @@ def new_earnings(events: Sequence[NewEvent], stored: dict[str, list[date]]) -> l
 
 
 class StrategyAnalyzer:
-    """The packaged strategies (by file key) and scans over the stored market data."""
+    """The packaged strategies (by file key), the operator's folder (offered as packaged ones),
+    a server's versions given by their text, and scans over the stored market data."""
 
     def __init__(
         self,
         stored: StoredMarketData,
         *,
         files: Sequence[Strategy] = (),
+        shipped: Sequence[Strategy] = (),
     ) -> None:
         """``files``: strategies loaded from files, offered under their path (the CLI's
-        ``scan --strategy FILE``)."""
+        ``scan --strategy FILE``); ``shipped``: the operator's strategies
+        (``IBPICKER_STRATEGIES_DIR``), offered under their key like the packaged ones."""
         self.stored = stored
         self._strategies: dict[str, Strategy] = {s.key: s for s in list_strategies()}
+        self._operator = {s.key for s in shipped}
+        self._strategies.update((s.key, s) for s in shipped)
         self._strategies.update((s.source, s) for s in files)
 
     def strategies(self) -> list[StrategyInfo]:
-        """Every packaged strategy."""
+        """Every packaged and operator strategy."""
         return [
             StrategyInfo(
                 name=key,
@@ -202,26 +199,31 @@ class StrategyAnalyzer:
                 description=s.spec.strategy.description or s.name,
                 version=s.spec.strategy.version,
                 tags=list(s.spec.strategy.tags),
+                origin="operator" if key in self._operator else "shipped",
             )
             for key, s in sorted(self._strategies.items())
         ]
 
-    def _load(self, name: str) -> Strategy:
-        found = self._strategies.get(name)
+    def load(self, ref: StrategyRef) -> Strategy:
+        """The strategy ``ref`` names: a packaged or operator key, a file path, or a server's
+        version by its text (raises ``UnknownStrategyError``)."""
+        if isinstance(ref, StrategyText):
+            return parse_text(ref)
+        found = self._strategies.get(ref)
         if found is not None:
             return found
         try:
-            return load_strategy(name)
+            return load_strategy(ref)
         except StrategyError:
-            raise UnknownStrategyError(name) from None
+            raise UnknownStrategyError(ref) from None
 
-    def describe(self, name: str) -> str:
+    def describe(self, name: StrategyRef) -> str:
         """The strategy's summary (``analysis.strategy.summary_lines``), one line each."""
-        return "\n".join(summary_lines(self._load(name)))
+        return "\n".join(summary_lines(self.load(name)))
 
     def scan(
         self,
-        strategy: str,
+        strategy: StrategyRef,
         symbols: Sequence[str],
         *,
         guild_id: int | None,
@@ -231,8 +233,9 @@ class StrategyAnalyzer:
     ) -> SignalsGenerated:
         """Scan with the stored bars and flow alerts of ``symbols``; with
         ``skip_earnings_within=N``, symbols whose stored earnings dates fall within N days are
-        skipped."""
-        loaded = self._load(strategy)
+        skipped. A server's version is recorded under its key and version label (``v2``) with
+        the hash of its exact text."""
+        loaded = self.load(strategy)
         skipping = skip_earnings_within is not None
         result = run_scan(
             loaded,
@@ -243,4 +246,24 @@ class StrategyAnalyzer:
             earnings=self.stored.earnings(symbols) if skipping else None,
             skip_earnings_within=skip_earnings_within,
         )
-        return signals_event(result, loaded, scan_id, guild_id=guild_id)
+        event = signals_event(result, loaded, scan_id, guild_id=guild_id)
+        if isinstance(strategy, StrategyText):
+            event = msgspec.structs.replace(
+                event, strategy_name=strategy.key, strategy_version=strategy.version
+            )
+        return event
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(yaml_text: str, source: str) -> Strategy:
+    return parse_strategy(yaml_text.encode("utf-8"), source)
+
+
+def parse_text(ref: StrategyText) -> Strategy:
+    """A server's version parsed (cached by its text: a version never changes). Its hash is the
+    SHA-256 of the text's UTF-8 bytes, the bytes the member sent."""
+    try:
+        return _parsed(ref.yaml_text, f"{ref.key}.yaml")
+    except StrategyError:
+        # Stored versions were validated when added; a later, stricter schema may refuse one.
+        raise UnknownStrategyError(ref.key) from None

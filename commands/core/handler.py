@@ -23,6 +23,7 @@ from commands.core.ports import Clock, MarketView, StrategyInfo, TradingCalendar
 from events.base import NewEvent
 from events.market import SYMBOL_PATTERN
 from projections.guild import GuildBook
+from projections.strategy_library import StrategyBook
 from projections.trading import TradeBook
 
 MAX_TEXT = 1000
@@ -71,6 +72,9 @@ class State:
     extra: Mapping[str, Any] = field(default_factory=dict)
     symbol_limit: int | None = MAX_SYMBOLS
     """How many symbols one command may name (``None``: any number; see ``MAX_SYMBOLS``)."""
+    library: StrategyBook = field(default_factory=StrategyBook)
+    """Every server's strategy versions (``strategies`` already lists the invoking server's
+    current ones; ``commands.strategies.library`` resolves a name to a version)."""
 
 
 Outcome = tuple[list[NewEvent], Reply]

@@ -33,6 +33,24 @@ class Attachment(msgspec.Struct, frozen=True):
     description: str = ""
 
 
+class Upload(msgspec.Struct, frozen=True, kw_only=True):
+    """A file a member sent as an option (a Discord attachment, a path typed in the console).
+
+    ``size`` is what the sender declared; a front end does not download a file over the limit
+    its command takes (``data`` stays empty), so the handler can refuse it by size. ``problem``
+    says why a front end could not read the file (the handler refuses with it)."""
+
+    filename: str
+    data: bytes = b""
+    size: int = 0
+    content_type: str | None = None
+    problem: str = ""
+
+    def __str__(self) -> str:
+        """How audit events and logs name the file: its name and size, never its bytes."""
+        return f"{self.filename} ({self.size:,} bytes)"
+
+
 class Button(msgspec.Struct, frozen=True):
     """A persistent button; ``custom_id`` is namespaced (``ibpicker:logtrade:<scan>:<symbol>``)."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 import msgspec
 
@@ -67,6 +67,27 @@ class StrategyInfo(msgspec.Struct, frozen=True, kw_only=True):
     description: str = ""
     version: str = ""
     tags: list[str] = []
+    origin: Literal["shipped", "operator", "server"] = "shipped"
+    """Where it comes from: the package, the operator's folder (``IBPICKER_STRATEGIES_DIR``,
+    offered as shipped) or the server's own library (``version`` is then ``v1``, ``v2``…)."""
+    added_by: int = 0
+    """The member who added a server's version (0 for shipped ones)."""
+    sha256: str = ""
+    """The hash of the version's text (set for a server's versions)."""
+
+
+class StrategyText(msgspec.Struct, frozen=True, kw_only=True):
+    """A server's strategy at one version, given to the analyzer by its text: scans record
+    ``key`` as the strategy's name, ``version`` (``v2``) as its version and the text's SHA-256."""
+
+    key: str
+    version: str
+    yaml_text: str
+
+
+StrategyRef = str | StrategyText
+"""What the analyzer scans or describes: a shipped (or operator) strategy by key, or a server's
+version by its text (``commands.strategies.library.resolve`` decides which)."""
 
 
 class UnknownStrategyError(CommandError, LookupError):
@@ -80,13 +101,13 @@ class Analyzer(Protocol):
         """Every strategy, by name."""
         ...
 
-    def describe(self, name: str) -> str:
+    def describe(self, name: StrategyRef) -> str:
         """A readable summary of one strategy (raises ``UnknownStrategyError``)."""
         ...
 
     def scan(
         self,
-        strategy: str,
+        strategy: StrategyRef,
         symbols: Sequence[str],
         *,
         guild_id: int | None,

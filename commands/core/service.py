@@ -54,7 +54,14 @@ from commands.core.errors import CommandRejectedError
 from commands.core.fetching import FetchProgress
 from commands.core.handler import MAX_SYMBOLS, Command, Handler, ServiceInfo, State, reject
 from commands.core.models import RED, Attachment, Button, DailyRun, Invocation, Reply
-from commands.core.ports import Analyzer, Clock, MarketFetcher, MarketView, TradingCalendar
+from commands.core.ports import (
+    Analyzer,
+    Clock,
+    MarketFetcher,
+    MarketView,
+    StrategyInfo,
+    TradingCalendar,
+)
 from commands.core.reply_record import reply_from_record, reply_record
 from commands.core.spec import coerce_options, find_command
 from commands.core.values import OptionError, audit_options, command_name
@@ -65,6 +72,7 @@ from events.trading import TradeOpened
 from events.wording import plural
 from projections.guild import GuildBook
 from projections.runner import ProjectionRunner, fault_messages
+from projections.strategy_library import StrategyBook
 from projections.trading import TradeBook
 
 __all__ = [
@@ -151,6 +159,8 @@ class Projections:
     trades: TradeBook
     guilds: GuildBook
     analytics_runner: ProjectionRunner | None = None
+    library: StrategyBook | None = None
+    """Every server's strategy library (``None``: shipped strategies only)."""
 
 
 class CommandService:
@@ -175,6 +185,7 @@ class CommandService:
         self.analytics_runner = projections.analytics_runner
         self.trades = projections.trades
         self.guilds = projections.guilds
+        self.library = projections.library or StrategyBook()
         self.market = ports.market
         self.fetcher = ports.fetcher
         self.analyzer = ports.analyzer
@@ -227,13 +238,14 @@ class CommandService:
         or so) so analytics follow the journal in batches, not one command at a time."""
         return await self.call(self.flush_analytics)
 
-    def state(self) -> State:
-        """The state handlers read (call on the worker thread)."""
+    def state(self, guild_id: int | None = None) -> State:
+        """The state handlers read (call on the worker thread); ``strategies`` lists the shipped
+        ones and, for ``guild_id``, that server's own (never another server's)."""
         return State(
             trades=self.trades,
             guilds=self.guilds,
             market=self.market,
-            strategies=self.analyzer.strategies(),
+            strategies=server_strategies(self.analyzer.strategies(), self.library, guild_id),
             info=ServiceInfo(
                 version=self.version,
                 sources=list(self.fetcher.sources),
@@ -243,6 +255,7 @@ class CommandService:
             ),
             calendar=self.calendar,
             symbol_limit=self.symbol_limit,
+            library=self.library,
         )
 
     def _remember(self, command_id: str, reply: Reply) -> Reply:
@@ -395,7 +408,7 @@ class CommandService:
         if done is not None:
             return done
         try:
-            events, reply = handler(cmd, self.state(), self.clock)
+            events, reply = handler(cmd, self.state(cmd.inv.guild_id), self.clock)
         except CommandRejectedError as exc:
             return self._finish_rejected(cmd.name, cmd.inv, options, exc.message, started)
         message = reply.title or reply.description
@@ -449,8 +462,25 @@ class CommandService:
         complete = self.rooms.completers.get(kind)
         if complete is None:
             return []
-        found = await self.call(lambda: complete(self.state(), partial, inv))
+        found = await self.call(lambda: complete(self.state(inv.guild_id), partial, inv))
         return found[:AUTOCOMPLETE_LIMIT]
+
+
+def server_strategies(
+    shipped: Sequence[StrategyInfo], library: StrategyBook, guild_id: int | None
+) -> list[StrategyInfo]:
+    """The strategies a server sees: the shipped ones (and the operator's), then its own current
+    versions; a server's key takes the place of a shipped one it shadows (``replace:true``)."""
+    if guild_id is None:
+        return list(shipped)
+    own = [
+        StrategyInfo(
+            name=v.key, version=v.label, origin="server", added_by=v.added_by, sha256=v.sha256
+        )
+        for v in library.current(guild_id)
+    ]
+    mine = {s.name for s in own}
+    return [*(s for s in shipped if s.name not in mine), *own]
 
 
 def _actor(inv: Invocation) -> Actor:

@@ -29,9 +29,12 @@ from commands.core.values import (
     int_value,
     shown,
     text_value,
+    upload_value,
 )
 
-OptionType = Literal["str", "int", "float", "bool", "user", "channel"]
+OptionType = Literal["str", "int", "float", "bool", "user", "channel", "attachment"]
+"""``attachment``: a file (Discord: an attachment, read by the front end; the console: a path),
+handed to the handler as a ``commands.core.models.Upload``."""
 
 
 class OptionSpec(msgspec.Struct, frozen=True):
@@ -86,9 +89,6 @@ def _o(
 _SYMBOLS = "Comma-separated tickers, e.g. AAPL,MSFT"
 _FETCH_DEFAULT = " (default: the watchlist and all stored)"
 _SKIP_EARNINGS = "Skip stocks with earnings within N days (0: skip none)"
-_DAY_TEXT = 10
-_MODES = ["run", "walk-forward", "monte-carlo", "compare"]
-_RESAMPLING = ["shuffle", "bootstrap", "drop"]
 
 COMMANDS: list[CommandSpec] = [
     CommandSpec("ping", "Check that the bot answers, and how fast."),
@@ -166,63 +166,43 @@ COMMANDS: list[CommandSpec] = [
         ],
         group="analysis",
     ),
-    CommandSpec("strategies", "List the strategies.", group="analysis"),
+    CommandSpec(
+        "strategies", "List the strategies: shipped ones and this server's own.", group="analysis"
+    ),
     CommandSpec(
         "strategy show",
-        "Show one strategy: indicators, entry, exit and risk.",
-        [_o("name", "Strategy name", required=True, autocomplete="strategy", max_length=MAX_NAME)],
+        "Show one strategy: indicators, entry, exit and risk (any version of this server's).",
+        [
+            _o(
+                "name", "Strategy name", required=True, autocomplete="strategy", max_length=MAX_NAME
+            ),
+            _o("version", "This server's version number (default: the latest)", "int"),
+        ],
         group="analysis",
     ),
     CommandSpec(
-        "backtest",
-        "How a strategy would have done on the stored bars and flow: figures, equity chart.",
+        "strategy add",
+        "Add a strategy file (YAML) to this server, or a new version of one of its strategies.",
         [
-            _o(
-                "strategy",
-                "Strategy name (compare: several, comma-separated)",
-                required=True,
-                autocomplete="strategy",
-                max_length=MAX_TEXT,
-            ),
-            _o("symbols", _SYMBOLS + " (default: the watchlist)", autocomplete="symbol"),
-            _o(
-                "from",
-                "First session, YYYY-MM-DD (default: a year before the last)",
-                max_length=_DAY_TEXT,
-            ),
-            _o(
-                "to",
-                "Last session, YYYY-MM-DD (default: the last stored bar)",
-                max_length=_DAY_TEXT,
-            ),
-            _o("capital", "Starting capital (default 100000)", "float"),
-            _o("commission", "Commission per trade side (default 0)", "float", low=0),
-            _o("slippage_bps", "Slippage in basis points (default 0)", "float", low=0, high=1000),
-            _o("mode", "run (default), walk-forward, monte-carlo or compare", choices=_MODES),
-            _o("at", "Journal position of the data (repeat a run from /backtests)", "int"),
-            _o("resamples", "monte-carlo: resamples (default 1000)", "int", high=100_000),
-            _o("seed", "monte-carlo: random seed (default 0)", "int", low=0, high=2**32 - 1),
-            _o("method", "monte-carlo: how trades are resampled", choices=_RESAMPLING),
-            _o("in_sample", "walk-forward: in-sample sessions (default 126)", "int", high=5000),
-            _o(
-                "out_of_sample",
-                "walk-forward: out-of-sample sessions (default 63)",
-                "int",
-                high=5000,
-            ),
-            _o(
-                "export",
-                "Attach the trades as CSV, or the whole result as JSON",
-                choices=["csv", "json"],
-            ),
+            _o("file", "The strategy's YAML file (at most 64 KiB)", "attachment", required=True),
+            _o("name", "Its name (default: the file's name without .yaml)", max_length=MAX_NAME),
+            _o("replace", "Use yours in place of the shipped strategy of that name", "bool"),
         ],
         slow=True,
         group="analysis",
     ),
     CommandSpec(
-        "backtests",
-        "Past backtests of this server: strategy version, data position, figures.",
-        [_o("strategy", "Only this strategy", autocomplete="strategy", max_length=MAX_NAME)],
+        "strategy remove",
+        "Remove one of this server's strategies (past scans keep naming their version).",
+        [_o("name", "Strategy name", required=True, autocomplete="strategy", max_length=MAX_NAME)],
+        admin_only=True,
+        group="analysis",
+    ),
+    CommandSpec(
+        "strategy settings",
+        "Who may add strategies to this server: Manage Server only (default), or everyone.",
+        [_o("open_add", "Let every member add strategies", "bool", required=True)],
+        admin_only=True,
         group="analysis",
     ),
     CommandSpec(
@@ -340,6 +320,8 @@ def _coerce(opt: OptionSpec, value: object) -> object:
         if text in _TRUE | _FALSE:
             return text in _TRUE
         raise OptionError(f"{opt.name} must be true or false")
+    if t == "attachment":
+        return upload_value(opt.name, value)
     if t == "float":
         low, high = (None if b is None else Decimal(b) for b in (opt.low, opt.high))
         return decimal_value(opt.name, value, low=low, high=high)

@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from decimal import Context, Decimal, Inexact, InvalidOperation
 
 from commands.core.errors import CommandError
+from commands.core.models import Upload
 from projections.trading import PRICE_SCALE
 
 DECIMAL_DIGITS = 38
@@ -52,6 +53,9 @@ MAX_DAYS = 36_500
 """A look-back window of a hundred years: more than any journal holds, well inside ``timedelta``."""
 MAX_EARNINGS_DAYS = 365
 """The longest earnings window a scan may skip (``skip_earnings_within``)."""
+MAX_UPLOAD = 64 * 1024
+"""Bytes of the largest file a member may send (a strategy's YAML): front ends do not download a
+larger one, and the command refuses it by its declared size."""
 MAX_AUDIT_VALUE = 200
 """Characters of one option value as the audit event keeps it (refused values included)."""
 MAX_AUDIT_OPTIONS = 25
@@ -218,6 +222,14 @@ def text_value(name: str, value: object, *, max_length: int = MAX_TEXT) -> str:
     if len(text) > max_length:
         raise OptionError(f"{name} is too long ({len(text):,} characters; at most {max_length:,})")
     return text
+
+
+def upload_value(name: str, value: object) -> Upload:
+    """A file option: what a front end read (``Upload``); anything else, such as text typed where
+    a file belongs, is refused naming the option."""
+    if isinstance(value, Upload):
+        return value
+    raise OptionError(f"{name} must be an attached file")
 
 
 def audit_value(value: object, limit: int = MAX_AUDIT_VALUE) -> str:

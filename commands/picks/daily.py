@@ -19,6 +19,7 @@ import msgspec
 
 import logs
 from commands.core import text as tx
+from commands.core.errors import CommandRejectedError
 from commands.core.fetching import fetch_in_rounds
 from commands.core.models import GREY, RED, DailyRun, Reply
 from commands.core.ports import UnknownStrategyError
@@ -33,6 +34,7 @@ from commands.picks.schedule import (
     run_at,
     session_of,
 )
+from commands.strategies.library import resolve
 from events.analysis import SignalsGenerated
 from events.base import Actor, NewEvent
 from events.guild import DailyPostPublished, DailyPostStarted
@@ -185,7 +187,7 @@ class DailyRuns:
             scan = await self.service.call(
                 self._scan, strategy, symbols, guild_id, run_id, now, skip
             )
-        except UnknownStrategyError:
+        except (UnknownStrategyError, CommandRejectedError):
             failures.append(f"strategy {strategy!r} no longer exists")
         except Exception as exc:
             log.exception("daily scan failed for guild %s", guild_id)
@@ -207,8 +209,10 @@ class DailyRuns:
         now: datetime,
         skip_earnings_within: int | None,
     ) -> SignalsGenerated:
+        # The server's strategy of that name at its latest version (or a shipped one).
+        found = resolve(self.service.state(guild_id), guild_id, strategy)
         scan = self.service.analyzer.scan(
-            strategy, symbols, guild_id=guild_id, scan_id=f"scan-{tx.short_hash(run_id)}",
+            found.ref, symbols, guild_id=guild_id, scan_id=f"scan-{tx.short_hash(run_id)}",
             now=now, skip_earnings_within=skip_earnings_within,
         )  # fmt: skip
         stored = self.service.append(

@@ -1,5 +1,5 @@
-"""/analyze, /signals, /strategies, /strategy show and /schedule: scans, their picks and the daily
-run's settings."""
+"""/analyze, /signals and /schedule: scans, their picks and the daily run's settings (the
+strategies themselves are the strategies room's)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from commands.core.handler import (
     symbols_or,
     watched,
 )
-from commands.core.models import BLUE, GREEN, GREY, Button, DailyRun, Invocation, Reply
+from commands.core.models import BLUE, GREEN, GREY, Button, DailyRun, Reply
 from commands.core.ports import Clock
 from commands.core.values import MAX_EARNINGS_DAYS
 from commands.picks.schedule import ScheduleError, next_run, parse_time
@@ -127,9 +127,11 @@ def handle_analyze(cmd: Command, state: State, clock: Clock) -> Outcome:
         raise RuntimeError("the service did not gather exactly one scan")  # a wiring bug
     scan = scans[0].event
     assert isinstance(scan, SignalsGenerated)
+    # A server's version is named with its label (v2), as the scan records it.
+    version = f" {scan.strategy_version}" if scan.strategy_name == strategy else ""
     return list(cmd.inputs), scan_reply(
         scan,
-        title=f"{strategy}: {tx.plural(len(scan.signals), 'pick')}",
+        title=f"{strategy}{version}: {tx.plural(len(scan.signals), 'pick')}",
         footer=reply_footer(state, clock),
     )
 
@@ -160,30 +162,6 @@ def handle_signals(cmd: Command, state: State, clock: Clock) -> Outcome:
         buttons=buttons,
     )
     return [], tx.paged(base, lines, empty="No signals in that window. Try /analyze.")
-
-
-def handle_strategies(cmd: Command, state: State, clock: Clock) -> Outcome:
-    """Every strategy with its description."""
-    lines = [
-        f"**{s.name}**" + (f" v{s.version}" if s.version else "") + f": {tx.escape(s.description)}"
-        for s in state.strategies
-    ]
-    return [], tx.paged(Reply(title="Strategies", color=BLUE), lines, empty="No strategies.")
-
-
-def handle_strategy_show(cmd: Command, state: State, clock: Clock) -> Outcome:
-    """One strategy's summary (text gathered from the analyzer)."""
-    name = check_strategy(str(cmd.options["name"]), state)
-    lines = str(cmd.context.get("strategy_text", "")).splitlines()
-    # A blank line ends the list of entry conditions, so the lines after it are not read as
-    # part of its last item; long summaries go on pages, never cut.
-    shown = [
-        line + ("\n" if line.startswith("  - ") and not after.startswith("  - ") else "")
-        for line, after in zip(lines, [*lines[1:], ""], strict=True)
-    ]
-    return [], tx.paged(
-        Reply(title=f"Strategy {name}", color=BLUE), shown, empty="(no summary)", per_page=25
-    )
 
 
 def handle_schedule_status(cmd: Command, state: State, clock: Clock) -> Outcome:
@@ -282,17 +260,9 @@ def handle_schedule_run(cmd: Command, state: State, clock: Clock) -> Outcome:
     )
 
 
-def complete_strategy(state: State, partial: str, inv: Invocation) -> list[str]:
-    """Autocomplete of a strategy option: the strategies whose key contains what was typed."""
-    typed = partial.strip().lower()
-    return [s.name for s in state.strategies if typed in s.name.lower()]
-
-
 HANDLERS: dict[str, Handler] = {
     "analyze": handle_analyze,
     "signals": handle_signals,
-    "strategies": handle_strategies,
-    "strategy show": handle_strategy_show,
     "schedule status": handle_schedule_status,
     "schedule set": handle_schedule_set,
     "schedule run": handle_schedule_run,

@@ -5,8 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, time
+from hashlib import sha256
 
-from commands.core.ports import Coverage, SignalRow, StrategyInfo, UnknownStrategyError
+from commands.core.ports import (
+    Coverage,
+    SignalRow,
+    StrategyInfo,
+    StrategyRef,
+    StrategyText,
+    UnknownStrategyError,
+)
 from commands.core.service import Invocation
 from commands.picks.schedule import NEW_YORK
 from events.analysis import Signal, SignalsGenerated, SkippedSymbol
@@ -96,12 +104,14 @@ class FakeAnalyzer:
             StrategyInfo(name="golden_cross", title="Golden Cross", description="SMA 50 over 200"),
         ]
 
-    def describe(self, name: str) -> str:
+    def describe(self, name: StrategyRef) -> str:
+        if isinstance(name, StrategyText):
+            return f"{name.key} {name.version}: from the server's text"
         return f"{name}: indicators RSI(14)"
 
     def scan(
         self,
-        strategy: str,
+        strategy: StrategyRef,
         symbols: Sequence[str],
         *,
         guild_id: int | None,
@@ -109,7 +119,10 @@ class FakeAnalyzer:
         now: datetime,
         skip_earnings_within: int | None = None,
     ) -> SignalsGenerated:
-        if strategy not in {s.name for s in self.strategies()}:
+        # A server's version scans like a shipped one, recorded under its key, label and hash.
+        text = strategy if isinstance(strategy, StrategyText) else None
+        strategy = text.key if text is not None else strategy
+        if text is None and strategy not in {s.name for s in self.strategies()}:
             raise UnknownStrategyError(strategy)
         if self.on_scan is not None:
             self.on_scan()
@@ -124,7 +137,8 @@ class FakeAnalyzer:
         return SignalsGenerated(
             scan_id=scan_id,
             strategy_name=strategy,
-            strategy_hash="h",
+            strategy_hash=sha256(text.yaml_text.encode()).hexdigest() if text else "h",
+            strategy_version=text.version if text else "",
             evaluated_at=now,
             universe=list(symbols),
             guild_id=guild_id,
