@@ -8,6 +8,8 @@ imports a room.
 
 from __future__ import annotations
 
+from commands.backtest import gather as backtest
+from commands.backtest.handlers import HANDLERS as BACKTEST
 from commands.core.service import Completer, Rooms, Route
 from commands.core.spec import COMMANDS
 from commands.general.handlers import HANDLERS as GENERAL
@@ -22,9 +24,14 @@ from commands.strategies import gather as strategies
 from commands.strategies.handlers import HANDLERS as STRATEGIES
 from commands.strategies.handlers import complete_strategy
 
-HANDLERS = {**GENERAL, **MARKET, **PICKS, **STRATEGIES, **JOURNAL}
-GATHERS = {**market.GATHERS, **picks.GATHERS, **strategies.GATHERS}
-READS_ANALYTICS = market.READS_ANALYTICS | picks.READS_ANALYTICS | strategies.READS_ANALYTICS
+HANDLERS = {**GENERAL, **MARKET, **PICKS, **STRATEGIES, **JOURNAL, **BACKTEST}
+GATHERS = {**market.GATHERS, **picks.GATHERS, **strategies.GATHERS, **backtest.GATHERS}
+READS_ANALYTICS = (
+    market.READS_ANALYTICS
+    | picks.READS_ANALYTICS
+    | strategies.READS_ANALYTICS
+    | backtest.READS_ANALYTICS
+)
 COMPLETERS: dict[str, Completer] = {
     "symbol": complete_symbol,
     "strategy": complete_strategy,

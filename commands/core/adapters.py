@@ -40,8 +40,18 @@ from fetchers.service import MarketData
 from projections.analytics import Analytics
 
 
+def _at(position: int | None) -> list[int | None]:
+    """The parameters of ``AND (?::BIGINT IS NULL OR position <= ?)``: the rows appended at or
+    before a journal position (a backtest repeated at its position); ``None``, every row. A row
+    re-fetched later is replaced by it, the later position winning."""
+    return [position, position]
+
+
 class StoredMarketData:
-    """What the analytics projections hold: the ``KnownBars`` read model and scan inputs."""
+    """What the analytics projections hold: the ``KnownBars`` read model and scan inputs.
+
+    ``bars``, ``flow_alerts`` and ``earnings`` take ``at``: only rows appended at or before that
+    journal position (each row keeps the position of the event that stored it)."""
 
     def __init__(self, analytics: Analytics) -> None:
         self.analytics = analytics
@@ -62,12 +72,13 @@ class StoredMarketData:
         )
         return {(r[0], r[1].astimezone(UTC)) for r in rows}
 
-    def earnings(self, symbols: Sequence[str]) -> dict[str, list[date]]:
-        """Every stored earnings date of ``symbols``, oldest first."""
+    def earnings(self, symbols: Sequence[str], *, at: int | None = None) -> dict[str, list[date]]:
+        """Every stored earnings date of ``symbols``, oldest first (``at``: only those appended
+        at or before that journal position, as in every reader of this class)."""
         rows = self._rows(
             "SELECT symbol, day FROM earnings WHERE list_contains(?::VARCHAR[], symbol) "
-            "ORDER BY symbol, day",
-            [list(symbols)],
+            "AND (?::BIGINT IS NULL OR position <= ?) ORDER BY symbol, day",
+            [list(symbols), *_at(at)],
         )
         out: dict[str, list[date]] = {}
         for symbol, day in rows:
@@ -83,13 +94,14 @@ class StoredMarketData:
         )
         return [r[0] for r in rows]
 
-    def bars(self, symbols: Sequence[str]) -> dict[str, SymbolBars]:
+    def bars(self, symbols: Sequence[str], *, at: int | None = None) -> dict[str, SymbolBars]:
         """Every stored bar of ``symbols`` as columns, one query."""
         with self.analytics.cursor() as cur:
             cols: dict[str, Any] = cur.execute(
                 "SELECT symbol, day, open, high, low, close, volume FROM bars "
-                "WHERE list_contains(?::VARCHAR[], symbol) ORDER BY symbol, day",
-                [list(symbols)],
+                "WHERE list_contains(?::VARCHAR[], symbol) "
+                "AND (?::BIGINT IS NULL OR position <= ?) ORDER BY symbol, day",
+                [list(symbols), *_at(at)],
             ).fetchnumpy()
         out: dict[str, SymbolBars] = {}
         syms = cols["symbol"]
@@ -104,14 +116,17 @@ class StoredMarketData:
                 start = i
         return out
 
-    def flow_alerts(self, symbols: Sequence[str]) -> dict[str, list[FlowAlert]]:
+    def flow_alerts(
+        self, symbols: Sequence[str], *, at: int | None = None
+    ) -> dict[str, list[FlowAlert]]:
         """Every stored flow alert on ``symbols``."""
         rows = self._rows(
             "SELECT option_chain, ticker, created_at, option_type, strike, expiry, total_premium, "
             "ask_side_premium, bid_side_premium, volume, open_interest, underlying_price, "
             "has_sweep, alert_rule, direction FROM flow_alerts "
-            "WHERE list_contains(?::VARCHAR[], ticker) ORDER BY created_at",
-            [list(symbols)],
+            "WHERE list_contains(?::VARCHAR[], ticker) "
+            "AND (?::BIGINT IS NULL OR position <= ?) ORDER BY created_at, option_chain",
+            [list(symbols), *_at(at)],
         )
         out: dict[str, list[FlowAlert]] = {}
         for r in rows:

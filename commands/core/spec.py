@@ -89,6 +89,9 @@ def _o(
 _SYMBOLS = "Comma-separated tickers, e.g. AAPL,MSFT"
 _FETCH_DEFAULT = " (default: the watchlist and all stored)"
 _SKIP_EARNINGS = "Skip stocks with earnings within N days (0: skip none)"
+_DAY_TEXT = 10
+_MODES = ["run", "walk-forward", "monte-carlo", "compare"]
+_RESAMPLING = ["shuffle", "bootstrap", "drop"]
 
 COMMANDS: list[CommandSpec] = [
     CommandSpec("ping", "Check that the bot answers, and how fast."),
@@ -203,6 +206,58 @@ COMMANDS: list[CommandSpec] = [
         "Who may add strategies to this server: Manage Server only (default), or everyone.",
         [_o("open_add", "Let every member add strategies", "bool", required=True)],
         admin_only=True,
+        group="analysis",
+    ),
+    CommandSpec(
+        "backtest",
+        "How a strategy would have done on the stored bars and flow: figures, equity chart.",
+        [
+            _o(
+                "strategy",
+                "Strategy name (compare: several, comma-separated)",
+                required=True,
+                autocomplete="strategy",
+                max_length=MAX_TEXT,
+            ),
+            _o("symbols", _SYMBOLS + " (default: the watchlist)", autocomplete="symbol"),
+            _o(
+                "from",
+                "First session, YYYY-MM-DD (default: a year before the last)",
+                max_length=_DAY_TEXT,
+            ),
+            _o(
+                "to",
+                "Last session, YYYY-MM-DD (default: the last stored bar)",
+                max_length=_DAY_TEXT,
+            ),
+            _o("capital", "Starting capital (default 100000)", "float"),
+            _o("commission", "Commission per trade side (default 0)", "float", low=0),
+            _o("slippage_bps", "Slippage in basis points (default 0)", "float", low=0, high=1000),
+            _o("mode", "run (default), walk-forward, monte-carlo or compare", choices=_MODES),
+            _o("at", "Journal position of the data (repeat a run from /backtests)", "int"),
+            _o("resamples", "monte-carlo: resamples (default 1000)", "int", high=100_000),
+            _o("seed", "monte-carlo: random seed (default 0)", "int", low=0, high=2**32 - 1),
+            _o("method", "monte-carlo: how trades are resampled", choices=_RESAMPLING),
+            _o("in_sample", "walk-forward: in-sample sessions (default 126)", "int", high=5000),
+            _o(
+                "out_of_sample",
+                "walk-forward: out-of-sample sessions (default 63)",
+                "int",
+                high=5000,
+            ),
+            _o(
+                "export",
+                "Attach the trades as CSV, or the whole result as JSON",
+                choices=["csv", "json"],
+            ),
+        ],
+        slow=True,
+        group="analysis",
+    ),
+    CommandSpec(
+        "backtests",
+        "Past backtests of this server: strategy version, data position, figures.",
+        [_o("strategy", "Only this strategy", autocomplete="strategy", max_length=MAX_NAME)],
         group="analysis",
     ),
     CommandSpec(
