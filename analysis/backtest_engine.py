@@ -106,7 +106,9 @@ def columns(grid: SignalGrid, strategy: Strategy, params: BacktestParams) -> tup
     )
     span = f"bars span {_day(grid, int(with_bars[0]))} to {_day(grid, int(with_bars[-1]))}"
     if first > last or first >= len(sessions) or last < 0:
-        raise BacktestError(f"no sessions between {params.start} and {params.end}; {span}")
+        since = params.start.isoformat() if params.start else "the first session"
+        until = params.end.isoformat() if params.end else "the last bar"
+        raise BacktestError(f"no bars between {since} and {until}; {span}")
     if not has_bar[:, first : last + 1].any():
         raise BacktestError(f"no bars between {_day(grid, first)} and {_day(grid, last)}; {span}")
     return first, last

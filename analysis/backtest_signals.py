@@ -118,6 +118,11 @@ def build_grid(
     groups: dict[bytes, list[tuple[int, SymbolBars, NDArray[np.intp]]]] = defaultdict(list)
     for row, symbol in enumerate(symbols):
         bars, columns, problem = _on_sessions(data.bars[symbol], sessions)
+        ignored = len(data.bars[symbol]) - len(bars)
+        if ignored and problem is None:
+            notes.append(
+                f"{symbol}: {plural(ignored, 'bar')} on days that are not sessions ignored"
+            )
         if problem is not None:
             skipped.append(SkippedSymbol(symbol=symbol, reason=problem))
             continue

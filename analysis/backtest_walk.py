@@ -102,7 +102,7 @@ class _Walk:
     def _bar(self, pos: _Position, col: int, *, entry_bar: bool) -> None:
         """Check one held position against bar ``col`` (the symbol has a bar there)."""
         g, side, row = self.grid, self.side, pos.row
-        open_, high, low = g.open[row, col], g.high[row, col], g.low[row, col]
+        open_, high, low = float(g.open[row, col]), float(g.high[row, col]), float(g.low[row, col])
         if not entry_bar:
             if self.time_exit is not None and pos.bars_held >= self.time_exit:
                 self._close(pos, col, open_, "time")
@@ -126,7 +126,7 @@ class _Walk:
 
     def _close(self, pos: _Position, col: int, price: float, reason: ExitReason) -> None:
         g, commission = self.grid, self.params.commission
-        fill = price * (1 - self.side * self.slip)
+        fill = float(price) * (1 - self.side * self.slip)
         self.cash += self.side * pos.shares * fill - commission
         pnl = self.side * pos.shares * (fill - pos.entry_price) - 2 * commission
         risk = pos.shares * abs(pos.entry_price - pos.stop)
@@ -185,7 +185,7 @@ class _Walk:
 
     def _fill(self, row: int, shares: float, signal_col: int, col: int) -> None:
         g, side = self.grid, self.side
-        open_ = g.open[row, col]
+        open_ = float(g.open[row, col])
         stop, target = float(g.stop[row, signal_col]), float(g.target[row, signal_col])
         beyond_stop = not math.isnan(stop) and side * (open_ - stop) <= 0
         beyond_target = not math.isnan(target) and side * (open_ - target) >= 0

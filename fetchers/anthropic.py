@@ -10,8 +10,9 @@ Failures are typed ``FetchError``s with scrubbed messages (never the key): 429 i
 (``SpendCapError``, never retried); 529 overloaded ends as ``OverloadedError`` and 5xx as
 ``TransientError`` after backoff with jitter; 400/401/403/404/413 are never retried; an answer
 with ``stop_reason: "refusal"`` or without the tool call is a ``RefusalError``. The whole call,
-retries included, is bounded by ``timeout`` (``AnswerTimeoutError``), so a slow answer never
-hangs a command. With no key the feature is off: ``client_from_key(http, None)`` is ``None``.
+retries included, is bounded by ``timeout`` (``AnswerTimeoutError``; an attempt's own timeout is
+a ``TimedOutError`` too), so a slow answer never hangs a command. With no key the feature is off:
+``client_from_key(http, None)`` is ``None``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from fetchers.errors import FetchError, SpendCapError, TransientError
+from fetchers.errors import FetchError, SpendCapError, TimedOutError, TransientError
 from fetchers.http import HttpAnswer, HttpSession, ProviderClient, RateLimit, RetryPolicy
 from fetchers.provider import decode
 
@@ -41,7 +42,7 @@ class OverloadedError(TransientError):
     """Anthropic answered 529 ``overloaded_error`` on every attempt: try again later."""
 
 
-class AnswerTimeoutError(TransientError):
+class AnswerTimeoutError(TimedOutError):
     """No answer within the client's ``timeout`` (retries included)."""
 
 

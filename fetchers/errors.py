@@ -29,6 +29,10 @@ class TransientError(FetchError):
     retryable = True
 
 
+class TimedOutError(TransientError):
+    """No answer in time (an attempt's timeout, or a caller's bound on the whole request)."""
+
+
 class RateLimitedError(TransientError):
     """HTTP 429 (or 529): the provider asks us to slow down; ``retry_after`` seconds if given."""
 

@@ -33,6 +33,7 @@ from fetchers.errors import (
     FetchError,
     InputRejectedError,
     RateLimitedError,
+    TimedOutError,
     TransientError,
 )
 
@@ -315,7 +316,7 @@ class ProviderClient:
                 lowered = {k.lower(): v for k, v in response.headers.items()}
                 answer = HttpAnswer(response.status, lowered, body)
         except TimeoutError:
-            raise TransientError(
+            raise TimedOutError(
                 f"{where} timed out after {total:.1f}s", provider=self.name
             ) from None
         except aiohttp.ClientError as exc:

@@ -124,7 +124,7 @@ async def test_optional_secrets_missing_from_key_vault_turn_their_features_off(
         "finnhub-api-key",
     ]
     assert all(key_vault.url in str(feature) for feature in off)
-    assert "AI commentary" in str(off[1])
+    assert "Strategy drafting with Claude" in str(off[1])
 
 
 async def test_key_vault_without_a_managed_identity_fails_at_once() -> None:
@@ -166,7 +166,7 @@ async def test_without_key_vault_secrets_come_from_the_environment(
     assert secrets.discord_token.get_secret_value() == ENV_SECRETS["DISCORD_TOKEN"]
     assert secrets.get("uw-api-key") is not None
     assert [str(f) for f in secrets.features_off()] == [
-        "AI commentary from Anthropic: off (no anthropic-api-key in environment)",
+        "Strategy drafting with Claude: off (no anthropic-api-key in environment)",
         "Finnhub quotes, earnings calendar and company news: off "
         "(no finnhub-api-key in environment)",
     ]
