@@ -17,6 +17,8 @@ from analysis.backtest import (
     BacktestResult,
     MarketData,
     MonteCarloParams,
+    OpenPosition,
+    Trade,
     monte_carlo,
     run,
 )
@@ -73,7 +75,7 @@ def _sessions(market: SyntheticMarket) -> list[date]:
 
 def _entries(result: BacktestResult, before: date) -> list[tuple[object, ...]]:
     """Every entry decided before ``before``: what was bought, when, at what price and size."""
-    items = [*result.trades, *result.open_positions]
+    items: list[Trade | OpenPosition] = [*result.trades, *result.open_positions]
     return sorted(
         (i.symbol, i.signal_date, i.entry_date, i.entry_price, i.shares, i.stop_loss)
         for i in items
