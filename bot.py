@@ -174,6 +174,7 @@ async def create_app(
         market,
         clock=clock,
         features_off=[str(f) for f in secrets.features_off()],
+        strategies_dir=settings.strategies_dir,
     )
     journal = AsyncJournal(service.journal)
     store = open_blob_store(settings)

@@ -124,6 +124,10 @@ class Settings(BaseSettings):
     # The one clock of a run: unset, the real time; set, every "now" stands at this instant.
     now: AwareDatetime | None = None
 
+    # A folder of strategy files the operator offers every server, as if shipped (key: the file's
+    # name without .yaml); each is validated at start.
+    strategies_dir: Path | None = None
+
     # Strategy drafting with Claude (on when anthropic-api-key is set): the model (unset: the
     # client's current Sonnet), a bound on each draft's answer, and how many drafts a member may
     # ask for per hour and a server per day (drafts cost money).

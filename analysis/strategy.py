@@ -84,6 +84,15 @@ def load_strategy_file(path: Path) -> Strategy:
     return parse_strategy(data, str(path))
 
 
+def load_strategy_folder(folder: Path) -> list[Strategy]:
+    """Every strategy file (``*.yaml``, ``*.yml``) of an operator's folder, sorted by key; the
+    first that cannot be read or does not validate raises ``StrategyError`` naming it."""
+    if not folder.is_dir():
+        raise StrategyError(str(folder), [StrategyProblem("", "not a folder")])
+    files = sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    return [load_strategy_file(p) for p in files]
+
+
 def _packaged() -> dict[str, resources.abc.Traversable]:
     folder = resources.files("analysis") / "strategies"
     return {

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
+from analysis.strategy import load_strategy_folder
 from commands.core.adapters import FetchServiceAdapter, StoredMarketData, StrategyAnalyzer
 from commands.core.handler import MAX_SYMBOLS
 from commands.core.ports import Analyzer, Clock, MarketFetcher, SystemClock, TradingCalendar
@@ -91,11 +92,15 @@ def open_default_service(
     *,
     clock: Clock | None = None,
     features_off: Sequence[str] = (),
+    strategies_dir: Path | None = None,
 ) -> CommandService:
-    """A service with the real ports: ``market_data`` for fetches, the packaged strategies, and
-    scans over the stored bars and flow alerts."""
+    """A service with the real ports: ``market_data`` for fetches, the packaged strategies (and
+    the operator's folder ``strategies_dir``, offered as packaged ones), and scans over the
+    stored bars and flow alerts."""
     # The journal first: its writer lock is what names another process on the folder (the
     # analytics file's own lock would only say "busy"); whatever fails after it gives it back.
+    # The operator's strategies first: a file that does not validate stops the start, naming it.
+    operator_strategies = load_strategy_folder(strategies_dir) if strategies_dir else []
     data_dir.mkdir(parents=True, exist_ok=True)
     journal = Journal.open(data_dir / JOURNAL_FILE)
     analytics: Analytics | None = None
@@ -105,7 +110,7 @@ def open_default_service(
         return open_service(
             data_dir,
             fetcher=FetchServiceAdapter(market_data, stored),
-            analyzer=StrategyAnalyzer(stored),
+            analyzer=StrategyAnalyzer(stored, shipped=operator_strategies),
             clock=clock,
             features_off=features_off,
             journal=journal,

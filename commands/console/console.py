@@ -35,9 +35,10 @@ from rich.markdown import Markdown
 from rich.table import Table
 
 from commands.core.errors import CommandError
-from commands.core.models import Invocation, Reply
+from commands.core.models import Invocation, Reply, Upload
 from commands.core.service import CommandService
 from commands.core.spec import COMMANDS, find_command
+from commands.core.values import MAX_UPLOAD
 from commands.general.handlers import with_ping_timings
 from events.audit import CommandHandled
 from events.base import Envelope
@@ -142,6 +143,31 @@ def parse_line(line: str) -> tuple[str, dict[str, str]]:
     return name, options
 
 
+def with_files(name: str, options: dict[str, str]) -> dict[str, object]:
+    """The options of a line with each file option (``file:./my.yaml``) read into an ``Upload``:
+    the console's attachment is a path, relative to where it runs."""
+    spec = find_command(name)
+    files = {o.name for o in spec.options if o.type == "attachment"} if spec else set()
+    return {k: file_upload(v) if k in files else v for k, v in options.items()}
+
+
+def file_upload(text: str) -> Upload:
+    """The file at path ``text``, as the command takes a sent file: its bytes (none when it is
+    over ``MAX_UPLOAD``: the command refuses it by size), or why it cannot be read."""
+    path = Path(text).expanduser()
+    name = path.name or text
+    try:
+        if not path.is_file():
+            return Upload(
+                filename=name, problem="no such file" if not path.exists() else "not a file"
+            )
+        size = path.stat().st_size
+        data = b"" if size > MAX_UPLOAD else path.read_bytes()
+    except OSError as exc:
+        return Upload(filename=name, problem=exc.strerror or type(exc).__name__)
+    return Upload(filename=name, data=data, size=size)
+
+
 class Printer:
     """Prints replies as text and saves attachments under the data folder."""
 
@@ -224,7 +250,7 @@ class ConsoleSession:
             return None
         inv = self.invocation()
         received = time.perf_counter()
-        reply = await self.service.execute(name, options, inv)
+        reply = await self.service.execute(name, with_files(name, options), inv)
         if name == "ping" and reply.ok:
             answered_in = time.perf_counter() - received
             reply = with_ping_timings(reply, gateway_latency=None, answered_in=answered_in)
@@ -318,6 +344,7 @@ async def run_console(
             market_data,
             clock=clock,
             features_off=[str(f) for f in secrets.features_off()],
+            strategies_dir=settings.strategies_dir,
         )
         try:
             session = ConsoleSession(service, Printer(console, data_dir / "console"))
