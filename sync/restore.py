@@ -7,7 +7,8 @@
 2. Split-brain check: the segment holding the last position both sides have is downloaded and its
    records compared with the local ones; any difference stops the restore.
 3. Download every segment beyond the local head, in parallel (bounded), and verify each one
-   completely (header, checksums, name, contiguity) before the first append.
+   (header, checksums, name, contiguity; a v3 body's structure, its states being rebuilt in
+   step 4) before the first append.
 4. Append in bulk (positions preserved, byte-identical), in large batches, all inside one
    ``RestoreSession`` transaction. The journal's hash chain is recomputed over the records and
    must reach each segment header's hash at its last position and the recorded head hash; the
@@ -195,7 +196,8 @@ async def restore(
             events, blob_bytes = await _append_all(
                 journal, session, missing, blobs, local_head, batch
             )
-        except RestoreMismatchError as exc:
+        except (RestoreMismatchError, SegmentError) as exc:
+            # SegmentError: a v3 body is rebuilt only here (its check was structural).
             raise RestoreRefusedError(f"{exc}; nothing was restored") from None
         _check_head_hash(chosen, session.chain if events else None)
         await journal.run(session.commit)

@@ -127,8 +127,10 @@ async def test_a_restore_refused_half_way_leaves_the_local_journal_as_it_was(
     middle = manifest.segments[1]
     original = read_header((await store.read(middle.name))[0])
     forged = bytearray(encode_segment(_forged(source, middle), prev_chain=original.prev_chain).data)
-    # The header's last 32 bytes are the chain hash at its last position: claim the original.
-    forged[original.size - 32 : original.size] = original.last_chain or b""
+    # In a v3 header the chain hash at the last position is the 32 bytes before the dictionary
+    # number (a u32, the header's end): claim the original.
+    end = read_header(bytes(forged)).size - 4
+    forged[end - 32 : end] = original.last_chain or b""
     await _replace(store, middle, bytes(forged))
     target = AsyncJournal(open_journal_at(tmp_path / "target"))
     await target.append_raw(source.read_raw(1, 300))

@@ -96,9 +96,10 @@ def test_manifest_checksum_must_match() -> None:
 
 
 def test_header_reports_range_and_count() -> None:
-    """The header carries version, first and last position and count."""
+    """The header carries version, first and last position, count and the zstd dictionary."""
     header = read_header(encode_segment(records(5, 3)).data)
-    assert (header.version, header.first, header.last, header.count) == (2, 5, 7, 3)
+    assert (header.version, header.first, header.last, header.count) == (3, 5, 7, 3)
+    assert header.dictionary == 1
 
 
 def test_check_refuses_a_well_checksummed_body_with_wrong_positions() -> None:
@@ -108,13 +109,11 @@ def test_check_refuses_a_well_checksummed_body_with_wrong_positions() -> None:
     import msgspec
     import zstandard
 
-    from events.segments import _HEADER, FORMAT_VERSION, MAGIC, check_segment
+    from events.segments import _HEADER_V2, MAGIC, check_segment
 
     recs = records(1, 3)
     body = zstandard.ZstdCompressor().compress(msgspec.msgpack.encode([recs[0], recs[2]]))
-    header = _HEADER.pack(
-        MAGIC, FORMAT_VERSION, 1, 2, 2, hashlib.sha256(body).digest(), 0, bytes(32), bytes(32)
-    )
+    header = _HEADER_V2.pack(MAGIC, 2, 1, 2, 2, hashlib.sha256(body).digest(), 0, *[bytes(32)] * 2)
     with pytest.raises(SegmentError, match="expected"):
         check_segment(header + body)
     assert check_segment(encode_segment(recs).data).count == 3

@@ -1,0 +1,524 @@
+"""The columnar body of a version 3 segment: records split into columns, rebuilt byte for byte.
+
+A stored state is a msgpack tree (``events.codec``: the envelope array with the payload map
+inside). The body keeps, per record, only its *shape* (the tree without its leaf values: array
+lengths, map keys) as an index into a table of shapes, and puts each leaf value in the column of
+its place in the tree: every ``recorded_at`` in one column, every bar's ``close`` of
+``bars_fetched`` in another. Values of one column look alike, so zstd finds far more to share, and
+each column is stored in the cheapest exact form for its values:
+
+- decimal strings (``"31.40"``) and floats with few decimals (``529.5``) as a scaled integer
+  (mantissa and number of decimals), only when turning it back gives the very same string or the
+  very same float (``-0.0``, ``"-0"``, ``1e-07`` and such stay as they are);
+- other floats as their 8 bytes, regrouped byte plane by byte plane (the sign and exponent bytes of
+  nearby values repeat);
+- ISO dates as day numbers, datetimes as microseconds, strings ending in a number (``"i-1041"``, a
+  Discord snowflake) as a prefix and the number; integers as deltas when that is shorter;
+- repeated strings (streams, tags, symbols) once, then as indexes.
+
+Positions are implicit (``first`` onwards); a version is stored as the step from the previous
+version of its stream in the same body. The encoder rebuilds every state from its shape and leaves
+before it commits to the columnar form; a state that does not come back byte for byte (not msgpack,
+or not as msgspec writes it) travels whole in a side list, so every record round-trips exactly.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from events.records import RawRecord
+
+_ENC = msgspec.msgpack.Encoder()
+_ANY = msgspec.msgpack.Decoder()
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MAX_INT = 2**63 - 1
+_DECIMAL = re.compile(r"(-?)(0|[1-9][0-9]*)(?:\.([0-9]+))?\Z")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+_NUMBERED = re.compile(r"(.*?)([1-9][0-9]{0,17})\Z", re.DOTALL)
+_MAX_FLOAT_DECIMALS = 6
+# The envelope's schema version, recorded at, command id, guild, user: columns shared by all tags.
+_ENVELOPE = frozenset(range(5))
+
+# Leaf kinds inside a column.
+_NONE, _FALSE, _TRUE, _INT, _SCALED_FLOAT, _FLOAT, _DECIMAL_STR = 0, 1, 2, 3, 4, 5, 6
+_DATE_STR, _NUMBERED_STR, _STR, _DATETIME, _OTHER = 7, 8, 9, 10, 11
+
+Shape = Any
+"""A state's tree without its leaves: ``0`` a leaf, ``(1, kids)`` an array, ``(2, keys, kids)`` a
+map (tuples while encoding, lists once decoded from msgpack)."""
+
+
+class ColumnError(ValueError):
+    """A columnar body does not decode (its checksum held, so a writer bug or a foreign body)."""
+
+
+# -- encoding ------------------------------------------------------------------------------------
+
+
+def encode_columns(records: Sequence[RawRecord]) -> bytes:
+    """The uncompressed columnar body of ``records`` (see the module docstring)."""
+    streams: dict[str, int] = {}
+    tags: dict[str, int] = {}
+    last_version: dict[str, int] = {}
+    stream_ids, version_steps, tag_ids, shape_ids = [], [], [], []
+    shapes: dict[tuple[str, Shape], tuple[int, list[int], Callable[[list[Any]], bytes]]] = {}
+    columns: dict[tuple[Any, ...], int] = {}
+    values: list[list[Any]] = []
+    raw: list[bytes] = []
+    for record in records:
+        stream_ids.append(streams.setdefault(record.stream, len(streams)))
+        version_steps.append(record.version - last_version.get(record.stream, 0))
+        last_version[record.stream] = record.version
+        tag_ids.append(tags.setdefault(record.tag, len(tags)))
+        leaves: list[Any] = []
+        entry = None
+        try:
+            tree = _ANY.decode(record.state)
+        except msgspec.DecodeError:
+            pass  # not msgpack: kept as it is
+        else:
+            shape = _walk(tree, leaves)
+            entry = shapes.get((record.tag, shape))
+            if entry is None:
+                paths: list[tuple[Any, ...]] = []
+                _paths(tree, (), paths)
+                ids = [_column_id(columns, values, record.tag, path) for path in paths]
+                entry = shapes[(record.tag, shape)] = (len(shapes), ids, _template(shape))
+            if entry[2](leaves) != record.state:
+                entry = None  # not as msgspec writes it: kept as it is
+        if entry is None:
+            shape_ids.append(-1)
+            raw.append(record.state)
+            continue
+        shape_ids.append(entry[0])
+        for column, leaf in zip(entry[1], leaves, strict=True):
+            values[column].append(leaf)
+    table = [[shape, ids] for (_, shape), (_, ids, _) in shapes.items()]
+    strings: dict[str, tuple[int, Any]] = {}
+    return _ENC.encode(
+        [
+            list(streams),
+            stream_ids,
+            version_steps,
+            list(tags),
+            tag_ids,
+            shape_ids,
+            table,
+            [_encode_column(column, strings) for column in values],
+            raw,
+        ]
+    )
+
+
+def _walk(node: Any, leaves: list[Any]) -> Shape:
+    """The shape of ``node``; its leaves appended in tree order (the hot loop: kept lean)."""
+    if type(node) is dict:
+        kids: list[Shape] = []
+        for value in node.values():
+            if type(value) is dict or type(value) is list:
+                kids.append(_walk(value, leaves))
+            else:
+                leaves.append(value)
+                kids.append(0)
+        return (2, tuple(node), tuple(kids))
+    if type(node) is list:
+        kids = []
+        for value in node:
+            if type(value) is dict or type(value) is list:
+                kids.append(_walk(value, leaves))
+            else:
+                leaves.append(value)
+                kids.append(0)
+        return (1, tuple(kids))
+    leaves.append(node)
+    return 0
+
+
+def _paths(node: Any, path: tuple[Any, ...], out: list[tuple[Any, ...]]) -> None:
+    """The column path of each leaf of ``node``, in tree order (once per new shape).
+
+    A list of alike items (bars, symbols) shares its columns; a list of mixed items (the
+    envelope, a bar's own fields) is a record laid out as an array: a column per place.
+    """
+    if type(node) is dict:
+        for key, value in node.items():
+            _paths(value, (*path, key), out)
+    elif type(node) is list:
+        kind = type(node[0]) if node else None
+        alike = all(type(item) is kind for item in node)
+        for i, item in enumerate(node):
+            _paths(item, (*path, None if alike else i), out)
+    else:
+        out.append(path)
+
+
+def _column_id(
+    columns: dict[tuple[Any, ...], int], values: list[list[Any]], tag: str, path: tuple[Any, ...]
+) -> int:
+    """The column of a leaf: the envelope's fields are shared by all tags, the payload's not."""
+    key = path if len(path) == 1 and path[0] in _ENVELOPE else (tag, *path)
+    found = columns.get(key)
+    if found is None:
+        found = columns[key] = len(values)
+        values.append([])
+    return found
+
+
+def _encode_column(items: list[Any], strings: dict[str, tuple[int, Any]]) -> list[Any]:
+    """``[kinds, count, parts]``: one kind byte per value (one int when all agree) and the
+    values of each kind in its compact form. ``strings`` remembers how strings were classified
+    (they repeat: symbols, sources, names)."""
+    count = len(items)
+    if count and all(type(item) is int for item in items):  # the common case, at C speed
+        return [_INT, count, [[_INT, _pack_ints(items)]]]
+    kinds = bytearray()
+    parts: dict[int, list[Any]] = {}
+    for item in items:
+        if type(item) is str:
+            known = strings.get(item)
+            if known is None:
+                known = strings[item] = _classify_str(item)
+            kind, part = known
+        else:
+            kind, part = _classify(item)
+        kinds.append(kind)
+        if part is not None:
+            found = parts.get(kind)
+            if found is None:
+                parts[kind] = [part]
+            else:
+                found.append(part)
+    first = kinds[0] if kinds else _NONE
+    packed_kinds: int | bytes = first if kinds.count(first) == len(kinds) else bytes(kinds)
+    return [packed_kinds, count, [[kind, _pack_part(kind, p)] for kind, p in parts.items()]]
+
+
+def _classify(item: Any) -> tuple[int, Any]:
+    """A leaf's kind and what that kind stores of it (``None`` for value-less kinds)."""
+    kind = type(item)
+    if kind is int:
+        return _INT, item
+    if kind is float:
+        scaled = _scale_float(item)
+        return (_FLOAT, item) if scaled is None else (_SCALED_FLOAT, scaled)
+    if item is None:
+        return _NONE, None
+    if kind is bool:
+        return (_TRUE if item else _FALSE), None
+    if kind is str:
+        return _classify_str(item)
+    if kind is datetime and item.tzinfo is UTC:
+        delta = item - _EPOCH
+        return _DATETIME, (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return _OTHER, item
+
+
+def _classify_str(text: str) -> tuple[int, Any]:
+    if _ISO_DATE.match(text):
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            day = None
+        if day is not None and day.isoformat() == text:
+            return _DATE_STR, day.toordinal()
+    scaled = _scale_decimal(text)
+    if scaled is not None:
+        return _DECIMAL_STR, scaled
+    match = _NUMBERED.match(text)
+    if match is not None and int(match.group(2)) <= _MAX_INT:
+        return _NUMBERED_STR, (match.group(1), int(match.group(2)))
+    return _STR, text
+
+
+def _scale_decimal(text: str) -> tuple[int, int] | None:
+    """``(mantissa, decimals)`` of a plain decimal string, ``decimals`` -1 when it has no point;
+    ``None`` unless ``_unscale_decimal`` gives exactly ``text`` back."""
+    match = _DECIMAL.match(text)
+    if match is None or len(text) > 19:
+        return None
+    sign, whole, fraction = match.groups()
+    mantissa = int(whole + (fraction or ""))
+    scaled = (-mantissa if sign else mantissa, -1 if fraction is None else len(fraction))
+    return scaled if _unscale_decimal(scaled) == text else None
+
+
+def _unscale_decimal(scaled: Sequence[int]) -> str:
+    mantissa, decimals = scaled
+    digits = str(abs(mantissa))
+    if decimals >= 0:
+        digits = digits.rjust(decimals + 1, "0")
+        digits = f"{digits[: len(digits) - decimals]}.{digits[len(digits) - decimals :]}"
+    return f"-{digits}" if mantissa < 0 else digits
+
+
+def _scale_float(number: float) -> tuple[int, int] | None:
+    """``(mantissa, decimals)`` when ``number`` is exactly ``mantissa / 10**decimals`` as parsed
+    (checked: same bits back, so ``-0.0`` and the like stay floats)."""
+    text = repr(number)
+    if "e" in text or "n" in text:
+        return None
+    whole, _, fraction = text.partition(".")
+    fraction = fraction.rstrip("0")
+    if len(fraction) > _MAX_FLOAT_DECIMALS:
+        return None
+    scaled = (int(whole + fraction), len(fraction))
+    # ``repr`` differs for any two floats that differ in a bit (``0.0`` and ``-0.0`` too).
+    return scaled if repr(_unscale_float(scaled)) == text else None
+
+
+def _unscale_float(scaled: Sequence[int]) -> float:
+    mantissa, decimals = scaled
+    return float(f"{mantissa}e-{decimals}")
+
+
+def _pack_part(kind: int, part: list[Any]) -> Any:
+    """A kind's values in their compact form (see ``_unpack_part``)."""
+    if kind in (_INT, _DATE_STR, _DATETIME):
+        return _pack_ints(part)
+    if kind in (_SCALED_FLOAT, _DECIMAL_STR):
+        return [_pack_ints([m for m, _ in part]), bytes(d + 1 for _, d in part)]
+    if kind == _FLOAT:
+        raw = struct.pack(f"<{len(part)}d", *part)
+        return b"".join(raw[i::8] for i in range(8))  # byte planes: alike bytes side by side
+    if kind == _NUMBERED_STR:
+        return [_pack_strings([p for p, _ in part]), _pack_ints([n for _, n in part])]
+    if kind == _STR:
+        return _pack_strings(part)
+    return part
+
+
+def _pack_ints(numbers: list[int]) -> list[Any]:
+    """The shortest of: ``[0, numbers]``, ``[1, deltas]``, or either as zigzag byte planes
+    (``[2 or 3, width, planes]``: the low bytes of every number, then the next ones...)."""
+    deltas = [b - a for a, b in zip([0, *numbers], numbers, strict=False)]
+    options: list[list[Any]] = [[0, numbers]]
+    if all(-_MAX_INT <= d <= _MAX_INT for d in deltas):
+        options.append([1, deltas])
+    for mode, series in ((2, numbers), (3, deltas)):
+        planes = _planes(series)
+        if planes is not None:
+            options.append([mode, *planes])
+    return min(options, key=lambda option: len(_ENC.encode(option)))
+
+
+def _planes(numbers: list[int]) -> tuple[int, bytes] | None:
+    """``(width, planes)`` of zigzagged numbers, ``None`` past 64 bits."""
+    if not numbers or not all(-_MAX_INT <= n <= _MAX_INT for n in numbers):
+        return None
+    zigzag = [(n << 1) ^ (n >> 63) for n in numbers]
+    width = max(1, (max(zigzag).bit_length() + 7) // 8)
+    raw = struct.pack(f"<{len(zigzag)}Q", *zigzag)
+    return width, b"".join(raw[i::8] for i in range(width))
+
+
+def _unplane(width: int, planes: bytes) -> list[int]:
+    count, extra = divmod(len(planes), width)
+    if extra or not 1 <= width <= 8:
+        raise ValueError(f"{len(planes)} bytes of planes do not split into width {width}")
+    raw = bytearray(count * 8)
+    for plane in range(width):
+        raw[plane::8] = planes[plane * count : (plane + 1) * count]
+    return [(z >> 1) ^ -(z & 1) for z in struct.unpack(f"<{count}Q", raw)]
+
+
+def _pack_strings(texts: list[str]) -> list[Any]:
+    """``[distinct, indexes]`` when strings repeat, else ``texts`` as they are (``[list]``)."""
+    distinct: dict[str, int] = {}
+    indexes = [distinct.setdefault(t, len(distinct)) for t in texts]
+    if len(distinct) * 2 <= len(texts):
+        return [list(distinct), indexes]
+    return [texts]
+
+
+def _template(shape: Shape) -> Callable[[list[Any]], bytes]:
+    """A function writing a tree of this shape from its leaves, as msgspec's encoder would."""
+    pieces: list[bytes | None] = []  # ``None``: the next leaf
+    _fragments(shape, pieces)
+    fixed: list[bytes] = []
+    current = b""
+    for piece in pieces:
+        if piece is None:
+            fixed.append(current)
+            current = b""
+        else:
+            current += piece
+    tail = current
+    encode = _ENC.encode
+
+    def write(leaves: list[Any]) -> bytes:
+        out = bytearray()
+        for prefix, leaf in zip(fixed, leaves, strict=True):
+            out += prefix
+            out += encode(leaf)
+        out += tail
+        return bytes(out)
+
+    return write
+
+
+def _fragments(shape: Shape, out: list[bytes | None]) -> None:
+    if shape == 0:
+        out.append(None)
+        return
+    if shape[0] == 1:
+        out.append(_container_header(len(shape[1]), 0x90, 0xDC))
+        for kid in shape[1]:
+            _fragments(kid, out)
+        return
+    keys, kids = shape[1], shape[2]
+    out.append(_container_header(len(keys), 0x80, 0xDE))
+    for key, kid in zip(keys, kids, strict=True):
+        out.append(_ENC.encode(tuple(key) if type(key) is list else key))
+        _fragments(kid, out)
+
+
+def _container_header(length: int, fix: int, wide: int) -> bytes:
+    """A msgpack array (``fix`` 0x90) or map (0x80) header, in the smallest form."""
+    if length < 16:
+        return bytes([fix | length])
+    if length < 1 << 16:
+        return bytes([wide]) + length.to_bytes(2, "big")
+    return bytes([wide + 1]) + length.to_bytes(4, "big")
+
+
+# -- decoding ------------------------------------------------------------------------------------
+
+
+class _Outline(msgspec.Struct, array_like=True):
+    """A body with its shapes and columns left undecoded: enough to check its records' lists."""
+
+    streams: list[str]
+    stream_ids: list[int]
+    steps: list[int]
+    tags: list[str]
+    tag_ids: list[int]
+    shape_ids: list[int]
+    table: msgspec.Raw
+    columns: msgspec.Raw
+    raw: list[bytes]
+
+
+_OUTLINE = msgspec.msgpack.Decoder(_Outline)
+
+
+def count_columns(body: bytes) -> int:
+    """The number of records of a columnar body, checking its per-record lists agree (cheap:
+    no state is rebuilt; ``decode_columns`` checks the rest). Raises ``ColumnError``."""
+    try:
+        outline = _OUTLINE.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise ColumnError(f"columnar body does not decode: {exc}") from None
+    count = len(outline.stream_ids)
+    lists = (outline.steps, outline.tag_ids, outline.shape_ids)
+    if any(len(items) != count for items in lists):
+        raise ColumnError("columnar body's per-record lists differ in length")
+    if (
+        any(not 0 <= i < len(outline.streams) for i in outline.stream_ids)
+        or any(not 0 <= i < len(outline.tags) for i in outline.tag_ids)
+        or outline.shape_ids.count(-1) != len(outline.raw)
+    ):
+        raise ColumnError("columnar body's per-record lists point outside its tables")
+    return count
+
+
+def decode_columns(body: bytes, first: int) -> list[RawRecord]:
+    """The records of a columnar body whose first position is ``first``.
+
+    Raises ``ColumnError`` when the body is not a well-formed columnar body.
+    """
+    try:
+        return _decode(body, first)
+    except (msgspec.DecodeError, ValueError, TypeError, IndexError, KeyError, StopIteration) as exc:
+        raise ColumnError(f"columnar body does not decode: {exc!r}") from None
+
+
+def _decode(body: bytes, first: int) -> list[RawRecord]:
+    streams, stream_ids, steps, tags, tag_ids, shape_ids, table, columns, raw = _ANY.decode(body)
+    writers = [(_template(shape), ids) for shape, ids in table]
+    cursors = [iter(_decode_column(column)) for column in columns]
+    raw_states = iter(raw)
+    last_version: dict[str, int] = {}
+    records = []
+    for offset, (stream_id, step, tag_id, shape_id) in enumerate(
+        zip(stream_ids, steps, tag_ids, shape_ids, strict=True)
+    ):
+        stream = streams[stream_id]
+        version = last_version.get(stream, 0) + step
+        last_version[stream] = version
+        if shape_id < 0:
+            state = next(raw_states)
+        else:
+            write, ids = writers[shape_id]
+            state = write([next(cursors[i]) for i in ids])
+        records.append(RawRecord(first + offset, stream, version, tags[tag_id], state))
+    return records
+
+
+def _decode_column(column: list[Any]) -> list[Any]:
+    kinds, count, parts = column
+    unpacked = {kind: _unpack_part(kind, part) for kind, part in parts}
+    if isinstance(kinds, int):
+        kinds = bytes([kinds]) * count
+    if len(kinds) != count:
+        raise ValueError(f"a column lists {len(kinds)} kinds for {count} values")
+    return [_value(kind, unpacked) for kind in kinds]
+
+
+def _value(kind: int, unpacked: dict[int, Iterator[Any]]) -> Any:
+    if kind == _NONE:
+        return None
+    if kind in (_FALSE, _TRUE):
+        return kind == _TRUE
+    return next(unpacked[kind])
+
+
+def _unpack_part(kind: int, part: Any) -> Iterator[Any]:
+    if kind == _INT:
+        return iter(_unpack_ints(part))
+    if kind == _DATE_STR:
+        return (date.fromordinal(n).isoformat() for n in _unpack_ints(part))
+    if kind == _DATETIME:
+        return (_EPOCH + timedelta(microseconds=n) for n in _unpack_ints(part))
+    if kind in (_SCALED_FLOAT, _DECIMAL_STR):
+        pairs = zip(_unpack_ints(part[0]), (d - 1 for d in part[1]), strict=True)
+        unscale = _unscale_float if kind == _SCALED_FLOAT else _unscale_decimal
+        return (unscale(pair) for pair in pairs)
+    if kind == _FLOAT:
+        count = len(part) // 8
+        raw = bytearray(len(part))
+        for plane in range(8):
+            raw[plane::8] = part[plane * count : (plane + 1) * count]
+        return iter(struct.unpack(f"<{count}d", raw))
+    if kind == _NUMBERED_STR:
+        prefixes = _unpack_strings(part[0])
+        return (f"{p}{n}" for p, n in zip(prefixes, _unpack_ints(part[1]), strict=True))
+    if kind == _STR:
+        return iter(_unpack_strings(part))
+    if kind == _OTHER:
+        return iter(part)
+    raise ValueError(f"unknown leaf kind {kind}")
+
+
+def _unpack_ints(packed: list[Any]) -> list[int]:
+    mode = packed[0]
+    numbers = _unplane(packed[1], packed[2]) if mode in (2, 3) else list(packed[1])
+    if mode in (0, 2):
+        return numbers
+    out, total = [], 0
+    for delta in numbers:
+        total += delta
+        out.append(total)
+    return out
+
+
+def _unpack_strings(packed: list[Any]) -> list[str]:
+    if len(packed) == 1:
+        return list(packed[0])
+    distinct, indexes = packed
+    return [distinct[i] for i in indexes]
