@@ -46,6 +46,8 @@ from projections.analytics import (
     AnalyticsCorruptError,
     AnalyticsError,
 )
+from projections.journal_pg import journal_file
+from projections.journal_pg import register as register_migrate
 from projections.registry import all_analytics_projections, projection_names
 from projections.runner import Progress as ProgressFn
 from projections.runner import memory_limit_bytes, read_faults
@@ -65,6 +67,7 @@ _err = cli_options.err
 def register(app: typer.Typer) -> None:
     """Add the ``journal`` group to the ``ibpicker`` app."""
     app.add_typer(journal_app, name="journal")
+    register_migrate(journal_app)
 
 
 @contextmanager
@@ -379,14 +382,15 @@ def verify_command(
     """
     _check_memory_limit(memory_limit)
     folder = resolve_data_dir(data_dir)
-    if not journal_path(folder).exists():
+    url = cli_options.journal_url()
+    if url is None and not journal_path(folder).exists():
         cli_options.fail(f"no journal at {journal_path(folder)} (is --data-dir right?)")
     with _reader(folder) as reader:
         head = reader.head()
     try:
-        with _progress(head, "verify") as advance:
+        with journal_file(folder, url) as path, _progress(head, "verify") as advance:
             report = verify(
-                journal_path(folder),
+                path,
                 analytics_path(folder),
                 all_analytics_projections(),
                 progress=advance,

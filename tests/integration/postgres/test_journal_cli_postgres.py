@@ -9,11 +9,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import psycopg
 import pytest
 import typer
 from typer.testing import CliRunner
 
-from events.journal import Journal
+from events.audit import CommandHandled
+from events.base import Actor, NewEvent
+from events.journal import Journal, JournalReader
+from events.postgres import migrate
 from projections.cli import register
 from tests.unit.projections.conftest import add_commands
 
@@ -107,3 +111,109 @@ def test_an_unreachable_database_is_one_line_without_its_password(
     assert code == 2
     assert err.startswith("error: cannot reach the journal at postgresql://u:***@127.0.0.1:1/db")
     assert "hunter2" not in err
+
+
+def test_verify_checks_a_postgres_journal_and_finds_a_changed_byte(
+    twins: tuple[str, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """verify on the PostgreSQL journal reports it sound (same checks as on a file, over a
+    snapshot of the database); after one stored byte is changed in the database, it exits 1
+    naming that position."""
+    _, url, pg_dir = twins
+    assert run(monkeypatch, url, "rebuild", "--data-dir", pg_dir)[0] == 0
+    code, out, err = run(monkeypatch, url, "verify", "--json", "--data-dir", pg_dir)
+    assert code == 0, err
+    report = json.loads(out)
+    assert (report["sound"], report["head"], report["events_checked"]) == (True, 14, 14)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE stored_events SET state = state || '\\x00'::bytea WHERE notification_id = 5"
+        )
+    code, out, _ = run(monkeypatch, url, "verify", "--json", "--data-dir", pg_dir)
+    assert code == 1
+    assert any(5 in p["positions"] for p in json.loads(out)["problems"])
+
+
+def test_migrate_copies_every_position_and_command_id_and_resumes(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """migrate, interrupted after its first pages, then run again: it resumes after the
+    database's head, and the copy equals the SQLite journal event by event (positions, streams,
+    versions, states, command ids); the folder's projections equal a rebuild from the copy; a
+    later append on PostgreSQL repeats a migrated command id as a duplicate."""
+    folder = tmp_path / "data"
+    source = Journal.open(folder / "journal.sqlite")
+    add_commands(source, 20)  # 47 events
+    source.close()
+    assert run(monkeypatch, None, "rebuild", "--data-dir", str(folder))[0] == 0
+
+    class MigrationKilledError(Exception):
+        """Stands for the process dying between two pages."""
+
+    def stop_after_two(_: int, calls: list[int] = []) -> None:  # noqa: B006
+        calls.append(1)
+        if len(calls) == 2:
+            raise MigrationKilledError
+
+    reader, target = JournalReader(folder / "journal.sqlite"), Journal.open("", url=pg_url)
+    with pytest.raises(MigrationKilledError):
+        migrate(reader, target, page_size=10, progress=stop_after_two)
+    assert target.head() == 20
+    target.close()
+    reader.close()
+
+    monkeypatch.delenv("IBPICKER_JOURNAL_URL", raising=False)
+    args = ["migrate", "--to", pg_url, "--page-size", "10", "--json", "--data-dir", str(folder)]
+    code, out, err = run(monkeypatch, None, *args)
+    assert code == 0, err
+    outcome = json.loads(out)
+    assert (outcome["copied"], outcome["already"], outcome["head"]) == (27, 20, 47)
+    assert outcome["differences"] == []
+    assert outcome["sound"] is True
+    assert len(outcome["projections"]) > 1
+    assert set(outcome["projections"].values()) == {"ok"}
+
+    again = json.loads(run(monkeypatch, None, *args)[1])
+    assert (again["copied"], again["already"]) == (0, 47)
+    copy = Journal.open("", url=pg_url)
+    original = JournalReader(folder / "journal.sqlite")
+    try:
+        assert [r for p in copy.row_pages() for r in p.rows] == [
+            r for p in original.row_pages() for r in p.rows
+        ]
+        assert copy.command_span("cmd-7") is not None
+        repeat = copy.append(
+            [NewEvent("audit:0", CommandHandled(name="again"))],
+            command_id="cmd-7",
+            actor=Actor(guild_id=1, user_id=2),
+        )
+        assert repeat.duplicate
+        assert repeat.positions == list(range(*_span(copy, "cmd-7")))
+    finally:
+        copy.close()
+        original.close()
+
+
+def _span(journal: Journal, command_id: str) -> tuple[int, int]:
+    span = journal.command_span(command_id)
+    assert span is not None
+    return span[0], span[1] + 1
+
+
+def test_migrate_refuses_a_database_holding_another_journal(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database whose events are not this journal's prefix is refused (exit 1), unchanged."""
+    folder = tmp_path / "data"
+    source = Journal.open(folder / "journal.sqlite")
+    add_commands(source, 3)
+    source.close()
+    other = Journal.open("", url=pg_url)
+    add_commands(other, 1, start=9)
+    other.close()
+    code, _, err = run(monkeypatch, None, "migrate", "--to", pg_url, "--data-dir", str(folder))
+    assert code == 1
+    assert "hash chains differ at position 3" in err
+    check = Journal.open("", url=pg_url)
+    assert check.head() == 3
+    check.close()
