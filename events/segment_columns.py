@@ -42,6 +42,7 @@ _DECIMAL = re.compile(r"(-?)(0|[1-9][0-9]*)(?:\.([0-9]+))?\Z")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 _NUMBERED = re.compile(r"(.*?)([1-9][0-9]{0,17})\Z", re.DOTALL)
 _MAX_FLOAT_DECIMALS = 6
+_END = object()
 # The envelope's schema version, recorded at, command id, guild, user: columns shared by all tags.
 _ENVELOPE = frozenset(range(5))
 
@@ -457,6 +458,8 @@ def _decode(body: bytes, first: int) -> list[RawRecord]:
             write, ids = writers[shape_id]
             state = write([next(cursors[i]) for i in ids])
         records.append(RawRecord(first + offset, stream, version, tags[tag_id], state))
+    if any(next(cursor, _END) is not _END for cursor in (*cursors, raw_states)):
+        raise ValueError("the columns hold more values than its records use")
     return records
 
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import msgspec
 import pytest
+import zstandard
 
 from events.journal import AsyncJournal, Journal
 from events.records import RawRecord
-from events.segments import encode_segment, segment_name
+from events.segments import _HEADER, _dictionary, encode_segment, read_header, segment_name
 from sync.blobstore import BlobStore
 from sync.errors import RestoreRefusedError, SplitBrainError
 from sync.manifest import MANIFEST_NAME, Manifest, SegmentEntry, read_manifest, update_manifest
@@ -122,6 +124,27 @@ async def replace_with_other_valid_segment(store: BlobStore, source: Journal) ->
     await overwrite(store, segment_name(101, 200), encode_segment(records).data)
 
 
+async def add_a_value_to_a_column_of_the_last(store: BlobStore, source: Journal) -> None:
+    """A writer bug: the last segment's columnar body holds one value more than its records use;
+    its checksums (header and manifest) match, so only rebuilding its states can find it."""
+    name = segment_name(201, 300)
+    data = (await store.read(name))[0]
+    header = read_header(data)
+    dictionary = _dictionary(header.dictionary)
+    body = msgspec.msgpack.decode(
+        zstandard.ZstdDecompressor(dict_data=dictionary).decompress(data[header.size :])
+    )
+    body[7][0][1] += 1  # the first column (schema versions): one more value than records
+    changed = zstandard.ZstdCompressor(dict_data=dictionary).compress(msgspec.msgpack.encode(body))
+    fields = list(_HEADER.unpack_from(data))
+    fields[5] = hashlib.sha256(changed).digest()
+    forged = _HEADER.pack(*fields) + changed
+    await overwrite(store, name, forged)
+    await update_manifest(
+        store, lambda m: m.with_segments([*m.segments[:2], SegmentEntry.of_blob(name, forged)])
+    )
+
+
 async def remove_middle(store: BlobStore, source: Journal) -> None:
     """Delete the middle segment and drop it from the manifest: a gap."""
     await store.delete(segment_name(101, 200))
@@ -155,6 +178,7 @@ async def drop_manifest_and_delete_first(store: BlobStore, source: Journal) -> N
         (truncate_last, "truncated|checksum"),
         (flip_a_bit, "checksum"),
         (replace_with_other_valid_segment, "manifest"),
+        (add_a_value_to_a_column_of_the_last, "does not decode.*nothing was restored"),
         (remove_middle, r"gap: positions 101\.\.200"),
         (add_overlap, "overlap"),
         (drop_manifest_and_delete_first, "gap: no segment holds position 1"),
