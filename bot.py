@@ -29,6 +29,7 @@ from typing import Any
 
 from disnake.ext import commands
 
+from commands.core.claude import drafting_from_settings
 from commands.core.ports import Clock
 from commands.core.service import CommandService
 from commands.discord.cogs import FrontEnd, add_cogs, intents
@@ -174,6 +175,7 @@ async def create_app(
         market,
         clock=clock,
         features_off=[str(f) for f in secrets.features_off()],
+        drafting=drafting_from_settings(http, settings, secrets.value("anthropic-api-key")),
         strategies_dir=settings.strategies_dir,
     )
     journal = AsyncJournal(service.journal)
@@ -288,6 +290,14 @@ async def main(settings: Settings) -> int:
         return 2
     token = secrets.get("discord-token")
     assert token is not None  # required above
+    if settings.journal_url is not None:
+        # Its runtime (no lease or segment shipping; every replica following the shared head)
+        # is not built yet: starting on the SQLite file instead would split the journal.
+        log.error(
+            "cannot start: the bot does not run on IBPICKER_JOURNAL_URL (the PostgreSQL journal) "
+            "yet; unset it, or use it with the console and the `ibpicker journal` commands"
+        )
+        return 2
     try:
         app = await create_app(settings, secrets)
     except (SettingsError, SyncError) as exc:

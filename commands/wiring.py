@@ -17,7 +17,14 @@ from pathlib import Path
 from analysis.strategy import load_strategy_folder
 from commands.core.adapters import FetchServiceAdapter, StoredMarketData, StrategyAnalyzer
 from commands.core.handler import MAX_SYMBOLS
-from commands.core.ports import Analyzer, Clock, MarketFetcher, SystemClock, TradingCalendar
+from commands.core.ports import (
+    Analyzer,
+    Clock,
+    Drafting,
+    MarketFetcher,
+    SystemClock,
+    TradingCalendar,
+)
 from commands.core.service import CommandService, Ports, Projections
 from commands.market.market_view import AnalyticsMarketView
 from commands.picks.schedule import xnys
@@ -54,6 +61,7 @@ def open_service(
     journal: Journal | None = None,
     analytics: Analytics | None = None,
     symbol_limit: int | None = MAX_SYMBOLS,
+    drafting: Drafting | None = None,
 ) -> CommandService:
     """A service over ``data_dir`` with every projection caught up with the journal;
     ``symbol_limit=None`` for a front end whose users are not chat members (the CLI)."""
@@ -78,6 +86,7 @@ def open_service(
             market=AnalyticsMarketView(analytics),
             clock=clock or SystemClock(),
             calendar=calendar if calendar is not None else xnys(),
+            drafting=drafting,
         ),
         rooms=ROOMS,
         version=package_version(),
@@ -92,7 +101,9 @@ def open_default_service(
     *,
     clock: Clock | None = None,
     features_off: Sequence[str] = (),
+    drafting: Drafting | None = None,
     strategies_dir: Path | None = None,
+    journal_url: str | None = None,
 ) -> CommandService:
     """A service with the real ports: ``market_data`` for fetches, the packaged strategies (and
     the operator's folder ``strategies_dir``, offered as packaged ones), and scans over the
@@ -102,7 +113,8 @@ def open_default_service(
     # The operator's strategies first: a file that does not validate stops the start, naming it.
     operator_strategies = load_strategy_folder(strategies_dir) if strategies_dir else []
     data_dir.mkdir(parents=True, exist_ok=True)
-    journal = Journal.open(data_dir / JOURNAL_FILE)
+    # journal_url (IBPICKER_JOURNAL_URL): the journal in PostgreSQL instead of the folder's file.
+    journal = Journal.open(data_dir / JOURNAL_FILE, url=journal_url)
     analytics: Analytics | None = None
     try:
         analytics = Analytics(data_dir / ANALYTICS_FILE)
@@ -115,6 +127,7 @@ def open_default_service(
             features_off=features_off,
             journal=journal,
             analytics=analytics,
+            drafting=drafting,
         )
     except BaseException:
         if analytics is not None:

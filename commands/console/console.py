@@ -40,6 +40,7 @@ from commands.core.service import CommandService
 from commands.core.spec import COMMANDS, find_command
 from commands.core.values import MAX_UPLOAD
 from commands.general.handlers import with_ping_timings
+from commands.strategies.draft import SAVE_PREFIX, TRY_PREFIX
 from events.audit import CommandHandled
 from events.base import Envelope
 
@@ -185,6 +186,7 @@ class Printer:
             path.write_bytes(att.data)
             self.console.print(f"saved {att.description or att.filename}: {path}", markup=False)
         for button in reply.buttons:
+            self._draft_hint(button.label, button.custom_id)
             parts = button.custom_id.split(":")
             if len(parts) == 4 and parts[1] == "logtrade":
                 self.console.print(
@@ -193,6 +195,13 @@ class Printer:
                     markup=False,
                     style="dim",
                 )
+
+    def _draft_hint(self, label: str, custom_id: str) -> None:
+        """A draft's Save / Try it button as the command it runs."""
+        for prefix, command in ((SAVE_PREFIX, "strategy save"), (TRY_PREFIX, "strategy try")):
+            if custom_id.startswith(prefix):
+                draft = custom_id.removeprefix(prefix)
+                self.console.print(f"[{label}] /{command} draft:{draft}", markup=False, style="dim")
 
     def _page(self, page: Reply) -> None:
         style = "bold red" if not page.ok else "bold"
@@ -312,6 +321,7 @@ async def run_console(
     out: Console | None = None,
 ) -> int:
     """Run the console on ``data_dir`` until the input ends; return the exit status."""
+    from commands.core.claude import drafting_from_settings
     from commands.wiring import close_service, open_default_service
     from fetchers.http import HttpSession
     from fetchers.service import market_data_from_keys
@@ -344,7 +354,9 @@ async def run_console(
             market_data,
             clock=clock,
             features_off=[str(f) for f in secrets.features_off()],
+            drafting=drafting_from_settings(http, settings, secrets.value("anthropic-api-key")),
             strategies_dir=settings.strategies_dir,
+            journal_url=settings.journal_database,
         )
         try:
             session = ConsoleSession(service, Printer(console, data_dir / "console"))
