@@ -56,6 +56,9 @@ MAX_EARNINGS_DAYS = 365
 MAX_UPLOAD = 64 * 1024
 """Bytes of the largest file a member may send (a strategy's YAML): front ends do not download a
 larger one, and the command refuses it by its declared size."""
+TEXT_TYPES = ("text/", "application/yaml", "application/x-yaml", "application/octet-stream")
+"""Content types a sent text file may declare (Discord guesses one from the extension; none is
+fine too): front ends download nothing else, and the command refuses anything else."""
 MAX_AUDIT_VALUE = 200
 """Characters of one option value as the audit event keeps it (refused values included)."""
 MAX_AUDIT_OPTIONS = 25

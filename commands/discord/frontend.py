@@ -23,6 +23,7 @@ from commands.core.models import Invocation, Reply
 from commands.core.service import CommandService
 from commands.discord.errors import GuildOnlyError, ShuttingDownError
 from commands.discord.render import NO_MENTIONS, Pager, render
+from commands.discord.uploads import read_uploads
 from commands.general.handlers import with_ping_timings
 from commands.journal.handlers import log_trade_prefill
 
@@ -127,6 +128,8 @@ class FrontEnd:
                 # Defer before the work starts: a chart or a scan holds the GIL on the worker
                 # thread and would slow the defer itself.
                 await inter.response.defer()
+            # Files are read after the defer (their download may take a moment).
+            options = await read_uploads(options)
             task = asyncio.ensure_future(self.service.execute(command, options, inv))
             if not slow:
                 done, _ = await asyncio.wait({task}, timeout=self.defer_after)

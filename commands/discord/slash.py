@@ -36,6 +36,7 @@ OPTION_TYPES = {
     "bool": disnake.OptionType.boolean,
     "user": disnake.OptionType.user,
     "channel": disnake.OptionType.channel,
+    "attachment": disnake.OptionType.attachment,
 }
 GROUP_HELP = {
     "fetch": "Fetch market data.",
@@ -68,7 +69,10 @@ def options_of(spec: CommandSpec) -> list[disnake.Option]:
 
 
 def plain(value: object) -> object:
-    """An option value as the service takes it: members, users and channels by id."""
+    """An option value as the service takes it: members, users and channels by id; a file as
+    disnake's attachment (``FrontEnd.answer`` reads it after the defer)."""
+    if isinstance(value, disnake.Attachment):
+        return value
     if isinstance(value, disnake.abc.Snowflake):
         return value.id
     return value

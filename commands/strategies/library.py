@@ -24,7 +24,7 @@ from commands.core import text as tx
 from commands.core.handler import State, find_strategy, reject
 from commands.core.models import Invocation, Upload
 from commands.core.ports import StrategyInfo, StrategyRef, StrategyText
-from commands.core.values import MAX_UPLOAD
+from commands.core.values import MAX_UPLOAD, TEXT_TYPES
 from events.base import NewEvent
 from events.strategies import StrategyAdded, library_stream
 from projections.strategy_library import LibraryVersion
@@ -34,8 +34,6 @@ KEY_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 digits, ``_`` and ``-``; at most 64 characters)."""
 MAX_PROBLEMS = 30
 """Schema problems one refusal lists (a file with more gets the first ones and a count)."""
-TEXT_TYPES = ("text/", "application/yaml", "application/x-yaml", "application/octet-stream")
-"""Content types a strategy file may declare (Discord guesses from the extension; none is fine)."""
 
 
 @dataclass(frozen=True)
