@@ -26,7 +26,7 @@ from analysis.backtest import (
 )
 from analysis.errors import StrategyError
 from analysis.strategy import Strategy, load_strategy
-from commands.backtest.inputs import Window, read_window
+from commands.backtest.inputs import JournalMarketData, MarketReader, Window, read_window
 from commands.backtest.report import BacktestOutcome, StrategyRun
 from commands.backtest.request import BacktestRequest, parse_request
 from commands.core.adapters import StoredMarketData
@@ -47,22 +47,23 @@ def resolve(key: str) -> Strategy:
         raise reject(f"Strategy {key} cannot be loaded: {exc}") from None
 
 
-def data_position(service: CommandService, asked: int | None) -> tuple[int, StoredMarketData]:
+def data_position(service: CommandService, asked: int | None) -> tuple[int, MarketReader]:
     """The journal position to read at (``asked``, else what the analytics applied) and the
-    reader; refuses a position beyond what the analytics hold."""
+    reader: the projections for the position they hold, the journal's events for an earlier
+    one (``commands.backtest.inputs``); refuses a position beyond what the analytics hold."""
     runner = service.analytics_runner
     if runner is None or runner.analytics is None:
         raise reject("Backtests need the analytics projections, which this service has not.")
     applied = runner.positions()
     position = min(applied.get(name, 0) for name in MARKET_PROJECTIONS)
-    if asked is not None:
-        if asked > position:
-            raise reject(
-                f"at must be a journal position up to {position} (what the analytics hold); "
-                f"got {asked}."
-            )
-        position = asked
-    return position, StoredMarketData(runner.analytics)
+    if asked is None or asked == position:
+        return position, StoredMarketData(runner.analytics)
+    if asked > position:
+        raise reject(
+            f"at must be a journal position up to {position} (what the analytics hold); "
+            f"got {asked}."
+        )
+    return asked, JournalMarketData(service.journal)
 
 
 def _params(request: BacktestRequest, window: Window) -> BacktestParams:

@@ -2,6 +2,11 @@
 from the DuckDB projections (``StoredMarketData``, the reader scans use, with ``at``), and the
 exchange's sessions from the calendar (``fetchers.calendar``: holidays absent, never weekdays).
 
+A run repeated at an earlier position (``at``) reads the journal's market-data events up to it
+instead (``JournalMarketData``: the same upsert, later positions winning): the projections keep
+one row per bar, so a bar stored again after that position has replaced the row the first run
+read. A fresh run reads the projections, which hold exactly that fold of the journal.
+
 Also the checks that need the data: a range with no bars, too little history before the range
 for the strategy's indicators (with the number of bars it needs), each refused with what would
 be valid; nothing is read twice and nothing is appended here.
@@ -11,19 +16,100 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Protocol
 
+import msgspec
 import numpy as np
 
 from analysis.backtest import KnownEarnings, MarketData
 from analysis.series import SymbolBars
-from commands.core.adapters import StoredMarketData
 from commands.core.handler import reject
+from events.base import Event
+from events.journal import Journal
+from events.market import Bar, BarsFetched, EarningsFetched, FlowAlert, FlowAlertsFetched
 from events.wording import plural
 from fetchers.calendar import sessions_between
 
 DEFAULT_SPAN = timedelta(days=365)
 """The default range: the year before its last session."""
+
+
+class MarketReader(Protocol):
+    """Where a backtest's market data comes from: ``StoredMarketData`` or the journal."""
+
+    def bars(self, symbols: Sequence[str], *, at: int | None = None) -> dict[str, SymbolBars]:
+        """The bars of ``symbols`` stored at or before ``at``."""
+        ...
+
+    def flow_alerts(
+        self, symbols: Sequence[str], *, at: int | None = None
+    ) -> dict[str, list[FlowAlert]]:
+        """The flow alerts on ``symbols`` stored at or before ``at``, by time then chain."""
+        ...
+
+    def earnings(self, symbols: Sequence[str], *, at: int | None = None) -> dict[str, list[date]]:
+        """The earnings dates of ``symbols`` stored at or before ``at``, oldest first."""
+        ...
+
+
+class JournalMarketData:
+    """The market data as the projections held it at a journal position, folded from the
+    journal's ``bars_fetched``, ``flow_alerts_fetched`` and ``earnings_fetched`` events (one read
+    of those events up to the position; later positions win, as in the projections)."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self._read: tuple[int | None, list[Event]] | None = None
+
+    def _events(self, at: int | None) -> list[Event]:
+        if self._read is not None and self._read[0] == at:
+            return self._read[1]
+        tags = (BarsFetched.event_tag(), FlowAlertsFetched.event_tag(),
+                EarningsFetched.event_tag())  # fmt: skip
+        found = [env.event for page in self.journal.read(1, at, tags=tags) for env in page]
+        self._read = (at, found)
+        return found
+
+    def bars(self, symbols: Sequence[str], *, at: int | None = None) -> dict[str, SymbolBars]:
+        """See ``MarketReader.bars``."""
+        wanted = set(symbols)
+        rows: dict[str, dict[date, Bar]] = {}
+        for ev in self._events(at):
+            if isinstance(ev, BarsFetched) and ev.symbol in wanted:
+                rows.setdefault(ev.symbol, {}).update((b.day, b) for b in ev.bars)
+        return {s: SymbolBars.from_bars(list(rows[s].values())) for s in sorted(rows)}
+
+    def flow_alerts(
+        self, symbols: Sequence[str], *, at: int | None = None
+    ) -> dict[str, list[FlowAlert]]:
+        """See ``MarketReader.flow_alerts``."""
+        wanted = set(symbols)
+        rows: dict[tuple[str, datetime], FlowAlert] = {}
+        for ev in self._events(at):
+            if isinstance(ev, FlowAlertsFetched):
+                for a in ev.alerts:
+                    if a.ticker in wanted:
+                        created = a.created_at.astimezone(UTC)
+                        rows[(a.option_chain, created)] = msgspec.structs.replace(
+                            a, created_at=created
+                        )
+        out: dict[str, list[FlowAlert]] = {}
+        for key in sorted(rows, key=lambda k: (k[1], k[0])):
+            alert = rows[key]
+            out.setdefault(alert.ticker, []).append(alert)
+        return out
+
+    def earnings(self, symbols: Sequence[str], *, at: int | None = None) -> dict[str, list[date]]:
+        """See ``MarketReader.earnings``."""
+        wanted = set(symbols)
+        days: dict[str, set[date]] = {}
+        for ev in self._events(at):
+            if isinstance(ev, EarningsFetched):
+                for e in ev.entries:
+                    if e.symbol in wanted:
+                        days.setdefault(e.symbol, set()).add(e.day)
+        return {s: sorted(days[s]) for s in sorted(days)}
 
 
 @dataclass(frozen=True)
@@ -59,7 +145,7 @@ def _first_possible(bars: Mapping[str, SymbolBars], needed: int) -> date | None:
 
 
 def read_window(
-    stored: StoredMarketData,
+    stored: MarketReader,
     symbols: Sequence[str],
     *,
     start: date | None,

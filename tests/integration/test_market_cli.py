@@ -23,7 +23,7 @@ from events.audit import CommandHandled
 from events.base import Envelope
 from events.journal import Journal
 from events.market import BarsFetched, EarningsFetched, FetchFailed, FlowAlertsFetched
-from settings import ENV_PREFIX, SECRET_ENV
+from tests.support.cli import offline as offline_cli
 
 # Fires on every symbol with enough history: RSI is always >= 0 once defined.
 ALWAYS = """\
@@ -57,13 +57,7 @@ NOW = "2026-12-03T21:30:00Z"
 def offline(monkeypatch: pytest.MonkeyPatch) -> None:
     """No provider key, no Key Vault, no data dir from the environment: the embedded default,
     with the clock pinned at ``NOW``."""
-    import os
-
-    for name in list(os.environ):
-        if name.startswith(ENV_PREFIX) or name in SECRET_ENV.values() or name == "KEY_VAULT_URL":
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.setenv("IBPICKER_NOW", NOW)
+    offline_cli(monkeypatch, NOW)
 
 
 def ibpicker(*args: str) -> Result:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from settings import ENV_PREFIX, SECRET_ENV
 
 
@@ -19,3 +21,13 @@ def cli_env(now: str) -> dict[str, str]:
     env["COLUMNS"] = "200"
     env["IBPICKER_NOW"] = now
     return env
+
+
+def offline(monkeypatch: pytest.MonkeyPatch, now: str) -> None:
+    """The in-process command line's environment for a test: ``cli_env``'s (no ibpicker
+    setting, provider key or Key Vault, wide output, the clock pinned at ``now``)."""
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIX) or name in SECRET_ENV.values() or name == "KEY_VAULT_URL":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("IBPICKER_NOW", now)

@@ -1,0 +1,196 @@
+"""``/backtest`` and ``/backtests`` through the command service over the sample data: what is
+appended, what is answered, that a run repeats to the byte at its journal position, and that bad
+input is refused with a clear message and only the audit event."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+
+import pytest
+
+from commands.core.service import CommandService, Reply
+from events.audit import CommandHandled
+from events.backtests import BacktestCompleted
+from events.base import Envelope
+from tests.unit.commands.backtest.conftest import GUILD, SYMBOLS, append, sample_events
+from tests.unit.commands.fakes import Members
+
+STRATEGY = "macd_volume_thrust"
+BASE = {"strategy": STRATEGY, "symbols": ",".join(SYMBOLS)}
+
+
+def stored(service: CommandService, command_id: str) -> list[Envelope]:
+    """The events the journal holds for ``command_id``."""
+    span = service.journal.command_span(command_id)
+    assert span is not None
+    return [env for page in service.journal.read(span[0], span[1]) for env in page]
+
+
+def attachment(reply: Reply, name: str) -> bytes:
+    """The bytes of the reply's attachment ``name``."""
+    found = [a.data for a in reply.attachments if a.filename == name]
+    assert found, [a.filename for a in reply.attachments]
+    return found[0]
+
+
+async def run(service: CommandService, command_id: str, **options: object) -> Reply:
+    """``/backtest`` with ``BASE`` and ``options`` as member 1 of the guild."""
+    inv = Members().inv(guild=GUILD, command_id=command_id)
+    return await service.execute("backtest", {**BASE, **options}, inv)
+
+
+async def test_backtest_records_the_strategy_version_data_position_and_figures(
+    service: CommandService,
+) -> None:
+    """A run appends one ``backtest_completed`` naming the strategy's key and sha256, the journal
+    position of the data it read, its parameters and figures, the hash of its result document;
+    the reply shows the figures with a PNG chart attached."""
+    head = service.journal.head()
+    reply = await run(service, "bt-1")
+    assert reply.ok, reply.description
+    png = attachment(reply, "backtest.png")
+    assert png.startswith(b"\x89PNG")
+    fields = {name for name, _, _ in reply.fields}
+    assert {"CAGR", "Sharpe", "Sortino", "Max drawdown", "Win rate", "Profit factor"} <= fields
+    events = [e.event for e in stored(service, "bt-1")]
+    done = [e for e in events if isinstance(e, BacktestCompleted)]
+    assert len(done) == 1
+    ev = done[0]
+    assert ev.strategy_key == STRATEGY
+    assert len(ev.strategy_hash) == 64
+    assert ev.data_position == head
+    assert ev.parameters.symbols == list(SYMBOLS)
+    assert ev.parameters.end.isoformat() == "2026-12-03"
+    assert ev.parameters.capital == 100_000.0
+    assert ev.metrics["trades"] is not None
+    assert "sharpe" in ev.metrics
+    assert len(ev.result_hash) == 64
+    assert f"at:{head}" in reply.description
+
+
+async def test_a_run_repeated_at_its_position_gives_the_same_bytes(
+    service: CommandService,
+) -> None:
+    """The same inputs at the same journal position give a byte-identical result document, even
+    after newer bars were appended (which a run without ``at`` reads); the recorded result hash
+    is the document's sha256."""
+    first = await run(service, "bt-a", export="json", **{"from": "2026-01-02", "to": "2026-11-30"})
+    assert first.ok, first.description
+    position = next(
+        e.event for e in stored(service, "bt-a") if isinstance(e.event, BacktestCompleted)
+    ).data_position
+    await append(service, sample_events(["AAPL"]), "fetch-2")  # re-stored rows, later position
+    again = await run(
+        service, "bt-b", export="json", at=position, **{"from": "2026-01-02", "to": "2026-11-30"}
+    )
+    assert again.ok, again.description
+    body = attachment(first, "backtest.json")
+    assert attachment(again, "backtest.json") == body
+    doc = json.loads(body)
+    assert doc["data_position"] == position
+    assert set(doc) >= {"trades", "open_positions", "equity", "metrics", "strategy"}
+    compact = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    recorded = [e.event for e in stored(service, "bt-b") if isinstance(e.event, BacktestCompleted)]
+    assert recorded[0].result_hash == hashlib.sha256(compact).hexdigest()
+
+
+async def test_export_csv_attaches_every_closed_trade(service: CommandService) -> None:
+    """``export:csv`` attaches the closed trades, one row each, beside the chart."""
+    reply = await run(service, "bt-csv", export="csv")
+    assert reply.ok, reply.description
+    rows = list(csv.DictReader(io.StringIO(attachment(reply, "trades.csv").decode())))
+    trades = next(
+        e.event for e in stored(service, "bt-csv") if isinstance(e.event, BacktestCompleted)
+    ).metrics["trades"]
+    assert len(rows) == trades
+    assert rows
+    assert rows[0]["strategy"] == STRATEGY
+    assert rows[0]["exit_reason"]
+    attachment(reply, "backtest.png")
+
+
+async def test_backtests_lists_past_runs_newest_first(service: CommandService) -> None:
+    """``/backtests`` lists the guild's runs with their strategy version and data position."""
+    await run(service, "bt-1")
+    await run(service, "bt-2", capital=50_000)
+    reply = await service.execute("backtests", {}, Members().inv(guild=GUILD, command_id="l1"))
+    assert reply.ok
+    assert reply.title == "Backtests (2)"
+    lines = reply.description.splitlines()
+    assert len(lines) == 2
+    assert all(STRATEGY in line for line in lines)
+    other = await service.execute("backtests", {}, Members().inv(guild=GUILD + 1, command_id="l2"))
+    assert other.title == "Backtests (0)"
+
+
+async def test_walk_forward_monte_carlo_and_compare_run_and_record(
+    service: CommandService,
+) -> None:
+    """Each mode answers and records ``backtest_completed`` with its kind; compare records one
+    per strategy under one run id."""
+    wf = await run(service, "bt-wf", mode="walk-forward", in_sample=60, out_of_sample=30)
+    assert wf.ok, wf.description
+    mc = await run(service, "bt-mc", mode="monte-carlo", resamples=200, seed=7)
+    assert mc.ok, mc.description
+    assert any(name.startswith("Monte Carlo") for name, _, _ in mc.fields)
+    cmp = await run(service, "bt-cmp", mode="compare", strategy=f"{STRATEGY},trend_pullback_flow")
+    assert cmp.ok, cmp.description
+    kinds = {
+        cid: [e.event.kind for e in stored(service, cid) if isinstance(e.event, BacktestCompleted)]
+        for cid in ("bt-wf", "bt-mc", "bt-cmp")
+    }
+    assert kinds == {
+        "bt-wf": ["walk_forward"],
+        "bt-mc": ["monte_carlo"],
+        "bt-cmp": ["compare", "compare"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        ({"from": "2019-01-02", "to": "2019-03-01"}, "No bars for AAPL"),
+        ({"from": "2024-12-10"}, "indicators need 34 bars"),
+        ({"strategy": "no_such_strategy"}, "Known strategies: "),
+        ({"capital": 0}, "capital must be more than 0"),
+        ({"capital": -5}, "capital must be more than 0"),
+        ({"from": "2026-13-01"}, "YYYY-MM-DD"),
+        ({"from": "2026-06-01", "to": "2026-05-01"}, "is after to"),
+        ({"symbols": ",".join(f"S{i}" for i in range(26))}, "ibpicker backtest"),
+        ({"mode": "run", "strategy": f"{STRATEGY},trend_pullback_flow"}, "mode:compare"),
+        ({"at": 10_000}, "at must be a journal position up to"),
+    ],
+)
+async def test_bad_input_is_refused_clearly_and_appends_only_the_audit(
+    service: CommandService, options: dict[str, object], says: str
+) -> None:
+    """A range without bars, too little history (with the bars needed), an unknown strategy
+    (with the known ones), capital <= 0, a bad date, an empty range, more symbols than a chat
+    may run (pointing to the CLI), two strategies outside compare, a position beyond the data:
+    each is refused with a message saying so, and only ``command_handled`` is appended."""
+    head = service.journal.head()
+    reply = await run(service, "bad", **options)
+    assert not reply.ok
+    assert says in reply.description
+    assert service.journal.head() == head + 1
+    (only,) = stored(service, "bad")
+    assert isinstance(only.event, CommandHandled)
+    assert only.event.outcome == "rejected"
+
+
+async def test_too_little_history_names_the_bars_needed(service: CommandService) -> None:
+    """The refusal of a range that starts before the indicators can warm up says how many bars
+    the strategy needs and the first session that would do."""
+    reply = await run(service, "short", **{"from": "2024-12-10"})
+    assert "indicators need" in reply.description
+    assert "Start on or after 20" in reply.description
+
+
+async def test_the_chat_symbol_limit_states_the_limit(service: CommandService) -> None:
+    """More than 25 symbols in a chat is refused with the limit and the CLI command to use."""
+    reply = await run(service, "many", symbols=",".join(f"S{i}" for i in range(26)))
+    assert "At most 25 symbols" in reply.description
+    assert "ibpicker backtest run --strategy macd_volume_thrust" in reply.description
