@@ -132,6 +132,7 @@ class Settings(BaseSettings):
     # client's current Sonnet), a bound on each draft's answer, and how many drafts a member may
     # ask for per hour and a server per day (drafts cost money).
     anthropic_model: str | None = None
+    anthropic_base_url: str | None = None  # a gateway in front of the API (unset: Anthropic's)
     draft_timeout_s: PositiveFloat = 60.0
     drafts_per_member_hour: PositiveInt = 5
     drafts_per_server_day: PositiveInt = 30

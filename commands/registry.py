@@ -20,17 +20,19 @@ from commands.market.handlers import HANDLERS as MARKET
 from commands.market.handlers import complete_symbol
 from commands.picks import gather as picks
 from commands.picks.handlers import HANDLERS as PICKS
+from commands.strategies import draft
 from commands.strategies import gather as strategies
 from commands.strategies.handlers import HANDLERS as STRATEGIES
 from commands.strategies.handlers import complete_strategy
 
-HANDLERS = {**GENERAL, **MARKET, **PICKS, **STRATEGIES, **JOURNAL, **BACKTEST}
-GATHERS = {**market.GATHERS, **picks.GATHERS, **strategies.GATHERS, **backtest.GATHERS}
+HANDLERS = {**GENERAL, **MARKET, **PICKS, **STRATEGIES, **draft.HANDLERS, **JOURNAL, **BACKTEST}
+GATHERS = {
+    **market.GATHERS, **picks.GATHERS, **strategies.GATHERS, **draft.GATHERS, **backtest.GATHERS
+}  # fmt: skip
 READS_ANALYTICS = (
-    market.READS_ANALYTICS
-    | picks.READS_ANALYTICS
-    | strategies.READS_ANALYTICS
+    (market.READS_ANALYTICS | picks.READS_ANALYTICS | strategies.READS_ANALYTICS)
     | backtest.READS_ANALYTICS
+    | draft.READS_ANALYTICS
 )
 COMPLETERS: dict[str, Completer] = {
     "symbol": complete_symbol,

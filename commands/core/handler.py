@@ -54,6 +54,8 @@ class ServiceInfo(msgspec.Struct, frozen=True, kw_only=True):
     version: str
     sources: list[str]
     features_off: list[str] = []
+    drafting_model: str | None = None
+    """The model strategy drafting asks (``None``: drafting with Claude is off)."""
     journal_head: int = 0
     projection_faults: list[str] = []
     """Projections stopped at an event they could not apply (``ProjectionFault.message``)."""

@@ -1,5 +1,5 @@
 """The ports handlers and the command service depend on: clock, market-data fetching, analysis,
-and the read model over the analytics projections.
+the read model over the analytics projections, and drafting strategies with Claude.
 
 Front ends wire real implementations (``commands.core.adapters``); tests pass fakes. A handler only
 ever sees data: fetch results and scans are gathered by the service before the handler runs.
@@ -8,8 +8,9 @@ ever sees data: fetch results and scans are gathered by the service before the h
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import msgspec
 
@@ -168,3 +169,67 @@ class MarketView(Protocol):
     def signal(self, scan_id: str, symbol: str) -> SignalRow | None:
         """One pick of one scan."""
         ...
+
+
+# -- drafting strategies with Claude ----------------------------------------------------------
+
+
+class DraftAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    """What the model answered to a draft request: the strategy as data (not validated yet), the
+    model that answered, the tokens it cost, and the id of its call (for the follow-up)."""
+
+    spec: dict[str, Any]
+    model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    call_id: str = ""
+
+
+class DraftUnavailableError(CommandError):
+    """The model gave no usable answer (rate limited, overloaded, down, too slow, declined): the
+    message says what happened and when to try again, for the member."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
+class Drafter(Protocol):
+    """A language model drafting a strategy by one forced tool call (``commands.core.claude``)."""
+
+    @property
+    def model(self) -> str:
+        """The model asked (shown in replies, recorded in ``strategy_drafted``)."""
+        ...
+
+    async def draft(
+        self,
+        description: str,
+        *,
+        system: str,
+        schema: dict[str, Any],
+        previous: DraftAnswer | None = None,
+        problems: str = "",
+    ) -> DraftAnswer:
+        """A strategy for ``description`` following ``schema``; with ``previous`` and
+        ``problems``, the same conversation asked once more to fix what did not validate.
+        Raises ``DraftUnavailableError``."""
+        ...
+
+
+class DraftLimits(Protocol):
+    """How many drafts a member and a server may ask for (drafts cost money)."""
+
+    def admit(self, guild_id: int, member_id: int, now: datetime) -> str | None:
+        """Count one draft at ``now`` and return ``None``, or refuse (counting nothing) with the
+        reason and when to try again."""
+        ...
+
+
+@dataclass(frozen=True)
+class Drafting:
+    """Drafting with Claude, when a key is configured: the model and the limits."""
+
+    drafter: Drafter
+    limits: DraftLimits

@@ -57,6 +57,7 @@ from commands.core.models import RED, Attachment, Button, DailyRun, Invocation, 
 from commands.core.ports import (
     Analyzer,
     Clock,
+    Drafting,
     MarketFetcher,
     MarketView,
     StrategyInfo,
@@ -149,6 +150,8 @@ class Ports:
     clock: Clock
     calendar: TradingCalendar | None = None
     """The exchange's sessions (``None``: no daily run, no next-run times)."""
+    drafting: Drafting | None = None
+    """Drafting strategies with Claude (``None``: no key, the feature is off)."""
 
 
 @dataclass(frozen=True)
@@ -191,6 +194,7 @@ class CommandService:
         self.analyzer = ports.analyzer
         self.clock = ports.clock
         self.calendar = ports.calendar
+        self.drafting = ports.drafting
         self.version = version
         self.features_off = list(features_off)
         self.symbol_limit = symbol_limit
@@ -250,6 +254,7 @@ class CommandService:
                 version=self.version,
                 sources=list(self.fetcher.sources),
                 features_off=self.features_off,
+                drafting_model=self.drafting.drafter.model if self.drafting else None,
                 journal_head=self.journal.head(),
                 projection_faults=fault_messages(self.runner, self.analytics_runner),
             ),

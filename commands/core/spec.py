@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -88,6 +88,7 @@ def _o(
 
 _SYMBOLS = "Comma-separated tickers, e.g. AAPL,MSFT"
 _FETCH_DEFAULT = " (default: the watchlist and all stored)"
+_REQUIRED_ID: dict[str, Any] = {"required": True, "max_length": MAX_NAME}
 _SKIP_EARNINGS = "Skip stocks with earnings within N days (0: skip none)"
 _DAY_TEXT = 10
 _MODES = ["run", "walk-forward", "monte-carlo", "compare"]
@@ -206,6 +207,39 @@ COMMANDS: list[CommandSpec] = [
         "Who may add strategies to this server: Manage Server only (default), or everyone.",
         [_o("open_add", "Let every member add strategies", "bool", required=True)],
         admin_only=True,
+        group="analysis",
+    ),
+    CommandSpec(
+        "strategy draft",
+        "Draft a strategy from a description in plain English, with Claude.",
+        [
+            _o(
+                "description",
+                "When to enter and exit, e.g. buy when RSI(2) < 10 above the 200-day SMA",
+                required=True,
+            )
+        ],
+        slow=True,
+        group="analysis",
+    ),
+    CommandSpec(
+        "strategy save",
+        "Save a draft to this server's strategies (the draft's Save button).",
+        [
+            _o("draft", "The draft's id (its Save button gives it)", **_REQUIRED_ID),
+            _o("name", "Its name (default: from the draft's title)", max_length=MAX_NAME),
+            _o("replace", "Use yours in place of the shipped strategy of that name", "bool"),
+        ],
+        group="analysis",
+    ),
+    CommandSpec(
+        "strategy try",
+        "Scan the watchlist with a draft before saving it (the draft's Try it button).",
+        [
+            _o("draft", "The draft's id (its Try it button gives it)", **_REQUIRED_ID),
+            _o("symbols", _SYMBOLS + " (default: the watchlist)", autocomplete="symbol"),
+        ],
+        slow=True,
         group="analysis",
     ),
     CommandSpec(

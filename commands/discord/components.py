@@ -1,5 +1,5 @@
-"""Buttons and modals: the "Log trade" button and form (``commands.discord.views``) and prev/next
-pages.
+"""Buttons and modals: the "Log trade" button and form and a draft's "Save" and "Try it"
+(``commands.discord.views``), and prev/next pages.
 
 Listeners, not ``View`` objects: they match custom ids by their ``ibpicker:`` prefix, so a button
 keeps working on a message posted by an earlier run of the bot (a persistent view without state).
@@ -27,11 +27,15 @@ class Components(commands.Cog):
 
     @commands.Cog.listener("on_button_click")
     async def on_button_click(self, inter: MessageInteraction[Any]) -> None:
-        """A "Log trade" button opens its form; a prev/next button turns the page."""
+        """A "Log trade" button opens its form; a draft's button runs its command; a prev/next
+        button turns the page."""
         custom_id = inter.component.custom_id or ""
         try:
             if views.is_log_trade(custom_id):
                 await self._open_form(inter, custom_id)
+            elif (action := views.draft_action(custom_id)) is not None:
+                command, options, slow = action
+                await self.front.answer(inter, command, options, slow=slow)
             elif (page := parse_page_id(custom_id)) is not None:
                 await self._turn_page(inter, *page)
         except Exception as exc:

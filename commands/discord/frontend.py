@@ -127,14 +127,14 @@ class FrontEnd:
             if slow:
                 # Defer before the work starts: a chart or a scan holds the GIL on the worker
                 # thread and would slow the defer itself.
-                await inter.response.defer()
+                await _defer(inter)
             # Files are read after the defer (their download may take a moment).
             options = await read_uploads(options)
             task = asyncio.ensure_future(self.service.execute(command, options, inv))
             if not slow:
                 done, _ = await asyncio.wait({task}, timeout=self.defer_after)
                 if not done:
-                    await inter.response.defer()
+                    await _defer(inter)
                     deferred = True
             reply = await task
             if self.gate is not None:
@@ -196,3 +196,12 @@ class FrontEnd:
             log.exception("autocomplete %s failed", kind)
             return []
         return [s for s in found if 0 < len(s) <= 100][:25]
+
+
+async def _defer(inter: Interaction[Any]) -> None:
+    """Defer with a "thinking…" message of its own: a button's command (a draft's Save or Try it)
+    answers in a new message, never by editing the message that carries the button."""
+    if inter.type == disnake.InteractionType.component:
+        await inter.response.defer(with_message=True)
+    else:
+        await inter.response.defer()

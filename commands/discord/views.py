@@ -1,4 +1,5 @@
-"""Persistent components: the "Log trade" button under each pick and the modal it opens.
+"""Persistent components: the "Log trade" button under each pick and the modal it opens, and a
+strategy draft's "Save" and "Try it" buttons.
 
 A pick's button has the namespaced custom id ``ibpicker:logtrade:<scan_id>:<symbol>`` (built by the
 handlers). Nothing about it lives in memory: any bot instance, including one started after the
@@ -6,6 +7,11 @@ message was posted, recognises the prefix, asks the command service for the pick
 a modal prefilled with them. The modal's custom id carries the same scan and symbol
 (``ibpicker:logtrade-form:<scan_id>:<symbol>``), so its submission is equally stateless: it runs
 ``/trade open`` with what the member typed over the pick's values.
+
+A draft's buttons (``ibpicker:draft-save:<command id>``, ``ibpicker:draft-try:<command id>``, built
+by ``commands.strategies.draft``) name the command that drafted it; a click runs ``/strategy save``
+or ``/strategy try`` with that draft, which the service reads back from the journal. They too
+work on a message posted by an earlier run of the bot.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import disnake
+
+from commands.strategies.draft import SAVE_PREFIX, TRY_PREFIX
 
 LOG_TRADE_PREFIX = "ibpicker:logtrade:"
 FORM_PREFIX = "ibpicker:logtrade-form:"
@@ -28,6 +36,18 @@ FORM_FIELDS = (
     ("target", "Target price", False),
 )
 FROM_PICK = ("symbol", "signal")
+
+
+DRAFT_ACTIONS = {SAVE_PREFIX: ("strategy save", False), TRY_PREFIX: ("strategy try", True)}
+"""A draft button's prefix → the command it runs and whether that command is slow (a scan)."""
+
+
+def draft_action(custom_id: str) -> tuple[str, dict[str, object], bool] | None:
+    """The command a draft's button runs (name, options, slow), or ``None`` for another id."""
+    for prefix, (command, slow) in DRAFT_ACTIONS.items():
+        if custom_id.startswith(prefix) and len(custom_id) > len(prefix):
+            return command, {"draft": custom_id.removeprefix(prefix)}, slow
+    return None
 
 
 def is_log_trade(custom_id: str) -> bool:

@@ -81,12 +81,20 @@ def handle_about(cmd: Command, state: State, clock: Clock) -> Outcome:
             ("Version", info.version, True),
             ("Journal head", str(info.journal_head), True),
             ("Data sources", ", ".join(info.sources) or "none", False),
+            ("Strategy drafting with Claude", _drafting(info.drafting_model), False),
             ("Features off", "\n".join(info.features_off) or "none", False),
             *[("Projection stopped", fault, False) for fault in info.projection_faults],
         ],
         footer=reply_footer(state, clock),
         color=BLUE,
     )
+
+
+def _drafting(model: str | None) -> str:
+    """``/strategy draft``'s state: on with its model, or off and how to turn it on."""
+    if model is None:
+        return "off: set the anthropic-api-key secret (ANTHROPIC_API_KEY) to turn it on"
+    return f"on ({tx.escape(model)}): /strategy draft"
 
 
 HANDLERS: dict[str, Handler] = {

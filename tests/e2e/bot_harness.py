@@ -79,13 +79,18 @@ async def bot_app(
     *,
     blob_dir: Path | None = None,
     sync_config: SyncConfig = TEST_SYNC,
+    secrets: Secrets | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> AsyncIterator[BotApp]:
     """A started ``BotApp`` on ``data_dir`` (closed gracefully at the end); its blob folder is
-    ``blob_dir`` (default ``data_dir/blob``), which several apps may share one after another."""
-    settings = load_settings(data_dir=data_dir, blob_dir=blob_dir or data_dir / "blob")
+    ``blob_dir`` (default ``data_dir/blob``), which several apps may share one after another;
+    ``secrets`` (default none) and ``settings`` (overrides) as the operator would set them."""
+    loaded = load_settings(
+        data_dir=data_dir, blob_dir=blob_dir or data_dir / "blob", **(settings or {})
+    )
     app = await create_app(
-        settings,
-        Secrets(),
+        loaded,
+        secrets or Secrets(),
         clock=time,
         sleep=time.sleep,
         guild_ids=guild_ids,
@@ -143,13 +148,19 @@ async def running_bot(
     scheduler: bool = False,
     blob_dir: Path | None = None,
     sync_config: SyncConfig = TEST_SYNC,
+    secrets: Secrets | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> AsyncIterator[Running]:
-    """The real bot on ``data_dir`` connected to ``standin`` (the daily loop if ``scheduler``)."""
+    """The real bot on ``data_dir`` connected to ``standin`` (the daily loop if ``scheduler``);
+    ``secrets`` and ``settings`` go to ``bot_app``."""
     time = time or FakeTime(START, waits=True)
     world = standin.world
     guild_ids = [world.guild.id, world.other_guild.id]
+    app_options: dict[str, Any] = {"blob_dir": blob_dir, "sync_config": sync_config}
     async with (
-        bot_app(data_dir, time, guild_ids, blob_dir=blob_dir, sync_config=sync_config) as app,
+        bot_app(
+            data_dir, time, guild_ids, secrets=secrets, settings=settings, **app_options
+        ) as app,
         run_bot(app.bot, standin),
     ):
         if scheduler:
