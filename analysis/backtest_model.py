@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, time
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
 from typing import Literal
 
 import msgspec
+import numpy as np
+from numpy.typing import NDArray
 
+from analysis.errors import AnalysisError
 from analysis.series import DayArray, SymbolBars
 from events.market import FlowAlert
 
@@ -45,6 +49,39 @@ class KnownEarnings:
     known_since: date | None = None
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_ns(moment: datetime) -> int:
+    """An aware moment as integer nanoseconds since the epoch (exact, no float rounding)."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise AnalysisError(f"moment must be time-zone aware, got naive {moment.isoformat()}")
+    return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+@dataclass(frozen=True, eq=False)
+class AlertTable:
+    """One symbol's flow alerts as columns sorted by creation time (what the backtest reads)."""
+
+    created: NDArray[np.int64]
+    """UTC epoch nanoseconds."""
+    direction: NDArray[np.str_]
+    premium: NDArray[np.float64]
+    volume: NDArray[np.float64]
+
+    @classmethod
+    def of(cls, alerts: Sequence[FlowAlert]) -> AlertTable:
+        """The table of some alerts (a naive ``created_at`` is refused)."""
+        created = np.asarray([epoch_ns(a.created_at) for a in alerts], dtype=np.int64)
+        order = np.argsort(created, kind="stable")
+        return cls(
+            created=created[order],
+            direction=np.asarray([a.direction for a in alerts], dtype=str)[order],
+            premium=np.asarray([a.total_premium for a in alerts], dtype=np.float64)[order],
+            volume=np.asarray([a.volume for a in alerts], dtype=np.float64)[order],
+        )
+
+
 @dataclass(frozen=True)
 class MarketData:
     """Everything a run reads, point in time: bars, flow alerts, earnings dates, sessions.
@@ -60,6 +97,11 @@ class MarketData:
     sessions: Sequence[date] | DayArray
     alerts: Mapping[str, Sequence[FlowAlert]] = field(default_factory=dict)
     earnings: Mapping[str, Sequence[KnownEarnings]] = field(default_factory=dict)
+
+    @cached_property
+    def alert_tables(self) -> dict[str, AlertTable]:
+        """Each symbol's alerts as an ``AlertTable``, built once for every run over this data."""
+        return {symbol: AlertTable.of(alerts) for symbol, alerts in self.alerts.items() if alerts}
 
 
 @dataclass(frozen=True)

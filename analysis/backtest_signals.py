@@ -13,18 +13,31 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 import numpy as np
 from numpy.typing import NDArray
 
 from analysis import indicators as ind
-from analysis.backtest_model import Direction, KnownEarnings, MarketData, SkippedSymbol
-from analysis.errors import AnalysisError
-from analysis.evaluator import BoolArray, alert_qualifies, compare_values
+from analysis.backtest_model import (
+    AlertTable,
+    Direction,
+    KnownEarnings,
+    MarketData,
+    SkippedSymbol,
+    epoch_ns,
+)
+from analysis.evaluator import BoolArray, compare_values
 from analysis.exits import exit_atr_requirement
-from analysis.series import BarBatch, DayArray, FloatArray, SymbolBars, indicator_series
+from analysis.series import (
+    PRICE_COLUMNS,
+    BarBatch,
+    DayArray,
+    FloatArray,
+    SymbolBars,
+    indicator_series,
+)
 from analysis.strategy import (
     DEFAULT_EXIT_ATR_PERIOD,
     ExitRule,
@@ -33,11 +46,9 @@ from analysis.strategy import (
     PriceAction,
     Strategy,
 )
-from events.market import FlowAlert
 from events.wording import plural
 
 _NEW_YORK = ZoneInfo("America/New_York")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,32 +126,43 @@ def build_grid(
     skipped: list[SkippedSymbol] = []
     notes: list[str] = []
     needed = bars_needed(strategy)
-    groups: dict[bytes, list[tuple[int, SymbolBars, NDArray[np.intp]]]] = defaultdict(list)
+    groups: dict[bytes, list[tuple[int, SymbolBars]]] = defaultdict(list)
+    placements: dict[bytes, tuple[NDArray[np.bool_] | None, NDArray[np.intp]]] = {}
     for row, symbol in enumerate(symbols):
-        bars, columns, problem = _on_sessions(data.bars[symbol], sessions)
-        ignored = len(data.bars[symbol]) - len(bars)
-        if ignored and problem is None:
+        bars = data.bars[symbol]
+        key = bars.day.tobytes()
+        if key not in placements:  # symbols usually share one day array: place it once
+            placements[key] = _placement(bars.day, sessions)
+        keep = placements[key][0]
+        if keep is not None:
+            bars = SymbolBars(**{k: getattr(bars, k)[keep] for k in ("day", *PRICE_COLUMNS)})
+            ignored = len(keep) - len(bars)
             notes.append(
                 f"{symbol}: {plural(ignored, 'bar')} on days that are not sessions ignored"
             )
-        if problem is not None:
-            skipped.append(SkippedSymbol(symbol=symbol, reason=problem))
+        if len(bars) == 0:
+            skipped.append(SkippedSymbol(symbol=symbol, reason="no bars on the sessions given"))
             continue
         if len(bars) < needed:
             reason = f"too little history ({plural(len(bars), 'bar')}, needs {needed})"
             skipped.append(SkippedSymbol(symbol=symbol, reason=reason))
             continue
-        groups[bars.day.tobytes()].append((row, bars, columns))
-    for members in groups.values():
-        rows = np.asarray([row for row, _, _ in members], dtype=np.intp)
-        columns = members[0][2]
-        batch = BarBatch.stack([(symbols[row], bars) for row, bars, _ in members])
+        groups[key].append((row, bars))
+    for key, members in groups.items():
+        columns = placements[key][1]
+        batch = BarBatch.stack([(symbols[row], bars) for row, bars in members])
+        rows = np.asarray([row for row, _ in members], dtype=np.intp)
+        good = _usable_rows(batch, skipped)
+        if not good.all():
+            batch, rows = batch.take(np.flatnonzero(good).tolist()), rows[good]
+            if len(rows) == 0:
+                continue
         at = np.ix_(rows, columns)
         for name in ("open", "high", "low", "close"):
             grid[name][at] = batch.column(name)
         outcome = _decide(strategy, batch, direction, needed)
         flow_ok, flow_count = _flow(
-            strategy, [symbols[r] for r in rows], data.alerts, decisions[columns]
+            strategy, [symbols[r] for r in rows], data.alert_tables, decisions[columns]
         )
         total = len(strategy.spec.entry.conditions)
         passed = outcome.passed_count + flow_count
@@ -165,32 +187,36 @@ def build_grid(
         symbols=tuple(symbols),
         sessions=sessions,
         signal=signal,
-        skipped=tuple(skipped),
+        skipped=tuple(sorted(skipped, key=lambda s: s.symbol)),
         notes=tuple(notes),
         **grid,
     )
 
 
-def _on_sessions(
-    bars: SymbolBars, sessions: DayArray
-) -> tuple[SymbolBars, NDArray[np.intp], str | None]:
-    """The symbol's bars on sessions only, their session columns, or why it cannot be used."""
-    keep = np.isin(bars.day, sessions)
-    if not keep.all():
-        bars = SymbolBars(
-            **{k: getattr(bars, k)[keep] for k in ("day", "open", "high", "low", "close", "volume")}
+def _placement(
+    days: DayArray, sessions: DayArray
+) -> tuple[NDArray[np.bool_] | None, NDArray[np.intp]]:
+    """Which of a symbol's days are sessions (``None``: all of them) and their grid columns."""
+    columns = np.searchsorted(sessions, days).astype(np.intp)
+    found = columns < len(sessions)
+    found &= sessions[np.minimum(columns, len(sessions) - 1)] == days
+    if found.all():
+        return None, columns
+    return found, columns[found]
+
+
+def _usable_rows(batch: BarBatch, skipped: list[SkippedSymbol]) -> NDArray[np.bool_]:
+    """Rows whose bars are all valid; the others are reported in ``skipped``."""
+    finite = batch.finite_rows()
+    upside_down = (batch.low > batch.high).any(axis=1)
+    for row in np.flatnonzero(~finite | upside_down):
+        reason = (
+            "invalid bar data (non-finite price or volume)"
+            if not finite[row]
+            else "invalid bar data (a low above its high)"
         )
-    columns = np.searchsorted(sessions, bars.day).astype(np.intp)
-    if len(bars) == 0:
-        return bars, columns, "no bars on the exchange's sessions"
-    finite = all(
-        np.isfinite(getattr(bars, k)).all() for k in ("open", "high", "low", "close", "volume")
-    )
-    if not finite:
-        return bars, columns, "invalid bar data (non-finite price or volume)"
-    if bool((bars.low > bars.high).any()):
-        return bars, columns, "invalid bar data (a low above its high)"
-    return bars, columns, None
+        skipped.append(SkippedSymbol(symbol=batch.symbols[row], reason=reason))
+    return finite & ~upside_down
 
 
 def _decision_moments(sessions: DayArray, decision_time: time) -> NDArray[np.int64]:
@@ -200,11 +226,6 @@ def _decision_moments(sessions: DayArray, decision_time: time) -> NDArray[np.int
         for day in sessions.astype(object)
     ]
     return np.asarray([epoch_ns(m) for m in moments], dtype=np.int64)
-
-
-def epoch_ns(moment: datetime) -> int:
-    """An aware moment as integer nanoseconds since the epoch (exact, no float rounding)."""
-    return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
 
 
 @dataclass
@@ -383,7 +404,7 @@ def _levels_valid(
 def _flow(
     strategy: Strategy,
     symbols: Sequence[str],
-    alerts_by_symbol: Mapping[str, Sequence[FlowAlert]],
+    tables: Mapping[str, AlertTable],
     decisions: NDArray[np.int64],
 ) -> tuple[BoolArray, FloatArray]:
     """Per flow condition ``(conditions, symbols, bars)``: whether at least ``min_alerts``
@@ -393,25 +414,23 @@ def _flow(
     for k, condition in enumerate(conditions):
         window = np.int64(round(condition.recency_minutes * 60e9))
         for row, symbol in enumerate(symbols):
-            moments = _alert_moments(condition, alerts_by_symbol.get(symbol, ()))
-            if len(moments) == 0:
+            table = tables.get(symbol)
+            if table is None:
                 continue
+            moments = table.created[_qualifying(condition, table)]
             upto = np.searchsorted(moments, decisions, side="right")
             before = np.searchsorted(moments, decisions - window, side="right")
             ok[k, row] = (upto - before) >= condition.min_alerts
     return ok, ok.sum(axis=0).astype(np.float64)
 
 
-def _alert_moments(condition: FlowSignal, alerts: Sequence[FlowAlert]) -> NDArray[np.int64]:
-    moments = []
-    for alert in alerts:
-        if alert.created_at.tzinfo is None:
-            raise AnalysisError(
-                f"flow alert {alert.option_chain} created_at must be time-zone aware"
-            )
-        if alert_qualifies(condition, alert):
-            moments.append(epoch_ns(alert.created_at))
-    return np.sort(np.asarray(moments, dtype=np.int64))
+def _qualifying(condition: FlowSignal, table: AlertTable) -> BoolArray:
+    """The alerts with the direction, premium and volume a flow condition asks for (the
+    vectorised ``evaluator.alert_qualifies``)."""
+    keep = (table.premium >= condition.min_premium) & (table.volume >= condition.min_volume)
+    if condition.direction != "any":
+        keep &= table.direction == condition.direction
+    return keep
 
 
 def _earnings_blocked(

@@ -85,6 +85,24 @@ def generate_market(
     return SyntheticMarket(market_bars, alerts, evaluated_at)
 
 
+def alerts_through(
+    market: SyntheticMarket, sessions: int, per_session: float, *, seed: int = 1
+) -> dict[str, list[FlowAlert]]:
+    """Flow alerts for every symbol spread over its last ``sessions`` bars (about
+    ``per_session`` a session, clustered before each 15:45 like ``generate_market``'s), for
+    backtests, which need flow all along the range rather than at its end only."""
+    rng = np.random.default_rng(seed)
+    out: dict[str, list[FlowAlert]] = {}
+    for name, bars in market.bars.items():
+        alerts: list[FlowAlert] = []
+        for index in range(max(len(bars) - sessions, 0), len(bars)):
+            day = bars.day[index].astype(object)
+            moment = datetime.combine(day, time(15, 45), _NEW_YORK).astimezone(UTC)
+            alerts += _alerts(rng, name, float(bars.close[index]), moment, per_session)
+        out[name] = alerts
+    return out
+
+
 def _alerts(
     rng: np.random.Generator, ticker: str, price: float, evaluated_at: datetime, mean: float
 ) -> list[FlowAlert]:
