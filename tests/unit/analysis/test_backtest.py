@@ -11,7 +11,7 @@ from datetime import date, datetime, time
 
 import pytest
 
-from analysis.backtest import BacktestParams, KnownEarnings, run
+from analysis.backtest import BacktestParams, KnownEarnings, Sizing, run
 from tests.unit.analysis.backtest_builders import (
     business_days,
     close_above,
@@ -201,3 +201,29 @@ def test_earnings_dates_count_only_from_when_they_were_known() -> None:
 
     assert positions(days[2]) == [days[1]]
     assert positions(None) == []
+
+
+def test_a_closed_trade_pays_the_commission_once_per_side() -> None:
+    """Commission 2.5 per order: a closed trade's P&L is shares × move − 5, its commission 5,
+    and the final equity is the capital plus that P&L."""
+    bars = ohlc([QUIET, SIGNAL, (101.0, 112.0, 100.5, 111.0)])
+    params = BacktestParams(commission=2.5)
+    result = run(close_above(100, exit_=exits(stop=5, target=10)), market({"AAA": bars}), params)
+    [trade] = result.trades
+    assert trade.commission == 5.0
+    assert trade.pnl == pytest.approx(198 * (111.1 - 101.0) - 5.0)
+    assert result.metrics.final_equity == pytest.approx(100_000 + trade.pnl)
+
+
+def test_fixed_fraction_sizing_and_the_strategy_s_own_position_cap() -> None:
+    """``Sizing(mode="fraction", fraction=0.25)`` buys 25 % of equity at the signal's close
+    (floor(25,000 / 101) = 247 shares); without ``max_positions`` the strategy's profile caps
+    open positions (moderate: 8), so nine symbols signalling at once open eight, A… to H…."""
+    one = ohlc([QUIET, SIGNAL, (101.0, 102.0, 100.5, 101.5)])
+    sized = BacktestParams(sizing=Sizing(mode="fraction", fraction=0.25))
+    [position] = run(close_above(100), market({"AAA": one}), sized).open_positions
+    assert position.shares == 247
+    small = BacktestParams(sizing=Sizing(mode="fraction", fraction=0.05))
+    nine = {f"{letter}{letter}{letter}": one for letter in "ABCDEFGHI"}
+    opened = run(close_above(100), market(nine), small).open_positions
+    assert [p.symbol for p in opened] == [f"{c}{c}{c}" for c in "ABCDEFGH"]
