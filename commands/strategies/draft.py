@@ -21,7 +21,7 @@ draft's text as a preview: the picks are shown, nothing but the audit event is a
 from __future__ import annotations
 
 import re
-from typing import Any
+from datetime import datetime
 
 import msgspec
 
@@ -250,7 +250,7 @@ def handle_save(cmd: Command, state: State, clock: Clock) -> Outcome:
     )
 
 
-def _try_scan(service: CommandService, cmd: Command, now: Any) -> SignalsGenerated:
+def _try_scan(service: CommandService, cmd: Command, now: datetime) -> SignalsGenerated:
     """(On the worker) the preview scan: the draft's text over the watchlist or ``symbols``."""
     state = service.state(cmd.inv.guild_id)
     drafted = _valid(find_draft(service.journal, cmd.options["draft"], cmd.inv.guild_id))

@@ -3,15 +3,19 @@ instructions, the YAML written from an answer, and the draft buttons' custom ids
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from rich.console import Console
 
 from analysis.strategy import parse_strategy
 from analysis.strategy_schema import INDICATOR_KINDS, OPERATORS, StrategySpec
+from commands.console.console import Printer
+from commands.core.models import Button, Reply
 from commands.discord import views
 from commands.strategies.draft import key_of, save_custom_id, try_custom_id
 from commands.strategies.draft_prompt import SECTIONS, system_prompt, to_yaml, tool_schema
@@ -94,3 +98,13 @@ def test_the_draft_buttons_run_save_and_try_with_the_draft_id() -> None:
     )  # fmt: skip
     assert views.draft_action("ibpicker:logtrade:scan:AAPL") is None
     assert views.draft_action("ibpicker:draft-save:") is None
+
+
+def test_the_console_prints_a_drafts_buttons_as_the_commands_they_run(tmp_path: Path) -> None:
+    """The console has no buttons: Save and Try it print as /strategy save|try draft:<id>."""
+    out = io.StringIO()
+    printer = Printer(Console(file=out, width=200), tmp_path)
+    buttons = [Button("Save", save_custom_id("console-1")), Button("Try it", try_custom_id("c-2"))]
+    printer.reply(Reply(title="Draft", buttons=buttons), command_id="console-1")
+    assert "[Save] /strategy save draft:console-1" in out.getvalue()
+    assert "[Try it] /strategy try draft:c-2" in out.getvalue()
