@@ -244,8 +244,10 @@ class EventSource(Protocol):
         *,
         tags: Sequence[str] = (),
         page_size: int = ...,
+        check_chain: bool = ...,
     ) -> Iterator[RowPage]:
-        """Pages of stored rows covering consecutive position ranges."""
+        """Pages of stored rows covering consecutive position ranges (each row's chain link
+        checked unless ``check_chain`` is false)."""
         ...
 
 
@@ -274,6 +276,7 @@ def _catch_up(
     page_size: int,
     progress: Progress | None,
     commit_every: int = 0,
+    check_chain: bool = True,
 ) -> int:
     tracked: dict[str, Tracking] = analytics.tracking() if analytics is not None else {}
     faults = read_faults(analytics.connection) if analytics is not None else {}
@@ -305,7 +308,10 @@ def _catch_up(
     )
     try:
         with _gc_paused(big):
-            _pages(journal, start, stop, tags, page_size, live_state, state_tags, loader, progress)
+            pages = journal.row_pages(
+                start, stop, tags=tags, page_size=page_size, check_chain=check_chain
+            )
+            _pages(journal.codec, pages, live_state, state_tags, loader, progress)
     except _IsolateError as again:
         # A projection failed inside a transaction spanning several pages, which was rolled
         # back: go again from what is committed, a page per transaction, so that the failing
@@ -314,26 +320,24 @@ def _catch_up(
         return again.read + _catch_up(
             journal, analytics, state, projections,
             to=to, page_size=page_size, progress=progress, commit_every=0,
+            check_chain=check_chain,
         )  # fmt: skip
     return stop - start + 1
 
 
 def _pages(
-    journal: EventSource,
-    start: int,
-    stop: int,
-    tags: Sequence[str],
-    page_size: int,
+    codec: EventCodec,
+    pages: Iterator[RowPage],
     live_state: Sequence[StateProjection],
     state_tags: frozenset[str],
     loader: PageLoader | None,
     progress: Progress | None,
 ) -> None:
-    """Read ``start..stop`` a page at a time into the state projections and the loader."""
+    """Apply ``pages`` one at a time to the state projections and the loader."""
     read = 0
     try:
-        for rows in journal.row_pages(start, stop, tags=tags, page_size=page_size):
-            page = Page(journal.codec, rows.first, rows.last, rows.rows)
+        for rows in pages:
+            page = Page(codec, rows.first, rows.last, rows.rows)
             if live_state:
                 envelopes = page.envelopes(state_tags)
                 for sp in live_state:
@@ -558,6 +562,7 @@ def rebuild(
     progress: Progress | None = None,
     page_size: int = REBUILD_PAGE_SIZE,
     memory_limit: str | None = None,
+    jobs: int | None = None,
 ) -> RebuildReport:
     """Rebuild analytics projections into a fresh file beside ``live_path`` and swap it in.
 
@@ -565,29 +570,51 @@ def rebuild(
     a partial rebuild never loses another projection's data. With ``dry_run`` the fresh file is
     built and checked, then deleted. With ``to``, the result stops at that position (a point-in-time
     view; the next catch-up moves it forward). ``memory_limit`` (``300MB``) bounds DuckDB and
-    sizes the pages (``page_size_for``).
+    sizes the pages (``page_size_for``). ``jobs=1`` keeps the rebuild in this process,
+    ``jobs=2`` splits it with a child process (``projections.parallel``); by default a big one
+    on two usable CPUs is split.
     """
+    from projections import parallel
+
     page_size = page_size_for(memory_limit, page_size)
     started = datetime.now(UTC)
     remove_rebuild_leftovers(live_path)
     fresh_path = live_path.with_name(f"{live_path.name}{REBUILD_SUFFIX}{os.getpid()}")
     names = {p.name for p in projections}
+    stop = journal.head() if to is None else min(to, journal.head())
+    ours: Sequence[AnalyticsProjection] = projections
+    theirs: list[AnalyticsProjection] = []
+    if parallel.readable_file(journal):
+        ours, theirs = parallel.split(projections, stop, memory_limit, jobs=jobs)
     fresh = Analytics(fresh_path)
     built = False
+    worker: parallel.Worker | None = None
     try:
         limit_memory(fresh, memory_limit)
         _copy_untouched(live_path, fresh, names)
         prepare(fresh, projections)
+        if theirs:
+            worker = parallel.Worker(
+                journal.path,
+                fresh_path.with_name(f"{fresh_path.name}.part"),
+                [p.name for p in theirs],
+                stop=stop,
+                page_size=page_size,
+                commit_every=REBUILD_COMMIT_EVENTS,
+            )
         events_read = _catch_up(
             journal,
             fresh,
             (),
-            projections,
-            to=to,
+            ours,
+            to=stop,
             page_size=page_size,
             progress=progress,
             commit_every=REBUILD_COMMIT_EVENTS,
         )
+        if worker is not None:
+            worker.wait()
+            parallel.merge(fresh, worker.part, theirs)
         con = fresh.connection
         con.execute(
             "UPDATE projection_positions SET rebuilt_at = ? WHERE name IN "  # noqa: S608
@@ -598,6 +625,9 @@ def rebuild(
         faults = [f.message() for f in read_faults(con).values() if f.name in names]
         built = True
     finally:
+        if worker is not None:
+            worker.stop()
+            worker.part.unlink(missing_ok=True)
         fresh.close()
         if not built:  # refused (a journal fault) or failed: the half-built file goes
             remove_rebuild_leftovers(live_path)
@@ -655,10 +685,16 @@ def _copy_untouched(live_path: Path, fresh: Analytics, rebuilding: set[str]) -> 
             "SELECT table_name FROM duckdb_tables() WHERE database_name = 'live'"
         ).fetchall()
         owned = _tables_by_projection()
+        created: set[str] = set()
         for (table,) in tables:
             owner = owned.get(table)
-            if owner is not None and owner in keep:
-                con.execute(f"CREATE TABLE {table} AS SELECT * FROM live.{table}")  # noqa: S608
+            if owner is not None and owner.name in keep:
+                # Created from the declaration, not ``CREATE TABLE AS`` (which drops the primary
+                # key the next upsert needs), then filled.
+                if owner.name not in created:
+                    owner.create(con)
+                    created.add(owner.name)
+                con.execute(f"INSERT INTO {table} SELECT * FROM live.{table}")  # noqa: S608
         for r in tracked:
             if r[0] in keep:
                 con.execute("INSERT INTO projection_positions VALUES (?, ?, ?, ?)", list(r))
@@ -666,7 +702,7 @@ def _copy_untouched(live_path: Path, fresh: Analytics, rebuilding: set[str]) -> 
         con.execute("DETACH live")
 
 
-def _tables_by_projection() -> dict[str, str]:
+def _tables_by_projection() -> dict[str, AnalyticsProjection]:
     from projections.registry import all_analytics_projections
 
-    return {t: p.name for p in all_analytics_projections() for t in p.tables}
+    return {t: p for p in all_analytics_projections() for t in p.tables}

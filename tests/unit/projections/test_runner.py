@@ -119,6 +119,26 @@ def test_partial_rebuild_keeps_the_other_projections(journal: Journal, tmp_path:
     assert rebuilt == {"bars"}
 
 
+def test_tables_a_partial_rebuild_copies_keep_their_keys(journal: Journal, tmp_path: Path) -> None:
+    """Rebuilding ``trades`` alone copies ``bars`` with its primary key, so the next live
+    catch-up upserts re-fetched bars as before instead of faulting the projection (a copy made
+    with ``CREATE TABLE AS`` had no key, and every upsert into it failed)."""
+    path = tmp_path / "a.duckdb"
+    live = Analytics(path)
+    ProjectionRunner(journal, live, analytics_projections=all_analytics_projections()).catch_up()
+    live.close()
+    rebuild(journal, path, [p for p in all_analytics_projections() if p.name == "trades"])
+    add_commands(journal, 6, start=6)  # bars of the same symbols and days again: upserts
+    live = Analytics(path)
+    runner = ProjectionRunner(journal, live, analytics_projections=all_analytics_projections())
+    try:
+        runner.catch_up()
+        assert runner.faults() == []
+        assert _count(live, "bars") == len({(f"S{n % 3}", 1 + n % 28) for n in range(12)})
+    finally:
+        live.close()
+
+
 def test_dry_run_leaves_the_live_file_alone(journal: Journal, tmp_path: Path) -> None:
     """A dry-run rebuild builds a fresh file and deletes it; the live file is untouched."""
     path = tmp_path / "a.duckdb"

@@ -1,0 +1,136 @@
+"""A rebuild split with a child process (``projections.parallel``) builds exactly the tables,
+positions and faults of a rebuild in one process and of a live, page-by-page catch-up."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks.journal import generate
+from events.journal import Journal
+from projections.analytics import Analytics
+from projections.parallel import (
+    WORKER_PROJECTIONS,
+    RebuildWorkerError,
+    Worker,
+    split,
+    usable_cpus,
+)
+from projections.registry import all_analytics_projections
+from projections.runner import ProjectionRunner, rebuild
+
+EVENTS = 3_000
+
+
+@pytest.fixture(scope="module")
+def varied(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A journal of the benchmark's realistic mix (audits, bars re-fetched over one another,
+    flow alerts, quotes, failed fetches, scans, trades opened, noted and closed, watchlists)."""
+    folder = tmp_path_factory.mktemp("varied")
+    generate(folder / "journal.sqlite", EVENTS, seed=11)
+    return folder
+
+
+def _copy(varied: Path, to: Path) -> Path:
+    to.mkdir()
+    shutil.copy(varied / "journal.sqlite", to / "journal.sqlite")
+    return to
+
+
+def _tables(path: Path) -> dict[str, Any]:
+    """Every table of an analytics file as sorted rows (order-insensitive, as verify compares),
+    and the positions (without the rebuild time)."""
+    analytics = Analytics(path, read_only=True)
+    try:
+        con = analytics.connection
+        names = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
+        out: dict[str, Any] = {}
+        for name in sorted(names):
+            if name == "projection_positions":
+                sql = "SELECT name, position, schema_version FROM projection_positions"
+            else:
+                sql = f"SELECT * FROM {name}"
+            out[name] = sorted(con.execute(sql).fetchall(), key=repr)
+        return out
+    finally:
+        analytics.close()
+
+
+def _rebuilt(folder: Path, *, jobs: int) -> dict[str, Any]:
+    journal = Journal.open(folder / "journal.sqlite")
+    try:
+        report = rebuild(
+            journal, folder / "analytics.duckdb", all_analytics_projections(), jobs=jobs
+        )
+    finally:
+        journal.close()
+    assert report.events_read == EVENTS
+    assert report.faults == []
+    return _tables(folder / "analytics.duckdb")
+
+
+def test_a_split_rebuild_builds_the_tables_of_one_process_and_of_a_live_catch_up(
+    varied: Path, tmp_path: Path
+) -> None:
+    """The same journal three ways: rebuilt in one process, rebuilt split with a child, caught up
+    live a page of 250 at a time. Every table (as a multiset of rows) and every projection's
+    position are equal, the child's share of the projections included; no part file is left."""
+    one = _rebuilt(_copy(varied, tmp_path / "one"), jobs=1)
+    two_dir = _copy(varied, tmp_path / "two")
+    two = _rebuilt(two_dir, jobs=2)
+    live_dir = _copy(varied, tmp_path / "live")
+    journal = Journal.open(live_dir / "journal.sqlite")
+    analytics = Analytics(live_dir / "analytics.duckdb")
+    try:
+        runner = ProjectionRunner(
+            journal, analytics, analytics_projections=all_analytics_projections(), page_size=250
+        )
+        assert runner.catch_up() == EVENTS
+    finally:
+        analytics.close()
+        journal.close()
+    live = _tables(live_dir / "analytics.duckdb")
+
+    assert two == one
+    assert live == one
+    for name in ("bars", "flow_alerts", "trades", "journal_events", "commands", "fetches"):
+        assert one[name], f"the varied journal gives {name} rows"
+    positions = {name: position for name, position, _ in one["projection_positions"]}
+    assert positions == {p.name: EVENTS for p in all_analytics_projections()}
+    assert not [p.name for p in two_dir.iterdir() if ".rebuild-" in p.name]
+
+
+def test_the_split_is_chosen_only_where_it_pays() -> None:
+    """By default: one process under a memory limit, below ``MIN_EVENTS`` or on one CPU; a split
+    gives the child ``WORKER_PROJECTIONS`` and keeps the rest; ``jobs`` overrides."""
+    projections = all_analytics_projections()
+    assert split(projections, 10**6, "48MB") == (projections, [])
+    assert split(projections, 1_000, None) == (projections, [])
+    ours, theirs = split(projections, 1_000, "48MB", jobs=2)
+    assert {p.name for p in theirs} == WORKER_PROJECTIONS
+    assert {p.name for p in ours} | WORKER_PROJECTIONS == {p.name for p in projections}
+    assert split(projections, 10**6, None, jobs=1) == (projections, [])
+    if usable_cpus() >= 2:
+        assert split(projections, 10**6, None)[1] == theirs
+    # Nothing to share: a split of the child's projections alone stays in one process.
+    alone = [p for p in projections if p.name in WORKER_PROJECTIONS]
+    assert split(alone, 10**6, None, jobs=2) == (alone, [])
+
+
+def test_a_failed_child_is_an_error_naming_it(tmp_path: Path) -> None:
+    """A child that cannot build (here: no journal at its path) fails the rebuild with
+    ``RebuildWorkerError`` quoting its last words, not silently."""
+    worker = Worker(
+        tmp_path / "missing.sqlite",
+        tmp_path / "part.duckdb",
+        ["bars"],
+        stop=10,
+        page_size=100,
+        commit_every=0,
+    )
+    with pytest.raises(RebuildWorkerError, match="no journal at"):
+        worker.wait()
+    worker.stop()
