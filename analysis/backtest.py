@@ -8,12 +8,17 @@ re-exported here). The rules, point in time:
   scanner computes, evaluated for every symbol and bar at once), flow alerts created in
   ``(close_t − recency, close_t]``, earnings dates known at t; the strategy's filters, its minimum
   reward:risk and its exit levels as the scanner applies them, with the close as the entry.
-- The fill is session t+1's open, plus ``slippage_bps`` against the trade. Stops and targets are
+- The fill is session t+1's open, ``slippage_bps`` against the trade (on exits too). The stop and
+  target are the pick's, anchored at the signal's close as the daily picks post them; an entry
+  whose open is already beyond either is not taken (the notes count them). Stops and targets are
   checked against each later bar's low and high (the entry bar's too); a bar touching both counts
   the stop; an open beyond the stop (or target) fills at the open. A trailing stop trails the best
   high (low, short) of the bars before, so it never uses a bar's extreme to stop that same bar.
   ``time_exit_bars`` closes at the open after that many bars held. ATR exits use the strategy's
-  own ATR (ATR(14) only when it has none).
+  own ATR (ATR(14) only when it has none). Shorts (``direction="short"``) mirror every level.
+- Sizing at the signal's close from the equity then: the strategy's risk per trade down to the
+  stop, or a fixed fraction (``Sizing``), whole shares, never more than the equity not already in
+  open positions.
 - At most ``max_positions`` open at once; when more signals than free slots arrive at one close,
   the stronger signals (more entry conditions passed) go first, then by symbol: the outcome never
   depends on the order the symbols were given.
