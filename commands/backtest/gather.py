@@ -9,8 +9,9 @@ the market-data projections, or the ``at`` a member asks for to repeat a run.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
@@ -31,20 +32,40 @@ from commands.backtest.report import BacktestOutcome, StrategyRun
 from commands.backtest.request import BacktestRequest, parse_request
 from commands.core.adapters import StoredMarketData
 from commands.core.fetching import FetchProgress
-from commands.core.handler import Command, reject
+from commands.core.handler import Command, State, reject
+from commands.core.ports import StrategyRef, UnknownStrategyError
 from commands.core.service import CommandService, Gather
+from commands.strategies.library import Resolved, parse_version, resolve
 from events.backtests import BacktestCompleted, backtests_stream
 
 MARKET_PROJECTIONS = ("bars", "flow_alerts", "earnings")
 """The analytics projections a backtest reads; the data position is the lowest they applied."""
 
 
-def resolve(key: str) -> Strategy:
-    """The strategy a checked key names, at the version it has now (its text and sha256)."""
+@runtime_checkable
+class _Loads(Protocol):
+    """An analyzer that hands out the strategy a reference names (``StrategyAnalyzer.load``)."""
+
+    def load(self, ref: StrategyRef) -> Strategy:
+        """The strategy ``ref`` names."""
+        ...
+
+
+def strategy_at_version(
+    service: CommandService, state: State, cmd: Command, name: str, version: int | None
+) -> tuple[Resolved, Strategy]:
+    """The strategy ``name`` names on this server at an exact version (the library's resolver:
+    the server's own, else a shipped or operator one, else a file the CLI offered), parsed."""
+    found = resolve(state, cmd.inv.guild_id, name, version)
+    if found.version is not None:
+        return found, parse_version(found.version)
+    analyzer = service.analyzer
     try:
-        return load_strategy(key)
-    except StrategyError as exc:
-        raise reject(f"Strategy {key} cannot be loaded: {exc}") from None
+        if isinstance(analyzer, _Loads):
+            return found, analyzer.load(found.ref)
+        return found, load_strategy(found.key)
+    except (StrategyError, UnknownStrategyError) as exc:
+        raise reject(f"Strategy {found.key} cannot be loaded: {exc}") from None
 
 
 def data_position(service: CommandService, asked: int | None) -> tuple[int, MarketReader]:
@@ -76,9 +97,13 @@ def _params(request: BacktestRequest, window: Window) -> BacktestParams:
     )
 
 
+def _number(found: Resolved) -> int | None:
+    return found.version.version if found.version is not None else None
+
+
 def _engine(
     request: BacktestRequest,
-    strategies: list[tuple[str, Strategy]],
+    strategies: list[tuple[Resolved, Strategy]],
     window: Window,
     report: Callable[[int, int], None] | None,
 ) -> list[StrategyRun]:
@@ -87,16 +112,19 @@ def _engine(
     if request.mode == "compare":
         found = compare([s for _, s in strategies], data, params, progress=report)
         return [
-            StrategyRun(key, s, result)
-            for (key, s), result in zip(strategies, found.results, strict=True)
+            StrategyRun(r.key, r.label, s, result, version=_number(r))
+            for (r, s), result in zip(strategies, found.results, strict=True)
         ]
-    key, strategy = strategies[0]
+    resolved, strategy = strategies[0]
+    one = functools.partial(
+        StrategyRun, resolved.key, resolved.label, strategy, version=_number(resolved)
+    )
     if request.mode == "walk-forward":
         wf = walk_forward(
             strategy, data, params, in_sample_sessions=request.in_sample,
             out_of_sample_sessions=request.out_of_sample, progress=report,
         )  # fmt: skip
-        return [StrategyRun(key, strategy, wf.out_of_sample, walk_forward=wf)]
+        return [one(wf.out_of_sample, walk_forward=wf)]
     result = run(strategy, data, params, progress=report)
     if request.mode == "monte-carlo":
         mc_params = MonteCarloParams(
@@ -104,8 +132,8 @@ def _engine(
             runs=request.resamples,
             seed=request.seed,
         )
-        return [StrategyRun(key, strategy, result, monte_carlo=monte_carlo(result, mc_params))]
-    return [StrategyRun(key, strategy, result)]
+        return [one(result, monte_carlo=monte_carlo(result, mc_params))]
+    return [one(result)]
 
 
 def compute(
@@ -113,8 +141,12 @@ def compute(
 ) -> BacktestOutcome:
     """(On the worker) the request checked, its data read at one position, the engine run.
     ``progress`` hears ``("backtest", done, total)`` from the engine (on this thread)."""
-    request = parse_request(cmd, service.state())
-    strategies = [(key, resolve(key)) for key in request.strategies]
+    state = service.state()
+    request = parse_request(cmd, state)
+    strategies = [
+        strategy_at_version(service, state, cmd, name, request.version)
+        for name in request.strategies
+    ]
     position, stored = data_position(service, request.at)
     needed = max(bars_needed(s) for _, s in strategies)
     window = read_window(
@@ -124,7 +156,7 @@ def compute(
         end=request.end,
         position=position,
         needed=needed,
-        strategy=", ".join(request.strategies),
+        strategy=", ".join(found.key for found, _ in strategies),
     )
     report = None if progress is None else (lambda done, total: progress("backtest", done, total))
     try:

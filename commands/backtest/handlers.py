@@ -87,7 +87,7 @@ def _compare_fields(runs: Sequence[StrategyRun]) -> list[tuple[str, str, bool]]:
         m = run.result.metrics
         out.append(
             (
-                f"{run.strategy.name} v{run.strategy.spec.strategy.version}",
+                f"{run.strategy.name} {run.label}",
                 f"return {tx.pct(m.total_return)} · CAGR {tx.pct(m.cagr)}\nSharpe "
                 f"{_ratio(m.sharpe)} · max DD {tx.pct(m.max_drawdown)}\n{m.trades} trades · "
                 f"win {tx.pct(m.win_rate)} · PF {_ratio(m.profit_factor)}",
@@ -101,18 +101,26 @@ def _description(outcome: BacktestOutcome) -> str:
     r, w = outcome.request, outcome.window
     first = outcome.runs[0]
     sessions = first.result.metrics.sessions
+    version = f" version:{first.version}" if first.version is not None else ""
+    extra = "".join(
+        f" {name}:{value}"
+        for name, value in (("mode", r.mode), ("capital", f"{r.capital:g}"),
+                            ("commission", f"{r.commission:g}"),
+                            ("slippage_bps", f"{r.slippage_bps:g}"), *r.settings().items())
+        if not (name == "mode" and value == "run") and value not in ("0", "100000")
+    )  # fmt: skip
     lines = [
         f"{', '.join(r.symbols)} · {w.start} → {w.end} ({plural(sessions, 'session')}) · capital "
         f"{r.capital:,.2f} · commission {r.commission:g} a side · slippage {r.slippage_bps:g} bps",
         *(
-            f"`{run.key}` sha256 `{run.strategy.sha256[:12]}`"
+            f"`{run.key}` {run.label} sha256 `{run.strategy.sha256[:12]}`"
             + (f" · {plural(len(run.result.skipped), 'symbol')} skipped"
                if run.result.skipped else "")
             for run in outcome.runs
         ),
         f"Data: the journal up to position {w.position}. Repeat exactly with "
-        f"`/backtest strategy:{','.join(r.strategies)} symbols:{','.join(r.symbols)} "
-        f"from:{w.start} to:{w.end} at:{w.position}`",
+        f"`/backtest strategy:{','.join(run.key for run in outcome.runs)}{version} "
+        f"symbols:{','.join(r.symbols)} from:{w.start} to:{w.end} at:{w.position}{extra}`",
     ]  # fmt: skip
     return "\n".join(lines)
 
@@ -158,7 +166,7 @@ def _past_line(ev: BacktestCompleted, position: int) -> str:
     p, m = ev.parameters, ev.metrics
     cagr, dd = m.get("cagr"), m.get("max_drawdown")
     return (
-        f"`{ev.strategy_key}` v{ev.strategy_version} `{ev.strategy_hash[:8]}` · "
+        f"`{ev.strategy_key}` {ev.strategy_version} `{ev.strategy_hash[:8]}` · "
         f"{ev.kind.replace('_', '-')} · {len(p.symbols)} sym · {p.start} → {p.end} · data @"
         f"{ev.data_position} · CAGR {tx.pct(cagr)} · max DD {tx.pct(dd)} · "
         f"{int(m.get('trades') or 0)} trades (#{position})"

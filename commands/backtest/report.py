@@ -41,10 +41,14 @@ class StrategyRun:
     """One strategy's part of a backtest: the strategy at its version and its (main) result."""
 
     key: str
+    label: str
+    """The version as the server names it: ``v2`` for its own, the file's version otherwise."""
     strategy: Strategy
     result: BacktestResult
     walk_forward: WalkForwardResult | None = None
     monte_carlo: MonteCarloResult | None = None
+    version: int | None = None
+    """The server's version number of its own strategy (``None``: shipped, or a file)."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,7 @@ def _strategy_part(run: StrategyRun) -> dict[str, Any]:
         "strategy": {
             "key": run.key,
             "name": s.name,
-            "version": s.spec.strategy.version,
+            "version": run.label,
             "sha256": s.sha256,
         },
         "trades": _builtins(result.trades),
@@ -174,7 +178,7 @@ def completed_events(
                 guild_id=guild_id,
                 strategy_key=run.key,
                 strategy_name=run.strategy.name,
-                strategy_version=run.strategy.spec.strategy.version,
+                strategy_version=run.label,
                 strategy_hash=run.strategy.sha256,
                 data_position=outcome.window.position,
                 parameters=params,

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from commands.core import text as tx
-from commands.core.handler import Command, State, check_strategy, reject, symbols_or, watched
+from commands.core.handler import Command, State, reject, symbols_or, watched
 
 Mode = Literal["run", "walk-forward", "monte-carlo", "compare"]
 MODES: tuple[Mode, ...] = ("run", "walk-forward", "monte-carlo", "compare")
@@ -35,7 +35,7 @@ class BacktestRequest:
 
     mode: Mode
     strategies: tuple[str, ...]
-    """Strategy keys (one, or several for ``compare``)."""
+    """Strategy names as given (one, or several for ``compare``); the library resolves them."""
     symbols: tuple[str, ...]
     start: date | None
     end: date | None
@@ -45,6 +45,8 @@ class BacktestRequest:
     at: int | None
     """The journal position of the data to read (``None``: what the analytics hold now)."""
     export: str | None
+    version: int | None = None
+    """A server's version of its strategy (``None``: the latest)."""
     resamples: int = DEFAULT_RESAMPLES
     seed: int = 0
     method: str = "shuffle"
@@ -92,7 +94,7 @@ def parse_request(cmd: Command, state: State) -> BacktestRequest:
         )
     if len(names) > MAX_COMPARED:
         raise reject(f"At most {MAX_COMPARED} strategies in one compare (got {len(names)}).")
-    keys = tuple(dict.fromkeys(check_strategy(n, state) for n in names))
+    keys = tuple(dict.fromkeys(n.lower() for n in names))
     capital = _number(o, "capital", DEFAULT_CAPITAL)
     if capital <= 0:
         raise reject(f"capital must be more than 0 (got {capital:g}).")
@@ -122,6 +124,7 @@ def parse_request(cmd: Command, state: State) -> BacktestRequest:
         slippage_bps=_number(o, "slippage_bps", 0.0),
         at=o.get("at"),
         export=o.get("export"),
+        version=o.get("version"),
         resamples=o.get("resamples") or DEFAULT_RESAMPLES,
         seed=o.get("seed") or 0,
         method=o.get("method") or "shuffle",

@@ -269,6 +269,7 @@ COMMANDS: list[CommandSpec] = [
             _o("slippage_bps", "Slippage in basis points (default 0)", "float", low=0, high=1000),
             _o("mode", "run (default), walk-forward, monte-carlo or compare", choices=_MODES),
             _o("at", "Journal position of the data (repeat a run from /backtests)", "int"),
+            _o("version", "This server's version of its strategy (default: the latest)", "int"),
             _o("resamples", "monte-carlo: resamples (default 1000)", "int", high=100_000),
             _o("seed", "monte-carlo: random seed (default 0)", "int", low=0, high=2**32 - 1),
             _o("method", "monte-carlo: how trades are resampled", choices=_RESAMPLING),

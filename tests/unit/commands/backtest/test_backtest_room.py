@@ -11,10 +11,12 @@ import json
 
 import pytest
 
+from analysis.strategy import load_strategy
 from commands.core.service import CommandService, Reply
 from events.audit import CommandHandled
 from events.backtests import BacktestCompleted
-from events.base import Envelope
+from events.base import Envelope, NewEvent
+from events.strategies import StrategyAdded, library_stream
 from tests.unit.commands.backtest.conftest import GUILD, SYMBOLS, append, sample_events
 from tests.unit.commands.fakes import Members
 
@@ -194,3 +196,24 @@ async def test_the_chat_symbol_limit_states_the_limit(service: CommandService) -
     reply = await run(service, "many", symbols=",".join(f"S{i}" for i in range(26)))
     assert "At most 25 symbols" in reply.description
     assert "ibpicker backtest run --strategy macd_volume_thrust" in reply.description
+
+
+async def test_a_server_strategy_runs_at_its_exact_version(service: CommandService) -> None:
+    """A server's own strategy (from its library) is backtested at the version asked for; the
+    event names its key, its version label and the sha256 of that version's text."""
+    text = load_strategy(STRATEGY).text
+    changed = text.replace("MACD Volume Thrust", "Mine")
+    for version, yaml_text in ((1, text), (2, changed)):
+        added = StrategyAdded(
+            guild_id=GUILD, key="mine", version=version, yaml_text=yaml_text,
+            sha256=hashlib.sha256(yaml_text.encode()).hexdigest(), added_by=1,
+        )  # fmt: skip
+        await append(service, [NewEvent(library_stream(GUILD), added)], f"add-{version}")
+    reply = await run(service, "bt-own", strategy="mine", version=1)
+    assert reply.ok, reply.description
+    (ev,) = [e.event for e in stored(service, "bt-own") if isinstance(e.event, BacktestCompleted)]
+    assert (ev.strategy_key, ev.strategy_version) == ("mine", "v1")
+    assert ev.strategy_hash == hashlib.sha256(text.encode()).hexdigest()
+    assert "version:1" in reply.description
+    latest = await run(service, "bt-own-2", strategy="mine")
+    assert "Mine" in latest.title
