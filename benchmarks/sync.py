@@ -10,7 +10,9 @@ journal of the realistic mix (``benchmarks/journal.py``), ships it, and measures
   segment + all projections caught up, through ``SyncRuntime``, without and with the DuckDB
   snapshot (goal: at most 20 s and 350 MiB);
 - bytes in Blob per event: with segments as the live policy seals them (500 events), for a backlog
-  shipped after an outage, and after compaction (goal: at most 40);
+  shipped after an outage, and after compaction (goal: at most 40), each beside what the previous
+  segment format (v2) takes for the very same segments in the same run, and the CPU each format
+  spends encoding and decoding an event;
 - commands per second with shipping on vs off (goal: at least 0.9x);
 - the p99 latency durable ack adds to a command against Azurite on loopback.
 
@@ -39,6 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._common import peak_rss_mib, percentile, print_json_last, say, timed
 from benchmarks.journal import MixGenerator, generate
 from events.journal import AsyncJournal, Journal
+from events.records import RawRecord
+from events.segments import FORMAT_VERSION, decode_segment, encode_segment
 from projections.workspace import Workspace, analytics_path, journal_path
 from sync.azure_blob import AzureBlobStore
 from sync.blobstore import BlobStore
@@ -122,6 +126,49 @@ async def blob_bytes(store: BlobStore) -> int:
     manifest, _ = await read_manifest(store)
     assert manifest is not None
     return sum(e.size for e in manifest.segments) + len((await store.read(MANIFEST_NAME))[0])
+
+
+async def v2_blob_bytes(store: BlobStore, journal: AsyncJournal) -> int:
+    """What the store's segments would take in format v2 (the same ranges, chains and manifest)."""
+    manifest, _ = await read_manifest(store)
+    assert manifest is not None
+    total = len((await store.read(MANIFEST_NAME))[0])
+    for entry in manifest.segments:
+        records = await journal.read_raw(entry.first, entry.count)
+        prev = await journal.chain_at(entry.first - 1)
+        total += encode_segment(records, prev_chain=prev, version=2).size
+    return total
+
+
+def codec_cpu_us(records: list[RawRecord], version: int, repeats: int = 5) -> tuple[float, float]:
+    """Median CPU microseconds per event to encode, then to decode, ``records`` in 500-event
+    segments of format ``version``."""
+    chunks = [records[i : i + 500] for i in range(0, len(records), 500)]
+    encode_runs, decode_runs = [], []
+    for _ in range(repeats):
+        started = time.process_time()
+        segments = [encode_segment(chunk, version=version) for chunk in chunks]
+        encode_runs.append(time.process_time() - started)
+        started = time.process_time()
+        for segment in segments:
+            decode_segment(segment.data)
+        decode_runs.append(time.process_time() - started)
+    per_event = 1e6 / len(records)
+    return (
+        statistics.median(encode_runs) * per_event,
+        statistics.median(decode_runs) * per_event,
+    )
+
+
+def compare_formats(figures: dict[str, Any], key: str, new: int, old: int, events: int) -> str:
+    """Record bytes per event of both formats and their ratio; the line comparing them."""
+    figures[key] = round(new / events, 2)
+    figures[f"{key}_v2"] = round(old / events, 2)
+    figures[f"{key}_ratio_v3_to_v2"] = round(new / old, 3)
+    return (
+        f"{figures[key]} bytes/event (format v{FORMAT_VERSION}) vs {figures[f'{key}_v2']} (v2): "
+        f"x{figures[f'{key}_ratio_v3_to_v2']}"
+    )
 
 
 # -- cold start (child process) -------------------------------------------------------------------
@@ -271,24 +318,38 @@ async def ship_all(source: Path, azurite: Azurite, events: int) -> dict[str, Any
     with timed() as t:
         while live.shipped < sample:
             await live._ship_next(sample)
-    figures["bytes_per_event_500_event_segments"] = round(await blob_bytes(live_store) / sample, 2)
-    say(f"live policy (500-event segments) on the first {sample:,} events: "
-        f"{figures['bytes_per_event_500_event_segments']} bytes/event, "
+    compared = compare_formats(
+        figures, "bytes_per_event_500_event_segments", await blob_bytes(live_store),
+        await v2_blob_bytes(live_store, journal), sample,
+    )  # fmt: skip
+    say(f"live policy (500-event segments) on the first {sample:,} events: {compared}; "
         f"{sample / t.seconds:,.0f} events/s shipped")  # fmt: skip
     await live_store.close()
+    records = await journal.read_raw(1, min(sample, 20_000))
+    for version in (2, FORMAT_VERSION):
+        encode_us, decode_us = codec_cpu_us(records, version)
+        figures[f"segment_encode_cpu_us_per_event_v{version}"] = round(encode_us, 2)
+        figures[f"segment_decode_cpu_us_per_event_v{version}"] = round(decode_us, 2)
+        say(f"format v{version}: {encode_us:.2f} us CPU to encode an event, {decode_us:.2f} to "
+            "decode it (500-event segments, median of 5)")  # fmt: skip
 
     store = open_store(azurite.connection_string, "main")
     with timed() as t:
         await Shipper(journal, store).ship_now()
     figures["ship_backlog_s"] = round(t.seconds, 2)
-    figures["bytes_per_event_backlog"] = round(await blob_bytes(store) / events, 2)
-    say(f"backlog of {events:,} shipped in {t.seconds:.1f} s: "
-        f"{figures['bytes_per_event_backlog']} bytes/event")  # fmt: skip
+    compared = compare_formats(
+        figures, "bytes_per_event_backlog", await blob_bytes(store),
+        await v2_blob_bytes(store, journal), events,
+    )  # fmt: skip
+    say(f"backlog of {events:,} shipped in {t.seconds:.1f} s: {compared}")
     with timed() as t:
         report = await compact(store, keep_last=0)
-    figures["bytes_per_event_compacted"] = round(await blob_bytes(store) / events, 2)
+    compared = compare_formats(
+        figures, "bytes_per_event_compacted", await blob_bytes(store),
+        await v2_blob_bytes(store, journal), events,
+    )  # fmt: skip
     say(f"compaction {report.segments_before} -> {report.segments_after} segments in "
-        f"{t.seconds:.1f} s: {figures['bytes_per_event_compacted']} bytes/event")  # fmt: skip
+        f"{t.seconds:.1f} s: {compared}")  # fmt: skip
     await journal.close()
 
     with timed() as t:
