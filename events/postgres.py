@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import re
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -137,6 +138,8 @@ class _Transactions:
 
     def __init__(self, datastore: PostgresDatastore, recorder: PostgresJournalRecorder) -> None:
         self.datastore = datastore
+        self.lock_wait_s = 0.0
+        """Seconds this journal's write transactions spent waiting for the table lock."""
         self._lock = [
             *recorder.lock_table_statements,
             # Wakes the library's LISTEN subscribers (other replicas) at commit.
@@ -152,9 +155,15 @@ class _Transactions:
             conn.cursor(row_factory=tuple_row) as raw,
         ):
             if commit:
-                for statement in self._lock:
-                    raw.execute(statement)
-            yield _Cursor(raw)
+                started = time.perf_counter()
+                with conn.pipeline():  # one round trip; it returns once the lock is granted
+                    for statement in self._lock:
+                        raw.execute(statement)
+                self.lock_wait_s += time.perf_counter() - started
+            # Pipeline mode: statements whose results are not read (the inserts) travel with
+            # the next read, so the lock is held for fewer round trips.
+            with conn.pipeline():
+                yield _Cursor(raw)
 
     def close(self) -> None:
         """Close the pool."""
@@ -219,7 +228,13 @@ class PostgresJournal(Journal):
             datastore.close()
             raise JournalError(f"cannot open the journal at {redact(url)}: {exc}") from None
         self._datastore, self.recorder = recorder.writes, recorder
+        self._writes = recorder.writes
         self.codec = codec or EventCodec()
+
+    @property
+    def lock_wait_s(self) -> float:
+        """Seconds this journal's appends have waited for the table lock (other writers')."""
+        return self._writes.lock_wait_s
 
     def _migrate_chain(self, page_size: int = 50_000) -> None:
         """Nothing to migrate: a PostgreSQL journal has had its chain from its first event."""
