@@ -58,6 +58,16 @@ class Button(msgspec.Struct, frozen=True):
     custom_id: str
 
 
+BACKTEST_PREFIX = "ibpicker:backtest:"
+"""A strategy's "Backtest" button: ``ibpicker:backtest:<key>`` or ``…:<key>:<server version>``;
+a click runs ``/backtest`` with that strategy (``commands.discord.views.backtest_action``)."""
+
+
+def backtest_button(key: str, version: int | None = None) -> Button:
+    """The "Backtest" button of a strategy (a server's own at ``version``), for any room's reply."""
+    return Button("Backtest", BACKTEST_PREFIX + key + ("" if version is None else f":{version}"))
+
+
 class Reply(msgspec.Struct, frozen=True):
     """What a command answers: an embed's parts, files, buttons, and further pages."""
 

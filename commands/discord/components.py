@@ -27,13 +27,15 @@ class Components(commands.Cog):
 
     @commands.Cog.listener("on_button_click")
     async def on_button_click(self, inter: MessageInteraction[Any]) -> None:
-        """A "Log trade" button opens its form; a draft's button runs its command; a prev/next
-        button turns the page."""
+        """A "Log trade" button opens its form; a draft's or a strategy's "Backtest" button runs
+        its command; a prev/next button turns the page."""
         custom_id = inter.component.custom_id or ""
         try:
             if views.is_log_trade(custom_id):
                 await self._open_form(inter, custom_id)
-            elif (action := views.draft_action(custom_id)) is not None:
+            elif (
+                action := views.draft_action(custom_id) or views.backtest_action(custom_id)
+            ) is not None:
                 command, options, slow = action
                 await self.front.answer(inter, command, options, slow=slow)
             elif (page := parse_page_id(custom_id)) is not None:

@@ -11,7 +11,9 @@ a modal prefilled with them. The modal's custom id carries the same scan and sym
 A draft's buttons (``ibpicker:draft-save:<command id>``, ``ibpicker:draft-try:<command id>``, built
 by ``commands.strategies.draft``) name the command that drafted it; a click runs ``/strategy save``
 or ``/strategy try`` with that draft, which the service reads back from the journal. They too
-work on a message posted by an earlier run of the bot.
+work on a message posted by an earlier run of the bot. So does a strategy's "Backtest" button
+(``ibpicker:backtest:<key>[:<version>]``, ``commands.core.models.backtest_button``): ``/backtest``
+of that strategy over the watchlist.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Mapping
 
 import disnake
 
+from commands.core.models import BACKTEST_PREFIX
 from commands.strategies.draft import SAVE_PREFIX, TRY_PREFIX
 
 LOG_TRADE_PREFIX = "ibpicker:logtrade:"
@@ -48,6 +51,20 @@ def draft_action(custom_id: str) -> tuple[str, dict[str, object], bool] | None:
         if custom_id.startswith(prefix) and len(custom_id) > len(prefix):
             return command, {"draft": custom_id.removeprefix(prefix)}, slow
     return None
+
+
+def backtest_action(custom_id: str) -> tuple[str, dict[str, object], bool] | None:
+    """``/backtest`` of the strategy a "Backtest" button names (``BACKTEST_PREFIX``: its key,
+    and a server's version number), or ``None`` for another id."""
+    if not custom_id.startswith(BACKTEST_PREFIX):
+        return None
+    key, _, version = custom_id.removeprefix(BACKTEST_PREFIX).partition(":")
+    if not key:
+        return None
+    options: dict[str, object] = {"strategy": key}
+    if version.isdigit():
+        options["version"] = int(version)
+    return "backtest", options, True
 
 
 def is_log_trade(custom_id: str) -> bool:

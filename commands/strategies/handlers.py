@@ -14,7 +14,15 @@ from analysis.errors import StrategyError
 from analysis.strategy import parse_strategy
 from commands.core import text as tx
 from commands.core.handler import Command, Handler, Outcome, State, reject, reply_footer
-from commands.core.models import BLUE, GREEN, Attachment, Invocation, Reply, Upload
+from commands.core.models import (
+    BLUE,
+    GREEN,
+    Attachment,
+    Invocation,
+    Reply,
+    Upload,
+    backtest_button,
+)
 from commands.core.ports import Clock
 from commands.strategies.library import (
     Resolved,
@@ -79,8 +87,9 @@ def handle_strategy_show(cmd: Command, state: State, clock: Clock) -> Outcome:
         line + ("\n" if line.startswith("  - ") and not after.startswith("  - ") else "")
         for line, after in zip(lines, [*lines[1:], ""], strict=True)
     ]
-    base = Reply(title=f"Strategy {found.key}", color=BLUE)
     v = found.version
+    backtest = [backtest_button(found.key, v.version if v is not None else None)]
+    base = Reply(title=f"Strategy {found.key}", color=BLUE, buttons=backtest)
     if v is not None:
         latest = state.library.latest(cmd.inv.guild_id, v.key)
         status = "latest" if latest == v else "removed" if latest is None else "older"
@@ -95,6 +104,7 @@ def handle_strategy_show(cmd: Command, state: State, clock: Clock) -> Outcome:
             attachments=[
                 Attachment(f"{v.key}-{v.label}.yaml", v.yaml_text.encode("utf-8"), "the file")
             ],
+            buttons=backtest,
         )
     return [], tx.paged(base, shown, empty="(no summary)", per_page=25)
 
