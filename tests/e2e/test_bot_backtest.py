@@ -9,25 +9,19 @@ from pathlib import Path
 import pytest
 
 from commands.journal.chart_worker import WORKER
-from tests.e2e.bot_harness import Running, copy_template, prepare_template, running_bot
+from tests.e2e.bot_harness import Running, copy_template, running_bot
 from tests.e2e.discord_standin import DiscordStandin, Reply
 
 STRATEGY = "macd_volume_thrust"
 SYMBOLS = "AAPL,MSFT,NVDA"
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Sample bars and flows fetched once for the module."""
-    return prepare_template(tmp_path_factory.mktemp("bot-template"))
-
-
 @pytest.fixture
 async def running(
     discord_standin: DiscordStandin, template: Path, tmp_path: Path
 ) -> AsyncIterator[Running]:
-    """The real bot on a copy of the template, connected to the stand-in (its chart worker
-    stopped at the end)."""
+    """The real bot on a copy of the template (the e2e conftest's sample data), connected to the
+    stand-in; its chart worker stopped at the end."""
     async with running_bot(discord_standin, copy_template(template, tmp_path / "data")) as r:
         yield r
     WORKER.stop()
