@@ -40,14 +40,14 @@ def buttons(reply: Reply) -> dict[str, str]:
 async def test_backtest_replies_with_figures_chart_and_trades(running: Running) -> None:
     """/backtest (deferred) answers with an embed of the figures, the equity PNG and, asked
     for, the trades as CSV; /backtests then lists the run."""
-    reply = await running.run(
-        "backtest", {"strategy": STRATEGY, "symbols": SYMBOLS, "export": "csv"}
-    )
+    options = {"strategy": STRATEGY, "symbols": SYMBOLS, "from": "2024-06-03", "to": "2025-03-07"}
+    reply = await running.run("backtest", {**options, "export": "csv"})
     assert reply.embeds, reply
     text = reply.text()
     assert "Backtest: MACD Volume Thrust" in text
     assert "Sharpe" in text
     assert "Max drawdown" in text
+    assert "2024-06-03 → 2025-03-07" in text
     attached = files(reply)
     assert attached["backtest.png"].startswith(b"\x89PNG")
     assert attached["trades.csv"].startswith(b"strategy,symbol,direction")
