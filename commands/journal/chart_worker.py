@@ -7,8 +7,9 @@ bot process never imports matplotlib now: ``equity_png`` hands the curve to one 
 (``python -m commands.journal.chart_worker``, started on the first chart: a fresh interpreter, so
 it copies nothing of the bot), which renders with ``commands.journal.charts`` and stays while
 charts keep coming; ``IDLE_S`` after the last one it is told to exit and its memory is the
-system's again. Requests
-and answers are length-prefixed msgpack frames on its stdin and stdout. A worker that died
+system's again. Other rooms' charts go through the same worker (``ChartWorker.render``: a
+``module:function`` the worker imports, with bytes the room encodes, as the backtest's chart).
+Requests and answers are length-prefixed msgpack frames on its stdin and stdout. A worker that died
 (killed for memory) is replaced on the next chart. The first chart after an idle period pays the
 worker's start (about a second and a half here: matplotlib's import, which the bot paid on its
 first chart before).
