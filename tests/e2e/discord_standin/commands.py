@@ -17,6 +17,7 @@ from .world import SnowflakeFactory
 
 SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
 STRING, INTEGER, BOOLEAN, USER, CHANNEL, ROLE, MENTIONABLE, NUMBER = 3, 4, 5, 6, 7, 8, 9, 10
+ATTACHMENT = 11
 
 Resolved = dict[str, dict[str, Any]]
 Resolver = Callable[[int, Any], tuple[str, Resolved]]
@@ -102,7 +103,7 @@ def _typed_value(spec: Mapping[str, Any], value: Any, resolve: Resolver) -> tupl
         return float(value), {}
     if kind == BOOLEAN:
         return bool(value), {}
-    if kind in (USER, CHANNEL, ROLE, MENTIONABLE):
+    if kind in (USER, CHANNEL, ROLE, MENTIONABLE, ATTACHMENT):
         return resolve(kind, value)
     msg = f"option {spec['name']} has type {kind}, which the stand-in does not send"
     raise CommandShapeError(msg)

@@ -16,11 +16,11 @@ from typing import Any
 
 import disnake
 
-from .commands import CHANNEL, MENTIONABLE, ROLE, USER, Resolved, build_options
+from .commands import ATTACHMENT, CHANNEL, MENTIONABLE, ROLE, USER, Resolved, build_options
 from .errors import CommandHiddenError, CommandShapeError, StandinError
 from .interactions import DEFAULT_TIMEOUT, InteractionHandle, InteractionRecord
 from .limits import walk_components
-from .records import Reply, StoredMessage
+from .records import RecordedFile, Reply, StoredMessage
 from .server import ATTACHMENT_SIZE_LIMIT, StandinServer
 from .world import (
     ADMINISTRATOR,
@@ -76,6 +76,8 @@ class DiscordStandin(StandinServer):
 
     def _resolve(self, guild: GuildSpec) -> Callable[[int, Any], tuple[str, Resolved]]:
         def resolve(kind: int, value: Any) -> tuple[str, Resolved]:
+            if kind == ATTACHMENT:
+                return self._uploaded(value)
             target = int(getattr(value, "id", value))
             if kind in (USER, MENTIONABLE) and target in self.world.users:
                 user = self.world.users[target]
@@ -95,6 +97,21 @@ class DiscordStandin(StandinServer):
             raise CommandShapeError(msg)
 
         return resolve
+
+    def _uploaded(self, file: Any) -> tuple[str, Resolved]:
+        """A file a member attaches to a slash command (a ``RecordedFile``): kept and served at
+        its URL on the stand-in (``GET /attachments/<id>/<name>``), as Discord's CDN would."""
+        if not isinstance(file, RecordedFile):
+            msg = f"an attachment option takes a RecordedFile, not {file!r}"
+            raise CommandShapeError(msg)
+        attachment_id = self.ids.next()
+        self._attachments[attachment_id] = file
+        url = f"{self.base_url}/attachments/{attachment_id}/{file.filename}"
+        payload = {
+            "id": str(attachment_id), "filename": file.filename, "size": len(file.data),
+            "url": url, "proxy_url": url, "content_type": file.content_type,
+        }  # fmt: skip
+        return str(attachment_id), {"attachments": {str(attachment_id): payload}}
 
     def _context(
         self,
