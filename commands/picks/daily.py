@@ -192,6 +192,8 @@ class DailyRuns:
         except Exception as exc:
             log.exception("daily scan failed for guild %s", guild_id)
             failures.append(f"scan: {type(exc).__name__}: {exc}")
+        if scan is not None and scan.strategy_name == strategy and scan.strategy_version:
+            title += f" {scan.strategy_version}"  # a server's version (v2), as the scan records
         return msgspec.structs.replace(
             base,
             picks=list(scan.signals) if scan else [],

@@ -8,16 +8,12 @@ import msgspec
 from commands.core.fetching import FetchProgress
 from commands.core.handler import Command
 from commands.core.service import CommandService, Gather
-from commands.strategies.library import resolve
+from commands.strategies.library import resolve_shown
 
 
 def _describe(service: CommandService, cmd: Command) -> str:
     """(On the worker) the summary of the strategy ``/strategy show`` names, its input checked."""
-    state = service.state(cmd.inv.guild_id)
-    version = cmd.options.get("version")
-    found = resolve(
-        state, cmd.inv.guild_id, str(cmd.options["name"]), None if version is None else int(version)
-    )
+    found = resolve_shown(service.state(cmd.inv.guild_id), cmd.inv.guild_id, cmd.options)
     return service.analyzer.describe(found.ref)
 
 

@@ -25,13 +25,12 @@ from commands.core.models import (
 )
 from commands.core.ports import Clock
 from commands.strategies.library import (
-    Resolved,
     add_strategy,
     file_text,
     key_for,
     may_add,
     own,
-    resolve,
+    resolve_shown,
     shipped,
 )
 from events.base import NewEvent
@@ -79,7 +78,7 @@ def handle_strategies(cmd: Command, state: State, clock: Clock) -> Outcome:
 def handle_strategy_show(cmd: Command, state: State, clock: Clock) -> Outcome:
     """One strategy's summary (gathered from the analyzer) at the version asked for; a server's
     version carries its YAML file."""
-    found = _resolved(cmd, state)
+    found = resolve_shown(state, cmd.inv.guild_id, cmd.options)
     lines = str(cmd.context.get("strategy_text", "")).splitlines()
     # A blank line ends the list of entry conditions, so the lines after it are not read as
     # part of its last item; long summaries go on pages, never cut.
@@ -107,13 +106,6 @@ def handle_strategy_show(cmd: Command, state: State, clock: Clock) -> Outcome:
             buttons=backtest,
         )
     return [], tx.paged(base, shown, empty="(no summary)", per_page=25)
-
-
-def _resolved(cmd: Command, state: State) -> Resolved:
-    version = cmd.options.get("version")
-    return resolve(
-        state, cmd.inv.guild_id, str(cmd.options["name"]), None if version is None else int(version)
-    )
 
 
 def handle_strategy_add(cmd: Command, state: State, clock: Clock) -> Outcome:

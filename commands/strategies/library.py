@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePath
+from typing import Any
 
 from analysis.errors import StrategyError
 from analysis.strategy import Strategy, parse_strategy
@@ -94,6 +96,12 @@ def resolve(state: State, guild_id: int, name: str, version: int | None = None) 
     if info is None:
         raise _unknown(name, state, guild_id)
     return Resolved(key=info.name, origin=info.origin, label=info.version, ref=info.name, info=info)
+
+
+def resolve_shown(state: State, guild_id: int, options: Mapping[str, Any]) -> Resolved:
+    """What ``/strategy show name: [version:]`` names (``resolve``)."""
+    version = options.get("version")
+    return resolve(state, guild_id, str(options["name"]), None if version is None else int(version))
 
 
 def _of_version(found: LibraryVersion) -> Resolved:

@@ -214,6 +214,7 @@ async def test_schedule_log_trade_and_daily_run_take_the_servers_strategy(
     ).ok
     run = await service.execute("schedule run", {}, members.inv(admin=True))
     assert run.ok, run.description
+    assert run.title.endswith("my_cross v1")
     scan = next(e for e in events(service) if isinstance(e, SignalsGenerated))
     assert (scan.strategy_name, scan.strategy_version) == ("my_cross", "v1")
     assert scan.strategy_hash == hashlib.sha256(CROSS).hexdigest()
