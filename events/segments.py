@@ -57,7 +57,7 @@ ZSTD_LEVEL = 6
 DICTIONARY = 1
 """The zstd dictionary new segments are compressed with (trained by
 ``scripts/train_segment_dictionary.py``; a new one gets the next number, old ones stay)."""
-DICTIONARIES = {1: "554290fd5724d7ee9dcc458877c52cd471a75184c182f151700abf300d8ffd1d"}
+DICTIONARIES = {1: "686acf298276be62de9c77d32ed42ac99a8aed1fea67dbc2ee0523bbae9ae2be"}
 """Every dictionary a segment may name: its number and the SHA-256 of its file."""
 _DICTIONARY_DIR = Path(__file__).with_name("segment_dictionaries")
 _NAME = re.compile(r"^segments/(\d{12})-(\d{12})\.seg$")
