@@ -28,13 +28,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
-from commands.console.console import ConsoleSession, Printer
+from analysis.strategy import load_strategy
+from commands.console.console import LOCAL_GUILD, ConsoleSession, Printer
 from commands.core.service import CommandService
 from commands.core.spec import COMMANDS
 from commands.wiring import close_service, open_service
 from projections.registry import all_analytics_projections
 from projections.verify import verify
 from projections.workspace import Workspace, analytics_path, journal_path
+from tests.support.backtest_data import append, sample_events, strategy_added
 from tests.support.clocks import FakeClock
 from tests.unit.commands.fakes import FakeAnalyzer, FakeCalendar, FakeFetcher
 
@@ -66,6 +68,8 @@ NUMERIC_OPTIONS = [
 """Every numeric option of every command: (command, option)."""
 
 OPEN_BASE = {"symbol": "AAPL", "direction": "long", "entry": "100", "size": "1"}
+BACKTEST_BASE = {"strategy": "bt", "symbols": "AAPL", "export": "json", "from": "2026-06-01"}
+BACKTEST_TEXT = load_strategy("macd_volume_thrust").text
 
 
 def _number_text() -> st.SearchStrategy[str]:
@@ -266,6 +270,9 @@ def test_every_numeric_option_refuses_clearly_or_loads_everywhere(
     session, out = _session(service, tmp_path)
     loop = asyncio.new_event_loop()
     outcomes = {"accepted": 0, "refused": 0}
+    # /backtest's numbers need a strategy it can run and bars to run it on (the server's own).
+    ready = [*sample_events(["AAPL"]), strategy_added(LOCAL_GUILD, "bt", BACKTEST_TEXT)]
+    loop.run_until_complete(append(service, ready, "backtest-data", LOCAL_GUILD))
 
     def line(command: str, options: dict[str, str]) -> str:
         return " ".join([f"/{command}", *(_token(k, v, True) for k, v in options.items())])
@@ -293,6 +300,10 @@ def test_every_numeric_option_refuses_clearly_or_loads_everywhere(
             options = {"symbols": "AAPL"}
         if command == "schedule set":
             options = {"strategy": "rsi_flow"}
+        if command == "strategy show":
+            options = {"name": "bt"}  # a server's own, so its version option means something
+        if command in ("backtest", "backtests"):
+            options = dict(BACKTEST_BASE)
         options[option] = value
         head = service.journal.head()
         reply = loop.run_until_complete(session.run_line(line(command, options)))

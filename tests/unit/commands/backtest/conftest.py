@@ -4,8 +4,8 @@ strategies and analytics: what ``/backtest`` reads."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
-from datetime import UTC, date, datetime
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,10 +14,8 @@ from commands.core.adapters import StoredMarketData, StrategyAnalyzer
 from commands.core.service import CommandService
 from commands.journal.chart_worker import WORKER
 from commands.wiring import ANALYTICS_FILE, close_service, open_service
-from events.base import Actor, NewEvent
-from events.market import BarsFetched, EarningsDate, EarningsFetched, FlowAlertsFetched
-from fetchers.sample import SampleProvider
 from projections.analytics import Analytics
+from tests.support.backtest_data import append, sample_events
 from tests.support.clocks import FakeClock
 from tests.unit.commands.fakes import FakeFetcher
 
@@ -25,34 +23,6 @@ NOW = datetime(2026, 12, 3, 21, 30, tzinfo=UTC)
 """A Thursday after the close: the sample data's last session is 2026-12-03."""
 SYMBOLS = ("AAPL", "MSFT", "NVDA", "JPM", "NFLX")
 GUILD = 100
-
-
-LAST_SESSION = date(2026, 12, 3)
-
-
-def sample_events(symbols: Sequence[str]) -> list[NewEvent]:
-    """What ``/fetch stocks`` and ``/fetch flows`` append for ``symbols`` from the sample data
-    up to ``LAST_SESSION``."""
-    provider = SampleProvider(today=LAST_SESSION)
-    out: list[NewEvent] = []
-    for s in symbols:
-        out.append(
-            NewEvent(f"bars:{s}", BarsFetched(symbol=s, source="sample", bars=provider.bars(s)))
-        )
-        alerts = provider.alerts(s)
-        out.append(
-            NewEvent(f"flow:{s}", FlowAlertsFetched(source="sample", symbols=[s], alerts=alerts))
-        )
-    entries = [EarningsDate(symbol=s, day=date(2026, 10, 29)) for s in symbols]
-    out.append(NewEvent("earnings", EarningsFetched(source="sample", entries=entries)))
-    return out
-
-
-async def append(service: CommandService, events: list[NewEvent], command_id: str) -> None:
-    """Append ``events`` as one command (on the service's worker, as a fetch does)."""
-    await service.call(
-        lambda: service.append(events, command_id=command_id, actor=Actor(guild_id=GUILD))
-    )
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -73,6 +43,6 @@ async def service(tmp_path: Path) -> AsyncIterator[CommandService]:
         clock=FakeClock(NOW),
         analytics=analytics,
     )
-    await append(svc, sample_events(SYMBOLS), "fetch-1")
+    await append(svc, sample_events(SYMBOLS), "fetch-1", GUILD)
     yield svc
     close_service(svc)

@@ -15,9 +15,9 @@ from analysis.strategy import load_strategy
 from commands.core.service import CommandService, Reply
 from events.audit import CommandHandled
 from events.backtests import BacktestCompleted
-from events.base import Envelope, NewEvent
-from events.strategies import StrategyAdded, library_stream
-from tests.unit.commands.backtest.conftest import GUILD, SYMBOLS, append, sample_events
+from events.base import Envelope
+from tests.support.backtest_data import append, sample_events, strategy_added
+from tests.unit.commands.backtest.conftest import GUILD, SYMBOLS
 from tests.unit.commands.fakes import Members
 
 STRATEGY = "macd_volume_thrust"
@@ -204,11 +204,8 @@ async def test_a_server_strategy_runs_at_its_exact_version(service: CommandServi
     text = load_strategy(STRATEGY).text
     changed = text.replace("MACD Volume Thrust", "Mine")
     for version, yaml_text in ((1, text), (2, changed)):
-        added = StrategyAdded(
-            guild_id=GUILD, key="mine", version=version, yaml_text=yaml_text,
-            sha256=hashlib.sha256(yaml_text.encode()).hexdigest(), added_by=1,
-        )  # fmt: skip
-        await append(service, [NewEvent(library_stream(GUILD), added)], f"add-{version}")
+        added = strategy_added(GUILD, "mine", yaml_text, version)
+        await append(service, [added], f"add-{version}")
     reply = await run(service, "bt-own", strategy="mine", version=1)
     assert reply.ok, reply.description
     (ev,) = [e.event for e in stored(service, "bt-own") if isinstance(e.event, BacktestCompleted)]

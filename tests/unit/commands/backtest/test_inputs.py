@@ -12,7 +12,8 @@ from commands.backtest.chart import buy_and_hold
 from commands.backtest.inputs import JournalMarketData
 from commands.core.adapters import StoredMarketData
 from commands.core.service import CommandService
-from tests.unit.commands.backtest.conftest import SYMBOLS, append, sample_events
+from tests.support.backtest_data import append, sample_events
+from tests.unit.commands.backtest.conftest import SYMBOLS
 
 
 def _same_bars(a: dict[str, SymbolBars], b: dict[str, SymbolBars]) -> None:
