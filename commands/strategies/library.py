@@ -84,6 +84,11 @@ def resolve(state: State, guild_id: int, name: str, version: int | None = None) 
     key = name.strip().lower()
     if version is not None:
         found = state.library.versions(guild_id, key)
+        if not found and find_strategy(name, shipped(state)) is not None:
+            raise reject(
+                f"{tx.escape(key)!s} is shipped: only this server's own strategies have versions "
+                "(leave version: out)."
+            )
         if not found:
             raise _unknown(name, state, guild_id)
         if not 1 <= version <= len(found):

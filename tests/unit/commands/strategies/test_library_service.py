@@ -106,6 +106,10 @@ async def test_adding_a_key_again_makes_a_new_version_and_past_scans_keep_theirs
     none = await service.execute("strategy show", {"name": "my_cross", "version": 3}, members.inv())
     assert not none.ok
     assert "versions 1 to 2" in none.description
+    shipped = await service.execute(
+        "strategy show", {"name": "rsi_flow", "version": 1}, members.inv()
+    )
+    assert "only this server's own strategies have versions" in shipped.description
     same = await add(service, members, upload(changed))
     assert not same.ok
     assert "exactly this text already" in same.description
