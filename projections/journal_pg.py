@@ -57,8 +57,9 @@ class MigrateOutcome(msgspec.Struct, frozen=True):
 
 
 def register(journal_app: typer.Typer) -> None:
-    """Add ``migrate`` to the ``journal`` group."""
+    """Add ``migrate`` and ``migrate-back`` to the ``journal`` group."""
     journal_app.command("migrate")(migrate_command)
+    journal_app.command("migrate-back")(migrate_back_command)
 
 
 def migrate_command(
@@ -129,3 +130,62 @@ def _outcome(
         projections={c.name: c.outcome for c in checked.projections},
         sound=not found and checked.sound,
     )
+
+
+def migrate_back_command(
+    source: Annotated[
+        str,
+        typer.Option("--from", help="The PostgreSQL database: postgresql://user@host:port/db."),
+    ],
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Copy the PostgreSQL journal into the folder's SQLite file, as stored (every position,
+    state and command id), and compare it event by event: the way back to one replica, or a
+    backup that ``ibpicker sync push`` ships as segments. The folder must hold no events; stop
+    the writers first. Exit 1 when the copy differs."""
+    from events.postgres import PostgresJournalReader, copy_to_sqlite, differences, is_postgres_url
+
+    if not is_postgres_url(source):
+        cli_options.fail("--from must be a postgresql:// URL")
+    folder = resolve_data_dir(data_dir)
+    final = journal_path(folder)
+    try:
+        lock = WriterLock(folder).acquire()
+    except WriterBusyError as exc:
+        cli_options.fail(f"{exc} (stop the bot first)", code=1)
+    try:
+        if final.exists() and _head(final):
+            cli_options.fail(f"{final} already holds events: use an empty --data-dir")
+        partial = final.with_name(final.name + ".partial")
+        for leftover in (partial, *(final.with_name(final.name + x) for x in ("", "-wal", "-shm"))):
+            leftover.unlink(missing_ok=True)
+        # Written aside and renamed: an interrupted copy leaves no half journal in the folder.
+        copied = copy_to_sqlite(source, partial)
+        partial.rename(final)
+        original, copy = PostgresJournalReader(source), JournalReader(final)
+        try:
+            found = differences(original, copy)
+        finally:
+            original.close()
+            copy.close()
+    except JournalError as exc:
+        cli_options.fail(str(exc), code=1)
+    finally:
+        lock.release()
+    if as_json:
+        cli_options.out.print_json(
+            msgspec.json.encode({"copied": copied, "differences": found}).decode()
+        )
+    else:
+        verdict = "identical, event by event" if not found else "DIFFERS: " + "; ".join(found)
+        cli_options.out.print(f"copied {copied:,} events to {final}; {verdict}", markup=False)
+    raise typer.Exit(0 if not found else 1)
+
+
+def _head(path: Path) -> int:
+    reader = JournalReader(path)
+    try:
+        return reader.head()
+    finally:
+        reader.close()

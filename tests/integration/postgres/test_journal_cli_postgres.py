@@ -217,3 +217,30 @@ def test_migrate_refuses_a_database_holding_another_journal(
     check = Journal.open("", url=pg_url)
     assert check.head() == 3
     check.close()
+
+
+def test_migrate_back_copies_the_postgres_journal_into_an_empty_folder(
+    twins: tuple[str, str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """migrate-back writes the PostgreSQL journal into the folder's SQLite file byte for byte
+    (the same rows as the twin SQLite journal), and refuses a folder that already holds events."""
+    sqlite_dir, url, _ = twins
+    back = tmp_path / "back"
+    code, out, err = run(monkeypatch, None, "migrate-back", "--from", url, "--json",
+                         "--data-dir", str(back))  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out) == {"copied": 14, "differences": []}
+    copy, twin = (
+        JournalReader(back / "journal.sqlite"),
+        JournalReader(Path(sqlite_dir) / "journal.sqlite"),
+    )
+    try:
+        assert [r for p in copy.row_pages() for r in p.rows] == [
+            r for p in twin.row_pages() for r in p.rows
+        ]
+    finally:
+        copy.close()
+        twin.close()
+    code, _, err = run(monkeypatch, None, "migrate-back", "--from", url, "--data-dir", str(back))
+    assert code == 2
+    assert "already holds events" in err
