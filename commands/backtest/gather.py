@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import msgspec
 
@@ -174,7 +174,9 @@ async def gather_backtest(
     return msgspec.structs.replace(cmd, context={"backtest": outcome})
 
 
-def past_runs(service: CommandService, guild_id: int, strategy: str | None) -> list[Any]:
+def past_runs(
+    service: CommandService, guild_id: int, strategy: str | None
+) -> list[tuple[int, BacktestCompleted]]:
     """(On the worker) the guild's ``backtest_completed`` events, newest first."""
     stream = backtests_stream(guild_id)
     found: list[tuple[int, BacktestCompleted]] = []

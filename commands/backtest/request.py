@@ -94,7 +94,10 @@ def parse_request(cmd: Command, state: State) -> BacktestRequest:
         )
     if len(names) > MAX_COMPARED:
         raise reject(f"At most {MAX_COMPARED} strategies in one compare (got {len(names)}).")
-    keys = tuple(dict.fromkeys(n.lower() for n in names))
+    given: dict[str, str] = {}
+    for name in names:  # the same strategy twice runs once; a file's path keeps its case
+        given.setdefault(name.lower(), name)
+    keys = tuple(given.values())
     capital = _number(o, "capital", DEFAULT_CAPITAL)
     if capital <= 0:
         raise reject(f"capital must be more than 0 (got {capital:g}).")
