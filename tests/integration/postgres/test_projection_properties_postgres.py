@@ -58,13 +58,13 @@ def test_state_invariant_holds_on_postgres(
     check_state_invariant(empty(module_journal), cmds, data)
 
 
-@settings(INVARIANT, max_examples=25)
+@settings(INVARIANT, max_examples=10)
 @given(cmds=feeding_every_projection())
 def test_analytics_rebuilt_from_postgres_equal_those_from_sqlite(
     module_journal: Journal, cmds: Commands
 ) -> None:
     """For any journal, every analytics projection rebuilt from the PostgreSQL journal has the
-    same tables and position as one rebuilt from a SQLite journal of the same commands. 25
+    same tables and position as one rebuilt from a SQLite journal of the same commands. 10
     examples: the backend only changes where the bytes are read from; the 200-example
     incremental == rebuild invariant runs on SQLite (tests/property/core)."""
     projections = all_analytics_projections()
