@@ -149,21 +149,21 @@ class _Transactions:
     @contextlib.contextmanager
     def transaction(self, *, commit: bool) -> Iterator[_Cursor]:
         """A cursor in a transaction, committed at the end when ``commit``."""
+        # Pipeline mode: statements whose results are not read (the lock, NOTIFY, the inserts,
+        # COMMIT) travel with the next read, so the lock is held for fewer round trips.
         with (
             self.datastore.get_connection() as conn,
+            conn.pipeline() as pipeline,
             conn.transaction(force_rollback=not commit),
             conn.cursor(row_factory=tuple_row) as raw,
         ):
             if commit:
                 started = time.perf_counter()
-                with conn.pipeline():  # one round trip; it returns once the lock is granted
-                    for statement in self._lock:
-                        raw.execute(statement)
+                for statement in self._lock:
+                    raw.execute(statement)
+                pipeline.sync()  # returns once the lock is granted
                 self.lock_wait_s += time.perf_counter() - started
-            # Pipeline mode: statements whose results are not read (the inserts) travel with
-            # the next read, so the lock is held for fewer round trips.
-            with conn.pipeline():
-                yield _Cursor(raw)
+            yield _Cursor(raw)
 
     def close(self) -> None:
         """Close the pool."""
@@ -192,7 +192,8 @@ def open_datastore(url: str, *, pool_size: int = 2) -> PostgresDatastore:
         password=str(params.pop("password", "")),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pre_ping=True,
+        # No pre-ping: it costs a round trip per transaction; a connection a failover broke
+        # fails one call, and the pool replaces it.
         originator_id_type="text",
     )
     if params and isinstance(datastore.pool.kwargs, dict):
