@@ -131,7 +131,14 @@ def _walk(node: Any, leaves: list[Any]) -> Shape:
         leaves.extend(items)
         kids: tuple[Shape, ...] = (0,) * len(node)
     else:
-        kids = tuple([_walk(item, leaves) for item in items])
+        found: list[Shape] = []
+        for item in items:  # leaves here directly: a call per item costs more than the item
+            if type(item) in _CONTAINERS:
+                found.append(_walk(item, leaves))
+            else:
+                leaves.append(item)
+                found.append(0)
+        kids = tuple(found)
     return (1, kids) if keys is None else (2, keys, kids)
 
 

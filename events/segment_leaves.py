@@ -41,6 +41,7 @@ _FLOAT_TRIES = 8  # full-precision floats in a row before a column stops trying 
 # Leaf kinds inside a column.
 _NONE, _FALSE, _TRUE, _INT, _SCALED_FLOAT, _FLOAT, _DECIMAL_STR = 0, 1, 2, 3, 4, 5, 6
 _DATE_STR, _NUMBERED_STR, _STR, _DATETIME, _OTHER = 7, 8, 9, 10, 11
+_VALUELESS = {_NONE: None, _FALSE: False, _TRUE: True}
 
 
 def encode_column(items: list[Any], strings: dict[str, tuple[int, Any]]) -> list[Any]:
@@ -248,10 +249,17 @@ def _pack_strings(texts: list[str]) -> list[Any]:
 
 
 def decode_column(column: list[Any]) -> list[Any]:
+    """The values of a column ``encode_column`` packed (raises ``ValueError`` and the like on a
+    malformed one)."""
     kinds, count, parts = column
     unpacked = {kind: _unpack_part(kind, part) for kind, part in parts}
     if isinstance(kinds, int):
-        kinds = bytes([kinds]) * count
+        if kinds in _VALUELESS:
+            return [_VALUELESS[kinds]] * count
+        values = list(unpacked[kinds]) if len(unpacked) == 1 else []
+        if len(values) != count:
+            raise ValueError(f"a column of {count} values of kind {kinds} holds {len(values)}")
+        return values
     if len(kinds) != count:
         raise ValueError(f"a column lists {len(kinds)} kinds for {count} values")
     return [_value(kind, unpacked) for kind in kinds]
