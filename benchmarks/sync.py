@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
 import json
 import shutil
 import socket
@@ -31,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,7 @@ from typing import Any
 # the project before it so ``sync`` is the package; ``_common`` and ``journal`` are still found.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import sync.shipper as shipper_module
 from benchmarks._common import peak_rss_mib, percentile, print_json_last, say, timed
 from benchmarks.journal import MixGenerator, generate
 from events.journal import AsyncJournal, Journal
@@ -160,6 +164,18 @@ def codec_cpu_us(records: list[RawRecord], version: int, repeats: int = 5) -> tu
     )
 
 
+@contextlib.contextmanager
+def segment_format(version: int) -> Iterator[None]:
+    """Make the shipper write segments of format ``version`` for the block (the previous format
+    stays writable for comparisons: ``encode_segment(..., version=2)``)."""
+    # The shipper calls the name it imported: swap that name, then put the function back.
+    setattr(shipper_module, "encode_segment", functools.partial(encode_segment, version=version))  # noqa: B010
+    try:
+        yield
+    finally:
+        setattr(shipper_module, "encode_segment", encode_segment)  # noqa: B010
+
+
 def compare_formats(figures: dict[str, Any], key: str, new: int, old: int, events: int) -> str:
     """Record bytes per event of both formats and their ratio; the line comparing them."""
     figures[key] = round(new / events, 2)
@@ -268,19 +284,22 @@ async def command_loop(
 async def measure_commands(
     tmp: Path, azurite: Azurite, commands: int, durable: int
 ) -> dict[str, Any]:
-    """Shipping on vs off (medians of five alternating rounds), and durable-ack latency."""
+    """Shipping on vs off (medians of five alternating rounds; "on-v2": shipping as the previous
+    segment format would, for comparison), and durable-ack latency."""
     on = SyncConfig(health_port=None)
-    rates: dict[str, list[float]] = {"off": [], "on": []}
-    cpu: dict[str, list[float]] = {"off": [], "on": []}
+    modes = ("off", "on", "on-v2")
+    rates: dict[str, list[float]] = {mode: [] for mode in modes}
+    cpu: dict[str, list[float]] = {mode: [] for mode in modes}
     off_latencies: list[float] = []
     # fsync latency on a shared disk swings several-fold from one run to the next: alternate
     # the modes over several rounds and compare medians; CPU per command is the steadier figure.
     for round_ in range(5):
-        for mode in ("off", "on"):
-            rate, lat, cpu_ms = await command_loop(
-                tmp / f"cmd-{mode}-{round_}", commands, on if mode == "on" else None,
-                azurite, f"ship-{mode}-{round_}",
-            )  # fmt: skip
+        for mode in modes:
+            with segment_format(2 if mode == "on-v2" else FORMAT_VERSION):
+                rate, lat, cpu_ms = await command_loop(
+                    tmp / f"cmd-{mode}-{round_}", commands, None if mode == "off" else on,
+                    azurite, f"ship-{mode}-{round_}",
+                )  # fmt: skip
             cpu[mode].append(cpu_ms)
             rates[mode].append(rate)
             if mode == "off":
@@ -290,12 +309,20 @@ async def measure_commands(
         "durable",
     )  # fmt: skip
     off_rate, on_rate = statistics.median(rates["off"]), statistics.median(rates["on"])
+    v2_rate = statistics.median(rates["on-v2"])
+    cpu_off, cpu_on = statistics.median(cpu["off"]), statistics.median(cpu["on"])
+    cpu_v2 = statistics.median(cpu["on-v2"])
     return {
-        "cpu_ms_per_command_shipping_off": round(statistics.median(cpu["off"]), 3),
-        "cpu_ms_per_command_shipping_on": round(statistics.median(cpu["on"]), 3),
+        "cpu_ms_per_command_shipping_off": round(cpu_off, 3),
+        "cpu_ms_per_command_shipping_on": round(cpu_on, 3),
+        "cpu_ms_per_command_shipping_on_v2": round(cpu_v2, 3),
         "commands_per_s_shipping_off": round(off_rate),
         "commands_per_s_shipping_on": round(on_rate),
+        "commands_per_s_shipping_on_v2": round(v2_rate),
         "shipping_ratio": round(on_rate / off_rate, 3),
+        "shipping_ratio_v2": round(v2_rate / off_rate, 3),
+        "shipping_cpu_ratio": round(cpu_off / cpu_on, 3),
+        "shipping_cpu_ratio_v2": round(cpu_off / cpu_v2, 3),
         "command_p99_ms_off": round(percentile(off_latencies, 99), 2),
         "command_p99_ms_durable_ack": round(percentile(durable_latencies, 99), 2),
         "durable_ack_added_p99_ms": round(
@@ -398,9 +425,13 @@ def run(args: argparse.Namespace) -> None:
         figures.update(commands)
         say(
             f"commands/s shipping off {commands['commands_per_s_shipping_off']:,}, on "
-            f"{commands['commands_per_s_shipping_on']:,}: ratio {commands['shipping_ratio']}; CPU "
-            f"per command {commands['cpu_ms_per_command_shipping_off']} ms off, "
-            f"{commands['cpu_ms_per_command_shipping_on']} ms on"
+            f"{commands['commands_per_s_shipping_on']:,} (format v{FORMAT_VERSION}) vs "
+            f"{commands['commands_per_s_shipping_on_v2']:,} (v2): ratio "
+            f"{commands['shipping_ratio']} vs {commands['shipping_ratio_v2']}; CPU per command "
+            f"{commands['cpu_ms_per_command_shipping_off']} ms off, "
+            f"{commands['cpu_ms_per_command_shipping_on']} ms on (v{FORMAT_VERSION}), "
+            f"{commands['cpu_ms_per_command_shipping_on_v2']} ms on (v2): CPU ratio "
+            f"{commands['shipping_cpu_ratio']} vs {commands['shipping_cpu_ratio_v2']}"
         )
         say(
             f"durable ack: p99 {commands['command_p99_ms_durable_ack']} ms vs "
