@@ -283,6 +283,10 @@ class JournalAppends(ApplicationRecorder):
     def _insert_rows(self, c: Any, head: int, stored_events: Sequence[StoredEvent]) -> None:
         raise NotImplementedError
 
+    def _chain_at(self, c: Any, head: int) -> bytes:
+        # PostgreSQL reads it with the head, in the same round trip.
+        return chain_at(c, head)
+
     def append_rows(
         self, c: Any, stored_events: Sequence[StoredEvent], *, command_id: str | None
     ) -> list[int]:
@@ -303,7 +307,7 @@ class JournalAppends(ApplicationRecorder):
             for p, s in zip(positions, stored_events, strict=True)
         ]
         c.executemany(
-            "INSERT INTO event_chain VALUES (?, ?)", list(extend(chain_at(c, head), rows))
+            "INSERT INTO event_chain VALUES (?, ?)", list(extend(self._chain_at(c, head), rows))
         )
         if command_id is not None and positions:
             c.execute(

@@ -77,6 +77,8 @@ class _Cursor:
 
     def __init__(self, cursor: psycopg.Cursor[TupleRow]) -> None:
         self._cursor = cursor
+        self.chain_hint: tuple[int, bytes | None] | None = None
+        """(head, chain hash at it) as the recorder last read them in this transaction."""
 
     def execute(self, query: str | SQL | Composed, params: Sequence[Any] | None = None) -> _Cursor:
         """Run one statement."""
@@ -105,9 +107,21 @@ class PostgresJournalRecorder(JournalAppends, PostgresApplicationRecorder):
         self.writes = _Transactions(datastore, self)
 
     def _head(self, c: Any) -> int:
-        c.execute("SELECT MAX(rowid) FROM stored_events")
+        # The chain hash at the head comes along (one round trip less under the lock).
+        c.execute(
+            "SELECT h.head, (SELECT hash FROM event_chain WHERE position = h.head) "
+            "FROM (SELECT COALESCE(MAX(rowid), 0) AS head FROM stored_events) AS h"
+        )
         row = c.fetchone()
-        return int(row[0] or 0) if row is not None else 0
+        head = int(row[0]) if row is not None else 0
+        c.chain_hint = (head, bytes(row[1]) if row is not None and row[1] is not None else None)
+        return head
+
+    def _chain_at(self, c: Any, head: int) -> bytes:
+        hint = getattr(c, "chain_hint", None)
+        if hint is not None and hint[0] == head and hint[1] is not None:
+            return bytes(hint[1])
+        return super()._chain_at(c, head)
 
     def _insert_rows(self, c: Any, head: int, stored_events: Sequence[StoredEvent]) -> None:
         # Explicit positions read under the table lock: gap-free, unlike the bigserial default.
