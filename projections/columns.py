@@ -7,7 +7,8 @@ not), so a column's type is written in one place.
 Converting Python ``date`` and tz-aware ``datetime`` objects with ``pa.array`` costs about
 1.7 µs a value (pyarrow calls back into Python for each); rendering them to ISO strings with
 msgspec and letting Arrow's C++ parser cast them costs about 0.3 µs. Those two column kinds take
-the fast path; everything else goes straight to ``pa.array``.
+the fast path, and so do decimals (``str`` of each, then Arrow's parser: ~7x faster than
+``pa.array`` of ``Decimal`` objects); everything else goes straight to ``pa.array``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ def column(values: Sequence[Any] | pa.Array, kind: pa.DataType) -> pa.Array:
             return pa.array(msgspec.to_builtins(values), type=pa.string()).cast(kind)
         except (pa.ArrowInvalid, TypeError):
             pass  # naive datetimes or odd values: the exact, slower conversion below
+    if pa.types.is_decimal(kind):
+        # Arrow converts a Python Decimal in ~7x the time its parser takes for the same digits
+        # as text; the result is the same value, and too many places fail alike.
+        text = [None if v is None else str(v) for v in values]
+        return pa.array(text, type=pa.string()).cast(kind)
     return pa.array(values, type=kind)
 
 
