@@ -44,9 +44,13 @@ ARG GIT_SHA=unknown
 LABEL org.opencontainers.image.title="ibpicker" \
       org.opencontainers.image.revision="${GIT_SHA}"
 
+# MALLOC_ARENA_MAX=2: glibc gives each thread that allocates (the event loop, the journal writer,
+# DuckDB's and the loader's threads) an arena of its own and keeps what they free; two arenas
+# cut the bot's peak RSS by ~27 MiB in benchmarks/bot.py (334 -> 307 MiB), at no measured cost.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
+    MALLOC_ARENA_MAX=2 \
     IBPICKER_DATA_DIR=/data
 
 # A numeric uid/gid so the platform (and hadolint) can tell it is not root without /etc/passwd.

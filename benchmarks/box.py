@@ -277,6 +277,10 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+CONTAINER_ENV = {"MALLOC_ARENA_MAX": "2"}
+"""What the Dockerfile's runtime stage sets that changes memory: every scenario runs with it."""
+
+
 def run_once(
     name: str, command: list[str], *, boxed: bool, log: Path, cgroup_root: Path = CGROUP_ROOT
 ) -> dict[str, Any]:
@@ -290,6 +294,7 @@ def run_once(
             process = subprocess.Popen(
                 command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
                 preexec_fn=box.join if box is not None else None,
+                env=os.environ | CONTAINER_ENV,
             )  # fmt: skip
             sampler = Sampler(process.pid, box)
             thread = threading.Thread(target=sampler.run, daemon=True)
