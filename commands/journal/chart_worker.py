@@ -11,8 +11,8 @@ system's again. Other rooms' charts go through the same worker (``ChartWorker.re
 ``module:function`` the worker imports, with bytes the room encodes, as the backtest's chart).
 Requests and answers are length-prefixed msgpack frames on its stdin and stdout. A worker that died
 (killed for memory) is replaced on the next chart. The first chart after an idle period pays the
-worker's start (the equity chart is drawn with Pillow now: ~0.1 s of CPU and ~19 MiB; a backtest chart
-still imports matplotlib there, about a second and a half).
+worker's start (the equity chart is drawn with Pillow now: ~0.1 s of CPU and ~19 MiB; a
+backtest chart still imports matplotlib there, about a second and a half).
 """
 
 from __future__ import annotations
