@@ -18,6 +18,7 @@ their cheapest exact form; ``decode_column`` gives back the very same values:
 from __future__ import annotations
 
 import itertools
+import operator
 import re
 import struct
 from collections.abc import Iterator, Sequence
@@ -41,6 +42,7 @@ _FLOAT_TRIES = 8  # full-precision floats in a row before a column stops trying 
 # Leaf kinds inside a column.
 _NONE, _FALSE, _TRUE, _INT, _SCALED_FLOAT, _FLOAT, _DECIMAL_STR = 0, 1, 2, 3, 4, 5, 6
 _DATE_STR, _NUMBERED_STR, _STR, _DATETIME, _OTHER = 7, 8, 9, 10, 11
+_FIRST, _SECOND = operator.itemgetter(0), operator.itemgetter(1)
 _VALUELESS = {_NONE: None, _FALSE: False, _TRUE: True}
 
 
@@ -91,10 +93,10 @@ def encode_column(items: list[Any], strings: dict[str, tuple[int, Any]]) -> list
 
 def _by_kind(count: int, classified: list[tuple[int, Any]]) -> list[Any]:
     """The column of values already classified (``(kind, part)`` each)."""
-    kinds = bytearray([kind for kind, _ in classified])
+    kinds = bytearray(map(_FIRST, classified))
     distinct = set(kinds)
     if len(distinct) == 1:
-        return _packed(kinds, count, {kinds[0]: [part for _, part in classified]})
+        return _packed(kinds, count, {kinds[0]: list(map(_SECOND, classified))})
     parts = {kind: [part for k, part in classified if k == kind] for kind in distinct}
     return _packed(kinds, count, parts)
 
@@ -192,12 +194,12 @@ def _pack_part(kind: int, part: list[Any]) -> Any:
     if kind in (_INT, _DATE_STR, _DATETIME):
         return _pack_ints(part)
     if kind in (_SCALED_FLOAT, _DECIMAL_STR):
-        return [_pack_ints([m for m, _ in part]), bytes(d + 1 for _, d in part)]
+        return [_pack_ints(list(map(_FIRST, part))), bytes(d + 1 for d in map(_SECOND, part))]
     if kind == _FLOAT:
         raw = struct.pack(f"<{len(part)}d", *part)
         return b"".join(raw[i::8] for i in range(8))  # byte planes: alike bytes side by side
     if kind == _NUMBERED_STR:
-        return [_pack_strings([p for p, _ in part]), _pack_ints([n for _, n in part])]
+        return [_pack_strings(list(map(_FIRST, part))), _pack_ints(list(map(_SECOND, part)))]
     if kind == _STR:
         return _pack_strings(part)
     return part
@@ -241,11 +243,11 @@ def _unplane(width: int, planes: bytes) -> list[int]:
 
 def _pack_strings(texts: list[str]) -> list[Any]:
     """``[distinct, indexes]`` when strings repeat, else ``texts`` as they are (``[list]``)."""
-    distinct: dict[str, int] = {}
-    indexes = [distinct.setdefault(t, len(distinct)) for t in texts]
-    if len(distinct) * 2 <= len(texts):
-        return [list(distinct), indexes]
-    return [texts]
+    distinct = dict.fromkeys(texts)
+    if len(distinct) * 2 > len(texts):
+        return [texts]
+    index = {text: i for i, text in enumerate(distinct)}
+    return [list(distinct), list(map(index.__getitem__, texts))]
 
 
 def decode_column(column: list[Any]) -> list[Any]:
