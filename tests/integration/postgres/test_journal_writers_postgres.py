@@ -150,6 +150,8 @@ def test_a_reader_never_sees_a_position_past_one_still_uncommitted(pg_url: str) 
             command_id="slow",
         )  # fmt: skip
         assert positions == [2]
+        row = cursor.execute("SELECT MAX(rowid) FROM stored_events").fetchone()
+        assert row == (2,)  # written (and seen by its own transaction), not committed
         done: list[list[int]] = []
         second = threading.Thread(
             target=lambda: done.append(
