@@ -2,12 +2,16 @@
 
     .venv/bin/python benchmarks/journal.py                 # 1,000,000 events (about two minutes)
     .venv/bin/python benchmarks/journal.py --events 50000  # a quick run
+    .venv/bin/python benchmarks/journal.py --rebuild-only /tmp/box-journals/1m  # rebuilds only
 
 It generates a journal of realistic mix (mostly command audits, then bars fetched with a few bars
 each, trades opened and closed, watchlist changes, flow alerts, quotes, signals, a few failures)
 in bulk through ``Journal.append_raw``, then measures:
 
-- the full rebuild of every analytics projection (in a child process, so its peak RSS is its own);
+- the full rebuild of every analytics projection (in a child process, so its peak RSS is its own),
+  ``--repeats`` times as it runs by default (split with a child process where two CPUs are free)
+  and as many times in one process (``jobs=1``, the baseline), alternated: medians, CPU seconds
+  and the ratio (``--rebuild-only DIR`` does only that, on an existing journal folder);
 - the baseline: the eventsourcing library's own ``ProcessApplication`` follower pulling the same
   journal through its notification-log reader and projecting the same events with the same
   projection code, one commit per event, on a subset; and the same follower doing no DuckDB
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -259,21 +264,68 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--baseline-events", type=int, default=2_000)
     parser.add_argument("--appends", type=int, default=2_000)
     parser.add_argument("--keep", type=Path, help="write the journal into this folder and keep it")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="rebuilds of each kind (split, one process)"
+    )
+    parser.add_argument("--rebuild-only", type=Path, help="only rebuild the journal in this folder")
     parser.add_argument("--child-rebuild", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--jobs", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child_rebuild is not None:
-        _child_rebuild(args.child_rebuild)
+        _child_rebuild(args.child_rebuild, args.jobs)
+        return
+    if args.rebuild_only is not None:
+        print_json_last(rebuild_runs(args.rebuild_only, args.repeats))
         return
     run(args)
 
 
-def _child_rebuild(data_dir: Path) -> None:
-    """Rebuild every analytics projection; print events, seconds and this process's peak RSS."""
+def _child_rebuild(data_dir: Path, jobs: int | None) -> None:
+    """Rebuild every analytics projection; print events, seconds, this process's peak RSS and
+    the CPU seconds of this process and its children (a split rebuild's child)."""
+    import resource
+
     from projections.workspace import Workspace
 
     with Workspace.open(data_dir, analytics=False, catch_up=False) as ws, timed() as t:
-        report = ws.rebuild()
-    print(f"{report.events_read} {t.seconds} {peak_rss_mib()}", flush=True)
+        report = ws.rebuild(jobs=jobs)
+    cpu = sum(
+        u.ru_utime + u.ru_stime
+        for u in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    )
+    print(f"{report.events_read} {t.seconds} {peak_rss_mib()} {cpu}", flush=True)
+
+
+def rebuild_runs(data_dir: Path, repeats: int) -> dict[str, Any]:
+    """Rebuilds by default (split where two CPUs are free) and in one process (``--jobs 1``, the
+    baseline), alternated so both see the same machine; their medians and the ratio."""
+    runs: dict[str, list[tuple[float, float, float]]] = {"default": [], "one_process": []}
+    read = 0
+    for _ in range(repeats):
+        for kind, jobs in (("default", []), ("one_process", ["--jobs", "1"])):
+            out = subprocess.run(
+                [sys.executable, __file__, "--child-rebuild", str(data_dir), *jobs],
+                check=True, capture_output=True, text=True,
+            ).stdout.split()  # fmt: skip
+            read = int(out[-4])
+            runs[kind].append((float(out[-3]), float(out[-2]), float(out[-1])))
+    figures: dict[str, Any] = {}
+    for kind, found in runs.items():
+        seconds = statistics.median(r[0] for r in found)
+        figures[f"rebuild_{kind}_events_per_s"] = round(read / seconds)
+        figures[f"rebuild_{kind}_peak_rss_mib"] = round(statistics.median(r[1] for r in found), 1)
+        figures[f"rebuild_{kind}_cpu_s"] = round(statistics.median(r[2] for r in found), 2)
+        say(
+            f"rebuild ({kind}, median of {repeats}): {read:,} events in {seconds:.2f} s = "
+            f"{read / seconds:,.0f} events/s, CPU {figures[f'rebuild_{kind}_cpu_s']} s, "
+            f"peak RSS {figures[f'rebuild_{kind}_peak_rss_mib']} MiB"
+        )
+    figures["rebuild_events_per_s"] = figures["rebuild_default_events_per_s"]
+    figures["rebuild_ratio_vs_one_process"] = round(
+        figures["rebuild_default_events_per_s"] / figures["rebuild_one_process_events_per_s"], 2
+    )
+    say(f"ratio: {figures['rebuild_ratio_vs_one_process']}x one process")
+    return figures
 
 
 def run(args: argparse.Namespace) -> None:
@@ -290,16 +342,9 @@ def run(args: argparse.Namespace) -> None:
             f"({args.events / t.seconds:,.0f} events/s via append_raw)")  # fmt: skip
         figures["generate_s"] = round(t.seconds, 2)
 
-        out = subprocess.run(
-            [sys.executable, __file__, "--child-rebuild", str(data_dir)],
-            check=True, capture_output=True, text=True,
-        ).stdout.split()  # fmt: skip
-        read, seconds, rss = int(out[-3]), float(out[-2]), float(out[-1])
-        rate = read / seconds
-        say(f"full rebuild of all analytics projections: {read:,} events in {seconds:.2f} s = "
-            f"{rate:,.0f} events/s, peak RSS {rss:.0f} MiB")  # fmt: skip
-        figures["rebuild_events_per_s"] = round(rate)
-        figures["peak_rss_mib"] = round(rss, 1)
+        figures |= rebuild_runs(data_dir, args.repeats)
+        rate = figures["rebuild_events_per_s"]
+        figures["peak_rss_mib"] = figures["rebuild_default_peak_rss_mib"]
 
         base_rate = baseline(journal_path, args.baseline_events, tmp, project=True)
         say(f"baseline (library ProcessApplication follower, its policy projecting each event "

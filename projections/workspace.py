@@ -102,6 +102,7 @@ class Workspace:
         dry_run: bool = False,
         progress: Progress | None = None,
         memory_limit: str | None = None,
+        jobs: int | None = None,
     ) -> RebuildReport:
         """Rebuild the named analytics projections (all when none) into a fresh file, swap it in.
 
@@ -116,6 +117,7 @@ class Workspace:
             dry_run=dry_run,
             progress=progress,
             memory_limit=memory_limit,
+            jobs=jobs,
         )
 
     def close(self) -> None:
