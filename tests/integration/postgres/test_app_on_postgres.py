@@ -12,6 +12,8 @@ from events.journal import Journal
 from settings import SettingsError, load_settings
 from tests.integration.test_console import run_console
 
+pytestmark = pytest.mark.postgres
+
 
 def test_the_console_appends_to_the_postgres_journal_named_by_the_setting(
     tmp_path: Path, pg_url: str

@@ -21,6 +21,8 @@ from events.postgres import migrate
 from projections.cli import register
 from tests.unit.projections.conftest import add_commands
 
+pytestmark = pytest.mark.postgres
+
 
 @pytest.fixture
 def twins(tmp_path: Path, pg_url: str) -> tuple[str, str, str]:

@@ -19,6 +19,8 @@ from events.base import Actor, NewEvent
 from events.journal import ConcurrencyError, Journal
 from events.postgres import PostgresJournal, PostgresJournalReader
 
+pytestmark = pytest.mark.postgres
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 USER = Actor(guild_id=1, user_id=2)
 AT = datetime(2024, 1, 2, tzinfo=UTC)

@@ -29,6 +29,8 @@ from tests.property.core.test_projection_properties import (
 )
 from tests.support.postgres import PostgresServer
 
+pytestmark = pytest.mark.postgres
+
 
 @pytest.fixture(scope="module")
 def module_journal(postgres: PostgresServer) -> Iterator[Journal]:

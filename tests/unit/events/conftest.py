@@ -25,7 +25,7 @@ def sqlite_journal(tmp_path: Path) -> Iterator[Journal]:
     j.close()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def journal(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Journal]:
     """An empty journal on each backend (SQLite file; fresh PostgreSQL database), closed after."""
     url = str(request.getfixturevalue("pg_url")) if request.param == "postgresql" else None
