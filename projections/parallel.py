@@ -32,6 +32,8 @@ WORKER_PROJECTIONS = frozenset({"trades", "bars", "flow_alerts", "earnings"})
 """Built by the child. Measured alone on 1M events (seconds of one CPU): trades 2.5, bars 2.1,
 flow alerts 0.9, earnings ~0; this process keeps the event index 1.4, commands 0.9, fetches 1.0,
 signals 0.3, plus reading every row and checking the chain (2.8): about even."""
+CGROUPS = Path("/sys/fs/cgroup")
+PROC_CGROUP = Path("/proc/self/cgroup")
 MIN_EVENTS = 200_000
 """Below this the child's start (about a second of imports) costs more than it saves."""
 
@@ -44,36 +46,57 @@ def usable_cpus() -> float:
     """The CPUs this process may use: its affinity mask, capped by a cgroup CPU quota (v2 or
     v1) where one is set."""
     cpus = float(len(os.sched_getaffinity(0)))
-    quota = _cgroup_quota()
+    quota = cgroup_cpu_quota()
     return min(cpus, quota) if quota is not None else cpus
 
 
-def _cgroup_quota() -> float | None:
-    try:  # cgroup v2: "max 100000" or "25000 100000"
-        limit, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        if limit == "max":
-            return None
-        return int(limit) / int(period)
-    except (OSError, ValueError):
-        pass
-    try:  # cgroup v1
-        group = _v1_cpu_group()
-        quota_us = int((group / "cpu.cfs_quota_us").read_text())
-        period_us = int((group / "cpu.cfs_period_us").read_text())
+def cgroup_cpu_quota(root: Path = CGROUPS, proc: Path = PROC_CGROUP) -> float | None:
+    """This process's cgroup CPU quota in CPUs (v2 ``cpu.max`` or v1 ``cpu.cfs_quota_us`` over
+    its period; ``None`` where there is none)."""
+    v2 = _cgroup_file("", "cpu.max", root, proc)  # "max 100000" or "25000 100000"
+    if v2 is not None:
+        limit, period = v2.split()[:2]
+        return None if limit == "max" else int(limit) / int(period)
+    quota = _cgroup_file("cpu", "cpu.cfs_quota_us", root, proc)
+    period_us = _cgroup_file("cpu", "cpu.cfs_period_us", root, proc)
+    if quota is None or period_us is None or int(quota) <= 0:
+        return None
+    return int(quota) / int(period_us)
+
+
+def memory_limit_of_cgroup(root: Path = CGROUPS, proc: Path = PROC_CGROUP) -> int | None:
+    """This process's cgroup memory limit in bytes (v2 ``memory.max`` or v1
+    ``memory.limit_in_bytes``; ``None`` where there is none)."""
+    text = _cgroup_file("", "memory.max", root, proc) or _cgroup_file(
+        "memory", "memory.limit_in_bytes", root, proc
+    )
+    if text is None or text.strip() == "max":
+        return None
+    limit = int(text)
+    return None if limit >= 1 << 60 else limit  # v1 writes "no limit" as a huge number
+
+
+def _cgroup_file(controller: str, name: str, root: Path, proc: Path) -> str | None:
+    """A file of this process's cgroup: a v1 ``controller``'s group, or (``controller`` "") the
+    v2 group; ``None`` when it is not there or not readable."""
+    try:
+        # /proc/self/cgroup lines read "4:memory:/box" (v1) or "0::/box" (v2).
+        for line in proc.read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            if controller and controller in controllers.split(","):
+                base = root / controllers
+                if not base.exists():
+                    base = root / controller
+            elif not controller and controllers == "":
+                base = root
+            else:
+                continue
+            for group in (base / path.lstrip("/"), base):  # a namespaced mount shows "/"
+                if (group / name).exists():
+                    return (group / name).read_text().strip()
     except (OSError, ValueError):
         return None
-    return None if quota_us <= 0 else quota_us / period_us
-
-
-def _v1_cpu_group() -> Path:
-    # /proc/self/cgroup lines read "4:cpu,cpuacct:/box": the group of the cpu controller.
-    for line in Path("/proc/self/cgroup").read_text().splitlines():
-        _, controllers, path = line.split(":", 2)
-        if "cpu" in controllers.split(","):
-            mounted = Path("/sys/fs/cgroup") / controllers
-            base = mounted if mounted.exists() else Path("/sys/fs/cgroup/cpu")
-            return base / path.lstrip("/")
-    raise OSError("no cpu cgroup")
+    return None
 
 
 def readable_file(journal: object) -> bool:

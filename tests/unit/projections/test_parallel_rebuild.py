@@ -16,6 +16,8 @@ from projections.parallel import (
     WORKER_PROJECTIONS,
     RebuildWorkerError,
     Worker,
+    cgroup_cpu_quota,
+    memory_limit_of_cgroup,
     split,
     usable_cpus,
 )
@@ -134,3 +136,42 @@ def test_a_failed_child_is_an_error_naming_it(tmp_path: Path) -> None:
     with pytest.raises(RebuildWorkerError, match="no journal at"):
         worker.wait()
     worker.stop()
+
+
+def _tree(root: Path, files: dict[str, str], proc: str) -> Path:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    (root / "proc").write_text(proc)
+    return root / "proc"
+
+
+def test_the_container_limits_are_read_from_cgroup_v1_and_v2(tmp_path: Path) -> None:
+    """The ADR's box as cgroup v1 (quota 25000/100000 us, 512 MiB) and as v2 (``cpu.max``,
+    ``memory.max``) reads 0.25 CPU and 512 MiB; unlimited groups ("max", v1's huge number, no
+    files at all) read as no limit."""
+    v1 = tmp_path / "v1"
+    proc = _tree(
+        v1,
+        {"cpu,cpuacct/box/cpu.cfs_quota_us": "25000\n", "cpu,cpuacct/box/cpu.cfs_period_us":
+         "100000\n", "memory/box/memory.limit_in_bytes": f"{512 * 1024**2}\n"},
+        "4:memory:/box\n3:cpu,cpuacct:/box\n",
+    )  # fmt: skip
+    assert cgroup_cpu_quota(v1, proc) == 0.25
+    assert memory_limit_of_cgroup(v1, proc) == 512 * 1024**2
+    v2 = tmp_path / "v2"
+    proc = _tree(
+        v2, {"box/cpu.max": "25000 100000\n", "box/memory.max": "536870912\n"}, "0::/box\n"
+    )
+    assert (cgroup_cpu_quota(v2, proc), memory_limit_of_cgroup(v2, proc)) == (0.25, 536870912)
+    free = tmp_path / "free"
+    proc = _tree(
+        free,
+        {"cpu.max": "max 100000\n", "memory.max": "max\n"},
+        "0::/\n",
+    )
+    assert (cgroup_cpu_quota(free, proc), memory_limit_of_cgroup(free, proc)) == (None, None)
+    huge = tmp_path / "huge"
+    proc = _tree(huge, {"memory/memory.limit_in_bytes": "9223372036854771712\n"}, "4:memory:/\n")
+    assert memory_limit_of_cgroup(huge, proc) is None
+    assert cgroup_cpu_quota(tmp_path / "none", tmp_path / "missing") is None
