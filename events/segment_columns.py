@@ -82,12 +82,8 @@ def encode_columns(records: Sequence[RawRecord]) -> bytes:
             shape = _walk(tree, leaves)
             entry = shapes.get((record.tag, shape))
             if entry is None:
-                paths: list[tuple[Any, ...]] = []
-                _paths(tree, (), paths)
+                paths, template = _known_shape(record.tag, shape, tree, leaves)
                 ids = [_column_id(columns, values, record.tag, path) for path in paths]
-                template = _template(shape)
-                if template(leaves) != _ENC.encode(tree):  # a bug here, never in the data
-                    raise AssertionError(f"a shape's template does not write it: {shape!r}")
                 appends = [values[column].append for column in ids]
                 entry = shapes[(record.tag, shape)] = (len(shapes), ids, template, appends)
             # The template writes a tree exactly as msgspec encodes it (checked once per shape
@@ -117,6 +113,29 @@ def encode_columns(records: Sequence[RawRecord]) -> bytes:
             raw,
         ]
     )
+
+
+_KNOWN: dict[tuple[str, Shape], tuple[list[tuple[Any, ...]], Callable[[Sequence[Any]], bytes]]]
+_KNOWN = {}
+_KNOWN_MAX = 512  # a few hundred KiB at most; the benchmark mix has 18 shapes
+
+
+def _known_shape(
+    tag: str, shape: Shape, tree: Any, leaves: list[Any]
+) -> tuple[list[tuple[Any, ...]], Callable[[Sequence[Any]], bytes]]:
+    """The column paths and template of a shape, remembered across bodies (a small segment,
+    as durable acks seal, would otherwise spend most of its encoding building them)."""
+    found = _KNOWN.get((tag, shape))
+    if found is None:
+        paths: list[tuple[Any, ...]] = []
+        _paths(tree, (), paths)
+        template = _template(shape)
+        if template(leaves) != _ENC.encode(tree):  # a bug here, never in the data
+            raise AssertionError(f"a shape's template does not write it: {shape!r}")
+        if len(_KNOWN) >= _KNOWN_MAX:
+            _KNOWN.clear()  # shapes keyed by user data (a map of symbols): start again
+        found = _KNOWN[(tag, shape)] = (paths, template)
+    return found
 
 
 def _walk(node: Any, leaves: list[Any]) -> Shape:
