@@ -96,10 +96,10 @@ async def compact(
 async def _merge(store: BlobStore, run: Sequence[SegmentEntry]) -> SegmentEntry:
     """Download and verify a run, upload it as one segment; return its entry."""
     blobs = await asyncio.gather(*(store.read(e.name) for e in run))
-    records: list[RawRecord] = []
     try:
-        for entry, (data, _) in zip(run, blobs, strict=True):
-            records.extend(decode_segment(data, name=entry.name, sha256=entry.sha256))
+        # Off the event loop: rebuilding a run's events from format 3 columns takes ~8 us each
+        # (0.16 s for 20,000), which would stall the bot's commands meanwhile.
+        records = await asyncio.to_thread(_decode_run, run, [data for data, _ in blobs])
         # The merged segment carries the chain on from the first one's (recomputed over the
         # records, so it must reach the last one's hash: nothing changed in between).
         prev = read_header(blobs[0][0]).prev_chain
@@ -114,12 +114,22 @@ async def _merge(store: BlobStore, run: Sequence[SegmentEntry]) -> SegmentEntry:
     except BlobExistsError:
         # Left by a compaction that crashed before its switch: usable only if it holds the same.
         data, _ = await store.read(segment.name)
-        if data != segment.data and decode_segment(data, name=segment.name) != records:
+        if data != segment.data and (
+            await asyncio.to_thread(decode_segment, data, name=segment.name) != records
+        ):
             raise SplitBrainError(
                 f"{segment.name} exists with other events than the segments it would merge"
             ) from None
         return SegmentEntry.of_blob(segment.name, data)
     return SegmentEntry.of(segment)
+
+
+def _decode_run(run: Sequence[SegmentEntry], blobs: list[bytes]) -> list[RawRecord]:
+    """Every record of a run of segments, each verified against its manifest entry."""
+    records: list[RawRecord] = []
+    for entry, data in zip(run, blobs, strict=True):
+        records.extend(decode_segment(data, name=entry.name, sha256=entry.sha256))
+    return records
 
 
 def _switch(
