@@ -60,7 +60,10 @@ def parse_strategy(data: bytes, source: str) -> Strategy:
     except msgspec.ValidationError as exc:
         # Every typing problem, not only msgspec's first (those precheck named are not repeated).
         seen = {p.field for p in problems}
-        found = [p for p in type_problems(raw) if p.field not in seen]
+        try:
+            found = [p for p in type_problems(raw) if p.field not in seen]
+        except (LookupError, TypeError, ValueError, AttributeError):
+            found = []  # a shape the walk does not know: msgspec's first problem still names it
         raise StrategyError(source, [*problems, *(found or [translate(str(exc), raw)])]) from None
     problems = validate(spec)
     if problems:

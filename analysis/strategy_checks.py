@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, get_args, get_origin
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
 
 import msgspec
 
@@ -105,16 +106,17 @@ def _problems_of(node: Any, annotation: Any, path: str, raw: Any) -> list[Strate
     except msgspec.ValidationError as exc:
         first = str(exc)
     problems: list[StrategyProblem] = []
-    tags = [a.__struct_config__.tag for a in get_args(annotation) if _is_struct(a)]
-    if isinstance(node, dict) and len(tags) > 1 and node.get("type") not in tags:
-        # A tagged union given an unknown tag: precheck names it with the valid ones.
-        return [
-            StrategyProblem(f"{path}.type", f"unknown type; valid: {', '.join(map(str, tags))}")
-        ]
-    if isinstance(node, dict):
-        struct = _struct_in(annotation, node)
-        if _is_struct(struct):
-            problems = _struct_problems(node, struct, path, raw)
+    structs = _structs_of(annotation)
+    if isinstance(node, dict) and structs:
+        by_tag = {s.__struct_config__.tag: s for s in structs}
+        struct = structs[0]
+        if len(structs) > 1:
+            if node.get("type") not in by_tag:
+                # A tagged union given an unknown tag: precheck names it with the valid ones.
+                valid = ", ".join(map(str, by_tag))
+                return [StrategyProblem(f"{path}.type", f"unknown type; valid: {valid}")]
+            struct = by_tag[node.get("type")]
+        problems = _struct_problems(node, struct, path, raw)
     elif isinstance(node, list) and get_origin(annotation) is list:
         item = get_args(annotation)[0]
         for i, value in enumerate(node):
@@ -129,6 +131,16 @@ def _problems_of(node: Any, annotation: Any, path: str, raw: Any) -> list[Strate
 
 def _is_struct(value: Any) -> bool:
     return isinstance(value, type) and issubclass(value, msgspec.Struct)
+
+
+def _structs_of(annotation: Any) -> list[type[msgspec.Struct]]:
+    """The struct types an annotation admits: itself, or the structs of a union (``X | None``,
+    a tagged union); none for a list, a dict or a scalar."""
+    if _is_struct(annotation):
+        return [annotation]
+    if get_origin(annotation) in (Union, UnionType):
+        return [a for a in get_args(annotation) if _is_struct(a)]
+    return []
 
 
 def _struct_problems(
