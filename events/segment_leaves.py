@@ -37,7 +37,7 @@ _DIGITS = "0123456789"
 _DECIMAL_START = frozenset("-" + _DIGITS)
 _MAX_NUMBER_DIGITS = 19  # as many as 2**63 - 1 (a Discord snowflake has 18 or 19)
 _MAX_FLOAT_DECIMALS = 6
-_FLOAT_TRIES = 8  # full-precision floats in a row before a column stops trying to scale
+_FLOAT_TRIES = 8  # a column whose first 8 floats do not scale stops trying (CPU; still exact)
 
 # Leaf kinds inside a column.
 _NONE, _FALSE, _TRUE, _INT, _SCALED_FLOAT, _FLOAT, _DECIMAL_STR = 0, 1, 2, 3, 4, 5, 6
