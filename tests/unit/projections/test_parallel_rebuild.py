@@ -4,13 +4,14 @@ positions and faults of a rebuild in one process and of a live, page-by-page cat
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from benchmarks.journal import generate
-from events.journal import Journal
+from events.journal import Journal, JournalCorruptError
 from projections.analytics import Analytics
 from projections.parallel import (
     WORKER_PROJECTIONS,
@@ -173,3 +174,29 @@ def test_the_container_limits_are_read_from_cgroup_v1_and_v2(tmp_path: Path) -> 
     proc = _tree(huge, {"memory/memory.limit_in_bytes": "9223372036854771712\n"}, "4:memory:/\n")
     assert memory_limit_of_cgroup(huge, proc) is None
     assert cgroup_cpu_quota(tmp_path / "none", tmp_path / "missing") is None
+
+
+def test_a_split_rebuild_of_a_changed_journal_refuses_and_leaves_nothing(
+    varied: Path, tmp_path: Path
+) -> None:
+    """A changed byte in a stored bar (a projection the child builds, so only the parent's chain
+    check can catch it): the split rebuild raises ``JournalCorruptError`` at that position and
+    no fresh or part file is left beside the analytics file (none is swapped in either)."""
+    folder = _copy(varied, tmp_path / "changed")
+    con = sqlite3.connect(folder / "journal.sqlite")
+    position, state = con.execute(
+        "SELECT rowid, state FROM stored_events WHERE topic = 'bars_fetched' ORDER BY rowid DESC"
+    ).fetchone()
+    con.execute(
+        "UPDATE stored_events SET state = ? WHERE rowid = ?",
+        (state[:-1] + bytes([state[-1] ^ 1]), position),
+    )
+    con.commit()
+    con.close()
+    journal = Journal.open(folder / "journal.sqlite")
+    try:
+        with pytest.raises(JournalCorruptError, match=f"journal fault at position {position} "):
+            rebuild(journal, folder / "analytics.duckdb", all_analytics_projections(), jobs=2)
+    finally:
+        journal.close()
+    assert not [p.name for p in folder.iterdir() if p.name.startswith("analytics.duckdb")]
