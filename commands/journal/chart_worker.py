@@ -17,6 +17,7 @@ backtest chart still imports matplotlib there, about a second and a half).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -176,7 +177,10 @@ class ChartWorker:
         """Close its input (it exits at the end of it) and reap it."""
         for stream in (process.stdin, process.stdout):
             if stream is not None:
-                stream.close()
+                # A killed worker's stdin may still hold the unsent request: closing flushes
+                # it into a broken pipe, which says only what is known (it died).
+                with contextlib.suppress(OSError):
+                    stream.close()
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:

@@ -196,7 +196,7 @@ def test_export_jsonl_and_csv(data_dir: str, tmp_path: Path) -> None:
         (["rebuild", "--to", "99"], "--to 99 is out of range (the journal holds 1..14)"),
         (["show", "99"], "position 99 is out of range (the journal holds 1..14)"),
         (["show", "0"], "position 0 is out of range"),
-        (["tail", "--type", "nope"], "unknown tag 'nope'; known tags: bars_fetched"),
+        (["tail", "--type", "nope"], "unknown tag 'nope'; known tags: backtest_completed, bars_"),
         (["export", "--type", "nope"], "unknown tag 'nope'"),
         (["export", "--from", "10", "--to", "99"], "range 10..99 is out of range"),
     ],
