@@ -32,10 +32,17 @@ import cli_options
 from analysis.errors import StrategyError
 from analysis.strategy import Strategy
 from cli_options import DataDirOption, JsonOption, resolve_data_dir
+from commands.backtest.gather import compute
+from commands.backtest.report import document, pretty
 from commands.console.console import EXIT_FAILED, exit_status, outcome_of
-from commands.core.models import Reply
+from commands.core.handler import Command
+from commands.core.models import Attachment, Reply
+from commands.core.service import CommandService
+from commands.core.spec import coerce_options, find_command
 from commands.market.cli_service import CliInputError, Meter, cli_invocation, cli_service, stored_by
 from commands.market.market_cli import CommandIdOption, split_symbols, strategy_file
+from events.backtests import BacktestCompleted
+from events.base import Envelope
 
 _out = cli_options.out
 _err = cli_options.err
@@ -207,7 +214,10 @@ async def _backtest(
                     cli_invocation(command_id),
                     progress=lambda _kind, done, total: meter.update(done, total),
                 )
-            outcome = outcome_of(stored_by(service, command_id))
+            stored = stored_by(service, command_id)
+            outcome = outcome_of(stored)
+            if outcome == "ok" and as_json and _result(reply) is None:
+                reply = await _again(service, given, command_id, stored)
     except CliInputError as exc:
         cli_options.fail(str(exc))
     if outcome != "ok":
@@ -218,11 +228,31 @@ async def _backtest(
             _err.print(f"error: {reply.description}", markup=False)
         return exit_status(outcome) or EXIT_FAILED
     if as_json:
-        document = next(a.data for a in reply.attachments if a.filename == "backtest.json")
-        print(document.decode(), end="")
+        print((_result(reply) or b"").decode(), end="")
         return 0
     _print(reply, data_dir / "backtests", command_id)
     return 0
+
+
+def _result(reply: Reply) -> bytes | None:
+    """The result document a ``--json`` run's reply carries (none on a retried command id: a
+    reply kept for a retry has no attachments)."""
+    return next((a.data for a in reply.attachments if a.filename == "backtest.json"), None)
+
+
+async def _again(
+    service: CommandService, options: dict[str, object], command_id: str, stored: list[Envelope]
+) -> Reply:
+    """The result of a command id already handled (``--command-id`` retried), computed again at
+    the journal position it read: the same bytes, and nothing appended."""
+    done = next(e.event for e in stored if isinstance(e.event, BacktestCompleted))
+    spec = find_command("backtest")
+    assert spec is not None
+    typed = coerce_options(spec, {**options, "at": done.data_position})
+    cmd = Command(name="backtest", options=typed, inv=cli_invocation(command_id))
+    outcome = await service.call(compute, service, cmd, None)
+    body = pretty(document(outcome))
+    return Reply(attachments=[Attachment("backtest.json", body, "The whole result (JSON)")])
 
 
 def _print(reply: Reply, folder: Path, command_id: str) -> None:

@@ -113,6 +113,19 @@ def test_a_run_repeats_byte_for_byte_at_its_journal_position(data: Path) -> None
     assert again.stdout == first.stdout
 
 
+def test_a_retried_command_id_prints_the_same_result_and_appends_nothing(data: Path) -> None:
+    """The same ``--command-id`` again prints the same document (computed again at the position
+    the first run read) and appends nothing."""
+    args = ("run", "--strategy", STRATEGY, "--symbols", SYMBOLS, "--command-id", "bt-1", "--json")
+    first = backtest(data, *args)
+    assert first.exit_code == 0, first.output
+    appended = len(journal(data))
+    again = backtest(data, *args)
+    assert again.exit_code == 0, again.output
+    assert again.stdout == first.stdout
+    assert len(journal(data)) == appended
+
+
 def test_walk_forward_monte_carlo_and_compare_print_their_parts(data: Path) -> None:
     """Each mode runs from the command line: walk-forward windows, Monte Carlo percentiles, and
     compare's one part per strategy."""
