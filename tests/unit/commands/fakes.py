@@ -121,12 +121,12 @@ class FakeAnalyzer:
     ) -> SignalsGenerated:
         # A server's version scans like a shipped one, recorded under its key, label and hash.
         text = strategy if isinstance(strategy, StrategyText) else None
-        strategy = text.key if text is not None else strategy
-        if text is None and strategy not in {s.name for s in self.strategies()}:
-            raise UnknownStrategyError(strategy)
+        key = text.key if text is not None else str(strategy)
+        if text is None and key not in {s.name for s in self.strategies()}:
+            raise UnknownStrategyError(key)
         if self.on_scan is not None:
             self.on_scan()
-        self.scans.append((strategy, tuple(symbols)))
+        self.scans.append((key, tuple(symbols)))
         self.skip_earnings.append(skip_earnings_within)
         near = {
             s: f"earnings on {d.isoformat()} (within {skip_earnings_within} days)"
@@ -136,7 +136,7 @@ class FakeAnalyzer:
         }
         return SignalsGenerated(
             scan_id=scan_id,
-            strategy_name=strategy,
+            strategy_name=key,
             strategy_hash=sha256(text.yaml_text.encode()).hexdigest() if text else "h",
             strategy_version=text.version if text else "",
             evaluated_at=now,
