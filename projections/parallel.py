@@ -22,6 +22,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -154,6 +156,7 @@ class Worker:
             "stop": stop,
             "page_size": page_size,
             "commit_every": commit_every,
+            "parent": os.getpid(),
         }
         self.process = subprocess.Popen(  # noqa: S603 (our own module; arguments are ours)
             [sys.executable, "-m", __name__, json.dumps(args)],
@@ -208,11 +211,24 @@ def merge(fresh: Analytics, part: Path, projections: Sequence[AnalyticsProjectio
         con.execute("DETACH part")
 
 
+def _exit_with(parent: int) -> None:
+    """End this child when its parent is gone (killed with ``kill -9``): its part file is
+    removed by the next writer's start, and nobody would read it."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def _child(args: dict[str, Any]) -> None:
     """Build the named projections into the part file (the child's whole life)."""
     from projections.registry import all_analytics_projections
     from projections.runner import _catch_up, limit_memory, prepare
 
+    _exit_with(args["parent"])
     names = set(args["names"])
     chosen = [p for p in all_analytics_projections() if p.name in names]
     if len(chosen) != len(names):
