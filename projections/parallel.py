@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from events.journal import JournalReader
-from projections.analytics import Analytics
+from projections.analytics import Analytics, AnalyticsError
 from projections.base import AnalyticsProjection
 
 WORKER_PROJECTIONS = frozenset({"trades", "bars", "flow_alerts", "earnings"})
@@ -42,7 +42,7 @@ MIN_EVENTS = 200_000
 """Below this the child's start (about a second of imports) costs more than it saves."""
 
 
-class RebuildWorkerError(RuntimeError):
+class RebuildWorkerError(AnalyticsError):
     """The child process of a split rebuild failed (its last words are in the message)."""
 
 
