@@ -29,6 +29,7 @@ from typing import Any
 
 import msgspec
 
+from events.errors import EventsError
 from events.records import RawRecord
 from events.segment_leaves import decode_column, encode_column
 
@@ -46,8 +47,9 @@ Shape = Any
 map (tuples while encoding, lists once decoded from msgpack)."""
 
 
-class ColumnError(ValueError):
-    """A columnar body does not decode (its checksum held, so a writer bug or a foreign body)."""
+class ColumnError(EventsError, ValueError):
+    """A columnar body does not decode (its checksum held, so a writer bug or a foreign body);
+    ``events.segments`` reports it as a ``SegmentError`` naming the segment."""
 
 
 # -- encoding ------------------------------------------------------------------------------------
