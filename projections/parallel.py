@@ -8,11 +8,11 @@ this process builds the rest, then this one copies the child's tables, positions
 Each process runs the same ``_catch_up`` as a one-process rebuild, so the tables are the same
 (``tests/unit/projections/test_parallel_rebuild.py`` compares them on a varied journal).
 
-Only where a second CPU is there and idle (``idle_cpus``: the affinity mask and a cgroup's CPU
-quota, less the load average; the ADR's container has a quarter of one; measured on 1M events on
-this 2-core machine under a load of 8, the split took 0.82x the rate of one process and 3.4 s more
-CPU, since there was no idle core to gain) and not under ``--memory-limit`` (which asks for
-the small footprint of one process). The child reads the journal read-only without checking its
+Only where a second CPU is there and not taken (``spare_cpu``: the affinity mask and a cgroup's
+CPU quota, against the load average; the ADR's container has a quarter of one). Measured on 1M
+events on this 2-core machine at a load average of 1.4-1.7: 10.0-11.4 s split against 15.2-17.2 s
+in one process (~1.5x), for ~1 s more CPU; under a load of 5-8 no gain (0.82-0.96x). And not
+under ``--memory-limit`` (which asks for the small footprint of one process). The child reads the journal read-only without checking its
 hash chain: this process reads every row and checks each (``JournalCorruptError`` stops both).
 """
 
@@ -54,10 +54,11 @@ def usable_cpus() -> float:
     return min(cpus, quota) if quota is not None else cpus
 
 
-def idle_cpus() -> float:
-    """The usable CPUs nobody else keeps busy, besides the one this process runs on (the last
-    minute's load average, which counts this process too)."""
-    return usable_cpus() - max(os.getloadavg()[0], 1.0)
+def spare_cpu() -> bool:
+    """Whether a second usable CPU is there and the last minute's load average (which counts
+    this process's own work too) stayed below the usable CPUs."""
+    cpus = usable_cpus()
+    return cpus >= 2 and os.getloadavg()[0] < cpus
 
 
 def cgroup_cpu_quota(root: Path = CGROUPS, proc: Path = PROC_CGROUP) -> float | None:
@@ -128,7 +129,7 @@ def split(
     theirs = [p for p in projections if p.name in WORKER_PROJECTIONS]
     ours = [p for p in projections if p.name not in WORKER_PROJECTIONS]
     if jobs is None:
-        pays = memory_limit is None and events >= MIN_EVENTS and idle_cpus() >= 1
+        pays = memory_limit is None and events >= MIN_EVENTS and spare_cpu()
         jobs = 2 if pays else 1
     if jobs < 2 or not ours or not theirs:
         return list(projections), []
