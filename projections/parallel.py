@@ -12,8 +12,9 @@ Only where a second CPU is there and not taken (``spare_cpu``: the affinity mask
 CPU quota, against the load average; the ADR's container has a quarter of one). Measured on 1M
 events on this 2-core machine at a load average of 1.4-1.7: 10.0-11.4 s split against 15.2-17.2 s
 in one process (~1.5x), for ~1 s more CPU; under a load of 5-8 no gain (0.82-0.96x). And not
-under ``--memory-limit`` (which asks for the small footprint of one process). The child reads the journal read-only without checking its
-hash chain: this process reads every row and checks each (``JournalCorruptError`` stops both).
+under ``--memory-limit`` (which asks for the small footprint of one process). The child reads
+the journal read-only without checking its hash chain: this process reads every row and checks
+each (``JournalCorruptError`` stops both). Split, neither uses ``PageLoader``'s loader thread.
 """
 
 from __future__ import annotations
@@ -249,6 +250,7 @@ def _child(args: dict[str, Any]) -> None:
             progress=None,
             commit_every=args["commit_every"],
             check_chain=False,  # the parent checks every row
+            threaded=False,  # the parent has the other core
         )
         part.connection.execute("CHECKPOINT")
     finally:

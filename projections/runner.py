@@ -282,6 +282,7 @@ def _catch_up(
     progress: Progress | None,
     commit_every: int = 0,
     check_chain: bool = True,
+    threaded: bool = True,
 ) -> int:
     tracked: dict[str, Tracking] = analytics.tracking() if analytics is not None else {}
     faults = read_faults(analytics.connection) if analytics is not None else {}
@@ -307,7 +308,9 @@ def _catch_up(
     tags = () if wanted >= journal.codec.tags else sorted(wanted)
     big = stop - start >= page_size
     loader = (
-        PageLoader(analytics, projections, applied, commit_every=commit_every, threaded=big)
+        PageLoader(
+            analytics, projections, applied, commit_every=commit_every, threaded=big and threaded
+        )
         if analytics is not None and projections
         else None
     )
@@ -325,7 +328,7 @@ def _catch_up(
         return again.read + _catch_up(
             journal, analytics, state, projections,
             to=to, page_size=page_size, progress=progress, commit_every=0,
-            check_chain=check_chain,
+            check_chain=check_chain, threaded=threaded,
         )  # fmt: skip
     return stop - start + 1
 
@@ -620,6 +623,9 @@ def rebuild(
             page_size=page_size,
             progress=progress,
             commit_every=REBUILD_COMMIT_EVENTS,
+            # Split, each process keeps one core busy alone: a loader thread beside it only
+            # fights for the GIL (measured: 9.0-9.7 s instead of 10.0-10.8 s, less CPU).
+            threaded=worker is None,
         )
         if worker is not None:
             worker.wait()
