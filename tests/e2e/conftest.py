@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.bot_harness import prepare_template
+from tests.e2e.bot_harness import Running, copy_template, prepare_template, running_bot
 from tests.e2e.discord_standin import DiscordStandin, serve_standin
 
 
@@ -23,3 +23,13 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Sample bars and flows fetched once per module, at ``START`` (Monday 2025-03-10); each
     test copies it with ``copy_template``."""
     return prepare_template(tmp_path_factory.mktemp("bot-template"))
+
+
+@pytest.fixture
+async def running(
+    discord_standin: DiscordStandin, template: Path, tmp_path: Path
+) -> AsyncIterator[Running]:
+    """The real bot on a copy of the template, connected to the stand-in (a test module may
+    override it, as the drafting tests do to give the bot an Anthropic key)."""
+    async with running_bot(discord_standin, copy_template(template, tmp_path / "data")) as r:
+        yield r

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +21,9 @@ from tests.e2e.bot_harness import (
     TRADE_ID,
     WATCHLIST,
     Running,
-    copy_template,
     prepare_template,
-    running_bot,
 )
-from tests.e2e.discord_standin import CommandHiddenError, DiscordStandin
+from tests.e2e.discord_standin import CommandHiddenError
 
 NO_PINGS: dict[str, list[str]] = {"parse": []}
 
@@ -35,15 +32,6 @@ NO_PINGS: dict[str, list[str]] = {"parse": []}
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Sample bars and flows fetched once for the module."""
     return prepare_template(tmp_path_factory.mktemp("bot-template"))
-
-
-@pytest.fixture
-async def running(
-    discord_standin: DiscordStandin, template: Path, tmp_path: Path
-) -> AsyncIterator[Running]:
-    """The real bot on a copy of the template, connected to the stand-in."""
-    async with running_bot(discord_standin, copy_template(template, tmp_path / "data")) as r:
-        yield r
 
 
 async def test_ping_help_about_answer_without_pinging(running: Running) -> None:

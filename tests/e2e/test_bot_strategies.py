@@ -5,25 +5,15 @@ size or type before anything is downloaded."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.bot_harness import Running, copy_template, running_bot
-from tests.e2e.discord_standin import DiscordStandin, RecordedFile
+from tests.e2e.bot_harness import Running
+from tests.e2e.discord_standin import RecordedFile
 
 GOLDEN = Path(__file__).parents[1] / "fixtures" / "compat_strategies" / "golden_cross.yaml"
 TEXT = GOLDEN.read_bytes()
-
-
-@pytest.fixture
-async def running(
-    discord_standin: DiscordStandin, template: Path, tmp_path: Path
-) -> AsyncIterator[Running]:
-    """The real bot on a copy of the template, connected to the stand-in."""
-    async with running_bot(discord_standin, copy_template(template, tmp_path / "data")) as r:
-        yield r
 
 
 def attached(

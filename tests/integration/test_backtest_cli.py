@@ -16,11 +16,9 @@ from typer.testing import CliRunner, Result
 
 from cli import build_app
 from commands.journal.chart_worker import WORKER
-from commands.wiring import JOURNAL_FILE
 from events.audit import CommandHandled
 from events.backtests import BacktestCompleted
-from events.base import Envelope
-from events.journal import Journal
+from tests.support.cli import journal
 from tests.support.cli import offline as offline_cli
 
 NOW = "2026-12-03T21:30:00Z"
@@ -60,15 +58,6 @@ def data(tmp_path: Path) -> Path:
         fetched = ibpicker("fetch", kind, SYMBOLS, "--data-dir", str(tmp_path))
         assert fetched.exit_code == 0, fetched.output
     return tmp_path
-
-
-def journal(data_dir: Path) -> list[Envelope]:
-    """Every event of the data folder's journal, in order."""
-    j = Journal.open(data_dir / JOURNAL_FILE)
-    try:
-        return [env for page in j.read(1) for env in page]
-    finally:
-        j.close()
 
 
 def backtest(data_dir: Path, *args: str) -> Result:

@@ -20,9 +20,8 @@ from cli import build_app
 from commands.wiring import JOURNAL_FILE
 from events.analysis import SignalsGenerated
 from events.audit import CommandHandled
-from events.base import Envelope
-from events.journal import Journal
 from events.market import BarsFetched, EarningsFetched, FetchFailed, FlowAlertsFetched
+from tests.support.cli import journal
 from tests.support.cli import offline as offline_cli
 
 # Fires on every symbol with enough history: RSI is always >= 0 once defined.
@@ -69,15 +68,6 @@ def as_json(result: Result) -> Any:
     """The JSON document a ``--json`` run printed (the whole stdout)."""
     assert result.stdout, result.stderr
     return json.loads(result.stdout)
-
-
-def journal(data_dir: Path) -> list[Envelope]:
-    """Every event of the data folder's journal, in order."""
-    j = Journal.open(data_dir / JOURNAL_FILE)
-    try:
-        return [env for page in j.read(1) for env in page]
-    finally:
-        j.close()
 
 
 def tags(data_dir: Path) -> list[str]:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
+from commands.wiring import JOURNAL_FILE
+from events.base import Envelope
+from events.journal import Journal
 from settings import ENV_PREFIX, SECRET_ENV
 
 
@@ -31,3 +35,12 @@ def offline(monkeypatch: pytest.MonkeyPatch, now: str) -> None:
             monkeypatch.delenv(name)
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.setenv("IBPICKER_NOW", now)
+
+
+def journal(data_dir: Path) -> list[Envelope]:
+    """Every event of the data folder's journal, in order."""
+    j = Journal.open(data_dir / JOURNAL_FILE)
+    try:
+        return [env for page in j.read(1) for env in page]
+    finally:
+        j.close()
