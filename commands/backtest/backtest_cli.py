@@ -40,7 +40,12 @@ from commands.core.models import Attachment, Reply
 from commands.core.service import CommandService
 from commands.core.spec import coerce_options, find_command
 from commands.market.cli_service import CliInputError, Meter, cli_invocation, cli_service, stored_by
-from commands.market.market_cli import CommandIdOption, split_symbols, strategy_file
+from commands.market.market_cli import (
+    CommandIdOption,
+    split_symbols,
+    stored_universe,
+    strategy_file,
+)
 from events.backtests import BacktestCompleted
 from events.base import Envelope
 
@@ -199,11 +204,7 @@ async def _backtest(
     try:
         async with cli_service(data_dir, meter, strategy_files=files) as ctx:
             service = ctx.service
-            universe = split_symbols(symbols) or sorted(service.market.known_symbols())
-            if not universe:
-                raise CliInputError(
-                    f"no bars in {data_dir}: fetch some first (ibpicker fetch bars SYMBOLS)"
-                )
+            universe = stored_universe(service, symbols, data_dir)
             command_id = command_id or f"cli-backtest-{uuid.uuid4().hex}"
             options.update(symbols=",".join(universe), export="json" if as_json else "csv")
             given = {k: v for k, v in options.items() if v is not None}

@@ -46,6 +46,7 @@ from analysis.strategy import Strategy, load_strategy_file
 from cli_options import DataDirOption, JsonOption, resolve_data_dir
 from commands.console.console import EXIT_FAILED, exit_status, outcome_of
 from commands.core.models import Reply
+from commands.core.service import CommandService
 from commands.market.cli_service import CliInputError, Meter, cli_invocation, cli_service, stored_by
 from events.analysis import SignalsGenerated
 from events.wording import plural
@@ -189,6 +190,17 @@ def split_symbols(entries: Sequence[str]) -> list[str]:
     return [part for entry in entries for part in entry.replace(",", " ").split()]
 
 
+def stored_universe(service: CommandService, symbols: Sequence[str], data_dir: Path) -> list[str]:
+    """The symbols a scan or backtest from the command line runs over: those given, else every
+    symbol with stored bars (refused when there are none)."""
+    universe = split_symbols(symbols) or sorted(service.market.known_symbols())
+    if not universe:
+        raise CliInputError(
+            f"no bars in {data_dir}: fetch some first (ibpicker fetch bars SYMBOLS)"
+        )
+    return universe
+
+
 def _outcome_dict(o: SymbolOutcome) -> dict[str, object]:
     return {
         "symbol": o.symbol,
@@ -329,11 +341,7 @@ async def _scan(
             strategy_files=[from_file] if from_file is not None else [],
         ) as ctx:
             service = ctx.service
-            universe = split_symbols(symbols) or sorted(service.market.known_symbols())
-            if not universe:
-                raise CliInputError(
-                    f"no bars in {data_dir}: fetch some first (ibpicker fetch bars SYMBOLS)"
-                )
+            universe = stored_universe(service, symbols, data_dir)
             command_id = command_id or f"cli-scan-{uuid.uuid4().hex}"
             head = service.journal.head()
             with meter.running(f"scanning {len(universe)} symbols with {strategy}", None):
