@@ -20,10 +20,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from platformdirs import user_data_dir
 from pydantic import (
@@ -36,10 +37,11 @@ from pydantic import (
     PositiveInt,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from events.clock import Clock, FixedClock, SystemClock, parse_instant
 
@@ -66,6 +68,7 @@ SECRET_FEATURES = {
 }
 _KEY_VAULT_TIMEOUT_S = 30.0
 JOURNAL_URL_SCHEMES = ("postgresql://", "postgres://")
+_DIGITS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() also takes "²", which int() refuses
 
 
 class SettingsError(Exception):
@@ -120,6 +123,14 @@ class Settings(BaseSettings):
     # The journal in PostgreSQL (``postgresql://user@host:port/db``) instead of the SQLite file in
     # the data folder; it may hold a password, so it is treated as a secret.
     journal_url: SecretStr | None = None
+
+    # A sharded bot (Discord's sharding): the total number of shards, and the ones this replica
+    # runs (`0,2` or `0-3`; unset with the total set: every shard). Unset total: one plain client.
+    # NoDecode: pydantic-settings would read the list as JSON; it is parsed by `_shard_ids`.
+    shards: PositiveInt | None = None
+    shard_ids: Annotated[tuple[int, ...] | None, NoDecode] = Field(
+        default=None, validate_default=True
+    )
 
     # The one clock of a run: unset, the real time; set, every "now" stands at this instant.
     now: AwareDatetime | None = None
@@ -178,6 +189,23 @@ class Settings(BaseSettings):
             raise ValueError("must be a postgresql:// URL")
         return value
 
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _shard_ids(cls, value: object, info: ValidationInfo) -> object:
+        if "shards" not in info.data:
+            return ()  # IBPICKER_SHARDS itself is invalid: its own error says why
+        total = info.data["shards"]
+        if value is None:
+            # Every shard when only the total is given; nothing when neither is.
+            return None if total is None else tuple(range(total))
+        if total is None:
+            raise ValueError(f"needs {ENV_PREFIX}SHARDS (the total number of shards) as well")
+        if isinstance(value, str):
+            return parse_shard_ids(value, total)
+        if isinstance(value, Sequence) and all(isinstance(one, int) for one in value):
+            return parse_shard_ids(",".join(map(str, value)), total)
+        return value
+
     @property
     def journal_database(self) -> str | None:
         """The PostgreSQL URL of the journal, or ``None`` for the SQLite file in the data folder."""
@@ -214,6 +242,28 @@ class Settings(BaseSettings):
     def local_blob_dir(self) -> Path:
         """The local blob folder: ``IBPICKER_BLOB_DIR``, else ``<data-dir>/blob``."""
         return self.blob_dir if self.blob_dir is not None else self.data_dir / "blob"
+
+
+def parse_shard_ids(text: str, total: int) -> tuple[int, ...]:
+    """The shard ids of ``IBPICKER_SHARD_IDS`` out of ``total`` shards: a comma list of ids and
+    inclusive ranges (``0,2,4-6``), each within ``0..total-1`` and listed once; ascending.
+    ``ValueError`` naming the first bad item."""
+    ids: list[int] = []
+    for item in (part.strip() for part in text.split(",")):
+        low, dash, high = (side.strip() for side in item.partition("-"))
+        if not (_DIGITS.fullmatch(low) and (_DIGITS.fullmatch(high) if dash else True)):
+            raise ValueError(
+                f"{item!r} is not a shard id or a range of them (expected e.g. 0,2 or 0-3)"
+            )
+        first, last = int(low), int(high) if dash else int(low)
+        if last < first:
+            raise ValueError(f"range {item!r} runs backwards")
+        if last >= total:  # checked before the range is expanded: `0-99999999` costs nothing
+            raise ValueError(f"shard {last} is outside 0..{total - 1} ({ENV_PREFIX}SHARDS={total})")
+        if any(first <= one <= last for one in ids):
+            raise ValueError(f"{item!r} lists a shard already listed")
+        ids.extend(range(first, last + 1))
+    return tuple(sorted(ids))
 
 
 def _env_name(field: str) -> str:
