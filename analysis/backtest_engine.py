@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import msgspec
 import numpy as np
 
 from analysis.backtest_model import (
@@ -133,20 +134,7 @@ def metrics(
     stats = trade_stats([t.pnl for t in trades], 0.0)
     months = (days[-1] - days[0]).days / DAYS_PER_MONTH if days else 0.0
     return Metrics(
-        start=days[0] if days else None,
-        end=days[-1] if days else None,
-        sessions=len(days),
-        initial_equity=float(values[0]) if len(values) else 0.0,
-        final_equity=float(values[-1]) if len(values) else 0.0,
-        total_return=figures.total_return,
-        cagr=figures.cagr,
-        sharpe=figures.sharpe,
-        sortino=figures.sortino,
-        max_drawdown=figures.max_drawdown,
-        max_drawdown_peak=figures.max_drawdown_peak,
-        max_drawdown_trough=figures.max_drawdown_trough,
-        max_drawdown_recovery=figures.max_drawdown_recovery,
-        calmar=figures.calmar,
+        **msgspec.structs.asdict(figures),
         exposure=exposure,
         trades=stats.trades,
         wins=stats.wins,

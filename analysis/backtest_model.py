@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from analysis.errors import AnalysisError
+from analysis.performance import EquityFigures
 from analysis.series import DayArray, SymbolBars
 from events.market import FlowAlert
 
@@ -220,8 +221,11 @@ class EquityPoint(_Result, frozen=True, kw_only=True):
     value: float
 
 
-class Metrics(_Result, frozen=True, kw_only=True):
-    """The run's figures. Ratios are fractions (0.12 = 12 %); ``None`` when undefined.
+class Metrics(EquityFigures, frozen=True, kw_only=True):
+    """The run's figures: the daily equity curve's, inherited from ``analysis.performance``'s
+    ``EquityFigures`` (one definition: start and end, sessions, equity at both ends, return,
+    CAGR, Sharpe, Sortino, max drawdown and its dates, Calmar), then the trades'. Ratios are
+    fractions (0.12 = 12 %); ``None`` when undefined.
 
     CAGR from the first to the last point of the daily equity curve (252 sessions a year);
     Sharpe and Sortino from daily returns, annualised by √252, risk-free ``risk_free_rate``;
@@ -232,20 +236,6 @@ class Metrics(_Result, frozen=True, kw_only=True):
     over closed trades (break-evens are neither wins nor losses, as in the journal's metrics).
     """
 
-    start: date | None
-    end: date | None
-    sessions: int
-    initial_equity: float
-    final_equity: float
-    total_return: float
-    cagr: float | None
-    sharpe: float | None
-    sortino: float | None
-    max_drawdown: float
-    max_drawdown_peak: date | None
-    max_drawdown_trough: date | None
-    max_drawdown_recovery: date | None
-    calmar: float | None
     exposure: float
     trades: int
     wins: int

@@ -23,6 +23,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Generic, TypeVar
 
+import msgspec
 import numpy as np
 from numpy.typing import NDArray
 
@@ -97,10 +98,19 @@ def streaks(pnls: Sequence[Money]) -> tuple[int, int]:
     return longest_win, longest_loss
 
 
-@dataclass(frozen=True)
-class EquityFigures:
-    """Figures of a daily equity curve (see the module docstring)."""
+class EquityFigures(msgspec.Struct, frozen=True, kw_only=True):
+    """Figures of a daily equity curve (see the module docstring): its first and last session,
+    how many, the equity at both ends, and the return, risk and drawdown figures.
 
+    One definition for every caller: the backtest's ``Metrics`` extends it with the trade figures
+    (``analysis.backtest_model``), so a field here is a key of the backtest's ``metrics`` JSON, in
+    this order, first. ``None`` where a figure is undefined, never infinity or NaN."""
+
+    start: date | None
+    end: date | None
+    sessions: int
+    initial_equity: float
+    final_equity: float
     total_return: float
     cagr: float | None
     sharpe: float | None
@@ -163,7 +173,12 @@ def equity_figures(
 ) -> EquityFigures:
     """CAGR, Sharpe, Sortino, max drawdown with its dates, and Calmar of a daily equity curve."""
     if len(values) == 0:
-        return EquityFigures(0.0, None, None, None, 0.0, None, None, None, None)
+        return EquityFigures(
+            start=None, end=None, sessions=0, initial_equity=0.0, final_equity=0.0,
+            total_return=0.0, cagr=None, sharpe=None, sortino=None, max_drawdown=0.0,
+            max_drawdown_peak=None, max_drawdown_trough=None, max_drawdown_recovery=None,
+            calmar=None,
+        )  # fmt: skip
     excess = daily_excess_returns(values, risk_free_rate)
     growth = cagr(float(values[0]), float(values[-1]), len(values) - 1)
     falls = drawdowns(values)
@@ -176,6 +191,11 @@ def equity_figures(
         back = np.flatnonzero(values[trough:] >= values[peak])
         recovery_day = days[trough + int(back[0])] if len(back) else None
     return EquityFigures(
+        start=days[0],
+        end=days[-1],
+        sessions=len(values),
+        initial_equity=float(values[0]),
+        final_equity=float(values[-1]),
         total_return=float(values[-1] / values[0] - 1.0) if values[0] > 0 else 0.0,
         cagr=growth,
         sharpe=sharpe_ratio(excess),

@@ -6,6 +6,7 @@ import math
 from datetime import date, timedelta
 from decimal import Decimal
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -96,3 +97,36 @@ def test_no_trades_leave_ratios_undefined() -> None:
 def test_streaks_break_on_a_break_even() -> None:
     """+ + 0 + − − : longest winning run 2 (the break-even ends it), longest losing run 2."""
     assert streaks([1.0, 2.0, 0.0, 3.0, -1.0, -2.0]) == (2, 2)
+
+
+METRICS_KEYS = [
+    "start", "end", "sessions", "initial_equity", "final_equity", "total_return", "cagr",
+    "sharpe", "sortino", "max_drawdown", "max_drawdown_peak", "max_drawdown_trough",
+    "max_drawdown_recovery", "calmar", "exposure", "trades", "wins", "losses", "win_rate",
+    "profit_factor", "expectancy", "average_r", "trades_per_month", "open_positions",
+]  # fmt: skip
+"""The backtest's ``metrics`` JSON keys in their order (the order the result documents already
+recorded in ``backtest_completed.result_hash`` were written in)."""
+
+
+def test_the_backtest_metrics_are_the_curve_figures_extended_with_the_same_json_keys() -> None:
+    """One definition serves both: the backtest's ``Metrics`` is an ``EquityFigures`` whose
+    curve fields equal ``equity_figures`` of the run's equity curve, and its JSON keys are the
+    documented ones in the same order as before the two were joined."""
+    from analysis.backtest import Metrics, run
+    from analysis.performance import EquityFigures
+    from tests.unit.analysis.backtest_builders import close_above, exits, market, ohlc
+
+    bars = ohlc([(99.0, 99.5, 98.5, 99.0), (100.0, 101.5, 99.5, 101.0),
+                 (101.0, 112.0, 100.5, 111.0), (111.0, 111.5, 104.0, 105.0)])  # fmt: skip
+    result = run(close_above(100, exit_=exits(stop=5, target=10)), market({"AAA": bars}))
+    m = result.metrics
+    assert isinstance(m, Metrics)
+    assert isinstance(m, EquityFigures)
+    curve = equity_figures([p.date for p in result.equity],
+                           np.array([p.value for p in result.equity]))  # fmt: skip
+    assert {k: getattr(m, k) for k in EquityFigures.__struct_fields__} == msgspec.structs.asdict(
+        curve
+    )
+    assert list(msgspec.json.decode(msgspec.json.encode(m))) == METRICS_KEYS
+    assert (m.trades, m.sessions) == (len(result.trades), 4)
