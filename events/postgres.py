@@ -30,7 +30,7 @@ import contextlib
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ from psycopg.sql import SQL, Composed, Identifier
 
 from events.codec import EventCodec
 from events.journal import Journal, JournalAppends, JournalError, JournalReader, RestoreSession
+from events.pg_auth import password_source
 from events.records import RawRecord
 
 URL_SCHEMES = ("postgresql://", "postgres://")
@@ -184,11 +185,20 @@ class _Transactions:
         self.datastore.close()
 
 
-def open_datastore(url: str, *, pool_size: int = 2) -> PostgresDatastore:
+def password_kwargs(password: Callable[[], str] | None) -> dict[str, Any]:
+    """``password=`` for a psycopg connect when the password comes from ``password`` (a token
+    source, ``events.pg_auth``), else nothing (the URL's own password applies)."""
+    return {"password": password()} if password is not None else {}
+
+
+def open_datastore(
+    url: str, *, pool_size: int = 2, password: Callable[[], str] | None = None
+) -> PostgresDatastore:
     """The library's PostgreSQL datastore for ``url`` (text stream ids, a small pool).
 
     Connection parameters beyond host, port, user, password and database (``sslmode=require``
-    for Azure, for one) are passed through to psycopg.
+    for Azure, for one) are passed through to psycopg. ``password``, when given, is asked for
+    the password each time the pool opens a connection (an Entra ID token, ``events.pg_auth``).
     """
     if not is_postgres_url(url):
         raise JournalError(
@@ -209,6 +219,7 @@ def open_datastore(url: str, *, pool_size: int = 2) -> PostgresDatastore:
         # No pre-ping: it costs a round trip per transaction; a connection a failover broke
         # fails one call, and the pool replaces it.
         originator_id_type="text",
+        get_password_func=password,
     )
     if params and isinstance(datastore.pool.kwargs, dict):
         datastore.pool.kwargs.update(params)
@@ -219,18 +230,28 @@ class PostgresJournal(Journal):
     """The journal in a PostgreSQL database; the ``Journal`` API, many writers at once."""
 
     def __init__(
-        self, url: str, *, codec: EventCodec | None = None, command: str | None = None
+        self,
+        url: str,
+        *,
+        codec: EventCodec | None = None,
+        command: str | None = None,
+        password: Callable[[], str] | None = None,
     ) -> None:
         """Connect, and create the tables once (other processes wait on an advisory lock).
 
         ``command`` is accepted for ``Journal.open``'s signature; there is no writer lock to
-        name its holder in. Raises ``JournalError`` when the database cannot be reached.
+        name its holder in. ``password`` gives the password of each new connection (default:
+        the managed identity's Entra ID token for an Azure server's URL without a password,
+        ``events.pg_auth``). Raises ``JournalError`` when the database cannot be reached or
+        signed in to.
         """
         del command
         self.url = self._url = url
         self.path = Path(redact(url))  # for messages only: there is no file
         self.writer_lock = None
-        datastore = open_datastore(url)
+        self.password = password if password is not None else password_source(url)
+        password_kwargs(self.password)  # a missing or refusing identity fails here, plainly
+        datastore = open_datastore(url, password=self.password)
         try:
             recorder = PostgresJournalRecorder(datastore)
             with datastore.get_connection() as conn:
@@ -244,6 +265,7 @@ class PostgresJournal(Journal):
             raise JournalError(f"cannot open the journal at {redact(url)}: {exc}") from None
         self._datastore, self.recorder = recorder.writes, recorder
         self._writes = recorder.writes
+        self._channel = recorder.channel_name
         self.codec = codec or EventCodec()
 
     @property
@@ -270,8 +292,36 @@ class PostgresJournal(Journal):
     def raw_connection(self) -> Any:
         """A separate read-only connection (psycopg, autocommit, read-only transactions)."""
         return psycopg.connect(
-            self._url, autocommit=True, options="-c default_transaction_read_only=on"
+            self._url,
+            autocommit=True,
+            options="-c default_transaction_read_only=on",
+            **password_kwargs(self.password),
         )
+
+    async def notifications(self) -> AsyncIterator[None]:
+        """Yield once when listening, then once per notification that appends were committed
+        (by any process: every write transaction NOTIFYs the library's channel at commit).
+
+        Several commits may arrive as one notification, or between two: a listener reads from
+        its position to the head at each wake, never counts them. A lost connection raises
+        ``JournalError``; the caller reconnects by iterating again (and polls meanwhile).
+        """
+        channel = SQL("LISTEN {0}").format(Identifier(self._channel))
+        try:
+            conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
+        except psycopg.Error as exc:
+            raise JournalError(f"cannot listen on {redact(self._url)}: {exc}") from None
+        try:
+            await conn.execute(channel)
+            # Listening from here on: whatever commits later wakes the caller, so a read of the
+            # head after this yield misses nothing.
+            yield None
+            async for _ in conn.notifies():
+                yield None
+        except psycopg.Error as exc:
+            raise JournalError(f"stopped listening on {redact(self._url)}: {exc}") from None
+        finally:
+            await conn.close()
 
 
 class PostgresJournalReader(JournalReader):
@@ -281,17 +331,26 @@ class PostgresJournalReader(JournalReader):
     through it. It offers the reading half of ``Journal``, like ``JournalReader`` on a file.
     """
 
-    def __init__(self, url: str, *, codec: EventCodec | None = None) -> None:
-        """Connect; ``JournalError`` when the database cannot be reached or holds no journal."""
+    def __init__(
+        self,
+        url: str,
+        *,
+        codec: EventCodec | None = None,
+        password: Callable[[], str] | None = None,
+    ) -> None:
+        """Connect (``password`` as for ``PostgresJournal``); ``JournalError`` when the
+        database cannot be reached or signed in to, or holds no journal."""
         self.url = url
         self.path = Path(redact(url))
         self.codec = codec or EventCodec()
+        secret = password_kwargs(password if password is not None else password_source(url))
         try:
             self._conn = psycopg.connect(
                 url,
                 autocommit=True,
                 row_factory=tuple_row,
                 options="-c default_transaction_read_only=on",
+                **secret,
             )
         except psycopg.Error as exc:
             raise JournalError(f"cannot reach the journal at {redact(url)}: {exc}") from None
@@ -332,7 +391,8 @@ def copy_to_sqlite(url: str, path: Path, *, page_size: int = 20_000) -> int:
     """
     Journal.open(path).close()  # the SQLite tables
     copied = 0
-    with psycopg.connect(url, row_factory=tuple_row) as src:
+    secret = password_kwargs(password_source(url))
+    with psycopg.connect(url, row_factory=tuple_row, **secret) as src:
         src.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # one snapshot for all
         src.read_only = True
         dst = sqlite3.connect(path)

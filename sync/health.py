@@ -2,9 +2,11 @@
 
 - ``/healthz``: 200 while the event loop answers (a blocked loop cannot answer: the probe fails);
 - ``/readyz``: 200 only when restored, projections caught up, the writer lease held and Discord
-  connected; otherwise 503 with the reasons, e.g. "waiting for lease held by another instance";
+  connected; otherwise 503 with the reasons, e.g. "waiting for lease held by another instance".
+  A replica on the shared PostgreSQL journal (``sync.replica``) holds no lease: it is ready while
+  its projections are within a bound of the journal's head (events and seconds);
 - ``/metrics``: Prometheus text: journal head, shipped position, lag, segments, restore seconds,
-  lease state.
+  lease state; the replica's shards and its lag behind the journal head.
 
 The server only reads a ``HealthStatus`` snapshot from a callable, so it knows nothing of how the
 runtime is wired.
@@ -24,6 +26,8 @@ from prometheus_client.registry import Collector
 log = logging.getLogger(__name__)
 
 LEASE_STATES = ("idle", "waiting", "held", "suspended", "lost", "released")
+NO_LEASE = "unused"
+"""The lease state of a replica on the shared PostgreSQL journal: it takes no lease."""
 
 
 class HealthStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -43,6 +47,17 @@ class HealthStatus(msgspec.Struct, frozen=True, kw_only=True):
     projection_faults: list[str] = []
     """Projections stopped at an event they could not apply: reported, not a reason to take the
     instance out (everything that does not read them keeps working)."""
+    shards: list[int] | None = None
+    """The Discord shards this replica runs (``None``: one unsharded client)."""
+    shard_count: int | None = None
+    applied_position: int | None = None
+    """A replica's projections' position (``None``: the SQLite journal, followed on append)."""
+    lag_events: int = 0
+    """Positions between the journal's head and the replica's projections."""
+    lag_seconds: float = 0.0
+    """How long ago the oldest event the replica's projections lack was recorded."""
+    max_lag_events: int | None = None
+    max_lag_seconds: float | None = None
 
     def reasons_not_ready(self) -> list[str]:
         """Why the instance should not get traffic (empty when ready)."""
@@ -53,7 +68,9 @@ class HealthStatus(msgspec.Struct, frozen=True, kw_only=True):
             reasons.append("restoring the journal from Blob")
         elif not self.caught_up:
             reasons.append("projections catching up")
-        if self.lease_state == "waiting":
+        if self.lease_state == NO_LEASE:
+            reasons += self._lag_reasons()
+        elif self.lease_state == "waiting":
             reasons.append("waiting for lease held by another instance")
         elif self.lease_state != "held":
             reasons.append(f"writer lease {self.lease_state}")
@@ -62,6 +79,18 @@ class HealthStatus(msgspec.Struct, frozen=True, kw_only=True):
         if self.failure:
             reasons.append(f"shipping stopped: {self.failure}")
         return reasons
+
+    def _lag_reasons(self) -> list[str]:
+        """A replica behind the shared journal's head beyond its bounds is not ready: it would
+        answer from projections that lack what other replicas appended."""
+        over_events = self.max_lag_events is not None and self.lag_events > self.max_lag_events
+        over_s = self.max_lag_seconds is not None and self.lag_seconds > self.max_lag_seconds
+        if not (over_events or over_s):
+            return []
+        return [
+            f"projections {self.lag_events} events ({self.lag_seconds:.1f} s) behind the "
+            f"journal head (bound {self.max_lag_events} events, {self.max_lag_seconds} s)"
+        ]
 
 
 class _StatusCollector(Collector):
@@ -82,15 +111,40 @@ class _StatusCollector(Collector):
             ("ibpicker_restore_seconds", "Duration of the last restore.", s.restore_seconds),
             ("ibpicker_blob_store_available", "1 when Blob answers.", int(s.store_available)),
             ("ibpicker_ready", "1 when ready for traffic.", int(not s.reasons_not_ready())),
+            (
+                "ibpicker_replica_lag_events",
+                "Positions between the journal head and this replica's projections.",
+                s.lag_events,
+            ),
+            (
+                "ibpicker_replica_lag_seconds",
+                "Age of the oldest event this replica's projections lack (0 when caught up).",
+                s.lag_seconds,
+            ),
+            ("ibpicker_shard_count", "Discord shards in all (0: not sharded).", s.shard_count or 0),
         ]
+        if s.applied_position is not None:
+            gauges.append(
+                (
+                    "ibpicker_projections_position",
+                    "Journal position this replica's projections have applied.",
+                    s.applied_position,
+                )
+            )
         for name, doc, value in gauges:
             yield GaugeMetricFamily(name, doc, value=float(value))
         lease = GaugeMetricFamily(
             "ibpicker_lease_state", "Writer lease state (1 on the current one).", labels=["state"]
         )
-        for state in LEASE_STATES:
+        for state in (*LEASE_STATES, NO_LEASE):
             lease.add_metric([state], 1.0 if state == s.lease_state else 0.0)
         yield lease
+        shards = GaugeMetricFamily(
+            "ibpicker_shard", "1 for each Discord shard this replica runs.", labels=["shard"]
+        )
+        for shard in s.shards or ():
+            shards.add_metric([str(shard)], 1.0)
+        yield shards
 
 
 class HealthServer:
@@ -141,6 +195,9 @@ class HealthServer:
             "reasons": reasons,
             "lease": status.lease_state,
             "degraded": status.projection_faults,
+            "shards": status.shards,
+            "shard_count": status.shard_count,
+            "lag": {"events": status.lag_events, "seconds": round(status.lag_seconds, 3)},
         }
         return web.json_response(body, status=200 if not reasons else 503)
 
