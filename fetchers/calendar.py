@@ -3,86 +3,66 @@
 A daily bar is final once its session has closed; the last closed session is therefore the newest
 bar worth storing.
 
-The calendar's range follows the dates asked, which come from the clock: it is built with an
-explicit start (``FIRST_DAY``) and end (the furthest day asked plus ``AHEAD``), and built again,
-further ahead, when a later day is asked. ``exchange_calendars``' default range ends a year after
-the process started, so a bot up for eleven months, or a clock pinned more than a year ahead,
-would have run off its end. A build takes about 0.1 s and happens at most once per ``AHEAD``.
+``exchange_calendars`` is the source of truth, but it is not imported here: it needs pandas (~43
+MiB of RSS) that the long-running bot would keep for good. ``fetchers.calendar_table`` computes
+the session table (dates, opens, closes) in a short-lived child process and caches it in a file;
+this module keeps only that compact table.
+
+The table's range follows the dates asked, which come from the clock: it starts at ``FIRST_DAY``
+and ends on the 31 December of the year of the furthest day asked plus ``AHEAD``, and is built
+again, further ahead, when a later day is asked. (``exchange_calendars``' default range ends a year
+after the process started, so a bot up for eleven months, or a clock pinned more than a year ahead,
+would have run off its end.) Rounding the end to a year keeps the cache file the same for a year.
 """
 
 from __future__ import annotations
 
 import threading
-import warnings
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
-from typing import Any
 from zoneinfo import ZoneInfo
 
-import exchange_calendars as xcals
-import numpy as np
-import pandas as pd
-from pandas.errors import Pandas4Warning
+from fetchers.calendar_table import SessionTable, load
 
 NEW_YORK = ZoneInfo("America/New_York")
 FIRST_DAY = date(1990, 1, 1)
 """Before any bar a provider returns (two years) or the sample data start (2019)."""
 AHEAD = timedelta(days=2 * 366)
-"""How far past the furthest day asked a (re)built calendar reaches."""
+"""How far past the furthest day asked a (re)built table reaches (at least)."""
 
-_built: tuple[Any, date] | None = None  # (the calendar, the end it was built with)
+_built: SessionTable | None = None
 _lock = threading.Lock()
 
 
-def _build(end: date) -> Any:
-    # exchange_calendars builds its tables with a pandas call that pandas 3.1 deprecates; the
-    # warning is theirs to fix and would otherwise be an error in our warnings-as-errors tests.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Pandas4Warning)
-        return xcals.get_calendar("XNYS", start=pd.Timestamp(FIRST_DAY), end=pd.Timestamp(end))
-
-
-def _xnys(through: date) -> Any:
-    """The XNYS calendar covering every day up to ``through`` (built again when it ends before)."""
+def _xnys(through: date) -> SessionTable:
+    """The XNYS table covering every day up to ``through`` (built again when it ends before)."""
     global _built
     built = _built
-    if built is None or through > built[1]:
+    if built is None or through > built.end:
         with _lock:  # one build when several threads ask past the end at once
             built = _built
-            if built is None or through > built[1]:
-                end = through + AHEAD
-                built = _built = (_build(end), end)
-    return built[0]
+            if built is None or through > built.end:
+                built = _built = load(FIRST_DAY, date((through + AHEAD).year, 12, 31))
+    return built
 
 
 def calendar_end() -> date | None:
-    """The last day the calendar built so far covers (``None`` before the first use)."""
-    return None if _built is None else _built[1]
+    """The last day the table built so far covers (``None`` before the first use)."""
+    return None if _built is None else _built.end
 
 
 def sessions_between(start: date, end: date) -> list[date]:
     """The NYSE sessions from ``start`` to ``end``, both included, oldest first."""
     if end < start:
         return []
-    cal = _xnys(end)
-    first = max(start, cal.first_session.date())
-    last = min(end, cal.last_session.date())
-    if last < first:
-        return []
-    index = cal.sessions_in_range(pd.Timestamp(first), pd.Timestamp(last))
-    days: np.ndarray[Any, Any] = index.values.astype("datetime64[D]")
-    return [d.item() for d in days]
+    return _xnys(end).between(start, end)
 
 
 @lru_cache(maxsize=4096)
 def session_hours(day: date) -> tuple[datetime, datetime]:
-    """The (open, close) of a session as aware UTC datetimes (early closes included)."""
-    cal = _xnys(day)
-    ts = pd.Timestamp(day)
-    return (
-        cal.session_open(ts).to_pydatetime().astimezone(UTC),
-        cal.session_close(ts).to_pydatetime().astimezone(UTC),
-    )
+    """The (open, close) of a session as aware UTC datetimes (early closes included);
+    ``ValueError`` when ``day`` is not a session."""
+    return _xnys(day).hours(day)
 
 
 def last_closed_session(now: datetime) -> date:
