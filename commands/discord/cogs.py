@@ -9,7 +9,7 @@ the cogs).
 from __future__ import annotations
 
 import disnake
-from disnake.ext import commands
+from disnake.ext.commands.interaction_bot_base import InteractionBotBase
 
 from commands.discord.components import Components
 from commands.discord.errors import ErrorHandler
@@ -19,7 +19,7 @@ from commands.discord.slash import SlashCommands
 __all__ = ["Components", "FrontEnd", "SlashCommands", "add_cogs"]
 
 
-def add_cogs(bot: commands.InteractionBot, front: FrontEnd) -> None:
+def add_cogs(bot: InteractionBotBase, front: FrontEnd) -> None:
     """Add every cog of the Discord front end to ``bot``."""
     bot.add_cog(SlashCommands(front))
     bot.add_cog(Components(front))

@@ -17,6 +17,7 @@ import pytest
 
 import bot
 import logs
+from commands.discord.client import DiscordBot, LoggingBot, LoggingShardedBot
 from settings import load_settings
 from tests.e2e.bot_harness import (
     HALF_HOUR,
@@ -102,13 +103,18 @@ async def test_json_log_lines_of_a_bot_start_and_stop_hold_no_secret(
         assert value not in text
 
 
+@pytest.mark.parametrize("sharded", [False, True], ids=["plain", "sharded"])
 async def test_discord_event_and_gateway_errors_are_one_json_line_each(
-    json_stdout: io.StringIO,
+    json_stdout: io.StringIO, sharded: bool
 ) -> None:
     """The bot's errors that disnake would print to stderr as traceback lines (a listener that
     raised, a gateway event it could not parse) are each one JSON object, ERROR, with the
-    traceback in ``exception``."""
-    client = bot.LoggingBot(intents=disnake.Intents.none())
+    traceback in ``exception``: from the plain client and from the sharded one alike."""
+    client: DiscordBot = (
+        LoggingShardedBot(intents=disnake.Intents.none(), shard_count=2)
+        if sharded
+        else LoggingBot(intents=disnake.Intents.none())
+    )
     try:
         try:
             raise ValueError("listener failed")
