@@ -308,7 +308,9 @@ class PostgresJournal(Journal):
         """
         channel = SQL("LISTEN {0}").format(Identifier(self._channel))
         try:
-            conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
+            conn = await psycopg.AsyncConnection.connect(
+                self._url, autocommit=True, **password_kwargs(self.password)
+            )
         except psycopg.Error as exc:
             raise JournalError(f"cannot listen on {redact(self._url)}: {exc}") from None
         try:

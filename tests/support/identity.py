@@ -13,7 +13,7 @@ import base64
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -41,6 +41,7 @@ def make_token(resource: str, *, lifetime_s: int = 3600) -> tuple[str, int]:
         "oid": CLIENT_ID,
         "tid": TENANT_ID,
         "appid": CLIENT_ID,
+        "jti": secrets.token_hex(8),  # each token differs, as Entra's do, even within a second
     }
     header = _b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
     return f"{header}.{_b64(json.dumps(claims).encode())}.", expires
@@ -61,14 +62,24 @@ def token_audience(authorization: str | None) -> str | None:
 
 @dataclass
 class IdentityEndpoint:
-    """The running endpoint: its URL, the header secret, and every (resource, client id) asked."""
+    """The running endpoint: its URL, the header secret, and every (resource, client id) asked.
+
+    A test may shorten ``lifetime_s`` (under 5 minutes the credential asks again on every call
+    instead of serving its cache) and set ``on_issue``, called with each token issued (to make a
+    server accept it, standing in for Entra ID's validation).
+    """
 
     url: str
     header: str
     requests: list[tuple[str, str]] = field(default_factory=list)
+    lifetime_s: int = 3600
+    on_issue: Callable[[str], None] | None = None
+    issued: list[str] = field(default_factory=list)
 
 
-def _app(endpoint_header: str, seen: list[tuple[str, str]]) -> web.Application:
+def _app(endpoint_header: str, endpoint: IdentityEndpoint) -> web.Application:
+    seen = endpoint.requests
+
     async def token(request: web.Request) -> web.Response:
         if request.headers.get("X-IDENTITY-HEADER") != endpoint_header:
             return web.json_response({"error": "missing or wrong X-IDENTITY-HEADER"}, status=401)
@@ -80,7 +91,10 @@ def _app(endpoint_header: str, seen: list[tuple[str, str]]) -> web.Application:
         if client_id != CLIENT_ID:
             return web.json_response({"error": f"unknown identity {client_id!r}"}, status=400)
         seen.append((resource, client_id))
-        access_token, expires = make_token(resource)
+        access_token, expires = make_token(resource, lifetime_s=endpoint.lifetime_s)
+        endpoint.issued.append(access_token)
+        if endpoint.on_issue is not None:
+            endpoint.on_issue(access_token)
         return web.json_response(
             {
                 "access_token": access_token,
@@ -100,13 +114,13 @@ def _app(endpoint_header: str, seen: list[tuple[str, str]]) -> web.Application:
 async def identity_endpoint(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[IdentityEndpoint]:
     """Start the token endpoint and point ``IDENTITY_ENDPOINT``/``IDENTITY_HEADER`` at it."""
     header = secrets.token_hex(16)
-    seen: list[tuple[str, str]] = []
-    runner = web.AppRunner(_app(header, seen))
+    endpoint = IdentityEndpoint(url="", header=header)
+    runner = web.AppRunner(_app(header, endpoint))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     host, port = runner.addresses[0][:2]
-    endpoint = IdentityEndpoint(url=f"http://{host}:{port}/msi/token", header=header, requests=seen)
+    endpoint.url = f"http://{host}:{port}/msi/token"
     for name in ("MSI_ENDPOINT", "MSI_SECRET", "IDENTITY_SERVER_THUMBPRINT", "IMDS_ENDPOINT"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("IDENTITY_ENDPOINT", endpoint.url)
