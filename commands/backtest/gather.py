@@ -26,7 +26,7 @@ from analysis.backtest import (
     walk_forward,
 )
 from analysis.errors import StrategyError
-from analysis.strategy import Strategy, load_strategy
+from analysis.strategy import Strategy, load_strategy, parse_strategy
 from commands.backtest.inputs import JournalMarketData, MarketReader, Window, read_window
 from commands.backtest.report import BacktestOutcome, StrategyRun
 from commands.backtest.request import BacktestRequest, parse_request
@@ -35,6 +35,7 @@ from commands.core.fetching import FetchProgress
 from commands.core.handler import Command, State, reject
 from commands.core.ports import StrategyRef, UnknownStrategyError
 from commands.core.service import CommandService, Gather
+from commands.strategies.draft import DRAFT_FILE, draft_id_of, draft_ref, draft_text
 from commands.strategies.library import Resolved, parse_version, resolve
 from events.backtests import BacktestCompleted, backtests_stream
 
@@ -55,7 +56,11 @@ def strategy_at_version(
     service: CommandService, state: State, cmd: Command, name: str, version: int | None
 ) -> tuple[Resolved, Strategy]:
     """The strategy ``name`` names on this server at an exact version (the library's resolver:
-    the server's own, else a shipped or operator one, else a file the CLI offered), parsed."""
+    the server's own, else a shipped or operator one, else a file the CLI offered), parsed; or
+    a draft's exact text (``draft:<command id>``, read back from the journal)."""
+    draft_id = draft_id_of(name)
+    if draft_id is not None:
+        return drafted(service, cmd, draft_id, version)
     found = resolve(state, cmd.inv.guild_id, name, version)
     if found.version is not None:
         return found, parse_version(found.version)
@@ -66,6 +71,21 @@ def strategy_at_version(
         return found, load_strategy(found.key)
     except (StrategyError, UnknownStrategyError) as exc:
         raise reject(f"Strategy {found.key} cannot be loaded: {exc}") from None
+
+
+def drafted(
+    service: CommandService, cmd: Command, draft_id: str, version: int | None
+) -> tuple[Resolved, Strategy]:
+    """The draft that command ``draft_id`` appended on this server (``/strategy draft``), at its
+    exact text: key ``draft:<id>``, version ``draft``, the text's SHA-256 (a draft's text never
+    changes, so the same reference repeats to the byte). Refused with ``version`` (a draft has
+    none), or when no valid draft has that id here."""
+    if version is not None:
+        raise reject("A draft has no versions: leave version: out (save it to version it).")
+    text = draft_text(service.journal, draft_id, cmd.inv.guild_id)
+    key = draft_ref(draft_id)
+    found = Resolved(key=key, origin="draft", label="draft", ref=text)
+    return found, parse_strategy(text.yaml_text.encode("utf-8"), DRAFT_FILE)
 
 
 def data_position(service: CommandService, asked: int | None) -> tuple[int, MarketReader]:

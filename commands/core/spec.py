@@ -248,7 +248,7 @@ COMMANDS: list[CommandSpec] = [
         [
             _o(
                 "strategy",
-                "Strategy name (compare: several, comma-separated)",
+                "Strategy name, or draft:ID of a draft (compare: several, comma-separated)",
                 required=True,
                 autocomplete="strategy",
                 max_length=MAX_TEXT,

@@ -13,7 +13,8 @@ by ``commands.strategies.draft``) name the command that drafted it; a click runs
 or ``/strategy try`` with that draft, which the service reads back from the journal. They too
 work on a message posted by an earlier run of the bot. So does a strategy's "Backtest" button
 (``ibpicker:backtest:<key>[:<version>]``, ``commands.core.models.backtest_button``): ``/backtest``
-of that strategy over the watchlist.
+of that strategy over the watchlist; a draft's (``ibpicker:backtest:draft:<command id>``) runs
+``/backtest strategy:draft:<command id>``, the draft's text read back from the journal.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Mapping
 import disnake
 
 from commands.core.models import BACKTEST_PREFIX
-from commands.strategies.draft import SAVE_PREFIX, TRY_PREFIX
+from commands.strategies.draft import DRAFT_REF, SAVE_PREFIX, TRY_PREFIX
 
 LOG_TRADE_PREFIX = "ibpicker:logtrade:"
 FORM_PREFIX = "ibpicker:logtrade-form:"
@@ -55,10 +56,13 @@ def draft_action(custom_id: str) -> tuple[str, dict[str, object], bool] | None:
 
 def backtest_action(custom_id: str) -> tuple[str, dict[str, object], bool] | None:
     """``/backtest`` of the strategy a "Backtest" button names (``BACKTEST_PREFIX``: its key,
-    and a server's version number), or ``None`` for another id."""
+    and a server's version number; or a draft's reference), or ``None`` for another id."""
     if not custom_id.startswith(BACKTEST_PREFIX):
         return None
-    key, _, version = custom_id.removeprefix(BACKTEST_PREFIX).partition(":")
+    rest = custom_id.removeprefix(BACKTEST_PREFIX)
+    if rest.startswith(DRAFT_REF):  # a draft's: the whole reference (an id may hold digits only)
+        return ("backtest", {"strategy": rest}, True) if len(rest) > len(DRAFT_REF) else None
+    key, _, version = rest.partition(":")
     if not key:
         return None
     options: dict[str, object] = {"strategy": key}

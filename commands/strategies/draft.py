@@ -1,5 +1,6 @@
 """``/strategy draft``: a strategy drafted by Claude from a member's description, and its two
-buttons, "Save" (``/strategy save draft:<id>``) and "Try it" (``/strategy try draft:<id>``).
+buttons, "Save" (``/strategy save draft:<id>``) and "Try it" (``/strategy try draft:<id>``), and
+a "Backtest" button (``/backtest strategy:draft:<id>``).
 
 The draft (slow, deferred) asks the ``Drafter`` port (``commands.core.claude``) for the strategy
 as a forced tool call whose schema is the strategy format (``draft_prompt``), writes it out as
@@ -16,6 +17,9 @@ journal with the server checked, so the buttons work after a restart as "Log tra
 goes through the library's one ``add_strategy`` (Manage Server, or open add; versions; shadowing
 shipped keys only with ``replace:true``). Try it scans the watchlist (or ``symbols``) with the
 draft's text as a preview: the picks are shown, nothing but the audit event is appended.
+Backtest runs ``/backtest`` of the draft's exact text (the strategy reference ``draft:<id>``,
+``draft_text``): its ``backtest_completed`` names ``draft:<id>`` as the key and the text's
+SHA-256, and repeats like any run, since a draft's text never changes.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from analysis.strategy import Strategy, parse_strategy, summary_lines
 from commands.core import text as tx
 from commands.core.fetching import FetchProgress
 from commands.core.handler import Command, Handler, Outcome, State, reject, symbols_or, watched
-from commands.core.models import BLUE, GREEN, GREY, Attachment, Button, Reply
+from commands.core.models import BLUE, GREEN, GREY, Attachment, Button, Reply, backtest_button
 from commands.core.ports import Clock, DraftAnswer, Drafter, DraftUnavailableError, StrategyText
 from commands.core.service import CommandService, Gather
 from commands.strategies.draft_prompt import system_prompt, to_yaml, tool_schema
@@ -42,6 +46,9 @@ from events.strategies import StrategyDrafted, drafts_stream
 
 SAVE_PREFIX = "ibpicker:draft-save:"
 TRY_PREFIX = "ibpicker:draft-try:"
+DRAFT_REF = "draft:"
+"""A strategy reference naming a draft by the command that drafted it (``draft:<command id>``):
+what ``/backtest strategy:`` takes, and the key its ``backtest_completed`` records."""
 DRAFT_FILE = "draft.yaml"
 MIN_DESCRIPTION = 12
 YAML_SHOWN = 3000
@@ -63,6 +70,19 @@ def save_custom_id(command_id: str) -> str:
 def try_custom_id(command_id: str) -> str:
     """The persistent id of a draft's "Try it" button."""
     return TRY_PREFIX + command_id
+
+
+def draft_ref(command_id: str) -> str:
+    """The strategy reference of the draft command ``command_id`` appended."""
+    return DRAFT_REF + command_id
+
+
+def draft_id_of(name: str) -> str | None:
+    """The drafting command's id a strategy reference names (``None``: not a draft's)."""
+    text = name.strip()
+    if text[: len(DRAFT_REF)].lower() != DRAFT_REF or len(text) == len(DRAFT_REF):
+        return None
+    return text[len(DRAFT_REF) :].strip()
 
 
 def ask(description: str) -> str:
@@ -185,13 +205,15 @@ def handle_draft(cmd: Command, state: State, clock: Clock) -> Outcome:
         fields=[
             ("What it means", _meaning(strategy), False),
             ("Next", f"Save adds it to this server's strategies as `{key_of(strategy)}`; "
-             "Try it scans the watchlist with it first.", False),
+             "Try it scans the watchlist with it first; Backtest runs it over the watchlist's "
+             "stored history.", False),
             ("Drafted by", cost, False),
         ],
         color=BLUE, attachments=files,
         buttons=[
             Button(label="Save", custom_id=save_custom_id(command_id)),
             Button(label="Try it", custom_id=try_custom_id(command_id)),
+            backtest_button(draft_ref(command_id)),
         ],
     )  # fmt: skip
 
@@ -218,8 +240,8 @@ def find_draft(journal: Journal, draft_id: str, guild_id: int) -> StrategyDrafte
 def _valid(drafted: StrategyDrafted) -> StrategyDrafted:
     if not drafted.valid:
         raise reject(
-            "That draft did not validate, so it cannot be saved or tried: draft again, or fix "
-            "its YAML and add it with /strategy add."
+            "That draft did not validate, so it cannot be saved, tried or backtested: draft "
+            "again, or fix its YAML and add it with /strategy add."
         )
     return drafted
 
@@ -250,17 +272,23 @@ def handle_save(cmd: Command, state: State, clock: Clock) -> Outcome:
     )
 
 
+def draft_text(journal: Journal, draft_id: str, guild_id: int) -> StrategyText:
+    """The valid draft that command ``draft_id`` appended on this server, as the analyzer takes a
+    strategy's text: the key it would be saved under, version ``draft``, the exact YAML."""
+    drafted = _valid(find_draft(journal, draft_id, guild_id))
+    key = key_of(parse_strategy(drafted.yaml_text.encode("utf-8"), DRAFT_FILE))
+    return StrategyText(key=key, version="draft", yaml_text=drafted.yaml_text)
+
+
 def _try_scan(service: CommandService, cmd: Command, now: datetime) -> SignalsGenerated:
     """(On the worker) the preview scan: the draft's text over the watchlist or ``symbols``."""
     state = service.state(cmd.inv.guild_id)
-    drafted = _valid(find_draft(service.journal, cmd.options["draft"], cmd.inv.guild_id))
+    text = draft_text(service.journal, cmd.options["draft"], cmd.inv.guild_id)
     symbols = symbols_or(
         cmd, state, watched,
         refusal="The watchlist is empty: give symbols (symbols:AAPL,MSFT) or add some with "
         "/watchlist add.",
     )  # fmt: skip
-    key = key_of(parse_strategy(drafted.yaml_text.encode("utf-8"), DRAFT_FILE))
-    text = StrategyText(key=key, version="draft", yaml_text=drafted.yaml_text)
     return service.analyzer.scan(
         text, symbols, guild_id=cmd.inv.guild_id, now=now,
         scan_id=f"try-{tx.short_hash(cmd.inv.command_id)}",

@@ -1,10 +1,13 @@
 """A strategy draft through the real disnake client and the gateway stand-in, with Claude played
-by the Anthropic stand-in: ``/strategy draft`` shows the YAML with "Save" and "Try it", and the
-buttons run their commands as the member who clicks them."""
+by the Anthropic stand-in: ``/strategy draft`` shows the YAML with "Save", "Try it" and
+"Backtest", and the buttons run their commands as the member who clicks them."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import hashlib
+import json
+import re
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,7 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
+from commands.journal.chart_worker import WORKER
 from settings import Secrets
 from tests.e2e.bot_harness import Running, copy_template, running_bot
 from tests.e2e.discord_standin import DiscordStandin
@@ -66,7 +70,7 @@ async def test_save_adds_the_draft_and_analyze_runs_it(running: Running) -> None
         "strategy draft", {"description": "buy deep RSI(2) dips"}, user=running.world.admin
     )
     assert "Draft: RSI(2) Dip drafted" in drafted.text()
-    assert set(buttons(drafted)) == {"Save", "Try it"}
+    assert set(buttons(drafted)) == {"Save", "Try it", "Backtest"}
     saved = await click(running, drafted, "Save", user_id=admin)
     assert "Saved rsi_2_dip_drafted v1" in saved.text(), saved.text()
     assert saved.message_id != drafted.message_id
@@ -89,3 +93,42 @@ async def test_try_it_scans_the_watchlist_and_a_member_cannot_save(running: Runn
     refused = await click(running, drafted, "Save", user_id=member.id)
     assert refused.ephemeral
     assert "Manage Server" in refused.text()
+
+
+@pytest.fixture
+def chart_worker_stopped() -> Iterator[None]:
+    """The chart worker a backtest's reply starts is stopped at the end of the test."""
+    yield
+    WORKER.stop()
+
+
+@pytest.mark.usefixtures("chart_worker_stopped")
+async def test_backtest_runs_the_unsaved_draft_and_repeats_it(running: Running) -> None:
+    """The draft's Backtest, clicked by a member, backtests the draft's exact text (unsaved)
+    over the watchlist: a new message with the figures and the chart, naming ``draft:<id>``
+    and the SHA-256 of the attached draft.yaml; the repeat line it gives, run twice as
+    /backtest with export:json, gives the same bytes; /backtests lists the draft's runs."""
+    member = running.world.member
+    assert (await running.run("watchlist add", {"symbols": WATCHED})).embeds
+    drafted = await running.run("strategy draft", {"description": "buy deep RSI(2) dips"})
+    ref = buttons(drafted)["Backtest"].removeprefix("ibpicker:backtest:")
+    assert ref.startswith("draft:")
+    text_hash = hashlib.sha256(drafted.files[0].data).hexdigest()
+    result = await click(running, drafted, "Backtest", user_id=member.id)
+    text = result.text()
+    assert "Backtest: RSI(2) Dip drafted" in text, text
+    assert f"`{ref}` draft sha256 `{text_hash[:12]}`" in text
+    assert result.files[0].data.startswith(b"\x89PNG")
+    assert result.message_id != drafted.message_id
+    repeat = re.search(r"/backtest (strategy:\S+ symbols:\S+ from:\S+ to:\S+ at:\d+)", text)
+    assert repeat is not None, text
+    given = dict(part.split(":", 1) for part in repeat[1].split(" "))
+    assert given["strategy"] == ref
+    options: dict[str, object] = {**given, "at": int(given["at"]), "export": "json"}
+    first = await running.run("backtest", options, user=member)
+    again = await running.run("backtest", options, user=member)
+    assert first.files[0].filename == "backtest.json"
+    assert first.files[0].data == again.files[0].data
+    assert json.loads(first.files[0].data)["strategy"]["sha256"] == text_hash
+    listed = await running.run("backtests", {"strategy": ref})
+    assert "Backtests (3)" in listed.text(), listed.text()
