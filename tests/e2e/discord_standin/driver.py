@@ -161,9 +161,8 @@ class DiscordStandin(StandinServer):
         user_id: int,
         source: StoredMessage | None = None,
     ) -> InteractionHandle:
-        conn = self._live_connection()
-        if conn is None:
-            raise StandinError("no bot is connected to the gateway (use run_bot first)")
+        # Discord sends the interaction to the session of the guild's shard only.
+        conn = self.connection_for(int(base["guild_id"]))
         interaction_id = self.ids.next()
         token = "itok-" + secrets.token_urlsafe(32)
         payload = base | {"id": str(interaction_id), "type": kind, "token": token, "data": data}

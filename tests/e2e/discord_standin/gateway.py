@@ -1,4 +1,4 @@
-"""One gateway websocket connection: opcodes, sequence numbers and zlib-stream transport.
+"""One gateway websocket connection: opcodes, sequence numbers, shards and zlib-stream transport.
 
 disnake asks for ``compress=zlib-stream`` by default; then every payload goes out as a binary
 frame from one shared compressor, flushed with ``Z_SYNC_FLUSH`` so each frame ends in
@@ -27,6 +27,14 @@ class GatewaySession:
     id: str
     intents: int
     seq: int = 0
+    shard: tuple[int, int] = (0, 1)
+    """``[shard_id, num_shards]`` from IDENTIFY (``[0, 1]`` without one, as Discord)."""
+
+    def carries(self, guild_id: int) -> bool:
+        """Whether Discord sends this guild's events to this session: its shard is
+        ``(guild_id >> 22) % num_shards`` (written out here, apart from the bot's own code)."""
+        shard_id, num_shards = self.shard
+        return (guild_id >> 22) % num_shards == shard_id
 
 
 @dataclass
@@ -37,6 +45,8 @@ class GatewayConnection:
     zlib_stream: bool
     session: GatewaySession | None = None
     received: list[dict[str, Any]] = field(default_factory=list)
+    dispatched: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    """Every DISPATCH sent on this connection: (event name, data)."""
     _compressor: Any = field(default_factory=zlib.compressobj)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -61,4 +71,5 @@ class GatewayConnection:
         """Send a DISPATCH (op 0) event with the session's next sequence number."""
         assert self.session is not None, "dispatch before IDENTIFY"
         self.session.seq += 1
+        self.dispatched.append((event, data))
         await self.send(DISPATCH, data, t=event, s=self.session.seq)

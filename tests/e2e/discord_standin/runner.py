@@ -38,9 +38,13 @@ COMMAND_BOTS = (
 
 
 @contextlib.asynccontextmanager
-async def serve_standin(world: World | None = None) -> AsyncIterator[DiscordStandin]:
-    """A started stand-in with disnake's REST base pointed at it; everything undone at exit."""
-    standin = DiscordStandin(world)
+async def serve_standin(
+    world: World | None = None, *, shards: int = 1
+) -> AsyncIterator[DiscordStandin]:
+    """A started stand-in with disnake's REST base pointed at it; everything undone at exit.
+    ``shards``: the shard count ``GET /gateway/bot`` recommends (what a sharded bot without its
+    own count runs)."""
+    standin = DiscordStandin(world, shards=shards)
     await standin.start()
     previous = disnake.http.Route.BASE
     disnake.http.Route.BASE = standin.api_base
@@ -75,15 +79,21 @@ def _install_hooks(bot: disnake.Client, standin: DiscordStandin) -> None:
         # Informational: a bot may refuse a command on purpose (a failed check is an answer).
         standin.command_errors.append(f"/{inter.data.name}: {exc!r}")
 
-    # Instance attributes shadow the Client methods disnake calls for these two hooks.
+    async def before_identify_hook(shard_id: int | None, *, initial: bool = False) -> None:
+        # disnake waits 5 s before each IDENTIFY after a sharded client's first (Discord's
+        # identify rate limit); the stand-in has no such limit, so a two-shard bot starts at once.
+        return
+
+    # Instance attributes shadow the Client methods disnake calls for these hooks.
     bot.on_gateway_error = on_gateway_error  # type: ignore[method-assign]
     bot.on_error = on_error  # type: ignore[method-assign]
+    bot.before_identify_hook = before_identify_hook  # type: ignore[method-assign]
     if isinstance(bot, COMMAND_BOTS):
         bot.add_listener(on_slash_command_error, "on_slash_command_error")
 
 
 def _remove_hooks(bot: disnake.Client) -> None:
-    for name in ("on_gateway_error", "on_error"):
+    for name in ("on_gateway_error", "on_error", "before_identify_hook"):
         bot.__dict__.pop(name, None)
 
 

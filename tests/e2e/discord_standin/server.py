@@ -98,10 +98,17 @@ class StandinServer:
     The driver (:class:`~.driver.DiscordStandin`) adds what a user does on top of it.
     """
 
-    def __init__(self, world: World | None = None, *, token: str = "standin-bot-token") -> None:
+    def __init__(
+        self, world: World | None = None, *, token: str = "standin-bot-token", shards: int = 1
+    ) -> None:
         self.ids = SnowflakeFactory()
         self.world = world or default_world(self.ids)
         self.token = token
+        if shards < 1:
+            raise StandinError(f"shards must be at least 1, not {shards}")
+        self.shards = shards
+        """The shard count ``GET /gateway/bot`` recommends (a client may identify with another
+        total, as on Discord; each session gets the guilds of its own ``[id, total]``)."""
         self.requests: list[RecordedRequest] = []
         self.failures: list[Failure] = []
         self.command_errors: list[str] = []
@@ -308,7 +315,9 @@ class StandinServer:
 
     async def _gateway_info(self, request: web.Request) -> web.Response:
         limit = {"total": 1000, "remaining": 999, "reset_after": 86_400_000, "max_concurrency": 1}
-        return json_response({"url": self.gateway_url, "shards": 1, "session_start_limit": limit})
+        return json_response(
+            {"url": self.gateway_url, "shards": self.shards, "session_start_limit": limit}
+        )
 
     async def _application(self, request: web.Request) -> web.Response:
         owner = user_payload(self.world.owner)
@@ -486,7 +495,7 @@ class StandinServer:
         self.channel_posts.append(
             self._reply("channel_message", body, files, request, message=message)
         )
-        conn = self._live_connection()
+        conn = self._live_connection(guild.id)
         if (
             conn is not None
             and conn.session is not None
@@ -714,8 +723,32 @@ class StandinServer:
 
     # Gateway
 
-    def _live_connection(self) -> GatewayConnection | None:
-        return next((c for c in reversed(self.connections) if c.live), None)
+    def _live_connection(
+        self, guild_id: int | None = None, *, shard_id: int | None = None
+    ) -> GatewayConnection | None:
+        """The newest live connection: of the session that carries ``guild_id`` (Discord sends a
+        guild's events to its shard's session only), or of shard ``shard_id``, or any."""
+        for conn in reversed(self.connections):
+            if not conn.live or conn.session is None:
+                continue
+            if guild_id is not None and not conn.session.carries(guild_id):
+                continue
+            if shard_id is not None and conn.session.shard[0] != shard_id:
+                continue
+            return conn
+        return None
+
+    def connection_for(self, guild_id: int) -> GatewayConnection:
+        """The live connection that receives ``guild_id``'s events; ``StandinError`` if no
+        connected session runs the guild's shard."""
+        conn = self._live_connection(guild_id)
+        if conn is None:
+            running = [c.session.shard for c in self.connections if c.live and c.session]
+            raise StandinError(
+                f"no bot session receives guild {guild_id}'s events (sessions [shard, total]: "
+                f"{[list(shard) for shard in running]}; use run_bot first)"
+            )
+        return conn
 
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(max_msg_size=0)
@@ -779,12 +812,27 @@ class StandinServer:
         if data.get("token") != self.token:
             await conn.ws.close(code=4004, message=b"Authentication failed.")
             return
-        session = GatewaySession(secrets.token_hex(16), int(data.get("intents", 0)))
+        shard = data.get("shard", [0, 1])
+        if not (
+            isinstance(shard, list)
+            and len(shard) == 2
+            and all(type(n) is int for n in shard)
+            and 0 <= shard[0] < shard[1]
+        ):
+            # Discord's close code for a shard it cannot take; disnake does not reconnect.
+            self.report("gateway", f"IDENTIFY with an invalid shard {shard!r}")
+            await conn.ws.close(code=4010, message=b"Invalid shard.")
+            return
+        session = GatewaySession(
+            secrets.token_hex(16), int(data.get("intents", 0)), shard=(shard[0], shard[1])
+        )
         self.sessions[session.id] = session
         conn.session = session
         self.identifies += 1
         bot = self.world.bot
-        guilds = [g for g in self.world.guilds.values() if bot.id in g.members]
+        guilds = [
+            g for g in self.world.guilds.values() if bot.id in g.members and session.carries(g.id)
+        ]
         ready = {
             "v": 10,
             "user": user_payload(bot) | {"verified": True, "mfa_enabled": False, "flags": 0},
@@ -805,16 +853,23 @@ class StandinServer:
         for guild in guilds:
             await conn.dispatch("GUILD_CREATE", guild_payload(guild, self.world))
 
-    async def reconnect(self, timeout: float = DEFAULT_TIMEOUT) -> None:  # noqa: ASYNC109
-        """Ask the bot to reconnect (op 7, as Discord does) and wait until it has RESUMEd."""
-        conn = self._live_connection()
+    async def reconnect(
+        self,
+        timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109
+        *,
+        shard_id: int | None = None,
+    ) -> None:
+        """Ask the bot to reconnect (op 7, as Discord does) and wait until it has RESUMEd: the
+        newest session, or the one of ``shard_id``."""
+        conn = self._live_connection(shard_id=shard_id)
         if conn is None:
-            raise StandinError("no bot is connected")
+            where = "" if shard_id is None else f" on shard {shard_id}"
+            raise StandinError(f"no bot is connected{where}")
         before = self.resumes
         await conn.send(RECONNECT, None)
 
         def resumed() -> bool | None:
-            live = self._live_connection()
+            live = self._live_connection(shard_id=shard_id)
             return True if self.resumes > before and live is not None and live is not conn else None
 
         await self.changes.wait_until(resumed, timeout, "the bot to RESUME after op 7")

@@ -43,6 +43,14 @@ class SnowflakeFactory:
         self._last = max(candidate, self._last + 1)
         return self._last
 
+    def next_on_shard(self, shard_id: int, num_shards: int) -> int:
+        """A new snowflake whose guild would be on ``shard_id`` of ``num_shards`` (Discord's
+        ``(id >> 22) % num_shards``): its millisecond is moved on to the next that fits."""
+        ms = self.next() >> 22
+        ms += (shard_id - ms) % num_shards
+        self._last = max((ms << 22) | (1 << 17) | (next(self._increment) & 0xFFF), self._last + 1)
+        return self._last
+
 
 def iso_now() -> str:
     """The current UTC time as Discord writes timestamps."""
@@ -143,15 +151,20 @@ class World:
         return None
 
 
+GUILD_SHARDS = 2
+"""The default world's guilds are on shards 0 and 1 of this many (a two-shard bot splits them)."""
+
+
 def default_world(ids: SnowflakeFactory) -> World:
-    """Two guilds, an owner, an admin (Manage Server), a plain member and the bot."""
+    """Two guilds, an owner, an admin (Manage Server), a plain member and the bot; ``guild`` on
+    shard 0 and ``other_guild`` on shard 1 of ``GUILD_SHARDS``."""
     bot = UserSpec(ids.next(), "ibpicker-standin", bot=True)
     owner = UserSpec(ids.next(), "olga-owner")
     admin = UserSpec(ids.next(), "alice-admin")
     member = UserSpec(ids.next(), "bob-member")
 
-    def make_guild(name: str, channel_names: tuple[str, ...]) -> GuildSpec:
-        guild_id = ids.next()
+    def make_guild(name: str, channel_names: tuple[str, ...], shard_id: int) -> GuildSpec:
+        guild_id = ids.next_on_shard(shard_id, GUILD_SHARDS)
         return GuildSpec(
             id=guild_id,
             name=name,
@@ -163,11 +176,11 @@ def default_world(ids: SnowflakeFactory) -> World:
             ],
         )
 
-    guild = make_guild("Trading Desk", ("general", "picks"))
+    guild = make_guild("Trading Desk", ("general", "picks"), 0)
     moderator = RoleSpec(ids.next(), "Moderator", MODERATOR_PERMISSIONS, position=1)
     guild.roles.append(moderator)
     guild.members = {owner.id: (), admin.id: (moderator.id,), member.id: (), bot.id: ()}
-    other = make_guild("Other Desk", ("general",))
+    other = make_guild("Other Desk", ("general",), 1)
     other.members = {owner.id: (), member.id: (), bot.id: ()}
     return World(
         application_id=bot.id,
