@@ -157,8 +157,8 @@ def replica_lag(url: str, data_dir: Path, rate: float, seconds: float) -> list[f
 
 def rebuild_seconds(journal: Journal, folder: Path) -> float:
     """Seconds to rebuild every analytics projection from ``journal`` into a new file."""
+    from projections.rebuild import rebuild
     from projections.registry import all_analytics_projections
-    from projections.runner import rebuild
 
     with timed() as t:
         rebuild(journal, folder / "analytics.duckdb", all_analytics_projections(), jobs=1)

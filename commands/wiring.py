@@ -37,9 +37,7 @@ from projections.registry import all_analytics_projections
 from projections.runner import ProjectionRunner
 from projections.strategy_library import StrategyBook
 from projections.trading import TradeBook
-
-JOURNAL_FILE = "journal.sqlite"
-ANALYTICS_FILE = "analytics.duckdb"
+from projections.workspace import ANALYTICS_FILE, JOURNAL_FILE
 
 
 def package_version() -> str:

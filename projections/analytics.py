@@ -183,3 +183,22 @@ class Analytics:
         """Close the connection."""
         with self._lock:
             self._con.close()
+
+
+REBUILD_SUFFIX = ".rebuild-"
+
+
+def remove_rebuild_leftovers(live_path: Path) -> list[Path]:
+    """Delete the half-built ``<analytics>.rebuild-<pid>`` files (and their WALs) beside
+    ``live_path``; return what was deleted.
+
+    A rebuild killed with ``kill -9`` leaves its fresh file behind. Only a process holding the
+    data folder's writer lock (``events.journal.WriterLock``) calls this, and a rebuild holds it
+    while it builds, so every such file is dead: it runs at each start of a writer and of a
+    rebuild.
+    """
+    removed = []
+    for leftover in live_path.parent.glob(f"{live_path.name}{REBUILD_SUFFIX}*"):
+        leftover.unlink(missing_ok=True)
+        removed.append(leftover)
+    return removed

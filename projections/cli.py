@@ -48,9 +48,10 @@ from projections.analytics import (
 )
 from projections.journal_pg import journal_file
 from projections.journal_pg import register as register_migrate
+from projections.rebuild import memory_limit_bytes
 from projections.registry import all_analytics_projections, projection_names
 from projections.runner import Progress as ProgressFn
-from projections.runner import memory_limit_bytes, read_faults
+from projections.runner import read_faults
 from projections.verify import VerifyReport, verify
 from projections.workspace import Workspace, analytics_path, journal_path
 

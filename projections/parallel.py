@@ -227,8 +227,9 @@ def _exit_with(parent: int) -> None:
 
 def _child(args: dict[str, Any]) -> None:
     """Build the named projections into the part file (the child's whole life)."""
+    from projections.rebuild import limit_memory
     from projections.registry import all_analytics_projections
-    from projections.runner import _catch_up, limit_memory, prepare
+    from projections.runner import _catch_up, prepare
 
     _exit_with(args["parent"])
     names = set(args["names"])

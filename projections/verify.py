@@ -39,16 +39,8 @@ from events.codec import EventDecodeError
 from events.journal import JournalReader, Row, fault_message
 from projections.analytics import Analytics, AnalyticsBusyError, AnalyticsCorruptError, Tracking
 from projections.base import AnalyticsProjection, Page, ProjectionFault
-from projections.runner import (
-    REBUILD_COMMIT_EVENTS,
-    PageLoader,
-    _gc_paused,
-    _IsolateError,
-    limit_memory,
-    page_size_for,
-    prepare,
-    read_faults,
-)
+from projections.rebuild import REBUILD_COMMIT_EVENTS, limit_memory, page_size_for
+from projections.runner import PageLoader, _gc_paused, _IsolateError, prepare, read_faults
 from projections.verify_sql import CommandRuns, stream_count, version_problems
 
 MAX_LISTED = 20  # problems of one kind listed one by one; the rest are counted

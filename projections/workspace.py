@@ -20,8 +20,9 @@ from typing import Self
 from events.journal import Journal
 from projections.analytics import Analytics
 from projections.base import AnalyticsProjection, StateProjection
+from projections.rebuild import RebuildReport, rebuild
 from projections.registry import all_analytics_projections
-from projections.runner import Progress, ProjectionRunner, RebuildReport, rebuild
+from projections.runner import Progress, ProjectionRunner
 
 JOURNAL_FILE = "journal.sqlite"
 ANALYTICS_FILE = "analytics.duckdb"

@@ -18,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from events.journal import Journal
+from projections.rebuild import rebuild
 from projections.registry import all_analytics_projections
-from projections.runner import rebuild
 from tests.property.core.harness import append_all, snapshot
 from tests.property.core.test_projection_properties import (
     INVARIANT,

@@ -24,8 +24,9 @@ from events.base import Actor, NewEvent
 from events.journal import Journal
 from projections.analytics import Analytics
 from projections.base import AnalyticsProjection, StateProjection
+from projections.rebuild import rebuild
 from projections.registry import all_analytics_projections
-from projections.runner import ProjectionRunner, rebuild
+from projections.runner import ProjectionRunner
 from tests.conftest import SUITE_EXAMPLES
 from tests.property.core.harness import (
     append_all,

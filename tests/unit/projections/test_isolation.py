@@ -21,8 +21,9 @@ from events.journal import Journal
 from projections.analytics import Analytics
 from projections.base import AnalyticsProjection, Page
 from projections.journal_index import CommandAuditProjection
+from projections.rebuild import rebuild
 from projections.registry import all_analytics_projections
-from projections.runner import ProjectionRunner, read_faults, rebuild
+from projections.runner import ProjectionRunner, read_faults
 from projections.trading import TradeBook
 from tests.unit.projections.conftest import add_commands
 

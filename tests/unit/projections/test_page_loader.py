@@ -10,8 +10,9 @@ from events.journal import Journal
 from projections.analytics import Analytics
 from projections.base import Batch
 from projections.journal_index import CommandAuditProjection
+from projections.rebuild import limit_memory
 from projections.registry import all_analytics_projections
-from projections.runner import ProjectionRunner, _catch_up, limit_memory, prepare, read_faults
+from projections.runner import ProjectionRunner, _catch_up, prepare, read_faults
 from tests.property.core.harness import snapshot
 from tests.unit.projections.conftest import add_commands
 

@@ -21,8 +21,9 @@ from projections.parallel import (
     memory_limit_of_cgroup,
     split,
 )
+from projections.rebuild import rebuild
 from projections.registry import all_analytics_projections
-from projections.runner import ProjectionRunner, rebuild
+from projections.runner import ProjectionRunner
 
 EVENTS = 3_000
 

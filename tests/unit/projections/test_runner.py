@@ -7,8 +7,9 @@ from pathlib import Path
 from events.journal import Journal
 from projections.analytics import Analytics
 from projections.journal_index import CommandAuditProjection
+from projections.rebuild import rebuild
 from projections.registry import all_analytics_projections
-from projections.runner import ProjectionRunner, rebuild
+from projections.runner import ProjectionRunner
 from projections.trading import TradeBook
 from tests.property.core.harness import snapshot
 from tests.unit.projections.conftest import add_commands

@@ -16,8 +16,8 @@ from events.journal import Journal
 from events.records import RawRecord
 from projections.analytics import Analytics
 from projections.cli import register
+from projections.rebuild import limit_memory, memory_limit_bytes, page_size_for
 from projections.registry import all_analytics_projections
-from projections.runner import limit_memory, memory_limit_bytes, page_size_for
 from projections.verify import verify
 from tests.unit.projections.conftest import AT, add_commands
 
