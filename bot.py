@@ -21,21 +21,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from disnake.ext import commands
 
 from commands.core.claude import drafting_from_settings
 from commands.core.ports import Clock
 from commands.core.service import CommandService
-from commands.discord.cogs import FrontEnd, add_cogs, intents
+from commands.core.shards import owns_guild
+from commands.discord.client import DiscordBot, build_client
+from commands.discord.cogs import FrontEnd
 from commands.discord.errors import NotWriterError
-from commands.discord.render import NO_MENTIONS
 from commands.discord.scheduler import DailyScheduler, Sleep
 from commands.wiring import ANALYTICS_FILE, close_service, open_default_service
 from events.journal import AsyncJournal
@@ -92,7 +91,7 @@ class BotApp:
     runtime: SyncRuntime
     http: HttpSession
     front: FrontEnd
-    bot: commands.InteractionBot
+    bot: DiscordBot
     scheduler: DailyScheduler
     closed: bool = False
     flushed: bool = False
@@ -115,35 +114,6 @@ class BotApp:
             close_service(self.service)
             await self.journal.close()
         return self.flushed
-
-
-class LoggingBot(commands.InteractionBot):
-    """disnake's bot whose unhandled event and gateway errors go to the log (in JSON mode one
-    object with the traceback in a field); disnake's own handlers print them to stderr as
-    lines of text, which Log Analytics splits."""
-
-    async def on_error(self, event_method: str, *args: Any, **kwargs: Any) -> None:
-        """An event listener raised: logged with its traceback, the bot carries on."""
-        log.exception("an error in the Discord event %s was ignored", event_method)
-
-    async def on_gateway_error(
-        self, event: str, data: Any, shard_id: int | None, exc: Exception, /
-    ) -> None:
-        """A gateway event could not be parsed: logged with its traceback, the bot carries on."""
-        log.error("the Discord gateway event %s could not be handled", event, exc_info=exc)
-
-
-def build_bot(front: FrontEnd, *, guild_ids: Sequence[int] | None) -> commands.InteractionBot:
-    """The disnake bot with every cog; commands scoped to ``guild_ids`` when given (fast sync)."""
-    bot = LoggingBot(
-        intents=intents(),
-        test_guilds=list(guild_ids) if guild_ids else None,
-        allowed_mentions=NO_MENTIONS,
-        # Buttons arrive with their message in the interaction: no message cache is needed.
-        max_messages=None,
-    )
-    add_cogs(bot, front)
-    return bot
 
 
 def _without_pandas() -> None:
@@ -198,8 +168,12 @@ async def create_app(
     front = FrontEnd(service, on_schedule_changed=lambda: scheduler_ref[0].poke())
     if guild_ids is None and settings.discord_guild_id is not None:
         guild_ids = [settings.discord_guild_id]
-    bot = build_bot(front, guild_ids=guild_ids)
-    scheduler = DailyScheduler(service, bot, clock=clock, sleep=sleep)
+    bot = build_client(
+        front, guild_ids=guild_ids, shards=settings.shards, shard_ids=settings.shard_ids
+    )
+    # A sharded replica runs the daily picks of the servers on its shards only.
+    owns = functools.partial(owns_guild, shard_count=settings.shards, shard_ids=settings.shard_ids)
+    scheduler = DailyScheduler(service, bot, clock=clock, sleep=sleep, owns=owns)
     scheduler_ref.append(scheduler)
 
     analytics = service.analytics_runner.analytics if service.analytics_runner else None

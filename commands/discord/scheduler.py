@@ -6,7 +6,7 @@ instant (DST, half days). Instead, each turn of the loop:
 1. asks the daily runs (``commands.picks.daily``) which guilds owe a post now (``due``: enabled,
    a trading session, past the run time, no ``daily_post_published`` for the session in the
    journal, which is what makes a restart catch up a missed run, marked late, and never post
-   twice);
+   twice), and keeps those it ``owns``: in a sharded replica, the servers on its shards;
 2. for each: ``run`` (fetch, scan, what to post), appends ``daily_post_started`` (the run
    id and the marker its post carries in the embed footer), posts it to the guild's channel, then
    ``record_post`` with the message id. A run that finds its ``daily_post_started`` but no
@@ -68,10 +68,13 @@ class DailyScheduler:
         sleep: Sleep = asyncio.sleep,
         idle_s: float = IDLE_S,
         retry_s: float = RETRY_S,
+        owns: Callable[[int], bool] | None = None,
     ) -> None:
-        """Post through ``bot`` what ``service`` says is due, by ``clock`` and ``sleep``."""
+        """Post through ``bot`` what ``service`` says is due, by ``clock`` and ``sleep``, for
+        the guilds ``owns`` accepts (a sharded replica: those on its shards; default: all)."""
         self.service = service
         self.daily = DailyRuns(service)
+        self.owns = owns or (lambda _guild_id: True)
         self.bot = bot
         self.clock = clock
         self.sleep = sleep
@@ -138,7 +141,9 @@ class DailyScheduler:
     async def run_due(self, now: datetime) -> list[int]:
         """Post every run due at ``now``; the guilds that were posted to."""
         done = []
-        for guild_id in self.daily.due(now):
+        # Another replica runs the servers on its shards (and wakes for them: this one may wake
+        # for their times too and then finds nothing of its own due).
+        for guild_id in filter(self.owns, self.daily.due(now)):
             retry = self._retry_at.get(guild_id)
             if retry is not None and now < retry:
                 continue

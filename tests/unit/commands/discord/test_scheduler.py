@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, cast
 from unittest.mock import create_autospec
 
@@ -14,6 +15,7 @@ import pytest
 
 from commands.core.models import DailyRun
 from commands.core.service import CommandService
+from commands.core.shards import owns_guild
 from commands.discord.scheduler import DailyScheduler
 from commands.picks.daily import DailyRuns
 from events.clock import FixedClock
@@ -69,3 +71,32 @@ async def test_a_failing_guild_is_logged_and_retried_after_the_retry_delay(
     assert loop.delay(NOW + timedelta(seconds=10)) == 290
     await loop.run_due(NOW + timedelta(seconds=300))
     assert service.calls == 2
+
+
+class TwoShardDaily(StubDaily):
+    """Two guilds owed their post, on shards 0 and 1 of two; each run records its guild."""
+
+    ON_ZERO, ON_ONE = 10 << 22, 11 << 22
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ran: list[int] = []
+
+    def due(self, now: datetime) -> list[int]:
+        return [self.ON_ZERO, self.ON_ONE]
+
+    async def run(self, guild_id: int, *, now: datetime) -> DailyRun:
+        self.ran.append(guild_id)
+        return await super().run(guild_id, now=now)
+
+
+@pytest.mark.parametrize(("shard", "runs"), [(0, TwoShardDaily.ON_ZERO), (1, TwoShardDaily.ON_ONE)])
+async def test_a_sharded_replica_runs_only_the_guilds_on_its_shards(shard: int, runs: int) -> None:
+    """Given every due guild, the loop of the replica running shard 0 (or 1) of two attempts the
+    guild on that shard only; unsharded, it attempts both."""
+    daily = TwoShardDaily()
+    await scheduler(daily, owns=partial(owns_guild, shard_count=2, shard_ids=(shard,))).run_due(NOW)
+    assert daily.ran == [runs]
+    everything = TwoShardDaily()
+    await scheduler(everything).run_due(NOW)
+    assert everything.ran == [TwoShardDaily.ON_ZERO, TwoShardDaily.ON_ONE]
