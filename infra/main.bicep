@@ -11,6 +11,13 @@
 //   registry admin user are off, RBAC everywhere), which ADR-009's cost target accepts; a VNet
 //   with private endpoints is the upgrade path (docs/deploy.md).
 // - ADR-009's SKUs: Container Registry Basic (no Premium features) and Storage Standard_LRS.
+//
+// Past one replica (issue 15, off by default): journalBackend='postgresql' adds an Azure Database
+// for PostgreSQL Flexible Server that the app's identity signs in to with Entra ID (password sign-in
+// disabled, TLS required) and replaces the single app by one app per shard group (replicaCount,
+// shardCount, shardAssignment). With the defaults the deployment is exactly ADR-009's: the new
+// resources are all conditional on it and the single app is unchanged
+// (tests/integration/infra/test_bicep_postgres.py compares it with the ADR's template).
 
 targetScope = 'resourceGroup'
 
@@ -57,6 +64,46 @@ param keyVaultSoftDeleteDays int = 90
 @description('Daily ingestion cap of the Log Analytics workspace in GB (cost guard).')
 param logDailyQuotaGb int = 1
 
+@description('Where the journal lives: sqlite (ADR-009: one replica, the file on its disk, segments in Blob) or postgresql (a Flexible Server shared by the bot replicas; docs/deploy.md says when to switch).')
+@allowed([
+  'sqlite'
+  'postgresql'
+])
+param journalBackend string = 'sqlite'
+
+@description('postgresql only: bot replicas, one Container App each running its shard group.')
+@minValue(1)
+@maxValue(16)
+param replicaCount int = 1
+
+@description('postgresql only: Discord shards in total (IBPICKER_SHARDS); at least replicaCount.')
+@minValue(1)
+@maxValue(64)
+param shardCount int = 1
+
+@description('postgresql only: IBPICKER_SHARD_IDS per replica (e.g. [\'0-1\', \'2-3\']), replicaCount entries; empty: contiguous groups, the last one taking the remainder.')
+param shardAssignment array = []
+
+@description('postgresql only: the server\'s compute SKU (Burstable B1ms is the smallest).')
+param postgresSkuName string = 'Standard_B1ms'
+
+@description('postgresql only: the tier of postgresSkuName.')
+@allowed([
+  'Burstable'
+  'GeneralPurpose'
+  'MemoryOptimized'
+])
+param postgresSkuTier string = 'Burstable'
+
+@description('postgresql only: storage in GiB (it grows automatically past this).')
+@minValue(32)
+param postgresStorageGb int = 32
+
+@description('postgresql only: days of point-in-time restore.')
+@minValue(7)
+@maxValue(35)
+param postgresBackupRetentionDays int = 7
+
 // prod carries no suffix, as in ADR-009's table.
 var suffix = (environmentName == 'prod') ? '' : '-${environmentName}'
 // Storage accounts and registries take lowercase letters and digits only, and their names are
@@ -70,6 +117,15 @@ var tags = {
   application: 'ibpicker'
   environment: environmentName
 }
+var usePostgres = journalBackend == 'postgresql'
+// Server names are global DNS names (<name>.postgres.database.azure.com), hence the hash.
+var postgresServerName = 'ibpicker-pg${suffix}-${globalToken}'
+var postgresDatabaseName = 'ibpicker'
+// Shard groups: shardAssignment as given, else contiguous blocks of shardCount / replicaCount
+// shards (integer division), the last block taking the remainder. Parenthesised in full: the
+// tests evaluate it through pycep, whose operator precedence is not Bicep's.
+var shardsPerReplica = shardCount / replicaCount
+var shardGroups = [for i in range(0, replicaCount): empty(shardAssignment) ? '${i * shardsPerReplica}-${(i == (replicaCount - 1)) ? (shardCount - 1) : (((i + 1) * shardsPerReplica) - 1)}' : shardAssignment[i]]
 
 // Built-in role definitions (ids are the same in every tenant).
 var acrPullRoleId = '7f951dda-4ed3-4680-a7ca-43fe172d538d'
@@ -238,7 +294,7 @@ resource appEnvironment 'Microsoft.App/managedEnvironments@2024-03-01' = {
   }
 }
 
-resource app 'Microsoft.App/containerApps@2024-03-01' = if (deployApp) {
+resource app 'Microsoft.App/containerApps@2024-03-01' = if (deployApp && !usePostgres) {
   name: containerAppName
   location: location
   tags: tags
@@ -364,6 +420,248 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = if (deployApp) {
   ]
 }
 
+// -- Past one replica: the journal on PostgreSQL, the bot sharded (journalBackend='postgresql') --
+
+resource postgres 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = if (usePostgres) {
+  name: postgresServerName
+  location: location
+  tags: tags
+  sku: {
+    name: postgresSkuName
+    tier: postgresSkuTier
+  }
+  properties: {
+    version: '16'
+    // Entra ID only: the app's managed identity signs in with a token (events/pg_auth.py); no
+    // password exists, so none can leak (no administratorLogin either).
+    authConfig: {
+      activeDirectoryAuth: 'Enabled'
+      passwordAuth: 'Disabled'
+      tenantId: subscription().tenantId
+    }
+    storage: {
+      storageSizeGB: postgresStorageGb
+      autoGrow: 'Enabled'
+    }
+    // Point-in-time restore within the region; geo-redundant backup would double its storage.
+    backup: {
+      backupRetentionDays: postgresBackupRetentionDays
+      geoRedundantBackup: 'Disabled'
+    }
+    highAvailability: {
+      mode: 'Disabled'
+    }
+    // Public access limited by the firewall rule below to Azure's own addresses (a Consumption
+    // environment has no fixed outbound IP); sign-in is Entra ID only and TLS is required.
+    // Private access (VNet integration) is the upgrade path, in docs/deploy.md.
+    network: {
+      publicNetworkAccess: 'Enabled'
+    }
+  }
+}
+
+// The app's identity is the server's Entra ID administrator: its token signs in as the role of
+// the same name (the identity's), which creates the journal's tables.
+resource postgresAdmin 'Microsoft.DBforPostgreSQL/flexibleServers/administrators@2024-08-01' = if (usePostgres) {
+  parent: postgres
+  name: identity.properties.principalId
+  properties: {
+    principalType: 'ServicePrincipal'
+    principalName: identity.name
+    tenantId: subscription().tenantId
+  }
+}
+
+resource postgresTls 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@2024-08-01' = if (usePostgres) {
+  parent: postgres
+  name: 'require_secure_transport'
+  properties: {
+    value: 'on'
+    source: 'user-override'
+  }
+  dependsOn: [
+    postgresAdmin // one change to the server at a time
+  ]
+}
+
+resource postgresDatabase 'Microsoft.DBforPostgreSQL/flexibleServers/databases@2024-08-01' = if (usePostgres) {
+  parent: postgres
+  name: postgresDatabaseName
+  properties: {
+    charset: 'UTF8'
+    collation: 'en_US.utf8'
+  }
+  dependsOn: [
+    postgresTls
+  ]
+}
+
+// 0.0.0.0-0.0.0.0 is Azure's "allow Azure services" rule: connections from Azure's addresses
+// only, never from the internet at large.
+resource postgresAzureAccess 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@2024-08-01' = if (usePostgres) {
+  parent: postgres
+  name: 'AllowAllAzureServicesAndResourcesWithinAzureIps'
+  properties: {
+    startIpAddress: '0.0.0.0'
+    endIpAddress: '0.0.0.0'
+  }
+  dependsOn: [
+    postgresDatabase
+  ]
+}
+
+// No password in the URL: the app signs in with its identity's token (events/pg_auth.py).
+// verify-full against the system's CAs: the token is only ever sent to the real server.
+var journalUrl = 'postgresql://${identity.name}@${postgresServerName}.postgres.database.azure.com:5432/${postgresDatabaseName}?sslmode=verify-full&sslrootcert=system'
+
+// One app per shard group, each exactly one replica running its shards (Discord must see each
+// shard once); they share the PostgreSQL journal, so the single-writer lease does not apply.
+// (A loop over an empty list when off, rather than a condition: the same, in fewer constructs.)
+var shardAppGroups = (deployApp && usePostgres) ? shardGroups : []
+
+resource shardApps 'Microsoft.App/containerApps@2024-03-01' = [for (shardIds, i) in shardAppGroups: {
+    name: '${containerAppName}-${i}'
+    location: location
+    tags: tags
+    identity: {
+      type: 'UserAssigned'
+      userAssignedIdentities: {
+        '${identity.id}': {}
+      }
+    }
+    properties: {
+      managedEnvironmentId: appEnvironment.id
+      configuration: {
+        activeRevisionsMode: 'Single'
+        registries: [
+          {
+            server: registry.properties.loginServer
+            identity: identity.id
+          }
+        ]
+      }
+      template: {
+        containers: [
+          {
+            name: 'bot'
+            image: containerImage
+            args: [
+              'bot'
+            ]
+            resources: {
+              cpu: json('0.25')
+              memory: '0.5Gi'
+            }
+            env: [
+              {
+                name: 'IBPICKER_ENVIRONMENT'
+                value: environmentName
+              }
+              {
+                name: 'IBPICKER_DATA_DIR'
+                value: dataMountPath
+              }
+              {
+                name: 'AZURE_CLIENT_ID'
+                value: identity.properties.clientId
+              }
+              {
+                name: 'KEY_VAULT_URL'
+                value: vault.properties.vaultUri
+              }
+              {
+                name: 'IBPICKER_BLOB_ACCOUNT_URL'
+                value: storage.properties.primaryEndpoints.blob
+              }
+              {
+                name: 'IBPICKER_BLOB_CONTAINER'
+                value: journalContainer.name
+              }
+              {
+                name: 'IBPICKER_JOURNAL_URL'
+                value: journalUrl
+              }
+              {
+                name: 'IBPICKER_SHARDS'
+                value: string(shardCount)
+              }
+              {
+                name: 'IBPICKER_SHARD_IDS'
+                value: shardIds
+              }
+              {
+                name: 'IBPICKER_REPLICA_ID'
+                value: '${containerAppName}-${i}'
+              }
+            ]
+            // As the single app's: /healthz, not /readyz, so a new revision can start while the
+            // old one still runs.
+            probes: [
+              {
+                type: 'Startup'
+                httpGet: {
+                  path: '/healthz'
+                  port: healthPort
+                }
+                initialDelaySeconds: 10
+                periodSeconds: 30
+                failureThreshold: 10
+                timeoutSeconds: 5
+              }
+              {
+                type: 'Liveness'
+                httpGet: {
+                  path: '/healthz'
+                  port: healthPort
+                }
+                periodSeconds: 30
+                failureThreshold: 3
+                timeoutSeconds: 5
+              }
+              {
+                type: 'Readiness'
+                httpGet: {
+                  path: '/healthz'
+                  port: healthPort
+                }
+                periodSeconds: 15
+                failureThreshold: 3
+                timeoutSeconds: 5
+              }
+            ]
+            volumeMounts: [
+              {
+                volumeName: 'data'
+                mountPath: dataMountPath
+              }
+            ]
+          }
+        ]
+        scale: {
+          minReplicas: 1
+          maxReplicas: 1
+        }
+        volumes: [
+          {
+            // Scratch: the replica's DuckDB analytics, rebuilt from the shared journal.
+            name: 'data'
+            storageType: 'EmptyDir'
+          }
+        ]
+      }
+    }
+    dependsOn: [
+      acrPull
+      journalWriter
+      secretsReader
+      postgresAdmin
+      postgresTls
+      postgresDatabase
+      postgresAzureAccess
+    ]
+  }
+]
+
 output environmentName string = environmentName
 output containerAppName string = containerAppName
 output registryName string = registry.name
@@ -376,3 +674,6 @@ output journalContainerName string = journalContainer.name
 output identityClientId string = identity.properties.clientId
 output identityPrincipalId string = identity.properties.principalId
 output logAnalyticsWorkspaceName string = logAnalytics.name
+// The bot's Container Apps, which the workflow rolls to a new image: the single app, or one per
+// shard group on the PostgreSQL journal.
+output botAppNames array = [for (shardIds, i) in shardGroups: usePostgres ? '${containerAppName}-${i}' : containerAppName]
