@@ -174,3 +174,16 @@ def test_settings_accept_the_environment_of_each_shard_app(monkeypatch: pytest.M
     assert wants_entra(settings.journal_database)
     assert (settings.shards, settings.shard_ids) == (4, (2, 3))
     assert settings.azure_client_id == "00000000-0000-0000-0000-000000000001"
+
+
+def test_the_workflow_rolls_every_bot_app_the_template_names() -> None:
+    """The deploy workflow reads the botAppNames output and updates each app in turn; by
+    default that output is the single app alone (the ADR's one rollout)."""
+    workflow = (ROOT / ".github" / "workflows" / "deploy.yml").read_text()
+    assert "jq -c '.botAppNames.value'" in workflow
+    assert 'az containerapp update --name "$app"' in workflow
+    assert "botAppNames" in template()["outputs"]
+    for environment in ENVIRONMENTS:
+        default = deployment(environment)
+        names = default.evaluate(template()["outputs"]["botAppNames"]["value"])
+        assert names == [parameters_file(environment)["containerAppName"]]
