@@ -6,7 +6,8 @@ re-exported here). The rules, point in time:
 
 - A signal is decided at session t's close from what was known then: bars ≤ t (the indicators the
   scanner computes, evaluated for every symbol and bar at once), flow alerts created in
-  ``(close_t − recency, close_t]``, earnings dates known at t; the strategy's filters, its minimum
+  ``(close_t − recency, close_t]``, earnings dates known at t (learned by close_t, or from
+  ``earnings_lead_days`` before the date when learned later); the strategy's filters, its minimum
   reward:risk and its exit levels as the scanner applies them, with the close as the entry.
 - The fill is session t+1's open, ``slippage_bps`` against the trade (on exits too). The stop and
   target are the pick's, anchored at the signal's close as the daily picks post them; an entry
@@ -35,6 +36,7 @@ from analysis import backtest_engine as engine
 from analysis import backtest_signals, montecarlo, walkforward
 from analysis.backtest_engine import BacktestError
 from analysis.backtest_model import (
+    EARNINGS_LEAD_DAYS,
     BacktestParams,
     BacktestResult,
     Comparison,
@@ -62,6 +64,7 @@ from analysis.backtest_walk import walk
 from analysis.strategy import Strategy
 
 __all__ = [
+    "EARNINGS_LEAD_DAYS",
     "BacktestError",
     "BacktestParams",
     "BacktestResult",

@@ -53,6 +53,8 @@ def check_params(params: BacktestParams) -> None:
         problems.append(
             f"skip earnings within must be 0 or more days, got {params.skip_earnings_within}"
         )
+    if params.earnings_lead_days < 0:
+        problems.append(f"earnings lead must be 0 or more days, got {params.earnings_lead_days}")
     if params.start and params.end and params.start > params.end:
         problems.append(f"start {params.start} is after end {params.end}")
     if problems:
@@ -72,6 +74,7 @@ def prepare(strategy: Strategy, data: MarketData, params: BacktestParams) -> Sig
         direction=params.direction,
         decision_time=params.decision_time,
         skip_earnings_within=params.skip_earnings_within,
+        earnings_lead_days=params.earnings_lead_days,
     )
     if len(grid.skipped) == len(grid.symbols):
         needed = bars_needed(strategy)

@@ -39,15 +39,27 @@ Progress = Callable[[int, int], None]
 # ---------------------------------------------------------------------------------------------
 
 
+EARNINGS_LEAD_DAYS = 7
+"""Calendar days before an earnings date from which a backtest takes it as known when the journal
+learned it only later (history fetched after the fact). Companies announce their report dates
+ahead, most two to four weeks ahead; assuming only a week claims less than was known for most
+of them, so the backtest's earnings filter may let through an entry a live run would have
+skipped (more earnings risk in the figures, never less), and never skips one on knowledge no
+one had yet. ``BacktestParams.earnings_lead_days`` changes it."""
+
+
 @dataclass(frozen=True)
 class KnownEarnings:
-    """An earnings date and the session from which it was known (``None``: known throughout).
+    """An earnings date and when it was learned: the recorded time of the fetch that brought it
+    (``learned_at``, aware; ``None``: known throughout, for callers without that record).
 
-    A run on bar t only sees the dates with ``known_since <= t`` (no look-ahead on the calendar).
+    A decision at session t's close sees the date when ``learned_at <= close_t``, or, learned
+    later, from ``lead`` calendar days before it (``BacktestParams.earnings_lead_days``): no
+    look-ahead on the calendar.
     """
 
     day: date
-    known_since: date | None = None
+    learned_at: datetime | None = None
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -130,7 +142,9 @@ class BacktestParams:
     ``max_positions`` ``None`` means the strategy's own (its risk profile). ``decision_time`` is
     the session close in New York: the moment a signal is decided, for the flow alerts' window.
     ``skip_earnings_within``: no entry when an earnings date known at t is within that many
-    calendar days from t (inclusive), as the scanner's option. ``risk_free_rate`` is annual.
+    calendar days from t (inclusive), as the scanner's option; a date counts as known at t when
+    it was learned by t's close, or from ``earnings_lead_days`` before it (``EARNINGS_LEAD_DAYS``
+    says why a week). ``risk_free_rate`` is annual.
     """
 
     capital: float = 100_000.0
@@ -144,6 +158,7 @@ class BacktestParams:
     decision_time: time = time(16, 0)
     skip_earnings_within: int | None = None
     risk_free_rate: float = 0.0
+    earnings_lead_days: int = EARNINGS_LEAD_DAYS
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ The scanner evaluates the last bar; this evaluates every bar with the same indic
 as ``(symbols, bars)`` matrices, then lays them on the exchange's session grid. Nothing reads
 past its column: indicators are causal (their value at t depends on bars ≤ t only), the crosses
 read t−1, the filters a trailing window, flow alerts ``(close_t − recency, close_t]`` and
-earnings dates known at t. Rows are the symbols sorted, so the input order never matters.
+earnings dates known at t (learned by close_t, or within the lead before the date). Rows are the
+symbols sorted, so the input order never matters.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from numpy.typing import NDArray
 
 from analysis import indicators as ind
 from analysis.backtest_model import (
+    EARNINGS_LEAD_DAYS,
     AlertTable,
     Direction,
     KnownEarnings,
@@ -113,6 +115,7 @@ def build_grid(
     direction: Direction,
     decision_time: time,
     skip_earnings_within: int | None,
+    earnings_lead_days: int = EARNINGS_LEAD_DAYS,
 ) -> SignalGrid:
     """Every symbol's decisions on every session of ``data`` (see the module docstring)."""
     sessions = session_array(data.sessions)
@@ -175,7 +178,11 @@ def build_grid(
         entered &= outcome.tradeable
         if skip_earnings_within is not None:
             entered &= ~_earnings_blocked(
-                [symbols[r] for r in rows], data.earnings, sessions[columns], skip_earnings_within
+                [symbols[r] for r in rows],
+                data.earnings,
+                (sessions[columns], decisions[columns]),
+                skip_earnings_within,
+                earnings_lead_days,
             )
         signal[at] = entered
         grid["strength"][at] = passed / total
@@ -436,16 +443,21 @@ def _qualifying(condition: FlowSignal, table: AlertTable) -> BoolArray:
 def _earnings_blocked(
     symbols: Sequence[str],
     earnings: Mapping[str, Sequence[KnownEarnings]],
-    days: DayArray,
+    sessions: tuple[DayArray, NDArray[np.int64]],
     within: int,
+    lead: int,
 ) -> BoolArray:
-    """Where an earnings date known at t falls within ``within`` calendar days from t."""
+    """Where an earnings date known at t falls within ``within`` calendar days from t. Known at
+    t: learned by t's close (``sessions``: the days and their decision moments), or from
+    ``lead`` days before the date (learned after t: history fetched later)."""
+    days, decisions = sessions
     blocked = np.zeros((len(symbols), len(days)), dtype=bool)
     for row, symbol in enumerate(symbols):
         for item in earnings.get(symbol, ()):
             when = np.datetime64(item.day, "D")
             near = (days <= when) & (days >= when - np.timedelta64(within, "D"))
-            if item.known_since is not None:
-                near &= days >= np.datetime64(item.known_since, "D")
+            if item.learned_at is not None:
+                learned = decisions >= epoch_ns(item.learned_at)
+                near &= learned | (days >= when - np.timedelta64(lead, "D"))
             blocked[row] |= near
     return blocked

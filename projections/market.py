@@ -70,6 +70,7 @@ EARNINGS = Table(
             ("announce_time", pa.string()),
             ("source", pa.string()),
             ("position", pa.int64()),
+            ("learned_at", _TS),
         ]
     ),
     key=("symbol", "day"),
@@ -157,20 +158,34 @@ class FlowAlertsProjection(ColumnarProjection):
 
 
 class EarningsProjection(ColumnarProjection):
-    """Known earnings dates, one row per (symbol, day)."""
+    """Known earnings dates, one row per (symbol, day), each with ``learned_at``: the recorded
+    time of the first fetch that brought it (in journal order), which a backtest reads as when
+    the date became known (no look-ahead on the calendar). A later fetch of the same date
+    updates the rest of the row and keeps that time."""
 
     name = "earnings"
     tags = frozenset({EarningsFetched.event_tag()})
     declared = (EARNINGS,)
+    schema_version = 2
+    """2: ``learned_at`` (the runner rebuilds tables of version 1 from the journal)."""
 
     def load_batch(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
-        """Upsert the page's earnings dates."""
+        """Upsert the page's earnings dates, keeping each date's first ``learned_at``."""
         rows: dict[tuple[str, date], tuple[Any, ...]] = {}
-        for position, ev in zip(batch.positions, batch.events, strict=True):
+        first: dict[tuple[str, date], datetime] = {}
+        for position, at, ev in zip(batch.positions, batch.recorded_at, batch.events, strict=True):
             assert isinstance(ev, EarningsFetched)
             for x in ev.entries:
-                rows[(x.symbol, x.day)] = (x.symbol, x.day, x.announce_time, ev.source, position)
-        EARNINGS.load_rows(con, rows.values())
+                key = (x.symbol, x.day)
+                first.setdefault(key, at)
+                rows[key] = (x.symbol, x.day, x.announce_time, ev.source, position)
+        stored = con.execute(
+            "SELECT symbol, day, learned_at FROM earnings "
+            "WHERE list_contains(?::VARCHAR[], symbol)",
+            [sorted({symbol for symbol, _ in rows})],
+        ).fetchall()
+        first.update({(symbol, day): at for symbol, day, at in stored if (symbol, day) in first})
+        EARNINGS.load_rows(con, [(*row, first[key]) for key, row in rows.items()])
 
 
 class FetchesProjection(ColumnarProjection):

@@ -150,6 +150,26 @@ def backtest_command(
     method: Annotated[
         Resampling, typer.Option("--method", help="monte-carlo: how trades are resampled.")
     ] = Resampling.shuffle,
+    skip_earnings_within: Annotated[
+        int | None,
+        typer.Option(
+            "--skip-earnings-within",
+            help="No entry when an earnings date known at the signal is within N days "
+            "(0: none; dates from ibpicker fetch bars).",
+            min=0,
+            show_default=False,
+        ),
+    ] = None,
+    earnings_lead: Annotated[
+        int | None,
+        typer.Option(
+            "--earnings-lead",
+            help="Days before an earnings date from which it counts as known when it was "
+            "fetched later (default 7).",
+            min=0,
+            show_default=False,
+        ),
+    ] = None,
     data_dir: DataDirOption = None,
     command_id: CommandIdOption = None,
     as_json: JsonOption = False,
@@ -164,6 +184,8 @@ def backtest_command(
         "commission": commission,
         "slippage_bps": slippage_bps,
         "at": at,
+        "skip_earnings_within": skip_earnings_within,
+        "earnings_lead": earnings_lead,
     }
     if mode is Mode.walk_forward:
         options.update(in_sample=in_sample, out_of_sample=out_of_sample)

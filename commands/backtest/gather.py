@@ -114,6 +114,8 @@ def _params(request: BacktestRequest, window: Window) -> BacktestParams:
         slippage_bps=request.slippage_bps,
         start=window.start,
         end=window.end,
+        skip_earnings_within=request.skip_earnings_within,
+        earnings_lead_days=request.earnings_lead,
     )
 
 

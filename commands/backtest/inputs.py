@@ -1,5 +1,6 @@
 """What a backtest reads, gathered at one journal position: bars, flow alerts and earnings dates
-from the DuckDB projections (``StoredMarketData``, the reader scans use, with ``at``), and the
+(each with when the journal learned it, so the engine sees a date only from then) from the DuckDB
+projections (``StoredMarketData``, the reader scans use, with ``at``), and the
 exchange's sessions from the calendar (``fetchers.calendar``: holidays absent, never weekdays).
 
 A run repeated at an earlier position (``at``) reads the journal's market-data events up to it
@@ -25,7 +26,7 @@ import numpy as np
 from analysis.backtest import KnownEarnings, MarketData
 from analysis.series import SymbolBars
 from commands.core.handler import reject
-from events.base import Event
+from events.base import Envelope, Event
 from events.journal import Journal
 from events.market import Bar, BarsFetched, EarningsFetched, FlowAlert, FlowAlertsFetched
 from events.wording import plural
@@ -48,8 +49,11 @@ class MarketReader(Protocol):
         """The flow alerts on ``symbols`` stored at or before ``at``, by time then chain."""
         ...
 
-    def earnings(self, symbols: Sequence[str], *, at: int | None = None) -> dict[str, list[date]]:
-        """The earnings dates of ``symbols`` stored at or before ``at``, oldest first."""
+    def known_earnings(
+        self, symbols: Sequence[str], *, at: int | None = None
+    ) -> dict[str, list[KnownEarnings]]:
+        """The earnings dates of ``symbols`` stored at or before ``at``, oldest first, each with
+        when the journal learned it (the recorded time of the first fetch that brought it)."""
         ...
 
 
@@ -60,16 +64,19 @@ class JournalMarketData:
 
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
-        self._read: tuple[int | None, list[Event]] | None = None
+        self._read: tuple[int | None, list[Envelope]] | None = None
 
-    def _events(self, at: int | None) -> list[Event]:
+    def _envelopes(self, at: int | None) -> list[Envelope]:
         if self._read is not None and self._read[0] == at:
             return self._read[1]
         tags = (BarsFetched.event_tag(), FlowAlertsFetched.event_tag(),
                 EarningsFetched.event_tag())  # fmt: skip
-        found = [env.event for page in self.journal.read(1, at, tags=tags) for env in page]
+        found = [env for page in self.journal.read(1, at, tags=tags) for env in page]
         self._read = (at, found)
         return found
+
+    def _events(self, at: int | None) -> list[Event]:
+        return [env.event for env in self._envelopes(at)]
 
     def bars(self, symbols: Sequence[str], *, at: int | None = None) -> dict[str, SymbolBars]:
         """See ``MarketReader.bars``."""
@@ -100,16 +107,23 @@ class JournalMarketData:
             out.setdefault(alert.ticker, []).append(alert)
         return out
 
-    def earnings(self, symbols: Sequence[str], *, at: int | None = None) -> dict[str, list[date]]:
-        """See ``MarketReader.earnings``."""
+    def known_earnings(
+        self, symbols: Sequence[str], *, at: int | None = None
+    ) -> dict[str, list[KnownEarnings]]:
+        """See ``MarketReader.known_earnings`` (the first event naming a date, in journal order,
+        is when it was learned, as in the projection)."""
         wanted = set(symbols)
-        days: dict[str, set[date]] = {}
-        for ev in self._events(at):
+        learned: dict[str, dict[date, datetime]] = {}
+        for env in self._envelopes(at):
+            ev = env.event
             if isinstance(ev, EarningsFetched):
                 for e in ev.entries:
                     if e.symbol in wanted:
-                        days.setdefault(e.symbol, set()).add(e.day)
-        return {s: sorted(days[s]) for s in sorted(days)}
+                        learned.setdefault(e.symbol, {}).setdefault(e.day, env.recorded_at)
+        return {
+            s: [KnownEarnings(day, learned[s][day].astimezone(UTC)) for day in sorted(learned[s])]
+            for s in sorted(learned)
+        }
 
 
 @dataclass(frozen=True)
@@ -194,9 +208,6 @@ def read_window(
         bars=bars,
         sessions=sessions_between(span[0], last),
         alerts=stored.flow_alerts(symbols, at=position),
-        earnings={
-            s: [KnownEarnings(day) for day in days]
-            for s, days in stored.earnings(symbols, at=position).items()
-        },
+        earnings=stored.known_earnings(symbols, at=position),
     )
     return Window(start=start, end=last, data=data, position=position)

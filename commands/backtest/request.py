@@ -12,6 +12,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
+from analysis.backtest import EARNINGS_LEAD_DAYS
 from commands.core import text as tx
 from commands.core.handler import Command, State, reject, symbols_or, watched
 
@@ -52,14 +53,28 @@ class BacktestRequest:
     method: str = "shuffle"
     in_sample: int = DEFAULT_IN_SAMPLE
     out_of_sample: int = DEFAULT_OUT_OF_SAMPLE
+    skip_earnings_within: int | None = None
+    """No entry when an earnings date known at the signal's close is within that many days
+    (``None`` or 0: earnings ignored)."""
+    earnings_lead: int = EARNINGS_LEAD_DAYS
+    """Days before an earnings date learned later from which it counts as known
+    (``analysis.backtest.EARNINGS_LEAD_DAYS`` says why the default)."""
 
     def settings(self) -> dict[str, str]:
-        """The mode's own settings as text (what ``backtest_completed`` records)."""
+        """The mode's own settings as text, and the earnings filter's when it is on (what
+        ``backtest_completed`` records; a run without the filter records what it did before)."""
+        earnings = (
+            {"skip_earnings_within": str(self.skip_earnings_within),
+             "earnings_lead": str(self.earnings_lead)}
+            if self.skip_earnings_within else {}
+        )  # fmt: skip
         if self.mode == "monte-carlo":
-            return {"method": self.method, "resamples": str(self.resamples), "seed": str(self.seed)}
+            return {"method": self.method, "resamples": str(self.resamples),
+                    "seed": str(self.seed), **earnings}  # fmt: skip
         if self.mode == "walk-forward":
-            return {"in_sample": str(self.in_sample), "out_of_sample": str(self.out_of_sample)}
-        return {}
+            return {"in_sample": str(self.in_sample), "out_of_sample": str(self.out_of_sample),
+                    **earnings}  # fmt: skip
+        return earnings
 
 
 def parse_day(name: str, value: object) -> date | None:
@@ -133,4 +148,6 @@ def parse_request(cmd: Command, state: State) -> BacktestRequest:
         method=o.get("method") or "shuffle",
         in_sample=o.get("in_sample") or DEFAULT_IN_SAMPLE,
         out_of_sample=o.get("out_of_sample") or DEFAULT_OUT_OF_SAMPLE,
+        skip_earnings_within=o.get("skip_earnings_within") or None,
+        earnings_lead=EARNINGS_LEAD_DAYS if o.get("earnings_lead") is None else o["earnings_lead"],
     )

@@ -21,6 +21,7 @@ from typing import Any
 
 import msgspec
 
+from analysis.backtest import KnownEarnings
 from analysis.errors import StrategyError
 from analysis.scan import scan as run_scan
 from analysis.scan import signals_event
@@ -83,6 +84,23 @@ class StoredMarketData:
         out: dict[str, list[date]] = {}
         for symbol, day in rows:
             out.setdefault(symbol, []).append(day)
+        return out
+
+    def known_earnings(
+        self, symbols: Sequence[str], *, at: int | None = None
+    ) -> dict[str, list[KnownEarnings]]:
+        """The stored earnings dates of ``symbols`` with when each was learned (the first fetch's
+        recorded time), oldest first: what a backtest reads (``at`` as in ``earnings``)."""
+        rows = self._rows(
+            "SELECT symbol, day, learned_at FROM earnings "
+            "WHERE list_contains(?::VARCHAR[], symbol) "
+            "AND (?::BIGINT IS NULL OR position <= ?) ORDER BY symbol, day",
+            [list(symbols), *_at(at)],
+        )
+        out: dict[str, list[KnownEarnings]] = {}
+        for symbol, day, learned in rows:
+            learned_at = learned.astimezone(UTC) if learned is not None else None
+            out.setdefault(symbol, []).append(KnownEarnings(day, learned_at))
         return out
 
     def bar_sources(self, symbols: Sequence[str]) -> list[str]:

@@ -90,6 +90,7 @@ _SYMBOLS = "Comma-separated tickers, e.g. AAPL,MSFT"
 _FETCH_DEFAULT = " (default: the watchlist and all stored)"
 _REQUIRED_ID: dict[str, Any] = {"required": True, "max_length": MAX_NAME}
 _SKIP_EARNINGS = "Skip stocks with earnings within N days (0: skip none)"
+_SKIP_EARNINGS_BT = "No entry with earnings known within N days (0: none)"
 _DAY_TEXT = 10
 _MODES = ["run", "walk-forward", "monte-carlo", "compare"]
 _RESAMPLING = ["shuffle", "bootstrap", "drop"]
@@ -269,6 +270,14 @@ COMMANDS: list[CommandSpec] = [
             _o("slippage_bps", "Slippage in basis points (default 0)", "float", low=0, high=1000),
             _o("mode", "run (default), walk-forward, monte-carlo or compare", choices=_MODES),
             _o("at", "Journal position of the data (repeat a run from /backtests)", "int"),
+            _o("skip_earnings_within", _SKIP_EARNINGS_BT, "int", low=0, high=MAX_EARNINGS_DAYS),
+            _o(
+                "earnings_lead",
+                "Days before an earnings date it counts as known when fetched later (default 7)",
+                "int",
+                low=0,
+                high=MAX_EARNINGS_DAYS,
+            ),
             _o("version", "This server's version of its strategy (default: the latest)", "int"),
             _o("resamples", "monte-carlo: resamples (default 1000)", "int", high=100_000),
             _o("seed", "monte-carlo: random seed (default 0)", "int", low=0, high=2**32 - 1),

@@ -1,12 +1,12 @@
-"""Invariants of a backtest over generated markets (Hypothesis): no look-ahead, runs that end
-earlier are prefixes, the books balance, symbol order is irrelevant, and a Monte Carlo with the
-one original trade order reproduces the run."""
+"""Invariants of a backtest over generated markets (Hypothesis): no look-ahead (bars, and the
+earnings calendar), runs that end earlier are prefixes, the books balance, symbol order is
+irrelevant, and a Monte Carlo with the one original trade order reproduces the run."""
 
 from __future__ import annotations
 
 import random
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime, time, timedelta
 
 import numpy as np
 from hypothesis import given, settings
@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from analysis.backtest import (
     BacktestParams,
     BacktestResult,
+    KnownEarnings,
     MarketData,
     MonteCarloParams,
     OpenPosition,
@@ -26,7 +27,7 @@ from analysis.backtest_signals import build_grid
 from analysis.series import SymbolBars
 from analysis.strategy import Strategy
 from tests.support.synthetic import SyntheticMarket, generate_market
-from tests.unit.analysis.builders import strategy
+from tests.unit.analysis.builders import NEW_YORK, strategy
 
 EMA_CROSS = strategy(
     "    - type: indicator_threshold\n      indicator: fast\n      operator: cross_above\n"
@@ -193,3 +194,67 @@ def test_monte_carlo_with_the_one_original_order_reproduces_the_run(
     tolerance = 1e-9 * chosen.capital
     assert abs(figures.final_equity.p5 - expected) <= tolerance
     assert abs(figures.final_equity.p95 - expected) <= tolerance
+
+
+def _close(day: date) -> datetime:
+    return datetime.combine(day, time(16), NEW_YORK)
+
+
+@settings(deadline=None)
+@given(markets, rules, params, st.data())
+def test_earnings_learned_after_t_change_nothing_decided_by_t(
+    market: SyntheticMarket, rule: Strategy, chosen: BacktestParams, data: st.DataObject
+) -> None:
+    """Invariant (no look-ahead on the earnings calendar): with entries skipped within N days of
+    earnings, adding earnings dates that the journal learned after session T's close, and that
+    fall more than the lead after T, changes no decision at a close up to T, no entry decided
+    before T, no trade closed by T and no equity point up to T. The dates already there (learned
+    at random times before or after T, some without a record) stay as they are."""
+    days = _sessions(market)
+    cut = data.draw(st.integers(0, len(days) - 1), label="T index")
+    t = days[cut]
+    within = data.draw(st.integers(0, 10), label="skip within")
+    lead = data.draw(st.integers(0, 15), label="lead")
+    chosen = replace(chosen, skip_earnings_within=within, earnings_lead_days=lead)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
+    known: dict[str, list[KnownEarnings]] = {}
+    later: dict[str, list[KnownEarnings]] = {}
+    for symbol in sorted(market.bars):
+        known[symbol] = [
+            KnownEarnings(
+                day=days[int(rng.integers(len(days)))] + timedelta(days=int(rng.integers(0, 4))),
+                learned_at=None
+                if rng.random() < 0.2
+                else _close(days[int(rng.integers(len(days)))])
+                + timedelta(minutes=int(rng.integers(-600, 600))),
+            )
+            for _ in range(int(rng.integers(0, 4)))
+        ]
+        later[symbol] = [
+            KnownEarnings(
+                day=t + timedelta(days=lead + 1 + int(rng.integers(0, 20))),
+                learned_at=_close(t) + timedelta(minutes=1 + int(rng.integers(0, 50_000))),
+            )
+            for _ in range(int(rng.integers(1, 4)))
+        ]
+    plain = _data(market)
+    before = replace(plain, earnings=known)
+    after = replace(plain, earnings={s: known[s] + later[s] for s in known})
+    grids = [
+        build_grid(
+            rule,
+            market_data,
+            direction=chosen.direction,
+            decision_time=chosen.decision_time,
+            skip_earnings_within=within,
+            earnings_lead_days=lead,
+        )
+        for market_data in (before, after)
+    ]
+    np.testing.assert_array_equal(grids[0].signal[:, : cut + 1], grids[1].signal[:, : cut + 1])
+    first, second = run(rule, before, chosen), run(rule, after, chosen)
+    assert _entries(first, t) == _entries(second, t)
+    assert [x for x in first.trades if x.exit_date <= t] == [
+        x for x in second.trades if x.exit_date <= t
+    ]
+    assert [p for p in first.equity if p.date <= t] == [p for p in second.equity if p.date <= t]

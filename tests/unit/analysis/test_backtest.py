@@ -7,7 +7,7 @@ profile risks 1 % of equity: 1,000 / (101 − 95.95) → 198 shares.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 import pytest
 
@@ -186,21 +186,32 @@ def test_flow_alerts_count_only_up_to_the_decision_close() -> None:
     assert late.open_positions == []
 
 
-def test_earnings_dates_count_only_from_when_they_were_known() -> None:
-    """Skipping entries within 3 days of earnings on day 3: known from day 2, day 1's signal
-    still enters; known all along, days 1–3 are blocked and nothing enters."""
+def test_an_earnings_date_counts_from_when_it_was_learned_or_from_the_lead_before_it() -> None:
+    """Skipping entries within 3 days of earnings on day 3, signals every day from day 1: a date
+    learned by day 1's close blocks days 1–3 (nothing enters: day 4's signal has no next open);
+    learned a minute after day 1's close, day 1's signal could not know it and enters; with no
+    record it counts throughout. Learned only after the run (history fetched later), it counts
+    from the lead before it: a 1-day lead leaves day 1 free, a 10-day lead blocks it."""
     days = business_days(5)
     rows = [QUIET, SIGNAL, SIGNAL, SIGNAL, SIGNAL]
-    params = BacktestParams(skip_earnings_within=3)
     rule = close_above(100, exit_=exits(stop=5, target=50))
 
-    def positions(known: date | None) -> list[date]:
-        earnings = {"AAA": [KnownEarnings(day=days[3], known_since=known)]}
+    def close(day: date, minutes: int = 0) -> datetime:
+        return datetime.combine(day, time(16, minutes), NEW_YORK)
+
+    def positions(learned: datetime | None, lead: int = 1) -> list[date]:
+        params = BacktestParams(skip_earnings_within=3, earnings_lead_days=lead)
+        earnings = {"AAA": [KnownEarnings(day=days[3], learned_at=learned)]}
         result = run(rule, market({"AAA": ohlc(rows)}, earnings=earnings), params)
         return [p.signal_date for p in result.open_positions]
 
-    assert positions(days[2]) == [days[1]]
+    assert positions(close(days[0])) == []
+    assert positions(close(days[1])) == []
+    assert positions(close(days[1], 1)) == [days[1]]
     assert positions(None) == []
+    later = close(days[4]) + timedelta(days=30)
+    assert positions(later, lead=1) == [days[1]]
+    assert positions(later, lead=10) == []
 
 
 def test_a_closed_trade_pays_the_commission_once_per_side() -> None:

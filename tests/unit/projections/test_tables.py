@@ -21,8 +21,9 @@ _HAND_WRITTEN_DDL = (
     "ask_side_premium DOUBLE, bid_side_premium DOUBLE, volume BIGINT, open_interest BIGINT, "
     "underlying_price DOUBLE, has_sweep BOOLEAN, alert_rule VARCHAR, direction VARCHAR, "
     "source VARCHAR, position BIGINT, PRIMARY KEY (option_chain, created_at))",
+    # earnings gained learned_at with its schema version 2 (a version-1 table is rebuilt)
     "CREATE TABLE earnings (symbol VARCHAR, day DATE, announce_time VARCHAR, source VARCHAR, "
-    "position BIGINT, PRIMARY KEY (symbol, day))",
+    "position BIGINT, learned_at TIMESTAMPTZ, PRIMARY KEY (symbol, day))",
     "CREATE TABLE fetches (position BIGINT, recorded_at TIMESTAMPTZ, symbol VARCHAR, "
     "kind VARCHAR, source VARCHAR, ok BOOLEAN, records BIGINT, error VARCHAR)",
     "CREATE TABLE quotes (symbol VARCHAR PRIMARY KEY, price DOUBLE, change DOUBLE, "

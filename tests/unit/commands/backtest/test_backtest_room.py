@@ -22,6 +22,7 @@ from tests.unit.commands.fakes import Members
 
 STRATEGY = "macd_volume_thrust"
 BASE = {"strategy": STRATEGY, "symbols": ",".join(SYMBOLS)}
+RANGE = {"from": "2026-01-02", "to": "2026-11-30"}
 
 
 def stored(service: CommandService, command_id: str) -> list[Envelope]:
@@ -214,3 +215,37 @@ async def test_a_server_strategy_runs_at_its_exact_version(service: CommandServi
     assert "version:1" in reply.description
     latest = await run(service, "bt-own-2", strategy="mine")
     assert "Mine" in latest.title
+
+
+async def test_the_earnings_filter_sees_a_date_only_from_when_it_was_known(
+    service: CommandService,
+) -> None:
+    """The sample's earnings date (2026-10-29) was fetched after the whole range (at the test
+    clock's 2026-12-03), so with a lead of 0 days it was never known during the run and
+    ``skip_earnings_within:30`` changes no trade; with ``earnings_lead:30`` it counts from
+    2026-09-29 and entries in the month before it are skipped. The filter's settings are
+    recorded with the run and given in its repeat line."""
+
+    said: dict[str, str] = {}
+
+    async def entries(command_id: str, **options: object) -> list[tuple[str, str]]:
+        reply = await run(service, command_id, export="json", **RANGE, **options)
+        assert reply.ok, reply.description
+        said[command_id] = reply.description
+        doc = json.loads(attachment(reply, "backtest.json"))
+        items = [*doc["trades"], *doc["open_positions"]]
+        return sorted((t["symbol"], t["signal_date"]) for t in items)
+
+    plain = await entries("e-0")
+    assert await entries("e-1", skip_earnings_within=30, earnings_lead=0) == plain
+    window = [e for e in plain if "2026-09-29" <= e[1] <= "2026-10-29"]
+    assert window, plain
+    led = await entries("e-2", skip_earnings_within=30, earnings_lead=30)
+    assert not [e for e in led if "2026-09-29" <= e[1] <= "2026-10-29"]
+    (ev,) = [e.event for e in stored(service, "e-2") if isinstance(e.event, BacktestCompleted)]
+    assert ev.parameters.options == {"skip_earnings_within": "30", "earnings_lead": "30"}
+    (no_filter,) = [
+        e.event for e in stored(service, "e-0") if isinstance(e.event, BacktestCompleted)
+    ]
+    assert no_filter.parameters.options == {}
+    assert "skip_earnings_within:30 earnings_lead:30`" in said["e-2"]

@@ -13,7 +13,7 @@ from commands.backtest.inputs import JournalMarketData
 from commands.core.adapters import StoredMarketData
 from commands.core.service import CommandService
 from tests.support.backtest_data import append, sample_events
-from tests.unit.commands.backtest.conftest import SYMBOLS
+from tests.unit.commands.backtest.conftest import NOW, SYMBOLS
 
 
 def _same_bars(a: dict[str, SymbolBars], b: dict[str, SymbolBars]) -> None:
@@ -27,8 +27,8 @@ def _same_bars(a: dict[str, SymbolBars], b: dict[str, SymbolBars]) -> None:
 
 async def test_the_journal_fold_reads_what_the_projections_hold(service: CommandService) -> None:
     """At the analytics' position, the journal's market-data events folded give exactly the
-    projections' bars, flow alerts and earnings dates (so a repeat reads what the first run
-    read); at an earlier position, only what was appended by then."""
+    projections' bars, flow alerts and earnings dates with when each was learned (so a repeat
+    reads what the first run read); at an earlier position, only what was appended by then."""
     runner = service.analytics_runner
     assert runner is not None
     assert runner.analytics is not None
@@ -37,7 +37,9 @@ async def test_the_journal_fold_reads_what_the_projections_hold(service: Command
     folded = JournalMarketData(service.journal)
     _same_bars(stored.bars(SYMBOLS), folded.bars(SYMBOLS, at=head))
     assert stored.flow_alerts(SYMBOLS) == folded.flow_alerts(SYMBOLS, at=head)
-    assert stored.earnings(SYMBOLS) == folded.earnings(SYMBOLS, at=head)
+    assert stored.known_earnings(SYMBOLS) == folded.known_earnings(SYMBOLS, at=head)
+    learned = stored.known_earnings(SYMBOLS)["AAPL"]
+    assert [e.learned_at for e in learned] == [NOW]  # the fetch's recorded time
     await append(service, sample_events(["AMZN"]), "fetch-later")
     assert "AMZN" not in folded.bars(["AMZN", "AAPL"], at=head)
     assert "AMZN" not in stored.bars(["AMZN"], at=head)
