@@ -187,3 +187,11 @@ def test_the_workflow_rolls_every_bot_app_the_template_names() -> None:
         default = deployment(environment)
         names = default.evaluate(template()["outputs"]["botAppNames"]["value"])
         assert names == [parameters_file(environment)["containerAppName"]]
+
+
+def test_the_deploy_guide_describes_every_new_parameter() -> None:
+    """docs/deploy.md's parameter table names each parameter added past ADR-009's template."""
+    guide = (ROOT / "docs" / "deploy.md").read_text()
+    added = set(template()["parameters"]) - set(ADR009["parameters"])
+    assert added
+    assert {name for name in added if f"`{name}`" not in guide} == set()
