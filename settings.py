@@ -206,6 +206,21 @@ class Settings(BaseSettings):
             return parse_shard_ids(",".join(map(str, value)), total)
         return value
 
+    @model_validator(mode="after")
+    def _some_shards_share_the_journal(self) -> Settings:
+        # A replica running only some shards leaves the others' servers to other replicas, which
+        # must append to the same journal: the SQLite file has one writer (its lease), so that
+        # takes the shared PostgreSQL journal.
+        some = self.shards is not None and len(self.shard_ids or ()) < self.shards
+        if some and self.journal_url is None:
+            raise ValueError(
+                f"{ENV_PREFIX}SHARD_IDS names only some of the {self.shards} shards: the "
+                "replicas running the others must share this replica's journal, so set "
+                f"{ENV_PREFIX}JOURNAL_URL (the SQLite journal takes one writer), or run "
+                "every shard here"
+            )
+        return self
+
     @property
     def journal_database(self) -> str | None:
         """The PostgreSQL URL of the journal, or ``None`` for the SQLite file in the data folder."""

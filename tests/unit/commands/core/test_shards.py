@@ -16,12 +16,17 @@ from settings import SettingsError, load_settings
 snowflakes = st.integers(min_value=0, max_value=2**63 - 1)
 
 
+SHARED_JOURNAL = "postgresql://bot@127.0.0.1:5432/ibpicker"
+"""Replicas running only some of the shards share a PostgreSQL journal (never connected here)."""
+
+
 @pytest.fixture(autouse=True)
 def no_shard_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test starts without the shard variables (and sets its own)."""
+    """Each test starts without the shard variables (and sets its own), on a shared journal."""
     for name in list(os.environ):
         if name.startswith("IBPICKER_SHARD"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("IBPICKER_JOURNAL_URL", SHARED_JOURNAL)
 
 
 def test_shard_of_is_discords_rule_on_known_ids() -> None:
@@ -117,6 +122,33 @@ def test_bad_shard_variables_are_refused_with_a_clear_message(
         load_settings()
     assert message in str(refused.value)
     assert "; " not in str(refused.value)  # one problem, not a second one caused by the first
+
+
+@pytest.mark.parametrize(("total", "ids"), [("2", "0-1"), ("3", None), ("1", "0")])
+def test_every_shard_in_one_replica_runs_on_the_sqlite_journal(
+    monkeypatch: pytest.MonkeyPatch, total: str, ids: str | None
+) -> None:
+    """Without IBPICKER_JOURNAL_URL (the SQLite journal) one replica may run every shard."""
+    monkeypatch.delenv("IBPICKER_JOURNAL_URL")
+    monkeypatch.setenv("IBPICKER_SHARDS", total)
+    if ids is not None:
+        monkeypatch.setenv("IBPICKER_SHARD_IDS", ids)
+    assert load_settings().shard_ids == tuple(range(int(total)))
+
+
+def test_some_shards_on_the_sqlite_journal_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replica running only some of the shards on the SQLite journal is refused at start,
+    saying why (the other shards' replicas could not write to its journal) and what to set."""
+    monkeypatch.delenv("IBPICKER_JOURNAL_URL")
+    monkeypatch.setenv("IBPICKER_SHARDS", "2")
+    monkeypatch.setenv("IBPICKER_SHARD_IDS", "1")
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    assert str(refused.value) == (
+        "invalid settings: IBPICKER_SHARD_IDS names only some of the 2 shards: the replicas "
+        "running the others must share this replica's journal, so set IBPICKER_JOURNAL_URL "
+        "(the SQLite journal takes one writer), or run every shard here"
+    )
 
 
 def test_overrides_take_the_ids_as_a_sequence() -> None:
