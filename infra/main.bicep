@@ -511,8 +511,10 @@ resource postgresAzureAccess 'Microsoft.DBforPostgreSQL/flexibleServers/firewall
 }
 
 // No password in the URL: the app signs in with its identity's token (events/pg_auth.py).
-// verify-full against the system's CAs: the token is only ever sent to the real server.
-var journalUrl = 'postgresql://${identity.name}@${postgresServerName}.postgres.database.azure.com:5432/${postgresDatabaseName}?sslmode=verify-full&sslrootcert=system'
+// verify-full against the image's CA bundle (Debian's ca-certificates, in the python slim base),
+// so the token is only ever sent to the real server. The file, not `sslrootcert=system`: the
+// psycopg binary wheel's OpenSSL looks for "system" CAs in a folder of its own build.
+var journalUrl = 'postgresql://${identity.name}@${postgresServerName}.postgres.database.azure.com:5432/${postgresDatabaseName}?sslmode=verify-full&sslrootcert=/etc/ssl/certs/ca-certificates.crt'
 
 // One app per shard group, each exactly one replica running its shards (Discord must see each
 // shard once); they share the PostgreSQL journal, so the single-writer lease does not apply.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography import x509
@@ -12,8 +13,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 
-def make_self_signed_cert(folder: Path) -> tuple[Path, Path]:
-    """Write ``cert.pem`` and ``key.pem`` for 127.0.0.1/localhost into ``folder``; return both.
+def make_self_signed_cert(
+    folder: Path, *, dns_names: Sequence[str] = ("localhost",)
+) -> tuple[Path, Path]:
+    """Write ``cert.pem`` and ``key.pem`` for 127.0.0.1 and ``dns_names`` into ``folder``;
+    return both.
 
     The certificate is its own CA (a trust anchor for ``connection_verify=cert.pem``) and carries
     the extensions strict verifiers require (SAN, key usage, key identifiers).
@@ -32,7 +36,10 @@ def make_self_signed_cert(folder: Path) -> tuple[Path, Path]:
         .not_valid_after(now + dt.timedelta(days=1))
         .add_extension(
             x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+                [
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    *(x509.DNSName(name) for name in dns_names),
+                ]
             ),
             critical=False,
         )

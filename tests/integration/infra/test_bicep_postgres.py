@@ -150,9 +150,11 @@ def test_the_journal_url_signs_in_with_the_apps_identity_over_verified_tls() -> 
     url = env_of(pg.resource("shardApps", copy))["IBPICKER_JOURNAL_URL"]
     assert url == (
         "postgresql://ibpicker-id-staging@ibpicker-pg-staging-tok12345.postgres.database.azure.com"
-        ":5432/ibpicker?sslmode=verify-full&sslrootcert=system"
+        ":5432/ibpicker?sslmode=verify-full&sslrootcert=/etc/ssl/certs/ca-certificates.crt"
     )
     assert wants_entra(url)
+    # That CA bundle is Debian's ca-certificates, which the image's python slim base carries.
+    assert "ARG PYTHON_IMAGE=python:3.11-slim-bookworm" in (ROOT / "Dockerfile").read_text()
 
 
 def test_settings_accept_the_environment_of_each_shard_app(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,7 +2,9 @@
 
 Real parts: the real ``ManagedIdentityCredential`` against the token endpoint stand-in
 (``tests.support.identity``) and a real PostgreSQL server of this module's own whose role
-``ibpicker-id`` signs in by password (``scram-sha-256`` in ``pg_hba.conf``). Entra ID's check of
+``ibpicker-id`` signs in by password over TLS only (``hostssl … scram-sha-256`` in
+``pg_hba.conf``, as Azure's ``require_secure_transport``), with a certificate for the Azure host
+name that the journal verifies (``sslmode=verify-full``, as main.bicep's URL). Entra ID's check of
 the token is stood in for by setting the role's password to each token the endpoint issues (the
 endpoint's ``on_issue``): a token the "identity" issued is accepted until the next one replaces
 it, an older one is then refused, as an expired token would be.
@@ -14,6 +16,7 @@ sign-in) with ``hostaddr=127.0.0.1``: libpq connects to that address without a D
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -26,6 +29,7 @@ from events.base import Actor, NewEvent
 from events.journal import JournalError
 from events.pg_auth import SCOPE, EntraAuthError, managed_identity_password, wants_entra
 from events.postgres import PostgresJournal, PostgresJournalReader
+from tests.support.certs import make_self_signed_cert
 from tests.support.identity import CLIENT_ID, IdentityEndpoint, identity_endpoint
 from tests.support.postgres import PostgresServer
 
@@ -39,19 +43,34 @@ AT = datetime(2026, 12, 3, 21, 30, tzinfo=UTC)
 USER = Actor(guild_id=1, user_id=2)
 # Under 5 minutes: the credential asks the endpoint again on every call instead of its cache, so
 # whether a new token is fetched is decided by the journal's clock alone.
-SHORT_LIFETIME_S = 120
+SHORT_LIFETIME_S = 120  # and twice that, too
 
 
 class EntraServer:
     """A PostgreSQL server where ``ROLE`` signs in by password, and a database it owns."""
 
     def __init__(self, server: PostgresServer) -> None:
-        """Require a password of ``ROLE`` on 127.0.0.1 (others keep trust) and reload."""
+        """Turn TLS on (a certificate for ``AZURE_HOST``), require TLS and a password of
+        ``ROLE`` on 127.0.0.1 (other roles keep trust, without TLS) and reload."""
         self.server = server
+        owner = server.data.stat()
+        self.ca, key = make_self_signed_cert(server.base / "tls", dns_names=[AZURE_HOST])
+        for path in (self.ca.parent, self.ca, key):
+            os.chown(path, owner.st_uid, owner.st_gid)
+        key.chmod(0o600)  # the server refuses a key others may read
         hba = server.data / "pg_hba.conf"
-        hba.write_text(f'host all "{ROLE}" 127.0.0.1/32 scram-sha-256\n' + hba.read_text())
+        hba.write_text(
+            f'hostssl all "{ROLE}" 127.0.0.1/32 scram-sha-256\n'
+            f'host all "{ROLE}" 127.0.0.1/32 reject\n' + hba.read_text()
+        )
         with psycopg.connect(server.url(), autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(ROLE)))
+            for name, value in (("ssl_cert_file", self.ca), ("ssl_key_file", key), ("ssl", "on")):
+                conn.execute(
+                    sql.SQL("ALTER SYSTEM SET {} = {}").format(
+                        sql.Identifier(name), sql.Literal(str(value))
+                    )
+                )
             conn.execute("SELECT pg_reload_conf()")
 
     def database(self) -> str:
@@ -75,14 +94,18 @@ class EntraServer:
                 )
             )
 
-    def azure_url(self, dbname: str) -> str:
-        """The journal URL as on Azure (no password), reaching this server."""
-        return f"postgresql://{ROLE}@{AZURE_HOST}:{self.server.port}/{dbname}?hostaddr=127.0.0.1"
+    def azure_url(self, dbname: str, *, sslmode: str = "verify-full") -> str:
+        """The journal URL as main.bicep writes it (no password, the server's certificate
+        verified against a CA file), reaching this server."""
+        return (
+            f"postgresql://{ROLE}@{AZURE_HOST}:{self.server.port}/{dbname}"
+            f"?sslmode={sslmode}&sslrootcert={self.ca}&hostaddr=127.0.0.1"
+        )
 
-    def signs_in(self, dbname: str, password: str) -> bool:
+    def signs_in(self, dbname: str, password: str, *, sslmode: str = "verify-full") -> bool:
         """Whether ``ROLE`` can open a connection with ``password``."""
         try:
-            psycopg.connect(self.azure_url(dbname), password=password).close()
+            psycopg.connect(self.azure_url(dbname, sslmode=sslmode), password=password).close()
         except psycopg.OperationalError:
             return False
         return True
@@ -157,7 +180,10 @@ async def test_the_journal_signs_in_with_the_managed_identitys_token_and_appends
     assert (positions, head) == ([1], 1)
     assert identity.requests
     assert set(identity.requests) == {(SCOPE.removesuffix("/.default"), CLIENT_ID)}
+    token = identity.issued[-1]
+    assert entra_server.signs_in(dbname, token)
     assert not entra_server.signs_in(dbname, "not-the-token")
+    assert not entra_server.signs_in(dbname, token, sslmode="disable")  # TLS is required
 
 
 async def test_a_new_pool_connection_after_expiry_signs_in_with_a_refreshed_token(
@@ -186,6 +212,8 @@ async def test_a_new_pool_connection_after_expiry_signs_in_with_a_refreshed_toke
         assert len(identity.issued) == 1
         first = identity.issued[0]
         now[0] = password.expires_on - 60  # the refresh margin before the first token's expiry
+        # The next token outlives the first (whenever it is issued), so it is not due at once.
+        identity.lifetime_s = 2 * SHORT_LIFETIME_S
 
         def after() -> list[int]:
             journal._writes.datastore.pool.drain()  # the pool opens new connections
