@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from projections.backtests import BacktestsProjection
 from projections.base import AnalyticsProjection
 from projections.journal_index import CommandAuditProjection, JournalIndexProjection
 from projections.market import (
@@ -27,6 +28,7 @@ def all_analytics_projections() -> list[AnalyticsProjection]:
         FetchesProjection(),
         SignalsProjection(),
         TradesProjection(),
+        BacktestsProjection(),
     ]
 
 

@@ -37,8 +37,13 @@ from commands.core.ports import StrategyRef, UnknownStrategyError
 from commands.core.service import CommandService, Gather
 from commands.strategies.draft import DRAFT_FILE, draft_id_of, draft_ref, draft_text
 from commands.strategies.library import Resolved, parse_version, resolve
-from events.backtests import BacktestCompleted, backtests_stream
+from events.backtests import BacktestCompleted
+from projections.analytics import Analytics
+from projections.backtests import recent_backtests
+from projections.runner import ProjectionRunner
 
+BACKTESTS_LISTED = 50
+"""The newest runs ``/backtests`` lists (in pages); its title counts them all."""
 MARKET_PROJECTIONS = ("bars", "flow_alerts", "earnings")
 """The analytics projections a backtest reads; the data position is the lowest they applied."""
 
@@ -88,17 +93,23 @@ def drafted(
     return found, parse_strategy(text.yaml_text.encode("utf-8"), DRAFT_FILE)
 
 
+def _analytics(service: CommandService) -> tuple[ProjectionRunner, Analytics]:
+    """The service's analytics runner and projections; refused when it has none."""
+    runner = service.analytics_runner
+    if runner is None or runner.analytics is None:
+        raise reject("Backtests need the analytics projections, which this service has not.")
+    return runner, runner.analytics
+
+
 def data_position(service: CommandService, asked: int | None) -> tuple[int, MarketReader]:
     """The journal position to read at (``asked``, else what the analytics applied) and the
     reader: the projections for the position they hold, the journal's events for an earlier
     one (``commands.backtest.inputs``); refuses a position beyond what the analytics hold."""
-    runner = service.analytics_runner
-    if runner is None or runner.analytics is None:
-        raise reject("Backtests need the analytics projections, which this service has not.")
+    runner, analytics = _analytics(service)
     applied = runner.positions()
     position = min(applied.get(name, 0) for name in MARKET_PROJECTIONS)
     if asked is None or asked == position:
-        return position, StoredMarketData(runner.analytics)
+        return position, StoredMarketData(analytics)
     if asked > position:
         raise reject(
             f"at must be a journal position up to {position} (what the analytics hold); "
@@ -197,31 +208,24 @@ async def gather_backtest(
 
 
 def past_runs(
-    service: CommandService, guild_id: int, strategy: str | None
-) -> list[tuple[int, BacktestCompleted]]:
-    """(On the worker) the guild's ``backtest_completed`` events, newest first."""
-    stream = backtests_stream(guild_id)
-    found: list[tuple[int, BacktestCompleted]] = []
-    for page in service.journal.read(tags=(BacktestCompleted.event_tag(),)):
-        for env in page:
-            ev = env.event
-            if env.stream != stream or not isinstance(ev, BacktestCompleted):
-                continue
-            if strategy is None or strategy.lower() in (ev.strategy_key.lower(),
-                                                        ev.strategy_name.lower()):  # fmt: skip
-                found.append((env.position, ev))
-    return found[::-1]
+    service: CommandService, guild_id: int | None, strategy: str | None
+) -> tuple[int, list[tuple[int, BacktestCompleted]]]:
+    """(On the worker) how many backtests the guild ran (of ``strategy`` when given) and the
+    newest ``BACKTESTS_LISTED``, from the ``backtests`` projection (one bounded query)."""
+    _, analytics = _analytics(service)
+    with analytics.cursor() as cur:
+        return recent_backtests(cur, guild_id, strategy=strategy, limit=BACKTESTS_LISTED)
 
 
 async def gather_backtests(
     service: CommandService, cmd: Command, progress: FetchProgress | None
 ) -> Command:
-    """``/backtests``: the past runs for the handler."""
+    """``/backtests``: the count and the newest past runs for the handler."""
     strategy = cmd.options.get("strategy")
     found = await service.call(past_runs, service, cmd.inv.guild_id, strategy)
     return msgspec.structs.replace(cmd, context={"backtests": found})
 
 
 GATHERS: dict[str, Gather] = {"backtest": gather_backtest, "backtests": gather_backtests}
-READS_ANALYTICS = frozenset({"backtest"})
+READS_ANALYTICS = frozenset({"backtest", "backtests"})
 """This room's commands that read the analytics (caught up with the journal first)."""

@@ -23,9 +23,6 @@ from commands.core.ports import Clock
 from events.backtests import BacktestCompleted
 from events.wording import plural
 
-BACKTESTS_SHOWN = 50
-"""Past runs ``/backtests`` lists (newest first, in pages)."""
-
 
 def _ratio(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"
@@ -174,12 +171,16 @@ def _past_line(ev: BacktestCompleted, position: int) -> str:
 
 
 def handle_backtests(cmd: Command, state: State, clock: Clock) -> Outcome:
-    """``/backtests``: this server's past runs, newest first, each with what repeats it."""
-    past: list[tuple[int, BacktestCompleted]] = cmd.context["backtests"]
-    lines = [_past_line(ev, position) for position, ev in past[:BACKTESTS_SHOWN]]
+    """``/backtests``: this server's past runs, newest first, each with what repeats it (the
+    newest the gathering read, and how many there are in all)."""
+    total: int
+    past: list[tuple[int, BacktestCompleted]]
+    total, past = cmd.context["backtests"]
+    lines = [_past_line(ev, position) for position, ev in past]
+    newest = f"the newest {len(past)} of {total} listed. " if total > len(past) else ""
     base = Reply(
-        title=f"Backtests ({len(past)})",
-        footer="Repeat one: /backtest with its strategy, symbols, from, to and at: "
+        title=f"Backtests ({total})",
+        footer=f"{newest}Repeat one: /backtest with its strategy, symbols, from, to and at: "
         "the same figures, to the byte.",
         color=BLUE,
     )

@@ -47,6 +47,12 @@ _HAND_WRITTEN_DDL = (
     "reason VARCHAR, status VARCHAR, pnl DECIMAL(38, 16), pnl_pct DOUBLE, r_multiple DOUBLE, "
     "holding_seconds DOUBLE, position BIGINT, closed_position BIGINT, "
     "PRIMARY KEY (guild_id, trade_id))",
+    # backtests: declared since (projections/backtests.py), never hand-written
+    "CREATE TABLE backtests (position BIGINT, run_id VARCHAR, kind VARCHAR, guild_id BIGINT, "
+    "strategy_key VARCHAR, strategy_name VARCHAR, strategy_version VARCHAR, "
+    "strategy_hash VARCHAR, data_position BIGINT, symbols VARCHAR[], start_day DATE, "
+    "end_day DATE, capital DOUBLE, commission DOUBLE, slippage_bps DOUBLE, options VARCHAR, "
+    "metrics VARCHAR, final_equity DOUBLE, result_hash VARCHAR)",
 )
 
 
