@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import importlib.abc
 import logging
 import signal
 import sys
@@ -116,16 +117,26 @@ class BotApp:
         return self.flushed
 
 
+class _RefusePandas(importlib.abc.MetaPathFinder):
+    """An import finder that refuses pandas (see ``_without_pandas``)."""
+
+    def find_spec(self, fullname: str, path: object, target: object = None) -> None:
+        """Refuse ``pandas`` and its submodules; leave every other name to the next finder."""
+        if fullname.partition(".")[0] == "pandas":
+            raise ModuleNotFoundError("pandas is kept out of the bot process", name=fullname)
+
+
 def _without_pandas() -> None:
     """Make ``import pandas`` fail in this process unless pandas is already loaded.
 
     No code of the bot uses pandas (the NYSE calendar is computed in a child process), but
     pyarrow imports it the first time ``pa.array`` is given a list, only to ask whether the list
-    is a pandas object: ~43 MiB of RSS kept for good in the container's 0.5 GiB. A ``None`` in
-    ``sys.modules`` is Python's documented way to make an import fail; pyarrow then takes pandas
-    as absent.
+    is a pandas object: ~43 MiB of RSS kept for good in the container's 0.5 GiB. A finder first
+    on ``sys.meta_path`` that refuses it makes pyarrow take pandas as absent; ``sys.modules``
+    gets no entry (DuckDB reads a ``pandas`` entry there as pandas being loaded).
     """
-    sys.modules.setdefault("pandas", None)  # type: ignore[arg-type]
+    if "pandas" not in sys.modules and not any(isinstance(f, _RefusePandas) for f in sys.meta_path):
+        sys.meta_path.insert(0, _RefusePandas())
 
 
 async def create_app(

@@ -4,9 +4,10 @@
 
 Prepares sample data in ``DATA_DIR``, starts the bot (scheduler on) against the Discord stand-in,
 runs a day's work (a watchlist, the daily picks at 09:30 New York time, ``/trade open``,
-``/metrics`` with its chart), stops it, and prints one JSON line: the top-level packages of
-``HEAVY`` that are in ``sys.modules``. ``tests/e2e/test_bot_memory.py`` runs it in a child so
-that the test process's own imports (pandas for the calendar tests) do not count.
+``/metrics`` with its chart, ``/trades``), stops it, and prints one JSON line: the top-level
+packages of ``HEAVY`` that are in ``sys.modules``, and the projections' faults.
+``tests/e2e/test_bot_memory.py`` runs it in a child so that the test process's own imports
+(pandas for the calendar tests) do not count.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+from projections.runner import fault_messages
 from tests.e2e.bot_harness import (
     HALF_HOUR,
     START,
@@ -34,8 +36,9 @@ HEAVY = ("pandas", "exchange_calendars", "matplotlib")
 MODULE = "tests.e2e.bot_modules_probe"
 
 
-async def day_of_work(data_dir: Path) -> None:
-    """The bot's startup and a day's commands, the daily run included."""
+async def day_of_work(data_dir: Path) -> list[str]:
+    """The bot's startup and a day's commands, the daily run included; the projections' faults
+    after them (a library refused its import of pandas must not make one fail)."""
     async with serve_standin() as standin, running_bot(standin, data_dir, scheduler=True) as r:
         picks = standin.world.guild.channel("picks")
         await schedule_daily_picks(r)
@@ -45,6 +48,8 @@ async def day_of_work(data_dir: Path) -> None:
         await eventually(lambda: bool(standin.channel_posts), "the daily post")
         await r.open_trade()
         await r.run("metrics")
+        await r.run("trades")
+        return fault_messages(r.app.service.runner, r.app.service.analytics_runner)
 
 
 def main() -> None:
@@ -55,9 +60,9 @@ def main() -> None:
         return
     root = Path(sys.argv[1])
     subprocess.run([sys.executable, "-m", MODULE, "--prepare", str(root)], check=True)
-    asyncio.run(day_of_work(root / "template"))
+    faults = asyncio.run(day_of_work(root / "template"))
     loaded = sorted(name for name in HEAVY if sys.modules.get(name) is not None)
-    print(json.dumps({"loaded": loaded}))
+    print(json.dumps({"loaded": loaded, "projection_faults": faults}))
 
 
 if __name__ == "__main__":

@@ -22,8 +22,9 @@ def test_the_bot_holds_no_pandas_after_startup_and_a_days_work(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """After startup, the daily run (whose schedule reads the NYSE calendar, computed here from
-    an empty cache), ``/trade open`` and ``/metrics`` with its chart, neither pandas,
-    ``exchange_calendars`` nor matplotlib is in the bot process's ``sys.modules``."""
+    an empty cache), ``/trade open``, ``/metrics`` with its chart and ``/trades``, neither pandas,
+    ``exchange_calendars`` nor matplotlib is in the bot process's ``sys.modules``, and no
+    projection stopped on the refused import (DuckDB and pyarrow take pandas as absent)."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     done = subprocess.run(
@@ -35,5 +36,8 @@ def test_the_bot_holds_no_pandas_after_startup_and_a_days_work(
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"loaded": []}
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {
+        "loaded": [],
+        "projection_faults": [],
+    }
     assert list((tmp_path / "cache" / "ibpicker" / "calendars").glob("xnys-*.msgpack"))
