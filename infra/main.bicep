@@ -461,12 +461,12 @@ resource postgres 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = if (u
 }
 
 // The app's identity is the server's Entra ID administrator: its token signs in as the role of
-// the same name (the identity's), which creates the journal's tables.
-resource postgresAdmin 'Microsoft.DBforPostgreSQL/flexibleServers/administrators@2024-08-01' = if (usePostgres) {
-  parent: postgres
-  name: identity.properties.principalId
-  properties: {
-    principalType: 'ServicePrincipal'
+// the same name (the identity's), which creates the journal's tables. (A module: see its header.)
+module postgresAdmin 'modules/postgres-admin.bicep' = if (usePostgres) {
+  name: 'ibpicker-pg-admin${suffix}'
+  params: {
+    serverName: postgres.name
+    principalId: identity.properties.principalId
     principalName: identity.name
     tenantId: subscription().tenantId
   }

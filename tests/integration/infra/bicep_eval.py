@@ -71,6 +71,7 @@ class Deployment:
             | set(self.template["parameters"])
             | set(self.template["variables"])
             | set(self.template["resources"])
+            | set(self.template.get("modules", {}))
             | set(AZURE_COMPUTED)
         )
 
@@ -94,7 +95,7 @@ class Deployment:
 
     def _string(self, text: str, local: Mapping[str, Any] | None) -> Any:
         if text in self._names(local):
-            if text in self.template["resources"]:
+            if text in self.template["resources"] or text in self.template.get("modules", {}):
                 return f"<{text}>"
             return self.value(text, local)
         return self._interpolate(text, local)
@@ -185,10 +186,11 @@ class Deployment:
         return bound
 
     def created(self) -> dict[str, list[dict[str, Any]]]:
-        """Each resource the deployment creates, with the loop variables of each copy (one empty
-        mapping for a resource without a loop); resources it skips are absent."""
+        """Each resource and module the deployment creates, with the loop variables of each copy
+        (one empty mapping for one without a loop); those it skips are absent."""
         found: dict[str, list[dict[str, Any]]] = {}
-        for name, resource in self.template["resources"].items():
+        declared = {**self.template["resources"], **self.template.get("modules", {})}
+        for name, resource in declared.items():
             config = resource["config"]
             if "loop_type" in config:
                 copies = self.loop(config)
@@ -204,8 +206,9 @@ class Deployment:
 
 
 def body(template: Mapping[str, Any], name: str) -> dict[str, Any]:
-    """A resource's declared body, looking through a condition or a loop."""
-    config = template["resources"][name]["config"]
+    """A resource's or module's declared body, looking through a condition or a loop."""
+    declared = template["resources"] if name in template["resources"] else template["modules"]
+    config = declared[name]["config"]
     inner = config["config"] if "condition" in config or "loop_type" in config else config
     assert isinstance(inner, dict)
     return inner

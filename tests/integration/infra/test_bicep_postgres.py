@@ -8,27 +8,50 @@ deployment creates is evaluated by ``bicep_eval`` (Azure's compiler is not insta
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from typing import Any
 
 import pytest
+from pycep import BicepParser
 
 from events.pg_auth import wants_entra
 from settings import load_settings, parse_shard_ids
 from tests.integration.infra.bicep_eval import Deployment, body
 from tests.integration.infra.conftest import ROOT
-from tests.integration.infra.test_bicep import ENVIRONMENTS, parameters_file, template
+from tests.integration.infra.test_bicep import (
+    ENVIRONMENTS,
+    parameters_file,
+    syntax_errors,
+    template,
+)
 
 ADR009 = json.loads((ROOT / "tests" / "integration" / "infra" / "adr009_template.json").read_text())
+ADMIN_MODULE = ROOT / "infra" / "modules" / "postgres-admin.bicep"
 NEW_RESOURCES = {
     "postgres",
-    "postgresAdmin",
     "postgresTls",
     "postgresDatabase",
     "postgresAzureAccess",
     "shardApps",
 }
+
+
+@functools.cache
+def admin_module() -> dict[str, Any]:
+    """infra/modules/postgres-admin.bicep as pycep's JSON view."""
+    parsed = BicepParser(cache=False).parse(file_path=ADMIN_MODULE)
+    plain = json.loads(json.dumps(parsed))
+    assert isinstance(plain, dict)
+    return plain
+
+
+def test_the_admin_module_passes_the_syntax_gate_and_is_the_one_main_uses() -> None:
+    """tree-sitter-bicep finds no error in the module; main.bicep refers to it by that path."""
+    assert syntax_errors(ADMIN_MODULE.read_bytes()) == []
+    module = template()["modules"]["postgresAdmin"]["detail"]["path"]
+    assert ROOT / "infra" / module == ADMIN_MODULE
 
 
 def deployment(environment: str = "prod", **parameters: Any) -> Deployment:
@@ -48,6 +71,7 @@ def test_the_template_keeps_every_adr009_resource_parameter_and_output_as_it_was
     output the same; the only new resources are the PostgreSQL ones and the shard apps."""
     resources = template()["resources"]
     assert set(resources) - set(ADR009["resources"]) == NEW_RESOURCES
+    assert set(template().get("modules", {})) == {"postgresAdmin"}
     for name, before in ADR009["resources"].items():
         assert resources[name]["type"] == before["type"], name
         assert body(template(), name) == body(ADR009, name), name
@@ -79,7 +103,7 @@ def test_the_postgres_server_signs_in_by_entra_id_only_with_tls_required() -> No
     app gives way to the shard apps."""
     pg = deployment(journalBackend="postgresql")
     created = set(pg.created())
-    assert created >= NEW_RESOURCES
+    assert created >= NEW_RESOURCES | {"postgresAdmin"}
     assert "app" not in created
     server = pg.resource("postgres")
     auth = server["properties"]["authConfig"]
@@ -88,11 +112,21 @@ def test_the_postgres_server_signs_in_by_entra_id_only_with_tls_required() -> No
     assert "administratorlogin" not in text
     assert "password" not in text.replace("passwordauth", "")
     assert server["name"] == "ibpicker-pg-tok12345"
-    admin = pg.resource("postgresAdmin")
-    assert admin["name"] == "<identity.properties.principalId>"
-    assert admin["properties"]["principalType"] == "ServicePrincipal"
-    assert admin["properties"]["principalName"] == "ibpicker-id"
-    assert body(template(), "postgresAdmin")["parent"] == "postgres"
+    admin = pg.resource("postgresAdmin")["params"]
+    assert admin["serverName"] == "ibpicker-pg-tok12345"
+    assert admin["principalId"] == "<identity.properties.principalId>"
+    assert admin["principalName"] == "ibpicker-id"
+    # The module makes that principal the server's administrator, as a service principal.
+    module = admin_module()["resources"]
+    assert module["server"]["type"] == "Microsoft.DBforPostgreSQL/flexibleServers"
+    assert module["server"]["config"]["name"] == "serverName"
+    declared = body(admin_module(), "admin")
+    assert (declared["parent"], declared["name"]) == ("server", "principalId")
+    assert declared["properties"] == {
+        "principalType": "ServicePrincipal",
+        "principalName": "principalName",
+        "tenantId": "tenantId",
+    }
     tls = pg.resource("postgresTls")
     assert (tls["name"], tls["properties"]["value"]) == ("require_secure_transport", "on")
     rule = pg.resource("postgresAzureAccess")["properties"]
