@@ -106,6 +106,13 @@ class Resampling(enum.StrEnum):
     drop = "drop"
 
 
+class Side(enum.StrEnum):
+    """Which side the strategy's entries are traded on."""
+
+    long = "long"
+    short = "short"
+
+
 class Mode(enum.StrEnum):
     """What ``ibpicker backtest`` runs (``/backtest``'s ``mode``)."""
 
@@ -150,6 +157,28 @@ def backtest_command(
     method: Annotated[
         Resampling, typer.Option("--method", help="monte-carlo: how trades are resampled.")
     ] = Resampling.shuffle,
+    ruin: Annotated[
+        float | None,
+        typer.Option(
+            "--ruin",
+            help="monte-carlo: the drawdown counted as ruin (default 0.5 = 50 %).",
+            min=0,
+            max=1,
+            show_default=False,
+        ),
+    ] = None,
+    direction: Annotated[
+        Side, typer.Option("--direction", help="Trade the entries long, or as shorts.")
+    ] = Side.long,
+    risk_free_rate: Annotated[
+        float,
+        typer.Option(
+            "--risk-free-rate",
+            help="Annual risk-free rate for Sharpe and Sortino (0.04 = 4 %).",
+            min=0,
+            max=1,
+        ),
+    ] = 0.0,
     skip_earnings_within: Annotated[
         int | None,
         typer.Option(
@@ -186,11 +215,13 @@ def backtest_command(
         "at": at,
         "skip_earnings_within": skip_earnings_within,
         "earnings_lead": earnings_lead,
+        "direction": direction.value,
+        "risk_free_rate": risk_free_rate,
     }
     if mode is Mode.walk_forward:
         options.update(in_sample=in_sample, out_of_sample=out_of_sample)
     if mode is Mode.monte_carlo:
-        options.update(resamples=resamples, seed=seed, method=method.value)
+        options.update(resamples=resamples, seed=seed, method=method.value, ruin=ruin)
     _run(strategy, options, symbols, data_dir, command_id, as_json)
 
 

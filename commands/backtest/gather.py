@@ -127,6 +127,8 @@ def _params(request: BacktestRequest, window: Window) -> BacktestParams:
         end=window.end,
         skip_earnings_within=request.skip_earnings_within,
         earnings_lead_days=request.earnings_lead,
+        direction=request.direction,
+        risk_free_rate=request.risk_free_rate,
     )
 
 
@@ -164,6 +166,7 @@ def _engine(
             method=request.method,  # type: ignore[arg-type]  # the spec's choices
             runs=request.resamples,
             seed=request.seed,
+            ruin_drawdown=request.ruin,
         )
         return [one(result, monte_carlo=monte_carlo(result, mc_params))]
     return [one(result)]

@@ -12,7 +12,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
-from analysis.backtest import EARNINGS_LEAD_DAYS
+from analysis.backtest import EARNINGS_LEAD_DAYS, Direction
 from commands.core import text as tx
 from commands.core.handler import Command, State, reject, symbols_or, watched
 
@@ -28,6 +28,8 @@ MAX_COMPARED = 6
 DEFAULT_RESAMPLES = 1_000
 DEFAULT_IN_SAMPLE = 126
 DEFAULT_OUT_OF_SAMPLE = 63
+DEFAULT_RUIN = 0.5
+"""Monte Carlo's ruin: a drawdown of half the peak equity."""
 
 
 @dataclass(frozen=True)
@@ -59,22 +61,32 @@ class BacktestRequest:
     earnings_lead: int = EARNINGS_LEAD_DAYS
     """Days before an earnings date learned later from which it counts as known
     (``analysis.backtest.EARNINGS_LEAD_DAYS`` says why the default)."""
+    direction: Direction = "long"
+    """Trade the strategy's entries long (the format's own side) or as shorts, levels mirrored."""
+    risk_free_rate: float = 0.0
+    """Annual risk-free rate for Sharpe and Sortino (0.04 = 4 %)."""
+    ruin: float = DEFAULT_RUIN
+    """monte-carlo: the drawdown from a peak that counts as ruin (0.5 = 50 %)."""
 
     def settings(self) -> dict[str, str]:
-        """The mode's own settings as text, and the earnings filter's when it is on (what
-        ``backtest_completed`` records; a run without the filter records what it did before)."""
-        earnings = (
-            {"skip_earnings_within": str(self.skip_earnings_within),
-             "earnings_lead": str(self.earnings_lead)}
-            if self.skip_earnings_within else {}
-        )  # fmt: skip
+        """The settings besides the common parameters, as text (what ``backtest_completed``
+        records and the repeat line gives): the mode's own, then each optional one only when it
+        differs from its default, so a run that does not use one records what it did before."""
+        own: dict[str, str] = {}
         if self.mode == "monte-carlo":
-            return {"method": self.method, "resamples": str(self.resamples),
-                    "seed": str(self.seed), **earnings}  # fmt: skip
-        if self.mode == "walk-forward":
-            return {"in_sample": str(self.in_sample), "out_of_sample": str(self.out_of_sample),
-                    **earnings}  # fmt: skip
-        return earnings
+            own = {"method": self.method, "resamples": str(self.resamples), "seed": str(self.seed)}
+            if self.ruin != DEFAULT_RUIN:
+                own["ruin"] = f"{self.ruin:g}"
+        elif self.mode == "walk-forward":
+            own = {"in_sample": str(self.in_sample), "out_of_sample": str(self.out_of_sample)}
+        if self.direction != "long":
+            own["direction"] = self.direction
+        if self.risk_free_rate:
+            own["risk_free_rate"] = f"{self.risk_free_rate:g}"
+        if self.skip_earnings_within:
+            own["skip_earnings_within"] = str(self.skip_earnings_within)
+            own["earnings_lead"] = str(self.earnings_lead)
+        return own
 
 
 def parse_day(name: str, value: object) -> date | None:
@@ -150,4 +162,7 @@ def parse_request(cmd: Command, state: State) -> BacktestRequest:
         out_of_sample=o.get("out_of_sample") or DEFAULT_OUT_OF_SAMPLE,
         skip_earnings_within=o.get("skip_earnings_within") or None,
         earnings_lead=EARNINGS_LEAD_DAYS if o.get("earnings_lead") is None else o["earnings_lead"],
+        direction=o.get("direction") or "long",
+        risk_free_rate=_number(o, "risk_free_rate", 0.0),
+        ruin=_number(o, "ruin", DEFAULT_RUIN),
     )

@@ -94,6 +94,7 @@ _SKIP_EARNINGS_BT = "No entry with earnings known within N days (0: none)"
 _DAY_TEXT = 10
 _MODES = ["run", "walk-forward", "monte-carlo", "compare"]
 _RESAMPLING = ["shuffle", "bootstrap", "drop"]
+_SIDES = ["long", "short"]
 
 COMMANDS: list[CommandSpec] = [
     CommandSpec("ping", "Check that the bot answers, and how fast."),
@@ -270,6 +271,14 @@ COMMANDS: list[CommandSpec] = [
             _o("slippage_bps", "Slippage in basis points (default 0)", "float", low=0, high=1000),
             _o("mode", "run (default), walk-forward, monte-carlo or compare", choices=_MODES),
             _o("at", "Journal position of the data (repeat a run from /backtests)", "int"),
+            _o("direction", "long (default), or short: the entries as shorts", choices=_SIDES),
+            _o(
+                "risk_free_rate",
+                "Annual risk-free rate for Sharpe/Sortino, 0.04 = 4% (default 0)",
+                "float",
+                low=0,
+                high=1,
+            ),
             _o("skip_earnings_within", _SKIP_EARNINGS_BT, "int", low=0, high=MAX_EARNINGS_DAYS),
             _o(
                 "earnings_lead",
@@ -282,6 +291,13 @@ COMMANDS: list[CommandSpec] = [
             _o("resamples", "monte-carlo: resamples (default 1000)", "int", high=100_000),
             _o("seed", "monte-carlo: random seed (default 0)", "int", low=0, high=2**32 - 1),
             _o("method", "monte-carlo: how trades are resampled", choices=_RESAMPLING),
+            _o(
+                "ruin",
+                "monte-carlo: drawdown counted as ruin, 0.5 = 50% (default)",
+                "float",
+                low=0,
+                high=1,
+            ),
             _o("in_sample", "walk-forward: in-sample sessions (default 126)", "int", high=5000),
             _o(
                 "out_of_sample",

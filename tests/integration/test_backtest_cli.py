@@ -190,3 +190,25 @@ def test_an_empty_data_folder_says_to_fetch_first(tmp_path: Path) -> None:
     result = backtest(tmp_path, "run", "--strategy", STRATEGY)
     assert result.exit_code == 2
     assert "fetch some first" in result.output
+
+
+def test_the_side_rate_and_earnings_filter_flags_reach_the_run_and_its_record(data: Path) -> None:
+    """``--direction short --risk-free-rate 0.04 --skip-earnings-within 5 --earnings-lead 3``:
+    every trade is a short, and ``backtest_completed`` records each setting (the repeat needs
+    them); ``monte-carlo --ruin 0.25`` sets the ruin threshold. Bad values exit 2."""
+    result = backtest(data, "run", "--strategy", STRATEGY, "--symbols", SYMBOLS,
+                      "--from", "2026-01-02", "--direction", "short", "--risk-free-rate", "0.04",
+                      "--skip-earnings-within", "5", "--earnings-lead", "3", "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert {t["direction"] for t in doc["trades"]} == {"short"}
+    assert doc["parameters"]["options"] == {
+        "direction": "short", "risk_free_rate": "0.04", "skip_earnings_within": "5",
+        "earnings_lead": "3",
+    }  # fmt: skip
+    mc = backtest(data, "monte-carlo", "--strategy", STRATEGY, "--symbols", SYMBOLS,
+                  "--resamples", "20", "--ruin", "0.25", "--json")  # fmt: skip
+    assert mc.exit_code == 0, mc.output
+    assert json.loads(mc.stdout)["monte_carlo"]["ruin_drawdown"] == 0.25
+    bad = backtest(data, "run", "--strategy", STRATEGY, "--direction", "sideways")
+    assert bad.exit_code == 2

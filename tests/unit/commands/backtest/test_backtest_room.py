@@ -249,3 +249,40 @@ async def test_the_earnings_filter_sees_a_date_only_from_when_it_was_known(
     ]
     assert no_filter.parameters.options == {}
     assert "skip_earnings_within:30 earnings_lead:30`" in said["e-2"]
+
+
+async def test_direction_risk_free_rate_and_ruin_are_used_and_recorded(
+    service: CommandService,
+) -> None:
+    """``direction:short`` trades the entries as shorts, ``risk_free_rate`` lowers Sharpe (the
+    excess return is smaller), monte-carlo's ``ruin`` sets the ruin threshold; each is recorded
+    in the run's options and repeat line, and a run with the defaults records none of them."""
+
+    async def document(command_id: str, **options: object) -> dict[str, object]:
+        reply = await run(service, command_id, export="json", **RANGE, **options)
+        assert reply.ok, reply.description
+        doc: dict[str, object] = json.loads(attachment(reply, "backtest.json"))
+        return {**doc, "description": reply.description}
+
+    def options_of(command_id: str) -> dict[str, str]:
+        (ev,) = [e.event for e in stored(service, command_id)
+                 if isinstance(e.event, BacktestCompleted)]  # fmt: skip
+        return ev.parameters.options
+
+    plain = await document("d-0")
+    short = await document("d-1", direction="short")
+    trades = short["trades"]
+    assert isinstance(trades, list)
+    assert trades
+    assert {t["direction"] for t in trades} == {"short"}
+    assert options_of("d-1") == {"direction": "short"}
+    assert "direction:short" in str(short["description"])
+    rated = await document("d-2", risk_free_rate=0.04)
+    sharpe = [d["metrics"]["sharpe"] for d in (plain, rated)]  # type: ignore[index]
+    assert sharpe[1] < sharpe[0]
+    assert options_of("d-2") == {"risk_free_rate": "0.04"}
+    mc = await document("d-3", mode="monte-carlo", resamples=50, ruin=0.2)
+    assert mc["monte_carlo"]["ruin_drawdown"] == 0.2  # type: ignore[index]
+    assert options_of("d-3") == {"method": "shuffle", "resamples": "50", "seed": "0",
+                                 "ruin": "0.2"}  # fmt: skip
+    assert options_of("d-0") == {}
