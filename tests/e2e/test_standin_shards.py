@@ -168,3 +168,23 @@ async def test_an_invalid_shard_is_closed_with_4010(sharded: DiscordStandin) -> 
     assert (closed.type, ws.close_code) == (aiohttp.WSMsgType.CLOSE, 4010)
     assert [f.detail for f in sharded.failures] == ["IDENTIFY with an invalid shard [2, 2]"]
     assert sharded.sessions == {}
+
+
+async def test_reconnecting_one_shard_resumes_it_and_keeps_its_guild(
+    sharded: DiscordStandin,
+) -> None:
+    """Discord's op 7 to shard 1's session alone: that shard RESUMEs (its guild's commands keep
+    arriving on it and are answered), shard 0's session is untouched, nothing identifies again."""
+    world = sharded.world
+    async with run_bot(echo_bot(sharded, "one"), sharded):
+        zero = sharded.connection_for(world.guild.id)
+        await sharded.reconnect(shard_id=1)
+        other = await sharded.slash(world.other_guild.id, world.member.id, "echo", {"text": "b"})
+        reply = (await other.callback()).content
+        after = sharded.connection_for(world.other_guild.id)
+        zero_after = sharded.connection_for(world.guild.id)
+    assert (sharded.identifies, sharded.resumes) == (2, 1)
+    assert reply == "one shard 1: b"
+    assert shard_of_connection(after) == (1, 2)
+    assert zero_after is zero
+    assert guilds_dispatched(after, "INTERACTION_CREATE") == [world.other_guild.id]
