@@ -385,7 +385,10 @@ class Blob:
 
     def container(self, source: Path, size: str) -> str:
         """The container holding ``source``'s journal and snapshot (shipped once, kept)."""
-        name = f"box-{size}"
+        from events.segments import FORMAT_VERSION
+
+        # The segment format in the name: a journal shipped by older code is shipped again.
+        name = f"box-{size}-v{FORMAT_VERSION}"
         marker = source.parent / "azurite" / f".shipped-{name}"
         if not marker.exists():
             say(f"shipping the {size} journal and a DuckDB snapshot to Azurite (once)")
@@ -468,7 +471,11 @@ def _cold_start(snapshot: bool) -> Scenario:
 
 
 def _bot(ctx: Context, run: int) -> list[str]:
+    from benchmarks.bot import ship_journal
+
     folder = fresh_copy(journal_dir(ctx.journals, ctx.size), ctx.work / "bot")
+    # Shipped outside the box, as a deployed bot finds its journal (see benchmarks/bot.py).
+    ship_journal(folder)
     return [
         PY, str(ROOT / "benchmarks" / "bot.py"), "--data-dir", str(folder),
         "--samples", str(ctx.args.bot_samples), "--commands", str(ctx.args.bot_commands),
