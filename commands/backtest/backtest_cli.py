@@ -328,7 +328,10 @@ def _print(reply: Reply, folder: Path, command_id: str) -> None:
         _out.print(shown)
     folder.mkdir(parents=True, exist_ok=True)
     for attachment in reply.attachments:
-        path = folder / f"{command_id}{Path(attachment.filename).suffix}"
+        file = Path(attachment.filename)
+        # the chart and the trades are named by the run's id; another file (the cone) adds its name
+        own = "" if file.stem in ("backtest", "trades") else f"-{file.stem}"
+        path = folder / f"{command_id}{own}{file.suffix}"
         path.write_bytes(attachment.data)
         _out.print(f"{attachment.description}: {path}", markup=False)
 

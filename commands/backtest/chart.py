@@ -1,5 +1,5 @@
-"""The backtest's chart: equity with the buy-and-hold of the same symbols for reference above,
-the strategy's drawdown below (PNG).
+"""The backtest's charts: equity with the buy-and-hold of the same symbols for reference above,
+the strategy's drawdown below (PNG); for a Monte Carlo, the equity cone of the resamples.
 
 Rendered in the chart worker process (``commands.journal.chart_worker``: matplotlib's memory goes
 back to the system when it idles): ``backtest_png`` sends the series there, where
@@ -19,10 +19,11 @@ import numpy as np
 from commands.journal.chart_worker import WORKER
 
 if TYPE_CHECKING:  # the worker imports this module: it stays lean (no strategy or engine code)
-    from analysis.backtest import EquityPoint
+    from analysis.backtest import EquityPoint, MonteCarloResult
     from analysis.series import SymbolBars
 
 RENDERER = f"{__name__}:render_png"
+CONE_RENDERER = f"{__name__}:render_cone_png"
 
 
 class ChartSeries(msgspec.Struct, frozen=True, kw_only=True):
@@ -32,6 +33,59 @@ class ChartSeries(msgspec.Struct, frozen=True, kw_only=True):
     days: list[date]
     equity: list[float]
     buy_and_hold: list[float]
+
+
+class ConeSeries(msgspec.Struct, frozen=True, kw_only=True):
+    """The Monte Carlo's equity cone: equity percentiles after each sampled number of trades."""
+
+    title: str
+    trades: list[int]
+    bands: list[list[float]]
+    """p5, p25, p50, p75, p95: one list each, aligned with ``trades``."""
+    ruin: float
+    """The equity at which the starting capital has fallen by the ruin drawdown."""
+
+
+def cone(title: str, result: MonteCarloResult) -> ConeSeries:
+    """The cone of a Monte Carlo, for ``cone_png``."""
+    points = result.cone
+    return ConeSeries(
+        title=title,
+        trades=[p.trade for p in points],
+        bands=[[getattr(p, k) for p in points] for k in ("p5", "p25", "p50", "p75", "p95")],
+        ruin=result.initial_equity * (1.0 - result.ruin_drawdown),
+    )
+
+
+def cone_png(chart: ConeSeries) -> bytes:
+    """The equity cone as PNG, rendered in the chart worker."""
+    return WORKER.render(CONE_RENDERER, msgspec.msgpack.encode(chart), title=chart.title)
+
+
+def render_cone_png(payload: bytes) -> bytes:
+    """(In the chart worker) the PNG of an encoded ``ConeSeries``: the 5–95 and 25–75 %
+    bands, the median, and the ruin level."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    chart = msgspec.msgpack.decode(payload, type=ConeSeries)
+    fig = Figure(figsize=(8, 4), dpi=90)
+    fig.subplots_adjust(left=0.11, right=0.98, top=0.91, bottom=0.12)
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    p5, p25, p50, p75, p95 = chart.bands
+    ax.fill_between(chart.trades, p5, p95, color="#2b7bb9", alpha=0.15, label="5–95 %")
+    ax.fill_between(chart.trades, p25, p75, color="#2b7bb9", alpha=0.3, label="25–75 %")
+    ax.plot(chart.trades, p50, color="#2b7bb9", linewidth=1.6, label="median")
+    ax.axhline(chart.ruin, color="#d9534f", linewidth=1.0, linestyle="--", label="ruin")
+    ax.set_xlabel("Trades")
+    ax.set_ylabel("Equity")
+    ax.set_title(chart.title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
 
 
 def buy_and_hold(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from commands.backtest.chart import backtest_png, series
+from commands.backtest.chart import backtest_png, cone, cone_png, series
 from commands.backtest.report import (
     BacktestOutcome,
     StrategyRun,
@@ -145,6 +145,10 @@ def handle_backtest(cmd: Command, state: State, clock: Clock) -> Outcome:
             outcome.request.capital,
         )
         attachments.append(Attachment("backtest.png", backtest_png(chart), "Equity, drawdown"))
+        mc = runs[0].monte_carlo
+        if mc is not None and mc.cone:
+            spread = cone(f"{names}: equity cone of {mc.runs:,} resamples ({mc.method})", mc)
+            attachments.append(Attachment("cone.png", cone_png(spread), "Monte Carlo equity cone"))
     if export == "csv":
         attachments.append(Attachment("trades.csv", trades_csv(outcome), "Closed trades (CSV)"))
     mode = "" if outcome.request.mode == "run" else f" ({outcome.request.mode})"

@@ -212,3 +212,14 @@ def test_the_side_rate_and_earnings_filter_flags_reach_the_run_and_its_record(da
     assert json.loads(mc.stdout)["monte_carlo"]["ruin_drawdown"] == 0.25
     bad = backtest(data, "run", "--strategy", STRATEGY, "--direction", "sideways")
     assert bad.exit_code == 2
+
+
+def test_a_terminal_monte_carlo_saves_the_cone_beside_the_chart(data: Path) -> None:
+    """``monte-carlo`` on a terminal saves the equity chart, the trades and the equity cone as
+    three files named by the run (the cone does not overwrite the chart)."""
+    result = backtest(data, "monte-carlo", "--strategy", STRATEGY, "--symbols", SYMBOLS,
+                      "--resamples", "50", "--command-id", "mc-1")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    saved = sorted(p.name for p in (data / "backtests").iterdir())
+    assert saved == ["mc-1-cone.png", "mc-1.csv", "mc-1.png"]
+    assert all((data / "backtests" / n).read_bytes() for n in saved)

@@ -132,13 +132,14 @@ async def test_backtests_lists_past_runs_newest_first(service: CommandService) -
 async def test_walk_forward_monte_carlo_and_compare_run_and_record(
     service: CommandService,
 ) -> None:
-    """Each mode answers and records ``backtest_completed`` with its kind; compare records one
-    per strategy under one run id."""
+    """Each mode answers and records ``backtest_completed`` with its kind (a Monte Carlo with
+    its equity cone as a second PNG); compare records one per strategy under one run id."""
     wf = await run(service, "bt-wf", mode="walk-forward", in_sample=60, out_of_sample=30)
     assert wf.ok, wf.description
     mc = await run(service, "bt-mc", mode="monte-carlo", resamples=200, seed=7)
     assert mc.ok, mc.description
     assert any(name.startswith("Monte Carlo") for name, _, _ in mc.fields)
+    assert attachment(mc, "cone.png").startswith(b"\x89PNG")  # the equity cone
     cmp = await run(service, "bt-cmp", mode="compare", strategy=f"{STRATEGY},trend_pullback_flow")
     assert cmp.ok, cmp.description
     kinds = {
