@@ -13,6 +13,12 @@ stops it in order, within ``STOP_BOUND_S``:
 A second SIGTERM exits at once (``sync.runtime.install_sigterm``). Exit status: 0 after a
 graceful stop, 1 when the lease was lost, the bot failed, or the stop overran its bound.
 
+With ``IBPICKER_JOURNAL_URL`` (the journal in PostgreSQL) the process is one of several replicas
+sharing that journal: ``sync.replica.ReplicaRuntime`` takes the place of ``SyncRuntime`` (no
+writer lease, no segments: the database is the durable journal; the projections follow the
+shared head), and the daily picks of a server are claimed in the journal before they run, so
+exactly one replica posts them (``DailyRuns.claim``).
+
 Nothing imports this module but the ``ibpicker bot`` command in ``cli.py``, the entry point (the
 import-linter contracts in pyproject.toml hold every package to it).
 """
@@ -24,9 +30,11 @@ import contextlib
 import functools
 import importlib.abc
 import logging
+import os
 import signal
+import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from commands.core.claude import drafting_from_settings
@@ -37,15 +45,17 @@ from commands.discord.client import DiscordBot, build_client
 from commands.discord.cogs import FrontEnd
 from commands.discord.errors import NotWriterError
 from commands.discord.scheduler import DailyScheduler, Sleep
-from commands.wiring import ANALYTICS_FILE, close_service, open_default_service
+from commands.wiring import close_service, open_default_service
 from events.journal import AsyncJournal
 from fetchers.http import HttpSession
 from fetchers.service import market_data_from_keys
 from projections.analytics import Analytics
 from projections.runner import fault_messages
+from projections.workspace import ANALYTICS_FILE
 from settings import Secrets, Settings
 from sync.blobstore import BlobStore
 from sync.errors import NotWritableError, SyncError
+from sync.replica import ReplicaConfig, ReplicaRuntime
 from sync.runtime import SyncConfig, SyncRuntime, install_sigterm
 from sync.stores import open_blob_store
 
@@ -62,7 +72,7 @@ class SyncGate:
     where the two meet, sync's ``NotWritableError`` becomes the front end's ``NotWriterError``
     (the member reads "restarting, try again"), so the front end never imports sync."""
 
-    def __init__(self, runtime: SyncRuntime) -> None:
+    def __init__(self, runtime: SyncRuntime | ReplicaRuntime) -> None:
         """Guard appends with ``runtime``."""
         self.runtime = runtime
 
@@ -88,8 +98,9 @@ class BotApp:
     settings: Settings
     service: CommandService
     journal: AsyncJournal
-    store: BlobStore
-    runtime: SyncRuntime
+    store: BlobStore | None
+    """``None`` on the PostgreSQL journal: nothing is shipped to or restored from Blob."""
+    runtime: SyncRuntime | ReplicaRuntime
     http: HttpSession
     front: FrontEnd
     bot: DiscordBot
@@ -111,7 +122,8 @@ class BotApp:
         finally:
             await self.bot.close()
             await self.http.close()
-            await self.store.close()
+            if self.store is not None:
+                await self.store.close()
             close_service(self.service)
             await self.journal.close()
         return self.flushed
@@ -147,11 +159,13 @@ async def create_app(
     sleep: Sleep = asyncio.sleep,
     guild_ids: Sequence[int] | None = None,
     sync_config: SyncConfig | None = None,
+    replica_config: ReplicaConfig | None = None,
 ) -> BotApp:
-    """Wire and start everything but the Discord connection: restore, catch up, take the lease.
+    """Wire and start everything but the Discord connection: restore, catch up, take the lease
+    (on the PostgreSQL journal: catch up and follow the shared head instead).
 
     ``guild_ids`` default to ``DISCORD_GUILD_ID`` (none: global commands); ``clock`` to the
-    settings' (``IBPICKER_NOW``, else the real time).
+    settings' (``IBPICKER_NOW``, else the real time); ``replica_config`` to the settings'.
     """
     _without_pandas()
     clock = clock or settings.clock()
@@ -172,9 +186,11 @@ async def create_app(
         features_off=[str(f) for f in secrets.features_off()],
         drafting=drafting_from_settings(http, settings, secrets.value("anthropic-api-key")),
         strategies_dir=settings.strategies_dir,
+        journal_url=settings.journal_database,
     )
     journal = AsyncJournal(service.journal)
-    store = open_blob_store(settings)
+    shared = settings.journal_database is not None
+    store = open_blob_store(settings) if not shared else None
     scheduler_ref: list[DailyScheduler] = []
     front = FrontEnd(service, on_schedule_changed=lambda: scheduler_ref[0].poke())
     if guild_ids is None and settings.discord_guild_id is not None:
@@ -187,6 +203,9 @@ async def create_app(
     scheduler = DailyScheduler(service, bot, clock=clock, sleep=sleep, owns=owns)
     scheduler_ref.append(scheduler)
 
+    if shared:
+        # Replicas share the journal: a run's claim in it decides which one posts.
+        scheduler.claimant = settings.replica_id or f"{socket.gethostname()}:{os.getpid()}"
     analytics = service.analytics_runner.analytics if service.analytics_runner else None
     # A cold start (a new container: no analytics file, an empty journal) may start the analytics
     # from the shipped snapshot: the runtime renames it over the empty file the service opened.
@@ -208,17 +227,28 @@ async def create_app(
                 applied,
             )
 
-    runtime = SyncRuntime(
-        journal,
-        store,
-        sync_config or SyncConfig.from_settings(settings),
-        catch_up=catch_up,
-        discord_connected=lambda: bot.is_ready() and not bot.is_closed(),
-        analytics_path=analytics_path if cold else None,
-        analytics_replaceable=lambda: analytics is not None and _untouched(analytics),
-        snapshot_source=lambda: analytics,
-        projection_faults=lambda: fault_messages(service.runner, service.analytics_runner),
-    )
+    sync_config = sync_config or SyncConfig.from_settings(settings)
+    runtime: SyncRuntime | ReplicaRuntime
+    if store is None:
+        runtime = _replica_runtime(
+            settings,
+            service,
+            replica_config or ReplicaConfig.from_settings(settings, sync_config),
+            clock=clock,
+            discord_connected=lambda: bot.is_ready() and not bot.is_closed(),
+        )
+    else:
+        runtime = SyncRuntime(
+            journal,
+            store,
+            sync_config,
+            catch_up=catch_up,
+            discord_connected=lambda: bot.is_ready() and not bot.is_closed(),
+            analytics_path=analytics_path if cold else None,
+            analytics_replaceable=lambda: analytics is not None and _untouched(analytics),
+            snapshot_source=lambda: analytics,
+            projection_faults=lambda: fault_messages(service.runner, service.analytics_runner),
+        )
     app = BotApp(settings, service, journal, store, runtime, http, front, bot, scheduler)
     front.gate = SyncGate(runtime)
     try:
@@ -226,17 +256,51 @@ async def create_app(
     except BaseException:
         app.closed = True
         await http.close()
-        await store.close()
+        if store is not None:
+            await store.close()
         close_service(service)
         await journal.close()
         raise
     log.info(
-        "journal at %d (%d events restored in %.2f s)",
+        "journal at %d (%d events %s in %.2f s)",
         service.journal.head(),
         report.events,
+        "read by the projections" if shared else "restored",
         report.seconds,
     )
     return app
+
+
+def _replica_runtime(
+    settings: Settings,
+    service: CommandService,
+    config: ReplicaConfig,
+    *,
+    clock: Clock,
+    discord_connected: Callable[[], bool],
+) -> ReplicaRuntime:
+    """The runtime of a replica on the shared journal: its projections follow the head."""
+
+    def follow_to(head: int) -> int:
+        # On the service's worker, where the projections are read and appended to.
+        read = service.runner.catch_up(to=head)
+        if service.analytics_runner is not None:
+            read = max(read, service.analytics_runner.catch_up(to=head))
+        return read
+
+    async def follow(head: int) -> int:
+        return await service.call(follow_to, head)
+
+    return ReplicaRuntime(
+        service.journal,
+        config,
+        follow=follow,
+        clock=clock,
+        discord_connected=discord_connected,
+        projection_faults=lambda: fault_messages(service.runner, service.analytics_runner),
+        shards=settings.shard_ids,
+        shard_count=settings.shards,
+    )
 
 
 def _untouched(analytics: Analytics) -> bool:
@@ -289,14 +353,6 @@ async def main(settings: Settings) -> int:
         return 2
     token = secrets.get("discord-token")
     assert token is not None  # required above
-    if settings.journal_url is not None:
-        # Its runtime (no lease or segment shipping; every replica following the shared head)
-        # is not built yet: starting on the SQLite file instead would split the journal.
-        log.error(
-            "cannot start: the bot does not run on IBPICKER_JOURNAL_URL (the PostgreSQL journal) "
-            "yet; unset it, or use it with the console and the `ibpicker journal` commands"
-        )
-        return 2
     try:
         app = await create_app(settings, secrets)
     except (SettingsError, SyncError) as exc:

@@ -123,6 +123,13 @@ class Settings(BaseSettings):
     # The journal in PostgreSQL (``postgresql://user@host:port/db``) instead of the SQLite file in
     # the data folder; it may hold a password, so it is treated as a secret.
     journal_url: SecretStr | None = None
+    # A bot replica on that shared journal: its name in the journal's claims of daily runs
+    # (unset: host name and process id, which a container keeps across a restart of its process).
+    replica_id: str | None = Field(default=None, min_length=1, max_length=200)
+    # How far a replica's projections may lag the shared journal's head before /readyz says
+    # not ready (positions, seconds); unset, ``sync.replica``'s defaults apply.
+    replica_max_lag_events: PositiveInt | None = None
+    replica_max_lag_s: PositiveFloat | None = None
 
     # A sharded bot (Discord's sharding): the total number of shards, and the ones this replica
     # runs (`0,2` or `0-3`; unset with the total set: every shard). Unset total: one plain client.

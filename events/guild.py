@@ -1,7 +1,9 @@
 """Per-server (guild) configuration events: the watchlist and the daily-picks schedule.
 
 Streams: ``watchlist:{guild_id}``, ``schedule:{guild_id}``, ``daily:{guild_id}`` (the daily post:
-``daily_post_started`` before it is sent, ``daily_post_published`` once it is).
+``daily_post_started`` before it is sent, ``daily_post_published`` once it is), and
+``daily-claim:{guild_id}:{session}`` (``daily_run_claimed``: which replica runs that post, when
+several share the journal).
 """
 
 from __future__ import annotations
@@ -76,3 +78,18 @@ class DailyPostStarted(Event, frozen=True, kw_only=True, tag="daily_post_started
     channel_id: int
     marker: str
     started_at: datetime | None = None
+
+
+class DailyRunClaimed(Event, frozen=True, kw_only=True, tag="daily_run_claimed"):
+    """A replica claimed one server's daily run for one session (bot replicas on a shared journal).
+
+    Appended to stream ``daily-claim:{guild_id}:{session}`` with the stream's expected version,
+    so of replicas racing for the same run exactly one append succeeds: the journal's optimistic
+    concurrency decides, never a replica's memory. A claim whose ``until`` has passed with no
+    ``daily_post_published`` (its holder died) may be taken over, by expected version again; the
+    taker then finds the holder's ``daily_post_started``, if any, and checks the channel."""
+
+    guild_id: int
+    session: date
+    claimant: str
+    until: datetime

@@ -544,7 +544,14 @@ class Journal:
                 positions = self.recorder.append_rows(c, stored, command_id=command_id)
         except _DuplicateCommandError as dup:
             return AppendResult(positions=list(range(dup.first, dup.last + 1)), duplicate=True)
-        except IntegrityError as exc:
+        except (ConcurrencyError, IntegrityError) as exc:
+            # The same command id committed first elsewhere (a retry that reached another
+            # process or replica): its events are this append's, not a version conflict.
+            span = self.command_span(command_id)
+            if span is not None:
+                return AppendResult(positions=list(range(span[0], span[1] + 1)), duplicate=True)
+            if isinstance(exc, ConcurrencyError):
+                raise
             raise ConcurrencyError(f"a concurrent append won: {exc}") from None
         return AppendResult(positions=list(positions or []))
 

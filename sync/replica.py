@@ -28,6 +28,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -35,6 +36,10 @@ from events.clock import Clock
 from events.journal import Journal, JournalError
 from sync.errors import NotWritableError
 from sync.health import NO_LEASE, HealthServer, HealthStatus
+
+if TYPE_CHECKING:  # only the type is read here
+    from settings import Settings
+    from sync.runtime import SyncConfig
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +62,17 @@ class ReplicaConfig(msgspec.Struct, frozen=True, kw_only=True):
     max_lag_s: float = DEFAULT_MAX_LAG_S
     listen: bool = True
     """Wake on the database's notifications (off: poll only)."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, sync: SyncConfig) -> ReplicaConfig:
+        """The replica's knobs from the settings; its health server where ``sync`` puts it."""
+        defaults = cls()
+        return cls(
+            health_host=sync.health_host,
+            health_port=sync.health_port,
+            max_lag_events=settings.replica_max_lag_events or defaults.max_lag_events,
+            max_lag_s=settings.replica_max_lag_s or defaults.max_lag_s,
+        )
 
 
 class ReplicaReport(msgspec.Struct, frozen=True):

@@ -412,6 +412,10 @@ class CommandService:
         done = self._already(cmd.inv.command_id)
         if done is not None:
             return done
+        if self.journal.url is not None:
+            # A journal shared by replicas: the handler decides on what the others appended
+            # too, not only on what this replica's follower has applied so far.
+            self.runner.catch_up()
         try:
             events, reply = handler(cmd, self.state(cmd.inv.guild_id), self.clock)
         except CommandRejectedError as exc:

@@ -13,6 +13,11 @@ instant (DST, half days). Instead, each turn of the loop:
    ``daily_post_published`` (a crash between Discord accepting the post and the append) reads the
    channel's recent messages for the marker and, when the post is there, records it and does not
    post again;
+With ``claimant`` (bot replicas sharing a PostgreSQL journal), step 2 begins with a claim of
+the run in the journal (``DailyRuns.claim``): only the replica whose claim is appended runs and
+posts; the others record nothing and look again when the claim expires (by then the holder's
+``daily_post_published`` normally says it is done).
+
 3. sleeps until the earliest next run (computed by ``commands.picks.schedule`` with
    ``zoneinfo``), at most ``IDLE_S``, or until ``poke()`` (a ``/schedule set``) wakes it.
 
@@ -68,6 +73,7 @@ class DailyScheduler:
         sleep: Sleep = asyncio.sleep,
         idle_s: float = IDLE_S,
         retry_s: float = RETRY_S,
+        claimant: str | None = None,
         owns: Callable[[int], bool] | None = None,
     ) -> None:
         """Post through ``bot`` what ``service`` says is due, by ``clock`` and ``sleep``, for
@@ -80,6 +86,10 @@ class DailyScheduler:
         self.sleep = sleep
         self.idle_s = idle_s
         self.retry_s = retry_s
+        self.claimant = claimant
+        """This replica's name in claims (``None``: the only writer, no claims)."""
+        self._claimed_elsewhere: dict[int, datetime] = {}
+        """Guilds whose run another replica claimed, until its claim expires."""
         self.posted: list[tuple[int, int]] = []
         """(guild id, message id) of each post made by this process, in order."""
         self._poked = asyncio.Event()
@@ -135,6 +145,7 @@ class DailyScheduler:
         """Seconds until the loop should look again."""
         wakes = [w for w in (self.daily.next_wakeup(now),) if w is not None]
         wakes += list(self._retry_at.values())
+        wakes += list(self._claimed_elsewhere.values())
         until = min(wakes, default=now + timedelta(seconds=self.idle_s))
         return max(0.0, min((until - now).total_seconds(), self.idle_s))
 
@@ -146,6 +157,9 @@ class DailyScheduler:
         for guild_id in filter(self.owns, self.daily.due(now)):
             retry = self._retry_at.get(guild_id)
             if retry is not None and now < retry:
+                continue
+            held_until = self._claimed_elsewhere.get(guild_id)
+            if held_until is not None and now < held_until:
                 continue
             try:
                 if await self.run_guild(guild_id, now):
@@ -170,6 +184,17 @@ class DailyScheduler:
             return await self._run_guild(guild_id, now)
 
     async def _run_guild(self, guild_id: int, now: datetime) -> bool:
+        if self.claimant is not None:
+            session = self.daily.session(now)
+            claim = await self.daily.claim(guild_id, session, claimant=self.claimant, now=now)
+            if not claim.won:
+                self._claimed_elsewhere[guild_id] = claim.until
+                log.info(
+                    "daily picks of guild %s for %s are run by replica %s (claimed until %s)",
+                    guild_id, session, claim.claimant, claim.until.isoformat(),
+                )  # fmt: skip
+                return False
+            self._claimed_elsewhere.pop(guild_id, None)
         run = await self.daily.run(guild_id, now=now)
         if run.already_posted:
             return False

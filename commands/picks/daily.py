@@ -6,14 +6,22 @@ scans (skipping stocks with earnings within the guild's ``skip_earnings_within``
 returns what to post; the front end records ``record_intent`` before it posts and
 ``record_post`` after, and ``intent`` tells a later attempt that an earlier one may have posted
 already. ``/schedule run`` runs the same (``manual``), posting nothing. Everything runs through
-the command service's worker and appends through it: one journal writer.
+the command service's worker and appends through it: one journal writer per process.
+
+Replicas sharing one journal (PostgreSQL) first ``claim`` a run: an append of
+``daily_run_claimed`` to the run's own stream with the stream's expected version. The journal's
+optimistic concurrency lets exactly one of several racing replicas win; a loser appends nothing
+and posts nothing. A claim lasts ``CLAIM_TTL``: after it, with no post recorded, another replica
+may take it over (expected version again), and the exactly-once post machinery above finds
+whatever the dead holder left.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import msgspec
 
@@ -37,10 +45,28 @@ from commands.picks.schedule import (
 from commands.strategies.library import resolve
 from events.analysis import SignalsGenerated
 from events.base import Actor, NewEvent
-from events.guild import DailyPostPublished, DailyPostStarted
+from events.guild import DailyPostPublished, DailyPostStarted, DailyRunClaimed
+from events.journal import ConcurrencyError
 from events.market import FetchFailed
 
 log = logging.getLogger(__name__)
+
+CLAIM_TTL = timedelta(minutes=15)
+"""How long a replica's claim of a daily run keeps others off it (a run takes seconds; a holder
+that has not posted by then is taken to be dead)."""
+
+
+class Claim(msgspec.Struct, frozen=True):
+    """Who holds a server's daily run for a session, until when, and whether it is the asker."""
+
+    won: bool
+    claimant: str
+    until: datetime
+
+
+def claim_stream(guild_id: int, session: date) -> str:
+    """The stream of the claims on ``guild_id``'s daily run for ``session``."""
+    return f"daily-claim:{guild_id}:{session.isoformat()}"
 
 
 class DailyRuns:
@@ -82,6 +108,58 @@ class DailyRuns:
                 except ScheduleError:
                     continue
         return min(times) if times else None
+
+    def session(self, now: datetime) -> date:
+        """The trading session a run at ``now`` is for (``now``'s date without a calendar)."""
+        if self.service.calendar is None:
+            return now.date()
+        return session_of(now, self.service.calendar)[0]
+
+    async def claim(self, guild_id: int, session: date, *, claimant: str, now: datetime) -> Claim:
+        """Claim ``guild_id``'s daily run for ``session`` for ``claimant`` (see the module
+        docstring): won when this append succeeds or ``claimant`` holds it already; lost, with
+        the holder and its expiry, when another replica's claim stands or won the race."""
+        stream = claim_stream(guild_id, session)
+
+        def write() -> Claim:
+            version = self.service.journal.stream_version(stream)
+            held = self._last_claim(stream)
+            if held is not None and (held.claimant == claimant or held.until > now):
+                return Claim(
+                    won=held.claimant == claimant, claimant=held.claimant, until=held.until
+                )
+            event = DailyRunClaimed(
+                guild_id=guild_id, session=session, claimant=claimant, until=now + CLAIM_TTL
+            )
+            with contextlib.suppress(ConcurrencyError):  # another replica's claim came first
+                self.service.append(
+                    [NewEvent(stream, event)],
+                    # The claimant is in the id: two replicas' claims are two commands.
+                    command_id=f"daily-claim:{guild_id}:{session.isoformat()}:{version + 1}:"
+                    f"{claimant}",
+                    actor=Actor(guild_id=guild_id),
+                    expected={stream: version},
+                )
+            winner = self._last_claim(stream)
+            assert winner is not None  # this claim, or the one that refused it
+            return Claim(
+                won=winner.claimant == claimant, claimant=winner.claimant, until=winner.until
+            )
+
+        return await self.service.call(write)
+
+    def _last_claim(self, stream: str) -> DailyRunClaimed | None:
+        """The latest claim on ``stream``, read from the journal (not from a projection: the
+        decision must see other replicas' appends now)."""
+        journal = self.service.journal
+        found = journal.recorder.select_events(stream, desc=True, limit=1)
+        if not found:
+            return None
+        env = journal.codec.decode(
+            position=0, stream=stream, version=found[0].originator_version,
+            tag=found[0].topic, state=found[0].state,
+        )  # fmt: skip
+        return env.event if isinstance(env.event, DailyRunClaimed) else None
 
     def posted(self, guild_id: int, session: date) -> bool:
         """Whether ``guild_id``'s post for ``session`` is in the journal."""

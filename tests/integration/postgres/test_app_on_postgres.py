@@ -55,17 +55,3 @@ def test_a_journal_url_that_is_not_postgres_is_refused_without_echoing_it(
     assert "hunter2" not in repr(settings)
     monkeypatch.setenv("IBPICKER_JOURNAL_URL", "")
     assert load_settings().journal_database is None
-
-
-async def test_the_bot_refuses_to_start_on_the_postgres_journal_it_cannot_serve_yet(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    """With IBPICKER_JOURNAL_URL set, ``ibpicker bot`` exits 2 saying so, before opening any
-    journal: it never falls back to a SQLite file that would split the journal."""
-    import bot
-
-    monkeypatch.setenv("DISCORD_TOKEN", "token")
-    settings = load_settings(data_dir=tmp_path, journal_url="postgresql://u@127.0.0.1:1/db")
-    assert await bot.main(settings) == 2
-    assert "IBPICKER_JOURNAL_URL" in caplog.text
-    assert not (tmp_path / "journal.sqlite").exists()
