@@ -26,6 +26,7 @@ own backups and point-in-time restore); ``journal export`` writes segments from 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import sqlite3
@@ -308,9 +309,9 @@ class PostgresJournal(Journal):
         """
         channel = SQL("LISTEN {0}").format(Identifier(self._channel))
         try:
-            conn = await psycopg.AsyncConnection.connect(
-                self._url, autocommit=True, **password_kwargs(self.password)
-            )
+            # A token refresh is an HTTP call to the identity endpoint: not on the event loop.
+            secret = await asyncio.to_thread(password_kwargs, self.password)
+            conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True, **secret)
         except psycopg.Error as exc:
             raise JournalError(f"cannot listen on {redact(self._url)}: {exc}") from None
         try:

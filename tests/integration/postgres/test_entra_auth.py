@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
 from datetime import UTC, datetime
+from typing import cast
 
 import psycopg
 import pytest
@@ -269,3 +270,27 @@ async def test_an_identity_that_refuses_gives_a_clear_error(
     with psycopg.connect(entra_server.server.url(dbname)) as conn:
         row = conn.execute("SELECT to_regclass('stored_events') IS NULL").fetchone()
     assert row == (True,)
+
+
+async def test_the_listen_connection_signs_in_with_the_token_too(
+    identity: IdentityEndpoint, entra_server: EntraServer
+) -> None:
+    """A replica's LISTEN connection (``PostgresJournal.notifications``) signs in with the
+    identity's token like the pool: it starts listening, and an append wakes it."""
+    url = entra_server.azure_url(entra_server.database())
+    journal = await asyncio.to_thread(PostgresJournal, url)
+    woken: list[str] = []
+    # An async generator (declared as an iterator): closed explicitly, ending its connection.
+    listener = cast(AsyncGenerator[None, None], journal.notifications())
+    try:
+        await anext(listener)
+        woken.append("listening")  # the connection signed in
+        assert await asyncio.to_thread(append_one, journal, "c1") == [1]
+        # A guard against a hang, not a timing assertion: the wake-up is what is checked.
+        await asyncio.wait_for(anext(listener), timeout=60)
+        woken.append("appended")
+    finally:
+        await listener.aclose()
+        await asyncio.to_thread(journal.close)
+    assert woken == ["listening", "appended"]
+    assert len(identity.issued) == 1  # one token served the pool and the listener
