@@ -269,6 +269,7 @@ def handle_save(cmd: Command, state: State, clock: Clock) -> Outcome:
         description=f"{tx.escape(strategy.name)} is in this server's strategies. Run it with "
         f"`/analyze strategy:{key}`, or schedule it with `/schedule set strategy:{key}`.",
         color=GREEN,
+        buttons=[backtest_button(key, added.event.version)],
     )
 
 

@@ -64,7 +64,8 @@ async def click(running: Running, reply: Reply, label: str, *, user_id: int) -> 
 
 async def test_save_adds_the_draft_and_analyze_runs_it(running: Running) -> None:
     """The draft's Save, clicked by a manager, adds it to the server's strategies (a new message,
-    the draft left as it was); /analyze then runs it by its key."""
+    the draft left as it was, with the saved version's Backtest button); /analyze then runs it
+    by its key."""
     admin = running.world.admin.id
     drafted = await running.run(
         "strategy draft", {"description": "buy deep RSI(2) dips"}, user=running.world.admin
@@ -73,6 +74,7 @@ async def test_save_adds_the_draft_and_analyze_runs_it(running: Running) -> None
     assert set(buttons(drafted)) == {"Save", "Try it", "Backtest"}
     saved = await click(running, drafted, "Save", user_id=admin)
     assert "Saved rsi_2_dip_drafted v1" in saved.text(), saved.text()
+    assert buttons(saved) == {"Backtest": "ibpicker:backtest:rsi_2_dip_drafted:1"}
     assert saved.message_id != drafted.message_id
     analyzed = await running.run(
         "analyze", {"strategy": "rsi_2_dip_drafted", "symbols": WATCHED}, user=running.world.admin

@@ -156,7 +156,8 @@ def kit(kit_for: Any) -> Kit:
 
 async def test_a_tool_use_answer_becomes_a_valid_draft_with_save_and_try_it(kit: Kit) -> None:
     """One forced tool call (schema from the strategy format, the format's instructions) gives a
-    valid draft: its YAML, what it means, Save and Try it, and one strategy_drafted event."""
+    valid draft: its YAML, what it means, Save, Try it and Backtest, and one strategy_drafted
+    event."""
     kit.claude.answer(tool_use_reply(valid_input(), name="strategy_file"))
     command_id, reply = await kit.draft()
     assert reply.ok, reply
@@ -164,9 +165,10 @@ async def test_a_tool_use_answer_becomes_a_valid_draft_with_save_and_try_it(kit:
     assert "```yaml" in reply.description
     meaning = {n: v for n, v, _ in reply.fields}["What it means"].replace("\\", "")
     assert "rsi_2 cross_below 10" in meaning  # the Markdown escapes removed
-    assert [b.label for b in reply.buttons] == ["Save", "Try it"]
+    assert [b.label for b in reply.buttons] == ["Save", "Try it", "Backtest"]
     assert {b.custom_id for b in reply.buttons} == {
-        f"ibpicker:draft-save:{command_id}", f"ibpicker:draft-try:{command_id}"
+        f"ibpicker:draft-save:{command_id}", f"ibpicker:draft-try:{command_id}",
+        f"ibpicker:backtest:draft:{command_id}",
     }  # fmt: skip
     sent = kit.claude.sent()[0]
     assert sent["tools"][0]["input_schema"] == tool_schema()
@@ -198,7 +200,7 @@ async def test_an_invalid_draft_is_asked_once_more_with_every_problem(kit: Kit) 
     )
     _, reply = await kit.draft()
     assert reply.ok, reply
-    assert [b.label for b in reply.buttons] == ["Save", "Try it"]
+    assert [b.label for b in reply.buttons] == ["Save", "Try it", "Backtest"]
     follow_up = kit.claude.sent()[1]["messages"]
     assert follow_up[1]["content"][0]["id"] == "toolu_a"
     result = follow_up[2]["content"][0]
