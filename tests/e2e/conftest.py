@@ -9,6 +9,7 @@ import pytest
 
 from tests.e2e.bot_harness import Running, copy_template, prepare_template, running_bot
 from tests.e2e.discord_standin import DiscordStandin, serve_standin
+from tests.support.postgres import pg_url, postgres  # noqa: F401  (fixtures: the bot on PostgreSQL)
 
 
 @pytest.fixture
