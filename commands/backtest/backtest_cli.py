@@ -170,6 +170,26 @@ def backtest_command(
     direction: Annotated[
         Side, typer.Option("--direction", help="Trade the entries long, or as shorts.")
     ] = Side.long,
+    fraction: Annotated[
+        float | None,
+        typer.Option(
+            "--fraction",
+            help="Size each entry at this fraction of equity (default: the strategy's risk per "
+            "trade down to its stop).",
+            min=0,
+            max=1,
+            show_default=False,
+        ),
+    ] = None,
+    max_positions: Annotated[
+        int | None,
+        typer.Option(
+            "--max-positions",
+            help="Open positions at most (default: the strategy's own).",
+            min=1,
+            show_default=False,
+        ),
+    ] = None,
     risk_free_rate: Annotated[
         float,
         typer.Option(
@@ -217,6 +237,8 @@ def backtest_command(
         "earnings_lead": earnings_lead,
         "direction": direction.value,
         "risk_free_rate": risk_free_rate,
+        "fraction": fraction,
+        "max_positions": max_positions,
     }
     if mode is Mode.walk_forward:
         options.update(in_sample=in_sample, out_of_sample=out_of_sample)

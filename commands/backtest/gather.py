@@ -19,6 +19,7 @@ from analysis.backtest import (
     BacktestError,
     BacktestParams,
     MonteCarloParams,
+    Sizing,
     bars_needed,
     compare,
     monte_carlo,
@@ -129,6 +130,8 @@ def _params(request: BacktestRequest, window: Window) -> BacktestParams:
         earnings_lead_days=request.earnings_lead,
         direction=request.direction,
         risk_free_rate=request.risk_free_rate,
+        max_positions=request.max_positions,
+        sizing=Sizing() if request.fraction is None else Sizing("fraction", request.fraction),
     )
 
 

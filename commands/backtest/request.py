@@ -67,6 +67,11 @@ class BacktestRequest:
     """Annual risk-free rate for Sharpe and Sortino (0.04 = 4 %)."""
     ruin: float = DEFAULT_RUIN
     """monte-carlo: the drawdown from a peak that counts as ruin (0.5 = 50 %)."""
+    fraction: float | None = None
+    """Size each entry at this fraction of equity (``None``: the strategy's risk per trade down
+    to its stop)."""
+    max_positions: int | None = None
+    """Open positions at most (``None``: the strategy's own)."""
 
     def settings(self) -> dict[str, str]:
         """The settings besides the common parameters, as text (what ``backtest_completed``
@@ -81,6 +86,10 @@ class BacktestRequest:
             own = {"in_sample": str(self.in_sample), "out_of_sample": str(self.out_of_sample)}
         if self.direction != "long":
             own["direction"] = self.direction
+        if self.fraction is not None:
+            own["fraction"] = f"{self.fraction:g}"
+        if self.max_positions is not None:
+            own["max_positions"] = str(self.max_positions)
         if self.risk_free_rate:
             own["risk_free_rate"] = f"{self.risk_free_rate:g}"
         if self.skip_earnings_within:
@@ -165,4 +174,6 @@ def parse_request(cmd: Command, state: State) -> BacktestRequest:
         direction=o.get("direction") or "long",
         risk_free_rate=_number(o, "risk_free_rate", 0.0),
         ruin=_number(o, "ruin", DEFAULT_RUIN),
+        fraction=None if o.get("fraction") is None else _number(o, "fraction", 0.0),
+        max_positions=o.get("max_positions"),
     )

@@ -273,6 +273,20 @@ COMMANDS: list[CommandSpec] = [
             _o("at", "Journal position of the data (repeat a run from /backtests)", "int"),
             _o("direction", "long (default), or short: the entries as shorts", choices=_SIDES),
             _o(
+                "fraction",
+                "Size entries at this fraction of equity (default: the risk)",
+                "float",
+                low=0,
+                high=1,
+            ),
+            _o(
+                "max_positions",
+                "Open positions at most (default: the strategy's)",
+                "int",
+                low=1,
+                high=1000,
+            ),
+            _o(
                 "risk_free_rate",
                 "Annual risk-free rate for Sharpe/Sortino, 0.04 = 4% (default 0)",
                 "float",

@@ -193,18 +193,20 @@ def test_an_empty_data_folder_says_to_fetch_first(tmp_path: Path) -> None:
 
 
 def test_the_side_rate_and_earnings_filter_flags_reach_the_run_and_its_record(data: Path) -> None:
-    """``--direction short --risk-free-rate 0.04 --skip-earnings-within 5 --earnings-lead 3``:
-    every trade is a short, and ``backtest_completed`` records each setting (the repeat needs
-    them); ``monte-carlo --ruin 0.25`` sets the ruin threshold. Bad values exit 2."""
+    """``--direction short --risk-free-rate 0.04 --skip-earnings-within 5 --earnings-lead 3
+    --fraction 0.1 --max-positions 2``: every trade is a short, and ``backtest_completed``
+    records each setting (the repeat needs them); ``monte-carlo --ruin 0.25`` sets the ruin
+    threshold. Bad values exit 2."""
     result = backtest(data, "run", "--strategy", STRATEGY, "--symbols", SYMBOLS,
                       "--from", "2026-01-02", "--direction", "short", "--risk-free-rate", "0.04",
-                      "--skip-earnings-within", "5", "--earnings-lead", "3", "--json")  # fmt: skip
+                      "--skip-earnings-within", "5", "--earnings-lead", "3", "--fraction", "0.1",
+                      "--max-positions", "2", "--json")  # fmt: skip
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert {t["direction"] for t in doc["trades"]} == {"short"}
     assert doc["parameters"]["options"] == {
         "direction": "short", "risk_free_rate": "0.04", "skip_earnings_within": "5",
-        "earnings_lead": "3",
+        "earnings_lead": "3", "fraction": "0.1", "max_positions": "2",
     }  # fmt: skip
     mc = backtest(data, "monte-carlo", "--strategy", STRATEGY, "--symbols", SYMBOLS,
                   "--resamples", "20", "--ruin", "0.25", "--json")  # fmt: skip

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import json
 
 import pytest
@@ -287,3 +288,21 @@ async def test_direction_risk_free_rate_and_ruin_are_used_and_recorded(
     assert options_of("d-3") == {"method": "shuffle", "resamples": "50", "seed": "0",
                                  "ruin": "0.2"}  # fmt: skip
     assert options_of("d-0") == {}
+
+
+async def test_fixed_fraction_sizing_and_a_position_cap_are_used_and_recorded(
+    service: CommandService,
+) -> None:
+    """``fraction:0.05`` sizes each entry at 5 % of equity (no entry costs more than that of the
+    run's highest equity), ``max_positions:1`` never holds two positions at once; both are
+    recorded in the run's options."""
+    reply = await run(service, "f-1", export="json", fraction=0.05, max_positions=1, **RANGE)
+    assert reply.ok, reply.description
+    doc = json.loads(attachment(reply, "backtest.json"))
+    trades = sorted(doc["trades"], key=lambda t: t["entry_date"])
+    assert trades
+    top = max(p["value"] for p in doc["equity"])
+    assert all(t["shares"] * t["entry_price"] <= 0.05 * top * 1.0001 for t in trades)
+    assert all(b["entry_date"] >= a["exit_date"] for a, b in itertools.pairwise(trades))
+    (ev,) = [e.event for e in stored(service, "f-1") if isinstance(e.event, BacktestCompleted)]
+    assert ev.parameters.options == {"fraction": "0.05", "max_positions": "1"}
