@@ -30,7 +30,7 @@ from analysis.errors import StrategyError
 from analysis.strategy import Strategy, load_strategy, parse_strategy
 from commands.backtest.inputs import JournalMarketData, MarketReader, Window, read_window
 from commands.backtest.report import BacktestOutcome, StrategyRun
-from commands.backtest.request import BacktestRequest, parse_request
+from commands.backtest.request import BacktestRequest, parse_request, versioned
 from commands.core.adapters import StoredMarketData
 from commands.core.fetching import FetchProgress
 from commands.core.handler import Command, State, reject
@@ -183,7 +183,7 @@ def compute(
     state = service.state()
     request = parse_request(cmd, state)
     strategies = [
-        strategy_at_version(service, state, cmd, name, request.version)
+        strategy_at_version(service, state, cmd, *versioned(name, request.version))
         for name in request.strategies
     ]
     position, stored = data_position(service, request.at)

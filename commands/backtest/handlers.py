@@ -16,6 +16,7 @@ from commands.backtest.report import (
     pretty,
     trades_csv,
 )
+from commands.backtest.request import DEFAULT_CAPITAL
 from commands.core import text as tx
 from commands.core.handler import Command, Handler, Outcome, State, reply_footer
 from commands.core.models import BLUE, Attachment, Reply
@@ -98,14 +99,18 @@ def _description(outcome: BacktestOutcome) -> str:
     r, w = outcome.request, outcome.window
     first = outcome.runs[0]
     sessions = first.result.metrics.sessions
-    version = f" version:{first.version}" if first.version is not None else ""
-    extra = "".join(
-        f" {name}:{value}"
-        for name, value in (("mode", r.mode), ("capital", f"{r.capital:g}"),
-                            ("commission", f"{r.commission:g}"),
-                            ("slippage_bps", f"{r.slippage_bps:g}"), *r.settings().items())
-        if not (name == "mode" and value == "run") and value not in ("0", "100000")
-    )  # fmt: skip
+    if r.mode == "compare":  # each strategy at its own version (key@N)
+        version = ""
+        names = ",".join(run.key + ("" if run.version is None else f"@{run.version}")
+                         for run in outcome.runs)  # fmt: skip
+    else:
+        version = f" version:{first.version}" if first.version is not None else ""
+        names = first.key
+    common = (("mode", r.mode, "run"), ("capital", f"{r.capital:g}", f"{DEFAULT_CAPITAL:g}"),
+              ("commission", f"{r.commission:g}", "0"),
+              ("slippage_bps", f"{r.slippage_bps:g}", "0"))  # fmt: skip
+    given = [(name, value) for name, value, default in common if value != default]
+    extra = "".join(f" {name}:{value}" for name, value in (*given, *r.settings().items()))
     lines = [
         f"{', '.join(r.symbols)} · {w.start} → {w.end} ({plural(sessions, 'session')}) · capital "
         f"{r.capital:,.2f} · commission {r.commission:g} a side · slippage {r.slippage_bps:g} bps",
@@ -116,7 +121,7 @@ def _description(outcome: BacktestOutcome) -> str:
             for run in outcome.runs
         ),
         f"Data: the journal up to position {w.position}. Repeat exactly with "
-        f"`/backtest strategy:{','.join(run.key for run in outcome.runs)}{version} "
+        f"`/backtest strategy:{names}{version} "
         f"symbols:{','.join(r.symbols)} from:{w.start} to:{w.end} at:{w.position}{extra}`",
     ]  # fmt: skip
     return "\n".join(lines)

@@ -7,6 +7,7 @@ before any data is read.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -20,6 +21,7 @@ Mode = Literal["run", "walk-forward", "monte-carlo", "compare"]
 MODES: tuple[Mode, ...] = ("run", "walk-forward", "monte-carlo", "compare")
 
 DEFAULT_CAPITAL = 100_000.0
+_AT_VERSION = re.compile(r"(.+)@([0-9]+)")
 CHAT_SYMBOL_LIMIT = 25
 """Symbols one ``/backtest`` may run over in a chat: Discord keeps a deferred reply open for 15
 minutes, and a member waits far less; the command line has no limit."""
@@ -38,7 +40,8 @@ class BacktestRequest:
 
     mode: Mode
     strategies: tuple[str, ...]
-    """Strategy names as given (one, or several for ``compare``); the library resolves them."""
+    """Strategy names as given (one, or several for ``compare``; ``key@N``: version N of a
+    server's own); the library resolves them."""
     symbols: tuple[str, ...]
     start: date | None
     end: date | None
@@ -96,6 +99,15 @@ class BacktestRequest:
             own["skip_earnings_within"] = str(self.skip_earnings_within)
             own["earnings_lead"] = str(self.earnings_lead)
         return own
+
+
+def versioned(name: str, version: int | None) -> tuple[str, int | None]:
+    """A strategy name and the server's version it names: ``mine@2`` is version 2 of ``mine``
+    (so ``compare`` can set versions side by side), else ``version``."""
+    found = _AT_VERSION.fullmatch(name.strip())
+    if found is None:
+        return name, version
+    return found[1], int(found[2])
 
 
 def parse_day(name: str, value: object) -> date | None:

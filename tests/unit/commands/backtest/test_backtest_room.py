@@ -306,3 +306,35 @@ async def test_fixed_fraction_sizing_and_a_position_cap_are_used_and_recorded(
     assert all(b["entry_date"] >= a["exit_date"] for a, b in itertools.pairwise(trades))
     (ev,) = [e.event for e in stored(service, "f-1") if isinstance(e.event, BacktestCompleted)]
     assert ev.parameters.options == {"fraction": "0.05", "max_positions": "1"}
+
+
+async def test_compare_sets_versions_of_one_strategy_side_by_side(service: CommandService) -> None:
+    """``strategy:mine@1,mine@2 mode:compare`` runs two versions of a server's own strategy
+    over the same data: one event each, with its version label and its text's hash, and the
+    repeat line names both versions."""
+    text = load_strategy(STRATEGY).text
+    changed = text.replace("MACD Volume Thrust", "Mine")
+    for version, yaml_text in ((1, text), (2, changed)):
+        await append(service, [strategy_added(GUILD, "mine", yaml_text, version)], f"a{version}")
+    reply = await run(service, "cmp-v", mode="compare", strategy="mine@1,mine@2")
+    assert reply.ok, reply.description
+    done = [e.event for e in stored(service, "cmp-v") if isinstance(e.event, BacktestCompleted)]
+    assert [(e.strategy_key, e.strategy_version) for e in done] == [("mine", "v1"), ("mine", "v2")]
+    assert [e.strategy_hash for e in done] == [
+        hashlib.sha256(t.encode()).hexdigest() for t in (text, changed)
+    ]
+    assert "strategy:mine@1,mine@2 " in reply.description
+
+
+async def test_the_repeat_line_keeps_every_setting_that_differs_from_its_default(
+    service: CommandService,
+) -> None:
+    """A setting whose value is 0 but whose default is not (``earnings_lead:0``) is in the
+    repeat line; the common defaults (capital 100000, no commission or slippage) are not."""
+    reply = await run(service, "rl", skip_earnings_within=5, earnings_lead=0, commission=1)
+    assert reply.ok, reply.description
+    line = reply.description.rsplit("Repeat exactly with ", 1)[1]
+    assert "skip_earnings_within:5 earnings_lead:0`" in line
+    assert "commission:1" in line
+    assert "capital:" not in line
+    assert "slippage_bps:" not in line
