@@ -204,8 +204,11 @@ async def create_app(
     scheduler_ref.append(scheduler)
 
     if shared:
-        # Replicas share the journal: a run's claim in it decides which one posts.
-        scheduler.claimant = settings.replica_id or f"{socket.gethostname()}:{os.getpid()}"
+        # Replicas share the journal: a run's claim in it decides which one posts. Host and
+        # process tell apart an old and a new revision of one replica (same IBPICKER_REPLICA_ID)
+        # while both run; a container restarting its process keeps both.
+        replica = settings.replica_id or "bot"
+        scheduler.claimant = f"{replica}@{socket.gethostname()}:{os.getpid()}"
     analytics = service.analytics_runner.analytics if service.analytics_runner else None
     # A cold start (a new container: no analytics file, an empty journal) may start the analytics
     # from the shipped snapshot: the runtime renames it over the empty file the service opened.
@@ -248,6 +251,8 @@ async def create_app(
             analytics_replaceable=lambda: analytics is not None and _untouched(analytics),
             snapshot_source=lambda: analytics,
             projection_faults=lambda: fault_messages(service.runner, service.analytics_runner),
+            shards=settings.shard_ids,
+            shard_count=settings.shards,
         )
     app = BotApp(settings, service, journal, store, runtime, http, front, bot, scheduler)
     front.gate = SyncGate(runtime)

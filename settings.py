@@ -123,8 +123,8 @@ class Settings(BaseSettings):
     # The journal in PostgreSQL (``postgresql://user@host:port/db``) instead of the SQLite file in
     # the data folder; it may hold a password, so it is treated as a secret.
     journal_url: SecretStr | None = None
-    # A bot replica on that shared journal: its name in the journal's claims of daily runs
-    # (unset: host name and process id, which a container keeps across a restart of its process).
+    # A bot replica on that shared journal: its name in the journal's claims of daily runs, with
+    # its host name and process id (which a container keeps across a restart of its process).
     replica_id: str | None = Field(default=None, min_length=1, max_length=200)
     # How far a replica's projections may lag the shared journal's head before /readyz says
     # not ready (positions, seconds); unset, ``sync.replica``'s defaults apply.

@@ -29,7 +29,7 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -111,6 +111,8 @@ class SyncRuntime:
         snapshot_source: Callable[[], Analytics | None] | None = None,
         projection_faults: Callable[[], list[str]] = list,
         sleep: Sleep = asyncio.sleep,
+        shards: Sequence[int] | None = None,
+        shard_count: int | None = None,
     ) -> None:
         self.journal = journal
         self.store = store
@@ -121,6 +123,8 @@ class SyncRuntime:
         self._analytics_replaceable = analytics_replaceable
         self._snapshot_source = snapshot_source
         self._projection_faults = projection_faults
+        self.shards = list(shards) if shards is not None else None
+        self.shard_count = shard_count
         self._sleep = sleep  # the waits between tries of an unavailable store (tests pass theirs)
         self._snapshot_task: asyncio.Task[None] | None = None
         self._compaction_task: asyncio.Task[None] | None = None
@@ -241,6 +245,8 @@ class SyncRuntime:
             stopping=self.stopping,
             failure=status.failure,
             projection_faults=self._projection_faults(),
+            shards=self.shards,
+            shard_count=self.shard_count,
         )
 
     async def ship_snapshot(self) -> None:

@@ -55,8 +55,8 @@ async def test_a_replica_on_postgres_answers_and_posts_the_daily_picks_once(
 ) -> None:
     """One replica on the PostgreSQL journal, connected through disnake: slash commands work
     (the watchlist and schedule land in the database), and at 09:30 New York time the picks
-    are posted once in #picks, with the run's claim (this replica's name) and the published
-    post in the journal."""
+    are posted once in #picks, with the run's claim (this replica's name, host and process) and
+    the published post in the journal."""
     pg_template(template, pg_url)
     picks = discord_standin.world.guild.channel("picks")
     data = replica_folder(template, tmp_path / "a")
@@ -73,7 +73,9 @@ async def test_a_replica_on_postgres_answers_and_posts_the_daily_picks_once(
     claims = journal_events(pg_url, DailyRunClaimed)
     published = journal_events(pg_url, DailyPostPublished)
     assert "Daily picks 2025-03-10" in post.text()
-    assert [c.claimant for c in claims if isinstance(c, DailyRunClaimed)] == ["replica-a"]
+    claimants = [c.claimant for c in claims if isinstance(c, DailyRunClaimed)]
+    assert len(claimants) == 1
+    assert claimants[0].startswith("replica-a@")
     assert [p.message_id for p in published if isinstance(p, DailyPostPublished)] == [
         post.message_id
     ]
