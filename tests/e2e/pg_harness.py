@@ -3,7 +3,8 @@
 ``pg_template`` copies the e2e template's journal (sample bars and flows, ``prepare_template``)
 into a database, keeping every position, so a copy of the template's folder without its journal
 file is a replica's disk whose analytics are already at the database's head (its own snapshot).
-``replica_settings`` are the settings overrides of one replica (``bot_app(settings=...)``; with
+``journal_events`` reads the shared journal apart from every replica. ``replica_settings`` are
+the settings overrides of one replica (``bot_app(settings=...)``; with
 the harness's ``TEST_SYNC`` it serves no health server).
 """
 
@@ -40,3 +41,12 @@ def replica_folder(template: Path, dest: Path) -> Path:
 def replica_settings(url: str, replica_id: str, **more: Any) -> dict[str, Any]:
     """The settings of one replica on the journal at ``url``, named ``replica_id``."""
     return {"journal_url": url, "replica_id": replica_id, **more}
+
+
+def journal_events(url: str, tag: str) -> list[Any]:
+    """Every event of ``tag`` in the shared journal at ``url``, read apart from the replicas."""
+    journal = Journal.open("", url=url)
+    try:
+        return [env.event for page in journal.read() for env in page if env.tag == tag]
+    finally:
+        journal.close()

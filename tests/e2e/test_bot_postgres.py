@@ -18,7 +18,6 @@ import pytest
 
 from commands.core.models import Invocation
 from events.guild import DailyPostPublished, DailyRunClaimed
-from events.journal import Journal
 from sync.replica import ReplicaRuntime
 from tests.e2e.bot_harness import (
     HALF_HOUR,
@@ -32,22 +31,13 @@ from tests.e2e.bot_harness import (
     schedule_daily_picks,
 )
 from tests.e2e.discord_standin import DiscordStandin, run_bot
-from tests.e2e.pg_harness import pg_template, replica_folder, replica_settings
+from tests.e2e.pg_harness import journal_events, pg_template, replica_folder, replica_settings
 from tests.support.clocks import FakeTime
 
 pytestmark = pytest.mark.postgres
 
 GUARD_S = 60.0
 """Only a hang guard around event-driven waits."""
-
-
-def journal_events(url: str, kind: type) -> list[object]:
-    """Every event of type ``kind`` in the journal at ``url``."""
-    journal = Journal.open("", url=url)
-    try:
-        return [e.event for page in journal.read() for e in page if isinstance(e.event, kind)]
-    finally:
-        journal.close()
 
 
 async def test_a_replica_on_postgres_answers_and_posts_the_daily_picks_once(
@@ -68,10 +58,10 @@ async def test_a_replica_on_postgres_answers_and_posts_the_daily_picks_once(
         r.time.set(START + timedelta(seconds=HALF_HOUR))
         post = await discord_standin.wait_for_channel_message(picks.id)
         await eventually(
-            lambda: len(journal_events(pg_url, DailyPostPublished)) == 1, "the post recorded"
+            lambda: len(journal_events(pg_url, "daily_post_published")) == 1, "the post recorded"
         )
-    claims = journal_events(pg_url, DailyRunClaimed)
-    published = journal_events(pg_url, DailyPostPublished)
+    claims = journal_events(pg_url, "daily_run_claimed")
+    published = journal_events(pg_url, "daily_post_published")
     assert "Daily picks 2025-03-10" in post.text()
     claimants = [c.claimant for c in claims if isinstance(c, DailyRunClaimed)]
     assert len(claimants) == 1
@@ -129,8 +119,8 @@ async def test_two_replicas_racing_for_a_servers_daily_picks_post_them_once(
         post = await discord_standin.wait_for_channel_message(picks.id)
         await eventually(lambda: len(time.sleeps) >= slept + 2, "both loops asleep again")
         posted = a.scheduler.posted + b.scheduler.posted
-    claims = journal_events(pg_url, DailyRunClaimed)
-    published = journal_events(pg_url, DailyPostPublished)
+    claims = journal_events(pg_url, "daily_run_claimed")
+    published = journal_events(pg_url, "daily_post_published")
     assert len(claims) == 1
     assert [p.message_id for p in published if isinstance(p, DailyPostPublished)] == [
         post.message_id

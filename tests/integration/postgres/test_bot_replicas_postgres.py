@@ -28,7 +28,7 @@ from events.trading import TradeOpened
 from settings import load_settings
 from sync.replica import ReplicaConfig, ReplicaRuntime
 from tests.e2e.bot_harness import START, bot_app
-from tests.e2e.pg_harness import replica_settings
+from tests.e2e.pg_harness import journal_events, replica_settings
 from tests.support.azurite import free_port
 from tests.support.clocks import FakeClock, FakeTime
 
@@ -58,15 +58,6 @@ def replica(app: BotApp) -> ReplicaRuntime:
     return app.runtime
 
 
-def tags(url: str, tag: str) -> list[object]:
-    """Every event of ``tag`` in the journal at ``url``."""
-    journal = Journal.open("", url=url)
-    try:
-        return [e.event for page in journal.read() for e in page if e.tag == tag]
-    finally:
-        journal.close()
-
-
 def inv(command_id: str, *, admin: bool = True) -> Invocation:
     """A command of a member of ``GUILD``."""
     return Invocation(command_id=command_id, guild_id=GUILD, user_id=7, is_admin=admin)
@@ -87,7 +78,7 @@ async def test_the_bot_on_the_postgres_journal_runs_a_replica_without_file_lease
     assert a.store is None
     assert health.lease_state == "unused"
     assert not (tmp_path / "a" / "journal.sqlite").exists()
-    assert tags(pg_url, "watchlist_symbol_added")
+    assert journal_events(pg_url, "watchlist_symbol_added")
 
 
 async def test_a_command_in_one_replica_reaches_the_other_replicas_projections(
@@ -132,7 +123,7 @@ async def test_a_command_id_is_appended_once_across_replicas(tmp_path: Path, pg_
             b.service.execute("trade open", options, inv("same-id")),
         )
         again = await b.service.execute("trade open", options, inv("same-id"))
-    opened = tags(pg_url, "trade_opened")
+    opened = journal_events(pg_url, "trade_opened")
     assert len(opened) == 1
     assert isinstance(opened[0], TradeOpened)
     assert first.ok
@@ -173,7 +164,7 @@ async def test_two_replicas_racing_for_a_daily_run_claim_it_once(
     assert refused.claimant == winner
     assert taken.won
     assert version == 2
-    recorded = tags(pg_url, "daily_run_claimed")
+    recorded = journal_events(pg_url, "daily_run_claimed")
     assert [c.claimant for c in recorded if isinstance(c, DailyRunClaimed)] == [winner, loser]
 
 
