@@ -187,6 +187,9 @@ async def create_app(
         drafting=drafting_from_settings(http, settings, secrets.value("anthropic-api-key")),
         strategies_dir=settings.strategies_dir,
         journal_url=settings.journal_database,
+        # A replica's projections catch up in its runtime's start, off the event loop and with
+        # /healthz answering (a fresh container rebuilds them from the whole shared journal).
+        catch_up=settings.journal_database is None,
     )
     journal = AsyncJournal(service.journal)
     shared = settings.journal_database is not None

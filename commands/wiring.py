@@ -60,9 +60,12 @@ def open_service(
     analytics: Analytics | None = None,
     symbol_limit: int | None = MAX_SYMBOLS,
     drafting: Drafting | None = None,
+    catch_up: bool = True,
 ) -> CommandService:
     """A service over ``data_dir`` with every projection caught up with the journal;
-    ``symbol_limit=None`` for a front end whose users are not chat members (the CLI)."""
+    ``symbol_limit=None`` for a front end whose users are not chat members (the CLI);
+    ``catch_up=False`` leaves the catching up to the caller (a bot replica does it off the event
+    loop, its health server answering meanwhile)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     journal = journal or Journal.open(data_dir / JOURNAL_FILE)
     analytics = analytics or Analytics(data_dir / ANALYTICS_FILE)
@@ -73,8 +76,9 @@ def open_service(
     analytics_runner = ProjectionRunner(
         journal, analytics, analytics_projections=all_analytics_projections()
     )
-    runner.catch_up()
-    analytics_runner.catch_up()
+    if catch_up:
+        runner.catch_up()
+        analytics_runner.catch_up()
     return CommandService(
         journal=journal,
         projections=Projections(runner, trades, guilds, analytics_runner, library),
@@ -102,10 +106,11 @@ def open_default_service(
     drafting: Drafting | None = None,
     strategies_dir: Path | None = None,
     journal_url: str | None = None,
+    catch_up: bool = True,
 ) -> CommandService:
     """A service with the real ports: ``market_data`` for fetches, the packaged strategies (and
     the operator's folder ``strategies_dir``, offered as packaged ones), and scans over the
-    stored bars and flow alerts."""
+    stored bars and flow alerts (``catch_up`` as for ``open_service``)."""
     # The journal first: its writer lock is what names another process on the folder (the
     # analytics file's own lock would only say "busy"); whatever fails after it gives it back.
     # The operator's strategies first: a file that does not validate stops the start, naming it.
@@ -126,6 +131,7 @@ def open_default_service(
             journal=journal,
             analytics=analytics,
             drafting=drafting,
+            catch_up=catch_up,
         )
     except BaseException:
         if analytics is not None:
