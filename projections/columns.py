@@ -19,6 +19,7 @@ from typing import Any
 
 import duckdb
 import msgspec
+import numpy as np
 import pyarrow as pa
 
 
@@ -48,10 +49,36 @@ def insert_columns(
     or_replace: bool = False,
 ) -> int:
     """Insert column lists into ``table`` through one Arrow batch; return the row count."""
-    batch = pa.table(
-        {name: column(columns[name], schema.field(name).type) for name in schema.names}
+    return insert_table(con, table, arrow_table(columns, schema), or_replace=or_replace)
+
+
+def arrow_table(columns: Mapping[str, Sequence[Any] | pa.Array], schema: pa.Schema) -> pa.Table:
+    """One Arrow table of ``schema`` from column lists or arrays (by name)."""
+    return pa.table({name: column(columns[name], schema.field(name).type) for name in schema.names})
+
+
+def per_event(columns: Mapping[str, Sequence[Any]], counts: Sequence[int]) -> dict[str, pa.Array]:
+    """Columns of one value per event repeated ``counts[i]`` times each (one per record of event
+    ``i``), repeated by Arrow instead of a Python loop over the records."""
+    owners = pa.array(np.repeat(np.arange(len(counts), dtype=np.int64), counts))
+    return {name: pa.array(values).take(owners) for name, values in columns.items()}
+
+
+def latest_per_key(batch: pa.Table, key: Sequence[str]) -> pa.Table:
+    """``batch`` with one row per ``key``: each key's last row, at the place of its first row.
+
+    The same rows in the same order as filling a dict by key row after row (a later row of a
+    key replaces its value, the key keeps its place), grouped in Arrow instead; a keyed insert
+    (``INSERT OR REPLACE``) takes each key once.
+    """
+    rows = batch.num_rows
+    seq = pa.table({**{k: batch[k] for k in key}, "_seq": np.arange(rows, dtype=np.int64)})
+    groups = seq.group_by(list(key), use_threads=False).aggregate(
+        [("_seq", "min"), ("_seq", "max")]
     )
-    return insert_table(con, table, batch, or_replace=or_replace)
+    if groups.num_rows == rows:
+        return batch
+    return batch.take(groups.sort_by("_seq_min")["_seq_max"])
 
 
 def insert_table(
@@ -131,6 +158,17 @@ class Table:
     def load(self, con: duckdb.DuckDBPyConnection, columns: Mapping[str, Any]) -> int:
         """Load one Arrow batch of ``columns`` (every column by name); return the row count."""
         return insert_columns(con, self.name, columns, self.schema, or_replace=bool(self.key))
+
+    def load_latest(self, con: duckdb.DuckDBPyConnection, columns: Mapping[str, Any]) -> int:
+        """Load ``columns`` of a keyed table keeping each key's last row (``latest_per_key``);
+        return the row count loaded."""
+        batch = pa.table(
+            {
+                name: column(columns[name], self.schema.field(name).type)
+                for name in self.schema.names
+            }
+        )
+        return insert_table(con, self.name, latest_per_key(batch, self.key), or_replace=True)
 
     def load_rows(self, con: duckdb.DuckDBPyConnection, rows: Collection[tuple[Any, ...]]) -> int:
         """Load rows (tuples in schema order) as one Arrow batch; return the row count."""

@@ -8,14 +8,14 @@ positions winning, so the tables hold one row per bar and per alert.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import duckdb
 import pyarrow as pa
 
 from events.market import BarsFetched, EarningsFetched, FetchFailed, FlowAlertsFetched, QuoteFetched
 from projections.base import Batch, ColumnarProjection
-from projections.columns import Table
+from projections.columns import Table, per_event
 
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -116,22 +116,30 @@ class BarsProjection(ColumnarProjection):
 
     def load_batch(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
         """Upsert the page's bars (the latest position wins for a repeated key)."""
-        rows: dict[tuple[str, date], tuple[Any, ...]] = {}
-        for position, ev in zip(batch.positions, batch.events, strict=True):
-            assert isinstance(ev, BarsFetched)
-            for b in ev.bars:
-                rows[(ev.symbol, b.day)] = (
-                    ev.symbol,
-                    b.day,
-                    b.open,
-                    b.high,
-                    b.low,
-                    b.close,
-                    b.volume,
-                    ev.source,
-                    position,
-                )
-        BARS.load_rows(con, rows.values())
+        events = cast(list[BarsFetched], batch.events)
+        # Columns straight from the decoded events (no tuple per bar): the most numerous rows.
+        bars = [b for ev in events for b in ev.bars]
+        if not bars:
+            return
+        BARS.load_latest(
+            con,
+            {
+                **per_event(
+                    {
+                        "symbol": [ev.symbol for ev in events],
+                        "source": [ev.source for ev in events],
+                        "position": batch.positions,
+                    },
+                    [len(ev.bars) for ev in events],
+                ),
+                "day": [b.day for b in bars],
+                "open": [b.open for b in bars],
+                "high": [b.high for b in bars],
+                "low": [b.low for b in bars],
+                "close": [b.close for b in bars],
+                "volume": [b.volume for b in bars],
+            },
+        )
 
 
 class FlowAlertsProjection(ColumnarProjection):
@@ -142,19 +150,35 @@ class FlowAlertsProjection(ColumnarProjection):
     declared = (FLOW_ALERTS,)
 
     def load_batch(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
-        """Upsert the page's alerts."""
-        rows: dict[tuple[str, datetime], tuple[Any, ...]] = {}
-        for position, ev in zip(batch.positions, batch.events, strict=True):
-            assert isinstance(ev, FlowAlertsFetched)
-            for a in ev.alerts:
-                created = a.created_at.astimezone(UTC)
-                rows[(a.option_chain, created)] = (
-                    a.option_chain, created, a.ticker, a.option_type, a.strike, a.expiry,
-                    a.total_premium, a.ask_side_premium, a.bid_side_premium, a.volume,
-                    a.open_interest, a.underlying_price, a.has_sweep, a.alert_rule, a.direction,
-                    ev.source, position,
-                )  # fmt: skip
-        FLOW_ALERTS.load_rows(con, rows.values())
+        """Upsert the page's alerts (the latest position wins for a repeated key)."""
+        events = cast(list[FlowAlertsFetched], batch.events)
+        alerts = [a for ev in events for a in ev.alerts]
+        if not alerts:
+            return
+        FLOW_ALERTS.load_latest(
+            con,
+            {
+                **per_event(
+                    {"source": [ev.source for ev in events], "position": batch.positions},
+                    [len(ev.alerts) for ev in events],
+                ),
+                "option_chain": [a.option_chain for a in alerts],
+                "created_at": [a.created_at.astimezone(UTC) for a in alerts],
+                "ticker": [a.ticker for a in alerts],
+                "option_type": [a.option_type for a in alerts],
+                "strike": [a.strike for a in alerts],
+                "expiry": [a.expiry for a in alerts],
+                "total_premium": [a.total_premium for a in alerts],
+                "ask_side_premium": [a.ask_side_premium for a in alerts],
+                "bid_side_premium": [a.bid_side_premium for a in alerts],
+                "volume": [a.volume for a in alerts],
+                "open_interest": [a.open_interest for a in alerts],
+                "underlying_price": [a.underlying_price for a in alerts],
+                "has_sweep": [a.has_sweep for a in alerts],
+                "alert_rule": [a.alert_rule for a in alerts],
+                "direction": [a.direction for a in alerts],
+            },
+        )
 
 
 class EarningsProjection(ColumnarProjection):

@@ -419,6 +419,7 @@ class PageLoader:
         """Load ``page`` into every projection (those in ``stops`` only up to their stop)."""
         con = self.analytics.connection
         moved: list[str] = []
+        positions: list[int] = []
         for p in self.projections:
             if p.name in self.faults and p.name not in stops:
                 continue
@@ -431,10 +432,17 @@ class PageLoader:
                     p.load_page(con, page if stop == page.last else _upto(page, stop), after=done)
                 except Exception as exc:
                     raise _ProjectionFailedError(p, exc) from exc
-            con.execute(
-                "UPDATE projection_positions SET position = ? WHERE name = ?", [stop, p.name]
-            )
             moved.append(p.name)
+            positions.append(stop)
+        if moved:
+            # One statement for the page (a DuckDB statement costs ~1 ms to plan; eight a page
+            # were 0.35 s of a 1M-event rebuild), in the same transaction as the rows.
+            con.execute(
+                "UPDATE projection_positions SET position = moved.position FROM (SELECT "
+                "unnest(?::VARCHAR[]) AS name, unnest(?::BIGINT[]) AS position) AS moved "
+                "WHERE projection_positions.name = moved.name",
+                [moved, positions],
+            )
         return moved
 
     def _isolate(self, p: AnalyticsProjection, page: Page, error: Exception) -> ProjectionFault:

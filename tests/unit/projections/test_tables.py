@@ -7,8 +7,10 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from projections.columns import Table, sql_type
+from projections.columns import Table, latest_per_key, per_event, sql_type
 from projections.registry import all_analytics_projections
 
 # The statements the analytics files on disk were created with, before the tables were declared
@@ -142,3 +144,36 @@ def test_keyed_tables_upsert_and_unkeyed_tables_append() -> None:
         ("a", ["x"]),
         ("a", ["y", "z"]),
     ]
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["A", "B", "C"]), st.integers(0, 3), st.integers(-9, 9)),
+        max_size=40,
+    )
+)
+def test_latest_per_key_is_filling_a_dict_row_after_row(rows: list[tuple[str, int, int]]) -> None:
+    """Invariant: ``latest_per_key`` gives the rows a dict filled in order gives (one per key, its
+    last value, at the place of the key's first row): what the bars and flow projections'
+    keyed upserts loaded before the grouping moved into Arrow."""
+    expected: dict[tuple[str, int], tuple[str, int, int]] = {}
+    for symbol, day, value in rows:
+        expected[(symbol, day)] = (symbol, day, value)
+    batch = pa.table(
+        {
+            "symbol": pa.array([r[0] for r in rows], pa.string()),
+            "day": pa.array([r[1] for r in rows], pa.int64()),
+            "value": pa.array([r[2] for r in rows], pa.int64()),
+        }
+    )
+    got = latest_per_key(batch, ("symbol", "day"))
+    assert list(zip(*(got[c].to_pylist() for c in got.column_names), strict=True)) == list(
+        expected.values()
+    )
+
+
+def test_per_event_repeats_each_events_values_once_per_record() -> None:
+    """``per_event`` repeats event ``i``'s values ``counts[i]`` times, in order (none for 0)."""
+    got = per_event({"symbol": ["A", "B", "C"], "position": [1, 2, 3]}, [2, 0, 3])
+    assert got["symbol"].to_pylist() == ["A", "A", "C", "C", "C"]
+    assert got["position"].to_pylist() == [1, 1, 3, 3, 3]
