@@ -11,12 +11,14 @@ going back to sleep), each under a guard that only keeps a broken build from han
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import disnake
+import pytest
 from disnake.interactions import Interaction
 
 from commands.discord.client import LoggingShardedBot
@@ -33,7 +35,12 @@ from tests.e2e.bot_harness import (
     running_bot,
 )
 from tests.e2e.discord_standin import DiscordStandin, UserSpec
+from tests.e2e.pg_harness import journal_events, pg_template, replica_folder, replica_settings
+from tests.support import postgres as postgres_support
 from tests.support.clocks import FakeTime
+
+postgres = postgres_support.postgres
+pg_url = postgres_support.pg_url
 
 
 def daily_posts(r: Running) -> list[DailyPostPublished]:
@@ -120,3 +127,63 @@ async def test_one_replica_running_both_shards_answers_and_posts_in_every_server
         (world.guild.id, first.message_id),
         (world.other_guild.id, second.message_id),
     }
+
+
+@pytest.mark.postgres
+async def test_two_replicas_on_one_journal_each_answer_their_server_and_post_its_picks_once(
+    discord_standin: DiscordStandin,
+    template: Path,
+    tmp_path: Path,
+    pg_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Replica a runs shard 0 and replica b shard 1 of two, both on one PostgreSQL journal (a
+    real server): a sees and answers only guild's interactions and b only other_guild's; at
+    09:30 a posts guild's picks and b other_guild's, each exactly once in its channel, each run
+    claimed in the journal by its own replica, one daily_post_published per server; neither
+    replica so much as tries the other's server (no claim of it lost)."""
+    caplog.set_level(logging.INFO, logger="commands.discord.scheduler")
+    world = discord_standin.world
+    picks, general = world.guild.channel("picks"), world.other_guild.general
+    pg_template(template, pg_url)
+    time = FakeTime(START, waits=True)
+
+    def replica(name: str, shard: int) -> Any:
+        settings = replica_settings(pg_url, name, shards=2, shard_ids=[shard])
+        folder = replica_folder(template, tmp_path / name)
+        return running_bot(discord_standin, folder, time=time, settings=settings)
+
+    async with replica("a", 0) as a, replica("b", 1) as b:
+        seen = {"a": interactions_seen(a.app.bot), "b": interactions_seen(b.app.bot)}
+        guilds = {"a": [g.id for g in a.app.bot.guilds], "b": [g.id for g in b.app.bot.guilds]}
+        await schedule_picks(a, world.guild.id, world.admin, picks.id)
+        await schedule_picks(b, world.other_guild.id, world.owner, general.id)
+        a.app.scheduler.start()
+        b.app.scheduler.start()
+        await eventually(asleep(time, 2), "both daily loops to sleep until 09:30")
+        time.set(START + timedelta(seconds=HALF_HOUR))
+        first = await discord_standin.wait_for_channel_message(picks.id)
+        second = await discord_standin.wait_for_channel_message(general.id)
+        await eventually(asleep(time, 4), "both loops to go back to sleep after their turn")
+        posted = {"a": list(a.app.scheduler.posted), "b": list(b.app.scheduler.posted)}
+    assert guilds == {"a": [world.guild.id], "b": [world.other_guild.id]}
+    assert set(seen["a"]) == {world.guild.id}
+    assert set(seen["b"]) == {world.other_guild.id}
+    assert posted == {
+        "a": [(world.guild.id, first.message_id)],
+        "b": [(world.other_guild.id, second.message_id)],
+    }
+    channels = [p.channel_id for p in discord_standin.channel_posts]
+    assert len(channels) == 2
+    assert set(channels) == {picks.id, general.id}
+    lost = [r.getMessage() for r in caplog.records if "are run by replica" in r.getMessage()]
+    assert lost == []
+    published = journal_events(pg_url, "daily_post_published")
+    assert sorted((p.guild_id, p.message_id) for p in published) == sorted(
+        [(world.guild.id, first.message_id), (world.other_guild.id, second.message_id)]
+    )
+    claims = journal_events(pg_url, "daily_run_claimed")
+    # A claimant is the replica's IBPICKER_REPLICA_ID@host:pid.
+    assert sorted((c.guild_id, c.claimant.split("@")[0]) for c in claims) == sorted(
+        [(world.guild.id, "a"), (world.other_guild.id, "b")]
+    )
