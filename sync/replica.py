@@ -50,6 +50,8 @@ DEFAULT_MAX_LAG_S = 30.0
 """Beyond either bound a replica reports not ready (``/readyz`` 503) until it has caught up."""
 RELISTEN_S = 5.0
 """After a lost ``LISTEN`` connection, polling alone until this long has passed."""
+STOP_TASKS_S = 5.0
+"""``stop`` waits this long at most for the follow and listen tasks to end."""
 
 
 class ReplicaConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -124,6 +126,8 @@ class ReplicaRuntime:
         """The position every projection has reached."""
         self._behind_since: datetime | None = None
         self._wake = asyncio.Event()
+        self.listening = asyncio.Event()
+        """Set while the database's notifications reach this replica."""
         self._progress = asyncio.Condition()
         self._tasks: list[asyncio.Task[None]] = []
         self.health_server = (
@@ -166,9 +170,12 @@ class ReplicaRuntime:
         return read
 
     async def _follow_loop(self) -> None:
-        while True:
+        while not self.stopping:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancellation that
+            # arrives as the wake-up completes, and the loop would outlive stop().
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.config.poll_s)
+                async with asyncio.timeout(self.config.poll_s):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self._round()
@@ -181,8 +188,10 @@ class ReplicaRuntime:
         while True:
             try:
                 async for _ in self._notifications():
+                    self.listening.set()
                     self._wake.set()
             except JournalError as exc:
+                self.listening.clear()
                 log.warning(
                     "%s: polling every %.1f s, listening again in %.0f s",
                     exc,
@@ -246,7 +255,13 @@ class ReplicaRuntime:
         self.stopping = True
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Bounded: a listener stuck in its driver must not hold the graceful stop past its bound.
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=STOP_TASKS_S)
+            if stuck:
+                log.warning(
+                    "replica: %d task(s) still stopping after %.0f s", len(stuck), STOP_TASKS_S
+                )
         self._tasks.clear()
         if self.health_server is not None:
             await self.health_server.stop()

@@ -252,3 +252,68 @@ def test_replica_settings_are_read_from_the_environment(monkeypatch: pytest.Monk
     assert settings.replica_id == "replica-7"
     assert (config.max_lag_events, config.max_lag_s, config.health_port) == (50, 5.0, 9)
     assert (defaults.max_lag_events, defaults.max_lag_s) == (1000, 30.0)
+
+
+@pytest.mark.parametrize(
+    ("listen", "poll_s"),
+    [(True, 3600.0), (False, 0.05)],
+    ids=["woken-by-notify-alone", "polling-alone"],
+)
+async def test_a_replica_follows_another_writers_appends_by_notify_or_by_poll(
+    pg_url: str, listen: bool, poll_s: float
+) -> None:
+    """Each way of learning about other writers' appends works on its own: with LISTEN and a
+    poll an hour apart, the database's notification alone wakes the replica; without LISTEN, the
+    poll alone brings it to the head. Either way it applies exactly up to the new head."""
+    writer = Journal.open("", url=pg_url)
+    reader = Journal.open("", url=pg_url)
+    heads: list[int] = []
+
+    async def follow(head: int) -> int:
+        heads.append(head)
+        return head
+
+    runtime = ReplicaRuntime(
+        reader,
+        ReplicaConfig(health_port=None, poll_s=poll_s, listen=listen),
+        follow=follow,
+        clock=FakeClock(START),
+    )
+    await runtime.start()
+    try:
+        if listen:
+            async with asyncio.timeout(GUARD_S):
+                await runtime.listening.wait()  # appends from now on are notified
+        event = WatchlistSymbolAdded(guild_id=GUILD, symbol="AAPL")
+        writer.append([NewEvent(f"watchlist:{GUILD}", event)], command_id="w", actor=Actor())
+        async with asyncio.timeout(GUARD_S):
+            await runtime.wait_applied(1)
+    finally:
+        await runtime.stop()
+        writer.close()
+        reader.close()
+    assert heads == [1]
+    assert runtime.lag() == (0, 0.0)
+
+
+async def test_stop_ends_the_follower_woken_at_that_moment(pg_url: str) -> None:
+    """stop() right as the first notification wakes the follower (the listener's first wake-up
+    is immediate) ends both tasks: none named ``replica:`` is left (with asyncio.wait_for in the
+    follow loop, Python 3.11 dropped that cancellation and the loop ran on)."""
+    reader = Journal.open("", url=pg_url)
+
+    async def follow(head: int) -> int:
+        return head
+
+    runtime = ReplicaRuntime(
+        reader, ReplicaConfig(health_port=None, poll_s=3600), follow=follow, clock=FakeClock()
+    )
+    await runtime.start()
+    try:
+        async with asyncio.timeout(GUARD_S):
+            await runtime.listening.wait()
+    finally:
+        await runtime.stop()
+        reader.close()
+    left = [t.get_name() for t in asyncio.all_tasks() if t.get_name().startswith("replica:")]
+    assert left == []
