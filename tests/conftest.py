@@ -9,6 +9,7 @@ a long one before a release.
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import settings
 
 SUITE_EXAMPLES = 200
@@ -17,3 +18,12 @@ SUITE_EXAMPLES = 200
 settings.register_profile("suite", max_examples=SUITE_EXAMPLES, deadline=None, print_blob=True)
 settings.register_profile("quick", settings.get_profile("suite"), max_examples=20)
 settings.register_profile("thorough", settings.get_profile("suite"), max_examples=2000)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Start the tests marked ``slow`` first (otherwise in collection order).
+
+    ``scripts/test`` runs pytest on parallel workers (pytest-xdist), which hand out tests in this
+    order: a long test collected last would run alone at the end while the other workers idle.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -76,7 +76,11 @@ class PostgresServer:
             raise RuntimeError(f"{' '.join(args)} failed: {done.stderr.strip() or done.stdout}")
 
     def start(self) -> PostgresServer:
-        """``initdb`` (trust auth, user ``postgres``) and ``pg_ctl start``; waits until ready."""
+        """``initdb`` (trust auth, user ``postgres``) and ``pg_ctl start``; waits until ready.
+
+        The port was free when chosen, but parallel test workers (pytest-xdist) and other runs
+        share this machine: when the server cannot bind it, a fresh port is tried, as for Azurite.
+        """
         self._run(
             str(self.bin / "initdb"),
             "-D",
@@ -89,6 +93,25 @@ class PostgresServer:
             "UTF8",
             "--no-sync",
         )
+        for _attempt in range(2):
+            try:
+                self._pg_ctl_start()
+                return self
+            except RuntimeError:
+                if not self._port_was_taken():
+                    raise
+            self.port = free_port()
+        self._pg_ctl_start()
+        return self
+
+    def _port_was_taken(self) -> bool:
+        """Whether the last start failed because another process held the port."""
+        log = self.base / "server.log"
+        return log.exists() and "could not bind" in log.read_text(errors="replace")
+
+    def _pg_ctl_start(self) -> None:
+        # A fresh log per attempt, so _port_was_taken reads this attempt's failure only.
+        (self.base / "server.log").unlink(missing_ok=True)
         options = [
             f"-k {self.base}",
             f"-p {self.port}",
@@ -110,7 +133,6 @@ class PostgresServer:
             " ".join(options),
             "start",
         )
-        return self
 
     def stop(self) -> None:
         """Stop the server (immediately: nothing in it outlives the session) and remove its data."""

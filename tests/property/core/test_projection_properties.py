@@ -71,6 +71,7 @@ INVARIANT = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow]
 """The invariant tests' settings: the number of examples comes from the profile."""
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1800)  # 200 examples, three DuckDB files each: ~100 s on 2 idle cores
 @INVARIANT
 @given(cmds=feeding_every_projection(), data=st.data())
@@ -117,6 +118,7 @@ def test_analytics_incremental_equals_rebuild_and_prefix_plus_catch_up(
         assert all(pos == head for _, pos, _ in full["@positions"])
 
 
+@pytest.mark.slow
 @INVARIANT
 @given(cmds=feeding_every_projection(), data=st.data())
 def test_state_incremental_equals_rebuild_and_prefix_plus_catch_up(
