@@ -29,7 +29,7 @@ from commands.core.adapters import FetchServiceAdapter, StoredMarketData, Strate
 from commands.core.errors import CommandError
 from commands.core.models import Invocation
 from commands.core.service import CommandService
-from commands.wiring import ANALYTICS_FILE, close_service, open_service
+from commands.wiring import close_service, open_service
 from events.base import Envelope
 from events.market import Bar, EarningsDate, EconomicEvent, FlowAlert
 from fetchers.http import HttpSession
@@ -42,6 +42,7 @@ from fetchers.service import (
     market_data_from_keys,
 )
 from projections.analytics import Analytics
+from projections.workspace import ANALYTICS_FILE
 from settings import SECRET_ENV, SettingsError, load_secrets, load_settings
 
 _err = cli_options.err
