@@ -37,7 +37,10 @@ from projections.registry import all_analytics_projections
 from projections.runner import ProjectionRunner
 from projections.strategy_library import StrategyBook
 from projections.trading import TradeBook
-from projections.workspace import ANALYTICS_FILE, JOURNAL_FILE
+
+# Re-exported: the front ends and tests name the data folder's files through the wiring.
+from projections.workspace import ANALYTICS_FILE as ANALYTICS_FILE
+from projections.workspace import JOURNAL_FILE as JOURNAL_FILE
 
 
 def package_version() -> str:

@@ -21,6 +21,7 @@ from bot import serve
 from cli import build_app
 from settings import load_settings
 from sync.manifest import read_manifest
+from sync.runtime import SyncRuntime
 from sync.stores import open_blob_store
 from sync.writer_lease import LeaseState
 from tests.e2e.bot_harness import (
@@ -57,6 +58,7 @@ async def test_sigterm_stops_gracefully_and_exits_0(
     assert code == 0
     assert not app.front.accepting
     assert app.flushed
+    assert isinstance(app.runtime, SyncRuntime)  # the SQLite journal's runtime
     assert app.runtime.shipper.status().shipped == head > 0
     assert app.runtime.lease.state is LeaseState.RELEASED
     assert took < 5
