@@ -21,6 +21,7 @@ from typing import Any
 from bot import BotApp, create_app
 from commands.core.models import Invocation
 from commands.wiring import close_service, open_default_service
+from events.guild import DailyPostPublished
 from fetchers.http import HttpSession
 from fetchers.service import market_data_from_keys
 from settings import Secrets, load_settings
@@ -166,6 +167,18 @@ async def running_bot(
         if scheduler:
             app.scheduler.start()
         yield Running(app, standin, time, world)
+
+
+def daily_posts(r: Running) -> list[DailyPostPublished]:
+    """Every ``daily_post_published`` in the journal ``r`` reads (shared between replicas on
+    PostgreSQL), in journal order."""
+    journal = r.app.service.journal
+    return [
+        env.event
+        for page in journal.read(1, journal.head())
+        for env in page
+        if isinstance(env.event, DailyPostPublished)
+    ]
 
 
 async def eventually(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:  # noqa: ASYNC109

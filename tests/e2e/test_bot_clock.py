@@ -12,7 +12,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from events.guild import DailyPostPublished
 from events.market import BarsFetched
 from tests.e2e.bot_harness import (
     START,
@@ -20,6 +19,7 @@ from tests.e2e.bot_harness import (
     Running,
     asleep_until_the_run,
     copy_template,
+    daily_posts,
     eventually,
     running_bot,
     schedule_daily_picks,
@@ -29,17 +29,6 @@ from tests.support.clocks import FakeTime
 
 POST_TIMEOUT_S = 30.0
 """Generous: a first daily run fetches two years of bars for the watchlist (no timing asserted)."""
-
-
-def published(r: Running) -> list[DailyPostPublished]:
-    """Every ``daily_post_published`` in the journal, in order."""
-    journal = r.app.service.journal
-    return [
-        env.event
-        for page in journal.read(1, journal.head())
-        for env in page
-        if isinstance(env.event, DailyPostPublished)
-    ]
 
 
 def last_bar(r: Running, symbol: str) -> date:
@@ -62,7 +51,7 @@ async def post_at(r: Running, standin: DiscordStandin, at: datetime, posts: int)
     post = await standin.wait_for_channel_message(
         r.world.guild.channel("picks").id, timeout=POST_TIMEOUT_S
     )
-    await eventually(lambda: len(published(r)) == posts, f"post {posts} to be recorded")
+    await eventually(lambda: len(daily_posts(r)) == posts, f"post {posts} to be recorded")
     # Moving the clock while the loop is still busy would make it sleep from the moved time.
     await eventually(lambda: len(r.time.sleeps) > slept, "the daily loop to sleep again")
     return post.text()
@@ -89,7 +78,7 @@ async def test_a_bot_whose_clock_moves_a_day_on_fetches_the_new_session_and_post
             assert f"Daily picks {session}" in text
             assert "late" not in text.lower()
             assert [last_bar(r, s) for s in WATCHLIST] == [bar_day] * len(WATCHLIST)
-        sessions = [p.session for p in published(r)]
+        sessions = [p.session for p in daily_posts(r)]
     assert sessions == [date(2025, 3, 10), date(2025, 3, 11), date(2025, 3, 12)]
 
 

@@ -14,29 +14,20 @@ from typing import Any
 import pytest
 
 from commands.discord.scheduler import IDLE_S
-from events.guild import DailyPostPublished, DailyPostStarted
+from events.guild import DailyPostStarted
 from tests.e2e.bot_harness import (
     HALF_HOUR,
     START,
     Running,
     asleep_until_the_run,
     copy_template,
+    daily_posts,
     eventually,
     running_bot,
     schedule_daily_picks,
 )
 from tests.e2e.discord_standin import DiscordStandin
 from tests.support.clocks import FakeTime
-
-
-def daily_posts(r: Running) -> list[DailyPostPublished]:
-    """Every ``daily_post_published`` in the journal."""
-    return [
-        env.event
-        for page in r.app.service.journal.read(1, r.app.service.journal.head())
-        for env in page
-        if isinstance(env.event, DailyPostPublished)
-    ]
 
 
 async def test_daily_picks_post_to_their_channel_at_the_configured_time(

@@ -24,13 +24,13 @@ from tests.e2e.bot_harness import (
     START,
     asleep_until_the_run,
     copy_template,
+    daily_posts,
     eventually,
     prepare_template,
     running_bot,
     schedule_daily_picks,
 )
 from tests.e2e.discord_standin import DiscordStandin
-from tests.e2e.test_bot_daily import daily_posts
 from tests.support.azurite import ACCOUNT_KEY, Azurite, azurite
 
 __all__ = ["azurite"]

@@ -23,7 +23,6 @@ from disnake.interactions import Interaction
 
 from commands.discord.client import LoggingShardedBot
 from commands.discord.scheduler import IDLE_S
-from events.guild import DailyPostPublished
 from tests.e2e.bot_harness import (
     HALF_HOUR,
     START,
@@ -31,6 +30,7 @@ from tests.e2e.bot_harness import (
     WATCHLIST,
     Running,
     copy_template,
+    daily_posts,
     eventually,
     running_bot,
 )
@@ -41,17 +41,6 @@ from tests.support.clocks import FakeTime
 
 postgres = postgres_support.postgres
 pg_url = postgres_support.pg_url
-
-
-def daily_posts(r: Running) -> list[DailyPostPublished]:
-    """Every ``daily_post_published`` in the (possibly shared) journal, as ``r`` reads it."""
-    journal = r.app.service.journal
-    return [
-        env.event
-        for page in journal.read(1, journal.head())
-        for env in page
-        if isinstance(env.event, DailyPostPublished)
-    ]
 
 
 def interactions_seen(bot: disnake.Client) -> list[int]:
