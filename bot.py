@@ -336,7 +336,10 @@ async def serve(app: BotApp, token: str, *, stop_bound_s: float = STOP_BOUND_S) 
         try:
             async with asyncio.timeout(stop_bound_s):
                 flushed = await app.close()
-            log.info("stopped (%s)", "journal shipped" if flushed else "backlog kept locally")
+            if app.store is None:  # PostgreSQL: every acknowledged append is in the database
+                log.info("stopped (the journal is the database's)")
+            else:
+                log.info("stopped (%s)", "journal shipped" if flushed else "backlog kept locally")
         except TimeoutError:
             log.error("graceful stop overran %.0f s", stop_bound_s)
             code = 1
