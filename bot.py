@@ -130,7 +130,7 @@ class BotApp:
 
 
 class _RefusePandas(importlib.abc.MetaPathFinder):
-    """An import finder that refuses pandas (see ``_without_pandas``)."""
+    """An import finder that refuses pandas (see ``keep_pandas_out``)."""
 
     def find_spec(self, fullname: str, path: object, target: object = None) -> None:
         """Refuse ``pandas`` and its submodules; leave every other name to the next finder."""
@@ -138,8 +138,12 @@ class _RefusePandas(importlib.abc.MetaPathFinder):
             raise ModuleNotFoundError("pandas is kept out of the bot process", name=fullname)
 
 
-def _without_pandas() -> None:
+def keep_pandas_out() -> None:
     """Make ``import pandas`` fail in this process unless pandas is already loaded.
+
+    Called by the bot's own process entry (``main``) and by the tools that measure that
+    process (``benchmarks/bot.py``, ``tests/e2e/bot_modules_probe.py``), never by
+    ``create_app``: a test process that starts bots must keep importing what its other tests use.
 
     No code of the bot uses pandas (the NYSE calendar is computed in a child process), but
     pyarrow imports it the first time ``pa.array`` is given a list, only to ask whether the list
@@ -167,7 +171,6 @@ async def create_app(
     ``guild_ids`` default to ``DISCORD_GUILD_ID`` (none: global commands); ``clock`` to the
     settings' (``IBPICKER_NOW``, else the real time); ``replica_config`` to the settings'.
     """
-    _without_pandas()
     clock = clock or settings.clock()
     http = HttpSession()
     await http.start()
@@ -356,6 +359,8 @@ async def serve(app: BotApp, token: str, *, stop_bound_s: float = STOP_BOUND_S) 
 async def main(settings: Settings) -> int:
     """``ibpicker bot``: load the secrets, start, serve; the process's exit status."""
     from settings import SettingsError, load_secrets
+
+    keep_pandas_out()
 
     try:
         secrets = await load_secrets(settings, required=("discord-token",))

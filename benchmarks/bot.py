@@ -33,7 +33,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import peak_rss_mib, percentile, print_json_last, say
-from bot import BotApp, create_app
+from bot import BotApp, create_app, keep_pandas_out
 from commands.core.models import Invocation
 from projections.runner import fault_messages
 from settings import Secrets, load_settings
@@ -112,6 +112,7 @@ async def seed_trades(app: BotApp, standin: DiscordStandin, count: int) -> None:
 
 async def measure(data_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Start the bot against the stand-in and time the commands."""
+    keep_pandas_out()  # as `ibpicker bot` does at its start
     out: dict[str, Any] = {}
     async with serve_standin() as standin:
         world = standin.world

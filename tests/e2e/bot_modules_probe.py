@@ -19,6 +19,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+from bot import keep_pandas_out
 from projections.runner import fault_messages
 from tests.e2e.bot_harness import (
     HALF_HOUR,
@@ -39,6 +40,7 @@ MODULE = "tests.e2e.bot_modules_probe"
 async def day_of_work(data_dir: Path) -> list[str]:
     """The bot's startup and a day's commands, the daily run included; the projections' faults
     after them (a library refused its import of pandas must not make one fail)."""
+    keep_pandas_out()  # as `ibpicker bot` does at its start (bot.main)
     async with serve_standin() as standin, running_bot(standin, data_dir, scheduler=True) as r:
         picks = standin.world.guild.channel("picks")
         await schedule_daily_picks(r)

@@ -41,3 +41,35 @@ def test_the_bot_holds_no_pandas_after_startup_and_a_days_work(
         "projection_faults": [],
     }
     assert list((tmp_path / "cache" / "ibpicker" / "calendars").glob("xnys-*.msgpack"))
+
+
+ENTRY_PROBE = """
+import asyncio, sys
+import bot
+from settings import load_settings
+code = asyncio.run(bot.main(load_settings(data_dir=sys.argv[1])))
+try:
+    import pandas
+except ModuleNotFoundError:
+    print(code, "refused")
+else:
+    print(code, "imported")
+"""
+
+
+def test_the_bot_entry_keeps_pandas_out_of_its_process(tmp_path: Path) -> None:
+    """``ibpicker bot``'s entry (``bot.main``) makes pandas unimportable in its process before
+    anything else (here it then stops at once: no Discord token, exit 2), while a process that
+    never ran it (this test's) imports pandas as usual."""
+    done = subprocess.run(
+        [sys.executable, "-c", ENTRY_PROBE, str(tmp_path / "data")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["2", "refused"]
+    import pandas  # noqa: F401 (imports fine where bot.main never ran)
