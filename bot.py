@@ -47,6 +47,8 @@ from commands.discord.errors import NotWriterError
 from commands.discord.scheduler import DailyScheduler, Sleep
 from commands.wiring import close_service, open_default_service
 from events.journal import AsyncJournal
+from fetchers import calendar
+from fetchers.calendar_table import CalendarError
 from fetchers.http import HttpSession
 from fetchers.service import market_data_from_keys
 from projections.analytics import Analytics
@@ -272,6 +274,12 @@ async def create_app(
         close_service(service)
         await journal.close()
         raise
+    try:
+        # Off the event loop: on a fresh container the first build is a child process, which
+        # would otherwise block the loop (and the health server) when the scheduler first asks.
+        await asyncio.to_thread(calendar.prepare, clock.now().date())
+    except CalendarError as exc:  # the scheduler asks again and reports it where it fails
+        log.warning("the NYSE calendar is not ready yet: %s", exc)
     log.info(
         "journal at %d (%d events %s in %.2f s)",
         service.journal.head(),

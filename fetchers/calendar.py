@@ -46,6 +46,12 @@ def _xnys(through: date) -> SessionTable:
     return built
 
 
+def prepare(through: date) -> None:
+    """Build the table up to ``through`` now (the first build runs a child process, ~4 s at the
+    container's 0.25 vCPU), so that later calls on an event loop only read arrays."""
+    _xnys(through)
+
+
 def calendar_end() -> date | None:
     """The last day the table built so far covers (``None`` before the first use)."""
     return None if _built is None else _built.end
