@@ -29,7 +29,6 @@ from settings import load_settings
 from sync.replica import ReplicaConfig, ReplicaRuntime
 from tests.e2e.bot_harness import START, bot_app
 from tests.e2e.pg_harness import journal_events, replica_settings
-from tests.support.azurite import free_port
 from tests.support.clocks import FakeClock, FakeTime
 
 pytestmark = pytest.mark.postgres
@@ -186,17 +185,17 @@ async def test_readiness_reports_the_lag_behind_the_shared_head_and_recovers(pg_
         applied.append(head)
         return head
 
-    port = free_port()
     runtime = ReplicaRuntime(
         reader,
-        ReplicaConfig(health_port=port, max_lag_events=1, max_lag_s=600),
+        ReplicaConfig(health_port=0, max_lag_events=1, max_lag_s=600),  # 0: the OS picks one
         follow=follow,
         clock=FakeClock(recorded + timedelta(seconds=42)),
         shards=[1, 3],
         shard_count=4,
     )
     await runtime.start()
-    base = f"http://127.0.0.1:{port}"
+    assert runtime.health_server is not None
+    base = f"http://127.0.0.1:{runtime.health_server.port}"
     try:
         for n in range(3):
             event = WatchlistSymbolAdded(guild_id=GUILD, symbol=f"S{n}")
