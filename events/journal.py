@@ -588,6 +588,19 @@ class Journal:
         with self._datastore.transaction(commit=False) as c:
             return self.recorder.stream_version(c, stream)
 
+    def last_in_stream(self, stream: str) -> Envelope | None:
+        """The latest event of ``stream``, read from the journal now (``None``: no events).
+
+        Its position is not read (0): the library's stored event carries the stream's version,
+        not the global position; a caller deciding on the stream's latest state needs only that.
+        """
+        found = self.recorder.select_events(stream, desc=True, limit=1)
+        if not found:
+            return None
+        return self.decode(
+            RawRecord(0, stream, found[0].originator_version, found[0].topic, found[0].state)
+        )
+
     def read_raw(
         self, start: int, limit: int, *, stop: int | None = None, tags: Sequence[str] = ()
     ) -> list[RawRecord]:

@@ -151,15 +151,8 @@ class DailyRuns:
     def _last_claim(self, stream: str) -> DailyRunClaimed | None:
         """The latest claim on ``stream``, read from the journal (not from a projection: the
         decision must see other replicas' appends now)."""
-        journal = self.service.journal
-        found = journal.recorder.select_events(stream, desc=True, limit=1)
-        if not found:
-            return None
-        env = journal.codec.decode(
-            position=0, stream=stream, version=found[0].originator_version,
-            tag=found[0].topic, state=found[0].state,
-        )  # fmt: skip
-        return env.event if isinstance(env.event, DailyRunClaimed) else None
+        env = self.service.journal.last_in_stream(stream)
+        return env.event if env is not None and isinstance(env.event, DailyRunClaimed) else None
 
     def posted(self, guild_id: int, session: date) -> bool:
         """Whether ``guild_id``'s post for ``session`` is in the journal."""
