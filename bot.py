@@ -239,6 +239,10 @@ async def create_app(
             )
 
     sync_config = sync_config or SyncConfig.from_settings(settings)
+
+    def discord_connected() -> bool:
+        return bot.is_ready() and not bot.is_closed()
+
     runtime: SyncRuntime | ReplicaRuntime
     if store is None:
         runtime = _replica_runtime(
@@ -246,7 +250,7 @@ async def create_app(
             service,
             replica_config or ReplicaConfig.from_settings(settings, sync_config),
             clock=clock,
-            discord_connected=lambda: bot.is_ready() and not bot.is_closed(),
+            discord_connected=discord_connected,
         )
     else:
         runtime = SyncRuntime(
@@ -254,7 +258,7 @@ async def create_app(
             store,
             sync_config,
             catch_up=catch_up,
-            discord_connected=lambda: bot.is_ready() and not bot.is_closed(),
+            discord_connected=discord_connected,
             analytics_path=analytics_path if cold else None,
             analytics_replaceable=lambda: analytics is not None and _untouched(analytics),
             snapshot_source=lambda: analytics,
