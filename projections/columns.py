@@ -173,13 +173,8 @@ class Table:
     def load_latest(self, con: duckdb.DuckDBPyConnection, columns: Mapping[str, Any]) -> int:
         """Load ``columns`` of a keyed table keeping each key's last row (``latest_per_key``);
         return the row count loaded."""
-        batch = pa.table(
-            {
-                name: column(columns[name], self.schema.field(name).type)
-                for name in self.schema.names
-            }
-        )
-        return insert_table(con, self.name, latest_per_key(batch, self.key), or_replace=True)
+        batch = latest_per_key(arrow_table(columns, self.schema), self.key)
+        return insert_table(con, self.name, batch, or_replace=True)
 
     def load_rows(self, con: duckdb.DuckDBPyConnection, rows: Collection[tuple[Any, ...]]) -> int:
         """Load rows (tuples in schema order) as one Arrow batch; return the row count."""
