@@ -23,7 +23,7 @@ import pyarrow as pa
 from events.base import Envelope, Event
 from events.trading import TradeClosed, TradeNoteAdded, TradeOpened
 from projections.base import Batch, ColumnarProjection, StateProjection
-from projections.columns import Table
+from projections.columns import Table, arrow_table, insert_columns
 
 PRICE_SCALE = 8
 """Decimal places allowed in prices and sizes (the handlers reject more)."""
@@ -261,15 +261,58 @@ class TradesProjection(ColumnarProjection):
         super().drop(con)
 
     def load_batch(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
-        """Fold the batch's trade events over the stored rows and upsert the changed trades."""
+        """Fold the batch's trade events over the stored rows; append the new trades and update
+        the stored ones that changed.
+
+        A trade is opened once and then only closed or noted, so a stored trade's row changes in
+        ``_CHANGING`` alone: an ``UPDATE`` of those columns in place costs a fraction of replacing
+        the whole row through the key (measured on 1M events: 0.92 s of ``INSERT OR REPLACE``
+        of every trade a page touched), and a trade new to the table is a plain append.
+        """
         events = cast(list[TradeOpened | TradeClosed | TradeNoteAdded], batch.events)
-        current = _stored_records(con, {(ev.guild_id, ev.trade_id) for ev in events})
+        stored = _stored_records(con, {(ev.guild_id, ev.trade_id) for ev in events})
+        current = dict(stored)
         for position, ev in zip(batch.positions, events, strict=True):
             key = (ev.guild_id, ev.trade_id)
             folded = fold_trade_event(current.get(key), ev, position)
             if folded is not None:
                 current[key] = folded
-        TRADES.load(con, _columns(list(current.values())))
+        added = [r for key, r in current.items() if key not in stored]
+        # The fold returns the record itself for an event it ignores: ``is`` finds the changed.
+        changed = [r for key, r in current.items() if key in stored and r is not stored[key]]
+        if added:
+            insert_columns(con, TRADES.name, _columns(added), TRADES.schema)
+        if changed:
+            _update(con, _columns(changed))
+
+
+_CHANGING = (
+    "notes",
+    "exit",
+    "closed_at",
+    "reason",
+    "status",
+    "pnl",
+    "pnl_pct",
+    "r_multiple",
+    "holding_seconds",
+    "closed_position",
+)
+"""The ``trades`` columns a close or a note changes (with the key, what ``_update`` writes)."""
+_UPDATED = pa.schema([TRADES.schema.field(name) for name in (*TRADES.key, *_CHANGING)])
+
+
+def _update(con: duckdb.DuckDBPyConnection, columns: dict[str, list[Any]]) -> None:
+    """Write the ``_CHANGING`` columns of stored trades, found by key, in one statement."""
+    con.register("_trade_changes", arrow_table(columns, _UPDATED))
+    try:
+        assignments = ", ".join(f"{name} = changed.{name}" for name in _CHANGING)
+        con.execute(
+            f"UPDATE trades SET {assignments} FROM _trade_changes AS changed "  # noqa: S608
+            "WHERE trades.guild_id = changed.guild_id AND trades.trade_id = changed.trade_id"
+        )
+    finally:
+        con.unregister("_trade_changes")
 
 
 def _columns(records: list[TradeRecord]) -> dict[str, list[Any]]:
@@ -408,9 +451,11 @@ def _stored_records(
     )
     con.register("_trade_keys", batch)
     try:
-        rows = con.execute(f"{_SELECT} JOIN _trade_keys USING (guild_id, trade_id)").fetchall()
+        # Through Arrow: ``fetchall`` converting each DECIMAL cost ~2.5x as much.
+        found = con.sql(f"{_SELECT} JOIN _trade_keys USING (guild_id, trade_id)").to_arrow_table()
     finally:
         con.unregister("_trade_keys")
+    rows = zip(*(c.to_pylist() for c in found.columns), strict=True)
     return {(r.guild_id, r.trade_id): r for r in _records(rows)}
 
 
