@@ -8,7 +8,9 @@ uploads, etag-conditional overwrites, and leases on a lock blob that is separate
 
 from __future__ import annotations
 
-from typing import Protocol
+import asyncio
+from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import msgspec
 
@@ -119,3 +121,34 @@ class BlobStore(Protocol):
     async def close(self) -> None:
         """Release connections."""
         ...
+
+
+@runtime_checkable
+class FileTransfers(Protocol):
+    """What both backends add to ``BlobStore`` for large blobs (a journal snapshot): transfers
+    between a blob and a file in pieces, so the blob is never whole in memory."""
+
+    async def create_from_file(self, name: str, source: Path) -> str:
+        """``create`` with the content of file ``source``; return the new etag."""
+        ...
+
+    async def read_into_file(self, name: str, dest: Path) -> str:
+        """Write blob ``name`` to file ``dest``; return its etag (``BlobNotFoundError``)."""
+        ...
+
+
+async def upload_file(store: BlobStore, name: str, source: Path) -> str:
+    """Create blob ``name`` from file ``source`` (in pieces where the store can; a wrapper that
+    cannot, a test's fault injector, gets the bytes)."""
+    if isinstance(store, FileTransfers):
+        return await store.create_from_file(name, source)
+    return await store.create(name, await asyncio.to_thread(source.read_bytes))
+
+
+async def download_file(store: BlobStore, name: str, dest: Path) -> str:
+    """Write blob ``name`` to file ``dest`` (in pieces where the store can); return its etag."""
+    if isinstance(store, FileTransfers):
+        return await store.read_into_file(name, dest)
+    data, etag = await store.read(name)
+    await asyncio.to_thread(dest.write_bytes, data)
+    return etag

@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import os
 import re
+import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -55,6 +56,7 @@ _CONTAINER_NAME = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _MAX_NAME_LENGTH = 1024
 _LOCK_TIMEOUT_S = 10.0
 _ABANDONED_AFTER_S = 3600.0
+_COPY_CHUNK = 4 * 2**20
 
 T = TypeVar("T")
 
@@ -164,11 +166,16 @@ class LocalBlobStore:
         finally:
             lock.release()
 
-    def _stage(self, data: bytes) -> tuple[Path, str]:
-        """Write ``data`` durably to a new temporary file; return it and its etag."""
+    def _stage(self, data: bytes | Path) -> tuple[Path, str]:
+        """Write ``data`` (bytes, or a file's content copied in pieces) durably to a new
+        temporary file; return it and its etag."""
         tmp = self._tmp / uuid.uuid4().hex
         with tmp.open("xb") as file:
-            file.write(data)
+            if isinstance(data, Path):
+                with data.open("rb") as source:
+                    shutil.copyfileobj(source, file, _COPY_CHUNK)
+            else:
+                file.write(data)
             file.flush()
             # A fresh ns timestamp (not the file system's coarse clock) keeps etags distinct;
             # set before the fsync so that the etag survives a crash too.
@@ -177,7 +184,7 @@ class LocalBlobStore:
             os.fsync(file.fileno())
             return tmp, _etag(os.fstat(file.fileno()))
 
-    def _place(self, data: bytes, target: Path, *, overwrite: bool) -> str:
+    def _place(self, data: bytes | Path, target: Path, *, overwrite: bool) -> str:
         """Put ``data`` at ``target``: link (``FileExistsError`` if present) or atomic replace."""
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -219,6 +226,34 @@ class LocalBlobStore:
                 return self._place(data, target, overwrite=False)
             except FileExistsError:
                 raise BlobExistsError(name) from None
+
+        return await self._run(work)
+
+    async def create_from_file(self, name: str, source: Path) -> str:
+        """``create`` with the content of file ``source``, copied in pieces (never whole in
+        memory); return the new etag."""
+        target = self._path(name)
+
+        def work() -> str:
+            try:
+                return self._place(source, target, overwrite=False)
+            except FileExistsError:
+                raise BlobExistsError(name) from None
+
+        return await self._run(work)
+
+    async def read_into_file(self, name: str, dest: Path) -> str:
+        """Write the blob's content to file ``dest`` in pieces; return its etag."""
+        target = self._path(name)
+
+        def work() -> str:
+            try:
+                file = target.open("rb")
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                raise BlobNotFoundError(name) from None
+            with file, dest.open("wb") as out:
+                shutil.copyfileobj(file, out, _COPY_CHUNK)
+                return _etag(os.fstat(file.fileno()))
 
         return await self._run(work)
 

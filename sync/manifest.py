@@ -80,8 +80,21 @@ class SnapshotEntry(msgspec.Struct, frozen=True):
     sha256: str
 
 
+class JournalSnapshotEntry(msgspec.Struct, frozen=True):
+    """A shipped copy of the SQLite journal file holding positions ``1..position`` (zstd)."""
+
+    name: str
+    position: int
+    size: int
+    sha256: str
+    """Of the compressed blob."""
+    chain: str
+    """Hex of the journal's chain hash at ``position`` (a shipped segment ends there)."""
+
+
 class Manifest(msgspec.Struct, frozen=True):
-    """The shipped journal: segments in order, the last shipped position, the latest snapshot."""
+    """The shipped journal: segments in order, the last shipped position, the latest snapshots
+    (analytics and journal; manifests written before the journal snapshot have none)."""
 
     version: int = MANIFEST_VERSION
     shipped: int = 0
@@ -91,6 +104,7 @@ class Manifest(msgspec.Struct, frozen=True):
     head_chain: str | None = None
     """Hex of the chain hash at ``shipped`` (also in the lock blob's metadata and the last
     segment's header): a restore that does not reach it knows the tail is missing."""
+    journal_snapshot: JournalSnapshotEntry | None = None
 
     def with_segments(self, segments: list[SegmentEntry]) -> Manifest:
         """A copy listing ``segments`` (its shipped position and head hash follow the last one)."""

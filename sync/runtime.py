@@ -41,6 +41,8 @@ from sync.blobstore import BlobStore
 from sync.compaction import compact
 from sync.errors import NotWritableError
 from sync.health import HealthServer, HealthStatus
+from sync.journal_snapshot import ship_journal_snapshot
+from sync.manifest import read_manifest
 from sync.restore import DEFAULT_PARALLEL, RestoreReport, restore
 from sync.retry import STORE_RETRY_MAX_S, Sleep, store_retrying
 from sync.shipper import DEFAULT_MAX_AGE_S, DEFAULT_MAX_EVENTS, Shipper
@@ -72,6 +74,10 @@ class SyncConfig(msgspec.Struct, frozen=True, kw_only=True):
     store_retry_max_s: float = STORE_RETRY_MAX_S  # the longest wait for an unavailable store
     snapshot_every_s: float | None = None  # ship an analytics snapshot this often (None: never)
     snapshot_on_stop: bool = False
+    # With the analytics snapshots (on their schedule, not at a stop: at 1M events a journal
+    # snapshot takes seconds of CPU, more than a stop's grace in the box), a journal snapshot.
+    journal_snapshots: bool = True
+    journal_snapshot_lag: int = 100_000  # at start, ship one if the last lags this many events
     # The manifest is rewritten per segment: keep it short by compacting small segments.
     compact_every_s: float | None = 600.0
     compact_above_segments: int = 64
@@ -255,15 +261,44 @@ class SyncRuntime:
         if analytics is not None and self.lease.writable:
             await ship_snapshot(self.store, analytics)
 
+    async def ship_journal_snapshot(self) -> None:
+        """Ship a journal snapshot at the shipped head now (if the lease is held and the journal
+        is a file): an empty-disk start then replays only the segments after it."""
+        path = self.journal.journal.path
+        if self.journal.journal.url is None and str(path) != ":memory:" and self.lease.writable:
+            await ship_journal_snapshot(self.store, path)
+
     async def _snapshots(self) -> None:
         assert self.config.snapshot_every_s is not None
+        if self.config.journal_snapshots and await self._journal_snapshot_lags():
+            try:
+                await self.ship_journal_snapshot()
+            except Exception:
+                log.exception("journal snapshot failed; the next one is retried on schedule")
         while True:
             await asyncio.sleep(self.config.snapshot_every_s)
+            # A snapshot only shortens cold starts; the journal is the truth. Log and go on.
             try:
                 await self.ship_snapshot()
             except Exception:
-                # A snapshot only shortens cold starts; the journal is the truth. Log and go on.
                 log.exception("analytics snapshot failed; the next one is retried on schedule")
+            if self.config.journal_snapshots:
+                try:
+                    await self.ship_journal_snapshot()
+                except Exception:
+                    log.exception("journal snapshot failed; the next one is retried on schedule")
+
+    async def _journal_snapshot_lags(self) -> bool:
+        """Whether the shipped journal snapshot (if any) is far enough behind the shipped head
+        that the next cold start would replay many segments: then one is shipped at start."""
+        try:
+            manifest, _ = await read_manifest(self.store)
+        except Exception:
+            return False
+        if manifest is None:
+            return False
+        known = manifest.journal_snapshot.position if manifest.journal_snapshot else 0
+        return manifest.shipped - known >= self.config.journal_snapshot_lag
 
     async def _compactions(self) -> None:
         assert self.config.compact_every_s is not None

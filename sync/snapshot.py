@@ -39,9 +39,12 @@ log = logging.getLogger(__name__)
 _ZSTD_LEVEL = 3  # analytics files are large and compress well already at the fast level
 
 
+ANALYTICS_SNAPSHOT_PREFIX = f"{SNAPSHOT_PREFIX}analytics-"
+
+
 def snapshot_name(position: int) -> str:
     """The blob name of a snapshot at ``position``."""
-    return f"{SNAPSHOT_PREFIX}analytics-{position:012d}.duckdb.zst"
+    return f"{ANALYTICS_SNAPSHOT_PREFIX}{position:012d}.duckdb.zst"
 
 
 def export_copy(analytics: Analytics, dest: Path) -> int:
@@ -89,7 +92,8 @@ async def ship_snapshot(store: BlobStore, analytics: Analytics) -> SnapshotEntry
         entry = SnapshotEntry(entry.name, position, len(data), hashlib.sha256(data).hexdigest())
     switched = await update_manifest(store, partial(_with_snapshot, entry))
     if switched.snapshot == entry:
-        for blob in await store.list(SNAPSHOT_PREFIX):
+        # The journal snapshots under the same prefix are not this one's to delete.
+        for blob in await store.list(ANALYTICS_SNAPSHOT_PREFIX):
             if blob.name != entry.name:
                 await store.delete(blob.name)
         log.info("shipped analytics snapshot at position %d (%d bytes)", position, entry.size)

@@ -6,12 +6,20 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from events.segments import segment_name
 from sync.errors import RestoreRefusedError
 from sync.local_blob import LocalBlobStore
-from sync.manifest import Manifest, SegmentEntry, plan_cover, read_manifest, update_manifest
+from sync.manifest import (
+    JournalSnapshotEntry,
+    Manifest,
+    SegmentEntry,
+    plan_cover,
+    read_manifest,
+    update_manifest,
+)
 
 
 def entry(first: int, last: int) -> SegmentEntry:
@@ -99,3 +107,16 @@ async def test_concurrent_updates_both_land(tmp_path: Path) -> None:
 
 def _key(e: SegmentEntry) -> tuple[int, int]:
     return (e.first, -e.last)
+
+
+def test_a_manifest_written_before_journal_snapshots_still_reads_and_one_round_trips() -> None:
+    """The journal snapshot is an optional field: older manifests read with none; a manifest
+    with one keeps its position, size, checksum and chain hash."""
+    old = (
+        b'{"version":1,"shipped":100,"segments":[],"snapshot":null,"updated_at":"",'
+        b'"head_chain":null}'
+    )
+    assert msgspec.json.decode(old, type=Manifest).journal_snapshot is None
+    snap = JournalSnapshotEntry("snapshots/journal-x", 100, 12, "ab" * 32, "cd" * 32)
+    with_snap = msgspec.structs.replace(Manifest(), journal_snapshot=snap)
+    assert msgspec.json.decode(msgspec.json.encode(with_snap), type=Manifest) == with_snap
