@@ -192,8 +192,8 @@ def merge(fresh: Analytics, part: Path, projections: Sequence[AnalyticsProjectio
     try:
         con.execute("BEGIN TRANSACTION")
         for p in projections:
-            for table in p.tables:
-                con.execute(f"INSERT INTO {table} SELECT * FROM part.{table}")  # noqa: S608
+            for table in p.declared:
+                table.copy_from(con, f"part.{table.name}")
             con.execute(
                 "UPDATE projection_positions SET position = theirs.position FROM "
                 "part.projection_positions AS theirs WHERE projection_positions.name = ? "
