@@ -53,10 +53,11 @@ from fetchers.http import HttpSession
 from fetchers.service import market_data_from_keys
 from projections.analytics import Analytics
 from projections.runner import fault_messages
-from projections.workspace import ANALYTICS_FILE
+from projections.workspace import ANALYTICS_FILE, JOURNAL_FILE
 from settings import Secrets, Settings
 from sync.blobstore import BlobStore
 from sync.errors import NotWritableError, SyncError
+from sync.journal_snapshot import place_journal_snapshot
 from sync.replica import ReplicaConfig, ReplicaRuntime
 from sync.runtime import SyncConfig, SyncRuntime, install_sigterm
 from sync.stores import open_blob_store
@@ -184,21 +185,35 @@ async def create_app(
     )
     analytics_path = settings.data_dir / ANALYTICS_FILE
     had_analytics = analytics_path.exists()
-    service = open_default_service(
-        settings.data_dir,
-        market,
-        clock=clock,
-        features_off=[str(f) for f in secrets.features_off()],
-        drafting=drafting_from_settings(http, settings, secrets.value("anthropic-api-key")),
-        strategies_dir=settings.strategies_dir,
-        journal_url=settings.journal_database,
-        # A replica's projections catch up in its runtime's start, off the event loop and with
-        # /healthz answering (a fresh container rebuilds them from the whole shared journal).
-        catch_up=settings.journal_database is None,
-    )
-    journal = AsyncJournal(service.journal)
     shared = settings.journal_database is not None
     store = open_blob_store(settings) if not shared else None
+    try:
+        # An empty disk starts from the shipped journal snapshot, put in place before the
+        # journal is opened; the runtime's restore then appends only the segments after it.
+        placed = (
+            await place_journal_snapshot(store, settings.data_dir / JOURNAL_FILE)
+            if store is not None
+            else None
+        )
+        service = open_default_service(
+            settings.data_dir,
+            market,
+            clock=clock,
+            features_off=[str(f) for f in secrets.features_off()],
+            drafting=drafting_from_settings(http, settings, secrets.value("anthropic-api-key")),
+            strategies_dir=settings.strategies_dir,
+            journal_url=settings.journal_database,
+            # A replica's projections catch up in its runtime's start, off the event loop and
+            # with /healthz answering (a fresh container rebuilds them from the whole shared
+            # journal); so do a placed journal snapshot's, after the analytics snapshot.
+            catch_up=not shared and placed is None,
+        )
+    except BaseException:
+        await http.close()
+        if store is not None:
+            await store.close()
+        raise
+    journal = AsyncJournal(service.journal)
     scheduler_ref: list[DailyScheduler] = []
     front = FrontEnd(service, on_schedule_changed=lambda: scheduler_ref[0].poke())
     if guild_ids is None and settings.discord_guild_id is not None:
@@ -220,7 +235,11 @@ async def create_app(
     analytics = service.analytics_runner.analytics if service.analytics_runner else None
     # A cold start (a new container: no analytics file, an empty journal) may start the analytics
     # from the shipped snapshot: the runtime renames it over the empty file the service opened.
-    cold = analytics is not None and not had_analytics and service.journal.head() == 0
+    cold = (
+        analytics is not None
+        and not had_analytics
+        and (service.journal.head() == 0 or placed is not None)
+    )
 
     async def catch_up() -> None:
         # Nothing else touches the projections before the bot connects.

@@ -34,7 +34,9 @@ from sync.restore import RestoreReport
 from sync.runtime import SyncConfig, SyncRuntime
 from sync.shipper import Shipper
 from sync.snapshot import ship_snapshot
+from tests.e2e.bot_harness import START, bot_app
 from tests.integration.sync.waits import WITHIN_S
+from tests.support.clocks import FakeTime
 from tests.support.sync_doubles import fill
 from tests.support.sync_stores import store_fixture
 
@@ -355,3 +357,25 @@ async def test_the_writer_ships_a_journal_snapshot_at_start_when_the_last_lags(
     await journal.close()
     assert manifest.journal_snapshot.position == 120
     assert manifest.journal_snapshot.chain == manifest.head_chain
+
+
+async def test_the_bot_starts_an_empty_disk_from_the_journal_snapshot(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``bot.create_app`` on an empty data folder places the journal snapshot before it opens
+    the journal, restores only the later segments, starts the analytics from their snapshot,
+    and ends with the very journal the source has."""
+    blob_dir = tmp_path / "blob"
+    store = LocalBlobStore(blob_dir)
+    source = await ship_source(store, tmp_path / "source")
+    source.close()
+    await store.close()
+
+    with caplog.at_level(logging.INFO):
+        async with bot_app(tmp_path / "d", FakeTime(START, waits=True), [1], blob_dir=blob_dir):
+            pass
+
+    assert "journal snapshot at position 300 put in place" in caplog.text
+    assert "restored 180 events in 3 segments" in caplog.text
+    assert "analytics from the snapshot at position 420" in caplog.text
+    assert journal_tables(tmp_path / "d") == journal_tables(tmp_path / "source")
