@@ -5,7 +5,8 @@
    of the manifest's and the lock blob's record (``read_head_record``): segments that end before
    it mean a missing tail, and the restore refuses, naming the last position it expected.
 2. Split-brain check: the segment holding the last position both sides have is downloaded and its
-   records compared with the local ones; any difference stops the restore.
+   records compared with the local ones (or, where it ends at that position, its chain hash with
+   the local one there); any difference stops the restore.
 3. Download every segment beyond the local head, in parallel (bounded), and verify each one
    (header, checksums, name, contiguity; a v3 body's structure, its states being rebuilt in
    step 4) before the first append.
@@ -283,11 +284,22 @@ def _check_head_hash(chosen: RestorePlan, reached: bytes | None) -> None:
 async def check_agreement(
     journal: AsyncJournal, store: BlobStore, chosen: RestorePlan, local_head: int
 ) -> None:
-    """Compare the segment holding the last position both sides have with the local journal."""
+    """Compare the segment holding the last position both sides have with the local journal.
+
+    Where that segment ends at that very position with a known chain hash, the local chain hash
+    there is compared instead (the chain covers every event up to it): no download, no decode.
+    Only when they differ are the records compared, to name the first position that differs.
+    """
     common = min(local_head, chosen.blob_head)
     if common == 0:
         return
     entry = next(e for e in chosen.chain if e.first <= common <= e.last)
+    if (
+        entry.last == common
+        and entry.chain is not None
+        and (await journal.chain_at(common)).hex() == entry.chain
+    ):
+        return
     data = (await download_verified(store, [entry]))[0]
     remote = decode_segment(data, name=entry.name)[: common - entry.first + 1]
     local = await journal.read_raw(entry.first, common - entry.first + 1)
