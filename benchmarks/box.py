@@ -29,8 +29,12 @@ memory or cpu controller) and removed after. Per run it reports:
 Journals come from ``benchmarks/journal.py``'s generator (the realistic mix), made once per size
 into ``--journals`` (default ``/tmp/box-journals/<size>``) and reused; their analytics are caught
 up outside the box before the first run, as a deployed bot finds them. Cold-start scenarios ship
-the journal (and a DuckDB snapshot) to an Azurite started here on 127.0.0.1 (data kept beside the
-journals, stopped at the end). Everything but the scenario's own process runs outside the box.
+the journal to an Azurite started here on 127.0.0.1 (data kept beside the journals, stopped at the
+end) as a deployed bot has: segments, a journal snapshot ``--journal-snapshot-lag`` events before
+the head (its last one, hours old), the later segments, and a DuckDB snapshot at the head.
+``cold-start`` uses no snapshot, ``cold-start-snapshot`` both, and
+``cold-start-analytics-snapshot`` the DuckDB one only (the start before journal snapshots, for a
+before/after in one run). Everything but the scenario's own process runs outside the box.
 
 The medians of every figure over the repeats are printed per scenario; the last line of output is
 one JSON object ``{"box": ..., "scenarios": {name: {medians..., "runs": [...]}}}``.
@@ -383,30 +387,45 @@ class Blob:
 
         self.azurite = Azurite(journals / "azurite")
 
-    def container(self, source: Path, size: str) -> str:
-        """The container holding ``source``'s journal and snapshot (shipped once, kept)."""
+    def container(self, source: Path, size: str, journal_snapshot_lag: int) -> str:
+        """The container holding ``source``'s journal and both snapshots (shipped once, kept)."""
         from events.segments import FORMAT_VERSION
 
         # The segment format in the name: a journal shipped by older code is shipped again.
-        name = f"box-{size}-v{FORMAT_VERSION}"
+        name = f"box-{size}-v{FORMAT_VERSION}-j{journal_snapshot_lag}"
         marker = source.parent / "azurite" / f".shipped-{name}"
         if not marker.exists():
-            say(f"shipping the {size} journal and a DuckDB snapshot to Azurite (once)")
-            asyncio.run(self._ship(source, name))
+            say(f"shipping the {size} journal and both snapshots to Azurite (once)")
+            asyncio.run(self._ship(source, name, journal_snapshot_lag))
             marker.write_text("shipped\n")
         return name
 
-    async def _ship(self, source: Path, container: str) -> None:
+    async def _ship(self, source: Path, container: str, journal_snapshot_lag: int) -> None:
+        """Ship as a deployed bot has: segments up to ``journal_snapshot_lag`` events before the
+        head, the journal snapshot there (its last snapshot), the rest, then the analytics
+        snapshot at the head."""
         from benchmarks.sync import open_store
         from events.journal import AsyncJournal, Journal
         from projections.workspace import Workspace, journal_path
+        from sync.journal_snapshot import ship_journal_snapshot
         from sync.shipper import Shipper
         from sync.snapshot import ship_snapshot
 
         store = open_store(self.azurite.connection_string, container)
         journal = AsyncJournal(Journal.open(journal_path(source)))
         try:
-            await Shipper(journal, store).ship_now()
+            shipper = Shipper(journal, store)
+            upto = journal.head() - journal_snapshot_lag
+            while shipper.shipped < upto:
+                await shipper._ship_next(upto)
+            await journal.close()
+            entry = await ship_journal_snapshot(store, journal_path(source))
+            assert entry is not None
+            journal = AsyncJournal(Journal.open(journal_path(source)))
+            shipper = Shipper(journal, store)
+            await shipper.ship_now()
+            say(f"journal snapshot at {entry.position:,} ({entry.size / 1e6:.1f} MB), segments "
+                f"to {shipper.shipped:,}")  # fmt: skip
         finally:
             await journal.close()
         ws = Workspace.open(source)
@@ -415,6 +434,30 @@ class Blob:
         finally:
             ws.close()
             await store.close()
+
+    def ship_container(self, shipped: str, run: int) -> str:
+        """A fresh container whose manifest is container ``shipped``'s without its snapshots,
+        for one journal snapshot to be shipped into (the segments it lists are not read)."""
+        return asyncio.run(self._ship_container(shipped, run))
+
+    async def _ship_container(self, container: str, run: int) -> str:
+        import msgspec
+
+        from benchmarks.sync import open_store
+        from sync.manifest import MANIFEST_NAME, read_manifest
+
+        shipped = open_store(self.azurite.connection_string, container)
+        name = f"{container}-ship-{os.getpid()}-{run}"
+        target = open_store(self.azurite.connection_string, name)
+        try:
+            manifest, _ = await read_manifest(shipped)
+            assert manifest is not None
+            bare = msgspec.structs.replace(manifest, journal_snapshot=None, snapshot=None)
+            await target.create(MANIFEST_NAME, msgspec.json.encode(bare))
+        finally:
+            await shipped.close()
+            await target.close()
+        return name
 
     def stop(self) -> None:
         self.azurite.stop()
@@ -453,11 +496,11 @@ def _rebuild(ctx: Context, run: int) -> list[str]:
     return [IBPICKER, "journal", "rebuild", "--data-dir", str(folder), "--json", *limit]
 
 
-def _cold_start(snapshot: bool) -> Scenario:
+def _cold_start(snapshot: bool, journal_snapshot: bool) -> Scenario:
     def scenario(ctx: Context, run: int) -> list[str]:
         source = journal_dir(ctx.journals, ctx.size)
         blob = ctx.azurite()
-        container = blob.container(source, ctx.size)
+        container = blob.container(source, ctx.size, ctx.args.journal_snapshot_lag)
         target = ctx.work / "cold"
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
@@ -465,9 +508,22 @@ def _cold_start(snapshot: bool) -> Scenario:
             PY, str(ROOT / "benchmarks" / "sync.py"), "--child-cold-start", str(target),
             "--container", container, "--connection-string", blob.azurite.connection_string,
             *(["--snapshot"] if snapshot else []),
+            *(["--journal-snapshot"] if journal_snapshot else []),
         ]  # fmt: skip
 
     return scenario
+
+
+def _ship_journal_snapshot(ctx: Context, run: int) -> list[str]:
+    source = journal_dir(ctx.journals, ctx.size)
+    blob = ctx.azurite()
+    shipped = blob.container(source, ctx.size, ctx.args.journal_snapshot_lag)
+    folder = fresh_copy(source, ctx.work / "ship")
+    container = blob.ship_container(shipped, run)
+    return [
+        PY, str(ROOT / "benchmarks" / "sync.py"), "--child-ship-journal-snapshot", str(folder),
+        "--container", container, "--connection-string", blob.azurite.connection_string,
+    ]  # fmt: skip
 
 
 def _bot(ctx: Context, run: int) -> list[str]:
@@ -490,8 +546,19 @@ def _daily(ctx: Context, run: int) -> list[str]:
 SCENARIOS: dict[str, tuple[Scenario, str]] = {
     "verify": (_verify, "`ibpicker journal verify` (journal and every projection)"),
     "rebuild": (_rebuild, "`ibpicker journal rebuild` (every projection, swapped in)"),
-    "cold-start": (_cold_start(False), "restore from Blob + catch-up, no DuckDB snapshot"),
-    "cold-start-snapshot": (_cold_start(True), "restore from Blob + the DuckDB snapshot"),
+    "cold-start": (_cold_start(False, False), "restore from Blob + catch-up, no snapshot"),
+    "cold-start-snapshot": (
+        _cold_start(True, True),
+        "the journal snapshot, the segments after it, the DuckDB snapshot + catch-up",
+    ),
+    "cold-start-analytics-snapshot": (
+        _cold_start(True, False),
+        "every segment + the DuckDB snapshot (cold-start-snapshot before the journal snapshot)",
+    ),
+    "ship-journal-snapshot": (
+        _ship_journal_snapshot,
+        "the bot's cost of shipping one journal snapshot (copy, zstd, upload)",
+    ),
     "bot": (_bot, "benchmarks/bot.py: the real bot, /trade open and /metrics with charts"),
     "daily": (_daily, "benchmarks/daily.py: the daily run over a 50-symbol watchlist"),
 }
@@ -544,6 +611,10 @@ def main(argv: list[str] | None = None) -> int:
         "--cgroup-root", type=Path, default=CGROUP_ROOT, help="where cgroups are mounted"
     )
     parser.add_argument("--memory-limit", help="passed to verify and rebuild (e.g. 300MB)")
+    parser.add_argument(
+        "--journal-snapshot-lag", type=int, default=20_000,
+        help="events shipped after the last journal snapshot (a deployed bot's hours since it)",
+    )  # fmt: skip
     parser.add_argument("--bot-samples", type=int, default=200)
     parser.add_argument("--bot-commands", type=int, default=200)
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")

@@ -8,7 +8,8 @@ journal of the realistic mix (``benchmarks/journal.py``), ships it, and measures
 
 - cold start from an empty disk (in a child process, so its peak RSS is its own): restore of every
   segment + all projections caught up, through ``SyncRuntime``, without and with the DuckDB
-  snapshot (goal: at most 20 s and 350 MiB);
+  snapshot, and with the journal snapshot too (placed before the journal is opened; here at the
+  head, so no segment is left to restore) (goal: at most 20 s and 350 MiB);
 - bytes in Blob per event: with segments as the live policy seals them (500 events), for a backlog
   shipped after an outage, and after compaction (goal: at most 40), each beside what the previous
   segment format (v2) takes for the very same segments in the same run, and the CPU each format
@@ -51,6 +52,7 @@ from projections.workspace import Workspace, analytics_path, journal_path
 from sync.azure_blob import AzureBlobStore
 from sync.blobstore import BlobStore
 from sync.compaction import compact
+from sync.journal_snapshot import place_journal_snapshot, ship_journal_snapshot
 from sync.manifest import MANIFEST_NAME, read_manifest
 from sync.runtime import SyncConfig, SyncRuntime
 from sync.shipper import Shipper
@@ -191,12 +193,22 @@ def compare_formats(figures: dict[str, Any], key: str, new: int, old: int, event
 
 
 async def cold_start(
-    data_dir: Path, connection_string: str, container: str, snapshot: bool
+    data_dir: Path,
+    connection_string: str,
+    container: str,
+    snapshot: bool,
+    journal_snapshot: bool = False,
 ) -> None:
-    """Start from an empty disk through SyncRuntime; print seconds, events and peak RSS as JSON."""
+    """Start from an empty disk as the bot does (the journal snapshot put in place before the
+    journal is opened, when asked), then through SyncRuntime; print seconds, events and peak RSS
+    as JSON."""
     started = time.perf_counter()
-    journal = AsyncJournal(Journal.open(journal_path(data_dir)))
     store = open_store(connection_string, container)
+    placed = (
+        await place_journal_snapshot(store, journal_path(data_dir)) if journal_snapshot else None
+    )
+    place_s = time.perf_counter() - started
+    journal = AsyncJournal(Journal.open(journal_path(data_dir)))
     caught_up: dict[str, float] = {}
 
     def open_and_catch_up() -> None:
@@ -219,12 +231,33 @@ async def cold_start(
     await store.close()
     print(json.dumps({
         "ready_s": ready, "restore_s": report.seconds, "events": report.events,
+        "segments": report.segments, "head": report.local_head_after,
+        "journal_snapshot_position": placed.position if placed else None,
+        "journal_snapshot_place_s": place_s if placed else 0.0,
         "catch_up_s": caught_up.get("seconds", 0.0), "snapshot_position": runtime.snapshot_position,
         "peak_rss_mib": own_peak_rss_mib(), "rss_before_catch_up_mib": caught_up["rss_before_mib"],
     }), flush=True)  # fmt: skip
 
 
-def run_cold_start(tmp: Path, azurite: Azurite, container: str, snapshot: bool) -> dict[str, Any]:
+async def ship_one_journal_snapshot(data_dir: Path, connection_string: str, container: str) -> None:
+    """Ship one journal snapshot of ``data_dir``'s journal as the bot does (its cost in the bot's
+    process); print its seconds, CPU seconds, size and this process's peak RSS as JSON."""
+    store = open_store(connection_string, container)
+    started, cpu = time.perf_counter(), time.process_time()
+    try:
+        entry = await ship_journal_snapshot(store, journal_path(data_dir))
+    finally:
+        await store.close()
+    assert entry is not None, "no journal snapshot shipped (one at the shipped head already?)"
+    print(json.dumps({
+        "ship_s": time.perf_counter() - started, "ship_cpu_s": time.process_time() - cpu,
+        "position": entry.position, "bytes": entry.size, "peak_rss_mib": own_peak_rss_mib(),
+    }), flush=True)  # fmt: skip
+
+
+def run_cold_start(
+    tmp: Path, azurite: Azurite, container: str, snapshot: bool, journal_snapshot: bool = False
+) -> dict[str, Any]:
     """Run ``cold_start`` in a child on a fresh empty folder; return its figures."""
     data_dir = tmp / f"cold-{'snap' if snapshot else 'plain'}"
     shutil.rmtree(data_dir, ignore_errors=True)
@@ -233,6 +266,8 @@ def run_cold_start(tmp: Path, azurite: Azurite, container: str, snapshot: bool) 
                container, "--connection-string", azurite.connection_string]  # fmt: skip
     if snapshot:
         command.append("--snapshot")
+    if journal_snapshot:
+        command.append("--journal-snapshot")
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     figures: dict[str, Any] = json.loads(out.splitlines()[-1])
     shutil.rmtree(data_dir, ignore_errors=True)
@@ -388,6 +423,12 @@ async def ship_all(source: Path, azurite: Azurite, events: int) -> dict[str, Any
         ws.close()
     assert entry is not None
     figures["snapshot_bytes"] = entry.size
+    with timed() as t:
+        journal_entry = await ship_journal_snapshot(store, journal_path(source))
+    assert journal_entry is not None
+    figures["journal_snapshot_bytes"] = journal_entry.size
+    say(f"journal snapshot at {journal_entry.position:,}: {journal_entry.size / 1e6:.1f} MB "
+        f"compressed, shipped in {t.seconds:.1f} s")  # fmt: skip
     say(f"snapshot at {entry.position:,}: {entry.size / 1e6:.1f} MB compressed")
     await store.close()
     return figures
@@ -405,10 +446,14 @@ def run(args: argparse.Namespace) -> None:
             generate(journal_path(source), args.events)
         say(f"generated {args.events:,} events in {t.seconds:.1f} s")
         figures.update(asyncio.run(ship_all(source, azurite, args.events)))
-        # The main container now holds a snapshot too; a cold start "without" ignores it.
-        for snapshot in (False, True):
-            cold = run_cold_start(tmp, azurite, "main", snapshot)
-            key = "with_snapshot" if snapshot else "without_snapshot"
+        # The main container now holds both snapshots; a cold start "without" ignores them, one
+        # "with_snapshot" uses the DuckDB one, "with_both_snapshots" the journal one too.
+        for snapshot, journal_snapshot in ((False, False), (True, False), (True, True)):
+            cold = run_cold_start(tmp, azurite, "main", snapshot, journal_snapshot)
+            key = (
+                "with_both_snapshots" if journal_snapshot
+                else "with_snapshot" if snapshot else "without_snapshot"
+            )  # fmt: skip
             figures[f"cold_start_s_{key}"] = round(cold["ready_s"], 2)
             figures[f"cold_start_restore_s_{key}"] = round(cold["restore_s"], 2)
             figures[f"cold_start_catch_up_s_{key}"] = round(cold["catch_up_s"], 2)
@@ -453,10 +498,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--connection-string", help=argparse.SUPPRESS)
     parser.add_argument("--container", help=argparse.SUPPRESS)
     parser.add_argument("--snapshot", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--journal-snapshot", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child-ship-journal-snapshot", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child_cold_start is not None:
         asyncio.run(
-            cold_start(args.child_cold_start, args.connection_string, args.container, args.snapshot)
+            cold_start(
+                args.child_cold_start, args.connection_string, args.container, args.snapshot,
+                args.journal_snapshot,
+            )
+        )  # fmt: skip
+        return
+    if args.child_ship_journal_snapshot is not None:
+        asyncio.run(
+            ship_one_journal_snapshot(
+                args.child_ship_journal_snapshot, args.connection_string, args.container
+            )
         )
         return
     run(args)
