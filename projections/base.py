@@ -326,6 +326,13 @@ class AnalyticsProjection(ABC):
     schema_version: ClassVar[int] = 1
     payloads: ClassVar[bool] = True
     """Whether ``load_page`` reads event payloads (``False``: envelope fields only)."""
+    defers_keys: ClassVar[bool] = False
+    """Whether its keyed tables only ever take each key's latest row (never read back), so that
+    ``deferred`` may append instead (``Table.load_latest``)."""
+    deferred: bool = False
+    """Set on an instance of a ``defers_keys`` projection: its keyed tables are created without
+    their key and appended to, each key's latest row being taken later, when they are copied
+    (``Table.copy_from``; a split rebuild's child, ``projections.parallel``)."""
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -335,7 +342,7 @@ class AnalyticsProjection(ABC):
     def create(self, con: duckdb.DuckDBPyConnection) -> None:
         """Create this projection's tables (``CREATE TABLE IF NOT EXISTS``) from ``declared``."""
         for table in self.declared:
-            con.execute(table.ddl())
+            con.execute(table.ddl(keyed=not self.deferred))
 
     @abstractmethod
     def load(self, con: duckdb.DuckDBPyConnection, envelopes: Sequence[Envelope]) -> None:

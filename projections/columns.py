@@ -167,31 +167,47 @@ class Table:
             parts.append(f"PRIMARY KEY ({', '.join(key)})")
         return f"CREATE TABLE IF NOT EXISTS {self.name} ({', '.join(parts)})"
 
-    def copy_from(self, con: duckdb.DuckDBPyConnection, source: str) -> None:
+    def copy_from(
+        self, con: duckdb.DuckDBPyConnection, source: str, *, latest: str | None = None
+    ) -> None:
         """Replace this (empty) table's rows with ``source``'s (a table of the same columns).
+
+        ``latest`` names a column ordering the rows of a key (a journal position): of a source
+        filled by ``load_latest(append=True)``, only each key's row with the highest value is
+        copied, the row an upsert of the pages in turn would have kept (each page holds a key
+        once, at one position).
 
         A key of several columns is added after the rows, as DuckDB builds its index at once
         from them instead of growing it row by row (measured, 668k bars: 0.58 -> 0.39 s of CPU),
         and reads back the same declaration as ``ddl``'s (a one-column key would not: it is
         copied into the keyed table).
         """
+        select = f"SELECT * FROM {source}"  # noqa: S608
+        if latest is not None and self.key:
+            select += (
+                f" QUALIFY row_number() OVER (PARTITION BY {', '.join(self.key)} "
+                f"ORDER BY {latest} DESC) = 1"
+            )
         if len(self.key) < 2:
-            con.execute(f"INSERT INTO {self.name} SELECT * FROM {source}")  # noqa: S608
+            con.execute(f"INSERT INTO {self.name} {select}")
             return
         con.execute(f"DROP TABLE {self.name}")
         con.execute(self.ddl(keyed=False))
-        con.execute(f"INSERT INTO {self.name} SELECT * FROM {source}")  # noqa: S608
+        con.execute(f"INSERT INTO {self.name} {select}")
         con.execute(f"ALTER TABLE {self.name} ADD PRIMARY KEY ({', '.join(self.key)})")
 
     def load(self, con: duckdb.DuckDBPyConnection, columns: Mapping[str, Any]) -> int:
         """Load one Arrow batch of ``columns`` (every column by name); return the row count."""
         return insert_columns(con, self.name, columns, self.schema, or_replace=bool(self.key))
 
-    def load_latest(self, con: duckdb.DuckDBPyConnection, columns: Mapping[str, Any]) -> int:
+    def load_latest(
+        self, con: duckdb.DuckDBPyConnection, columns: Mapping[str, Any], *, append: bool = False
+    ) -> int:
         """Load ``columns`` of a keyed table keeping each key's last row (``latest_per_key``);
-        return the row count loaded."""
+        return the row count loaded. ``append``: into the table created without its key, each
+        key's latest row taken when it is copied (``copy_from`` with ``latest``)."""
         batch = latest_per_key(arrow_table(columns, self.schema), self.key)
-        return insert_table(con, self.name, batch, or_replace=True)
+        return insert_table(con, self.name, batch, or_replace=not append)
 
     def load_rows(self, con: duckdb.DuckDBPyConnection, rows: Collection[tuple[Any, ...]]) -> int:
         """Load rows (tuples in schema order) as one Arrow batch; return the row count."""

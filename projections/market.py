@@ -113,6 +113,7 @@ class BarsProjection(ColumnarProjection):
     name = "bars"
     tags = frozenset({BarsFetched.event_tag()})
     declared = (BARS,)
+    defers_keys = True
 
     def load_batch(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
         """Upsert the page's bars (the latest position wins for a repeated key)."""
@@ -139,6 +140,7 @@ class BarsProjection(ColumnarProjection):
                 "close": [b.close for b in bars],
                 "volume": [b.volume for b in bars],
             },
+            append=self.deferred,
         )
 
 
@@ -148,6 +150,7 @@ class FlowAlertsProjection(ColumnarProjection):
     name = "flow_alerts"
     tags = frozenset({FlowAlertsFetched.event_tag()})
     declared = (FLOW_ALERTS,)
+    defers_keys = True
 
     def load_batch(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
         """Upsert the page's alerts (the latest position wins for a repeated key)."""
@@ -178,6 +181,7 @@ class FlowAlertsProjection(ColumnarProjection):
                 "alert_rule": [a.alert_rule for a in alerts],
                 "direction": [a.direction for a in alerts],
             },
+            append=self.deferred,
         )
 
 

@@ -33,10 +33,13 @@ from events.journal import JournalReader
 from projections.analytics import Analytics, AnalyticsError
 from projections.base import AnalyticsProjection
 
-WORKER_PROJECTIONS = frozenset({"trades", "bars", "flow_alerts", "earnings"})
-"""Built by the child. Measured alone on 1M events (seconds of one CPU): trades 2.5, bars 2.1,
-flow alerts 0.9, earnings ~0; this process keeps the event index 1.4, commands 0.9, fetches 1.0,
-signals 0.3, plus reading every row and checking the chain (2.8): about even."""
+WORKER_PROJECTIONS = frozenset({"trades", "bars", "flow_alerts", "earnings", "fetches"})
+"""Built by the child. Measured by stage on 1M events (seconds of one CPU, load ~3): the child
+6.0 (trades 1.8, bars 0.8 appended without their key, fetches 0.5, flow alerts 0.3, reading its
+rows 0.5, decoding 0.6, commits 0.9); this process 5.3 before the merge (reading every row 1.25
+and checking the chain 1.05, the event index 1.3, commands 0.5, signals 0.2, commits 0.65) and
+the merge ~1.0. Fetches went to the child with bars and flow alerts, whose payloads it decodes
+anyway (this process decoded them again only to count them)."""
 CGROUPS = Path("/sys/fs/cgroup")
 PROC_CGROUP = Path("/proc/self/cgroup")
 MIN_EVENTS = 200_000
@@ -193,7 +196,8 @@ def merge(fresh: Analytics, part: Path, projections: Sequence[AnalyticsProjectio
         con.execute("BEGIN TRANSACTION")
         for p in projections:
             for table in p.declared:
-                table.copy_from(con, f"part.{table.name}")
+                latest = "position" if p.defers_keys else None
+                table.copy_from(con, f"part.{table.name}", latest=latest)
             con.execute(
                 "UPDATE projection_positions SET position = theirs.position FROM "
                 "part.projection_positions AS theirs WHERE projection_positions.name = ? "
@@ -236,6 +240,10 @@ def _child(args: dict[str, Any]) -> None:
     chosen = [p for p in all_analytics_projections() if p.name in names]
     if len(chosen) != len(names):
         raise SystemExit(f"unknown projections: {sorted(names - {p.name for p in chosen})}")
+    for p in chosen:
+        # Appended here, each key's latest row taken by ``merge``: upserting through the key
+        # cost about 4x an append (bars, flow alerts).
+        p.deferred = p.defers_keys
     reader = JournalReader(Path(args["journal"]))
     part = Analytics(Path(args["part"]))
     try:

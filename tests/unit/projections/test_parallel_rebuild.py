@@ -62,11 +62,15 @@ def _tables(path: Path) -> dict[str, Any]:
         analytics.close()
 
 
-def _rebuilt(folder: Path, *, jobs: int) -> dict[str, Any]:
+def _rebuilt(folder: Path, *, jobs: int, page_size: int = 25_000) -> dict[str, Any]:
     journal = Journal.open(folder / "journal.sqlite")
     try:
         report = rebuild(
-            journal, folder / "analytics.duckdb", all_analytics_projections(), jobs=jobs
+            journal,
+            folder / "analytics.duckdb",
+            all_analytics_projections(),
+            jobs=jobs,
+            page_size=page_size,
         )
     finally:
         journal.close()
@@ -201,3 +205,32 @@ def test_a_split_rebuild_of_a_changed_journal_refuses_and_leaves_nothing(
     finally:
         journal.close()
     assert not [p.name for p in folder.iterdir() if p.name.startswith("analytics.duckdb")]
+
+
+def _declarations(path: Path) -> list[tuple[str, str]]:
+    analytics = Analytics(path, read_only=True)
+    try:
+        return sorted(
+            analytics.connection.execute("SELECT table_name, sql FROM duckdb_tables()").fetchall()
+        )
+    finally:
+        analytics.close()
+
+
+def test_a_split_rebuild_over_many_pages_keeps_each_keys_latest_row_and_the_declarations(
+    varied: Path, tmp_path: Path
+) -> None:
+    """The child appends each page's bars and flow alerts without their key and the merge keeps
+    each key's latest row, then adds the key: over pages of 250 events (bars re-fetched on
+    later pages) the tables equal a one-process rebuild's, and so do the tables' declarations
+    (keys included)."""
+    one_dir = _copy(varied, tmp_path / "one")
+    one = _rebuilt(one_dir, jobs=1, page_size=250)
+    two_dir = _copy(varied, tmp_path / "two")
+    two = _rebuilt(two_dir, jobs=2, page_size=250)
+
+    assert two == one
+    assert _declarations(two_dir / "analytics.duckdb") == _declarations(
+        one_dir / "analytics.duckdb"
+    )
+    assert {"bars", "flow_alerts"} <= WORKER_PROJECTIONS
