@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
-import os
 import shutil
 import sqlite3
 import tempfile
@@ -39,13 +37,12 @@ from functools import partial
 from pathlib import Path
 
 import msgspec
-import zstandard
 
 from events.chain import chain_end, record_rows
 from events.codec import EventCodec
 from events.journal import WriterBusyError, WriterLock
 from events.segments import SegmentError, check_segment, decode_segment, read_header
-from sync.blobstore import BlobExistsError, BlobStore, BlobStoreError, download_file, upload_file
+from sync.blobstore import BlobExistsError, BlobStore, BlobStoreError, upload_file
 from sync.errors import RestoreRefusedError
 from sync.manifest import (
     SNAPSHOT_PREFIX,
@@ -56,6 +53,14 @@ from sync.manifest import (
     update_manifest,
 )
 from sync.restore import plan
+from sync.transfer import (
+    DamagedFileError,
+    compress_file,
+    decompress_file,
+    download_checked,
+    remove,
+    swap_in,
+)
 
 log = logging.getLogger(__name__)
 
@@ -146,21 +151,6 @@ def _one(con: sqlite3.Connection, sql: str) -> int:
     return int(row[0] or 0) if row is not None else 0
 
 
-def compress_file(source: Path, dest: Path) -> tuple[int, str]:
-    """zstd-compress ``source`` into ``dest`` in pieces; return the size and SHA-256 of ``dest``."""
-    digest = hashlib.sha256()
-    size = 0
-    stream = zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compressobj()
-    with source.open("rb") as fin, dest.open("wb") as fout:
-        while True:
-            piece = fin.read(_PIECE)
-            packed = stream.compress(piece) if piece else stream.flush()
-            digest.update(packed)
-            size += fout.write(packed)
-            if not piece:
-                return size, digest.hexdigest()
-
-
 async def ship_journal_snapshot(
     store: BlobStore, journal_path: Path
 ) -> JournalSnapshotEntry | None:
@@ -183,7 +173,7 @@ async def ship_journal_snapshot(
                 "records there: no journal snapshot shipped"
             )
         packed = Path(scratch) / "journal.sqlite.zst"
-        size, sha256 = await asyncio.to_thread(compress_file, copy, packed)
+        size, sha256 = await asyncio.to_thread(compress_file, copy, packed, level=_ZSTD_LEVEL)
         await asyncio.to_thread(copy.unlink)
         entry = JournalSnapshotEntry(
             journal_snapshot_name(position, sha256), position, size, sha256, chain.hex()
@@ -309,50 +299,20 @@ async def _segment_chain_at(store: BlobStore, segment: SegmentEntry, position: i
 
 
 async def _fetch_and_place(store: BlobStore, entry: JournalSnapshotEntry, target: Path) -> None:
-    folder = target.parent
-    packed = folder / f"{_TEMP_PREFIX}{uuid.uuid4().hex}.zst"
-    await download_file(store, entry.name, packed)
-    size, sha256 = await asyncio.to_thread(_size_and_sha256, packed)
-    if (size, sha256) != (entry.size, entry.sha256):
-        raise JournalSnapshotRefusedError(
-            f"{entry.name}: {size} bytes with another checksum than the manifest's"
-            if size == entry.size
-            else f"{entry.name}: {size} bytes where the manifest lists {entry.size}"
-        )
-    await asyncio.to_thread(_decompress_check_place, packed, entry, target)
-
-
-def _size_and_sha256(path: Path) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as handle:
-        while piece := handle.read(_PIECE):
-            digest.update(piece)
-            size += len(piece)
-    return size, digest.hexdigest()
-
-
-def _decompress_check_place(packed: Path, entry: JournalSnapshotEntry, target: Path) -> None:
-    """Decompress to a temporary beside ``target``, check it, then swap it in atomically."""
+    """Download, check and decompress beside ``target``, check the file, swap it in."""
+    packed = target.parent / f"{_TEMP_PREFIX}{uuid.uuid4().hex}.zst"
     unpacked = packed.with_suffix(".sqlite")
     try:
-        with packed.open("rb") as fin, unpacked.open("wb") as fout:
-            stream = zstandard.ZstdDecompressor().decompressobj(write_size=_PIECE)
-            while not stream.eof and (piece := fin.read(_PIECE)):
-                fout.write(stream.decompress(piece))
-            # A stream cut short decompresses without an error: its frame never ends.
-            if not stream.eof or stream.unused_data or fin.read(1):
-                raise JournalSnapshotRefusedError(f"{entry.name}: not one whole zstd frame")
-            fout.flush()
-            os.fsync(fout.fileno())
-    except zstandard.ZstdError as exc:
-        raise JournalSnapshotRefusedError(f"{entry.name} does not decompress: {exc}") from None
-    packed.unlink()
-    _check_file(unpacked, entry)
-    for leftover in (Path(f"{target}-wal"), Path(f"{target}-shm"), Path(f"{target}-journal")):
-        leftover.unlink(missing_ok=True)  # of the empty journal: never applied to the snapshot
-    os.replace(unpacked, target)
-    _fsync_dir(target.parent)
+        await download_checked(store, entry.name, packed, size=entry.size, sha256=entry.sha256)
+        await asyncio.to_thread(decompress_file, packed, unpacked)
+    except DamagedFileError as exc:
+        raise JournalSnapshotRefusedError(str(exc)) from None
+    await asyncio.to_thread(packed.unlink)
+    await asyncio.to_thread(_check_file, unpacked, entry)
+    # The empty journal's own files must never be applied to the snapshot.
+    suffixes = ("-wal", "-shm", "-journal")
+    await asyncio.to_thread(remove, *(Path(f"{target}{suffix}") for suffix in suffixes))
+    await asyncio.to_thread(swap_in, unpacked, target)
 
 
 def _check_file(path: Path, entry: JournalSnapshotEntry) -> None:
@@ -388,11 +348,3 @@ def _remove_temporaries(folder: Path) -> None:
             shutil.rmtree(leftover, ignore_errors=True)
         else:
             leftover.unlink(missing_ok=True)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -15,24 +15,29 @@ is refused by its checksum.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hashlib
-import io
 import logging
-import os
 import tempfile
+import uuid
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
 import duckdb
 import msgspec
-import zstandard
 
 from projections.analytics import Analytics
-from sync.blobstore import BlobExistsError, BlobStore
+from sync.blobstore import BlobExistsError, BlobStore, download_file, upload_file
 from sync.errors import RestoreRefusedError
 from sync.manifest import SNAPSHOT_PREFIX, Manifest, SnapshotEntry, read_manifest, update_manifest
+from sync.transfer import (
+    DamagedFileError,
+    compress_file,
+    decompress_file,
+    download_checked,
+    remove,
+    size_and_sha256,
+    swap_in,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,14 +71,14 @@ def export_copy(analytics: Analytics, dest: Path) -> int:
     return int(found[0]) if found and found[0] is not None else 0
 
 
-def _compress(source: Path) -> bytes:
-    with source.open("rb") as handle:
-        return zstandard.ZstdCompressor(level=_ZSTD_LEVEL, threads=-1).compress(handle.read())
-
-
 async def ship_snapshot(store: BlobStore, analytics: Analytics) -> SnapshotEntry | None:
-    """Upload a snapshot of ``analytics`` unless the manifest has one as recent; return it."""
-    with tempfile.TemporaryDirectory(prefix="ibpicker-snapshot-") as scratch:
+    """Upload a snapshot of ``analytics`` unless the manifest has one as recent; return it.
+
+    The copy, its compression and the upload go through files in pieces, beside the analytics
+    file (a container's /tmp may be memory): never the whole snapshot in the bot's memory.
+    """
+    beside = analytics.path.parent if str(analytics.path) != ":memory:" else None
+    with tempfile.TemporaryDirectory(prefix=".snapshot-", dir=beside) as scratch:
         copy = Path(scratch) / "analytics.duckdb"
         position = await asyncio.to_thread(export_copy, analytics, copy)
         manifest, _ = await read_manifest(store)
@@ -81,15 +86,16 @@ async def ship_snapshot(store: BlobStore, analytics: Analytics) -> SnapshotEntry
             manifest and manifest.snapshot and manifest.snapshot.position >= position
         ):
             return None
-        data = await asyncio.to_thread(_compress, copy)
-    entry = SnapshotEntry(
-        snapshot_name(position), position, len(data), hashlib.sha256(data).hexdigest()
-    )
-    try:
-        await store.create(entry.name, data)
-    except BlobExistsError:
-        data, _ = await store.read(entry.name)  # an earlier attempt: use what is there
-        entry = SnapshotEntry(entry.name, position, len(data), hashlib.sha256(data).hexdigest())
+        packed = Path(scratch) / "analytics.duckdb.zst"
+        size, sha256 = await asyncio.to_thread(compress_file, copy, packed, level=_ZSTD_LEVEL)
+        await asyncio.to_thread(copy.unlink)
+        entry = SnapshotEntry(snapshot_name(position), position, size, sha256)
+        try:
+            await upload_file(store, entry.name, packed)
+        except BlobExistsError:  # an earlier attempt: use what is there
+            await download_file(store, entry.name, packed)
+            size, sha256 = await asyncio.to_thread(size_and_sha256, packed)
+            entry = SnapshotEntry(entry.name, position, size, sha256)
     switched = await update_manifest(store, partial(_with_snapshot, entry))
     if switched.snapshot == entry:
         # The journal snapshots under the same prefix are not this one's to delete.
@@ -128,25 +134,17 @@ async def restore_snapshot(
     snap = manifest.snapshot if manifest else None
     if snap is None or snap.position > journal_head:
         return None
-    data, _ = await store.read(snap.name)
-    if hashlib.sha256(data).hexdigest() != snap.sha256:
-        raise RestoreRefusedError(f"snapshot {snap.name}: checksum differs from the manifest")
-    await asyncio.to_thread(_place, data, analytics_path)
+    await asyncio.to_thread(analytics_path.parent.mkdir, parents=True, exist_ok=True)
+    packed = analytics_path.parent / f".snapshot-{uuid.uuid4().hex}.duckdb.zst"
+    unpacked = packed.with_suffix("")
+    try:
+        try:
+            await download_checked(store, snap.name, packed, size=snap.size, sha256=snap.sha256)
+            await asyncio.to_thread(decompress_file, packed, unpacked)
+        except DamagedFileError as exc:
+            raise RestoreRefusedError(f"snapshot {exc}") from None
+        await asyncio.to_thread(swap_in, unpacked, analytics_path)
+    finally:
+        await asyncio.to_thread(remove, packed, unpacked)
     log.info("analytics snapshot at position %d put in place", snap.position)
     return snap.position
-
-
-def _place(data: bytes, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".snapshot-", suffix=".duckdb")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            # BytesIO shares the bytes until written to: no second copy of a large snapshot.
-            zstandard.ZstdDecompressor().copy_stream(io.BytesIO(data), out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise

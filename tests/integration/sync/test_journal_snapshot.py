@@ -264,13 +264,14 @@ _KILLED_AT_REPLACE = """
 import asyncio, os, signal, sys
 from pathlib import Path
 import sync.journal_snapshot as js
+import sync.transfer
 from sync.azure_blob import AzureBlobStore
 from sync.local_blob import LocalBlobStore
 
 kind, where, container, target = sys.argv[1:5]
 def killed(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)  # the worst moment: everything written, not yet swapped
-js.os.replace = killed
+sync.transfer.os.replace = killed
 store = (
     LocalBlobStore(Path(where), container) if kind == "local"
     else AzureBlobStore.from_connection_string(where, container)
