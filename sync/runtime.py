@@ -14,7 +14,11 @@ With ``analytics_path``, a cold start (no local analytics file) first puts the s
 snapshot there, so open the analytics database inside ``catch_up`` (or after ``start``), not
 before; or pass ``analytics_replaceable`` (true while the open file is empty) and let ``catch_up``
 reopen it (``Analytics.reopen_if_swapped``, which ``ProjectionRunner.catch_up`` calls).
-With ``snapshot_source`` and ``snapshot_every_s`` / ``snapshot_on_stop`` it ships snapshots.
+With ``snapshot_source`` and ``snapshot_every_s`` / ``snapshot_on_stop`` it ships snapshots: the
+analytics one, and on the same schedule (not at a stop) a journal snapshot, also right after the
+start when the last one lags ``journal_snapshot_lag`` events. An empty disk starts from the
+journal snapshot only if it is put in place before the journal is opened
+(``sync.journal_snapshot.place_journal_snapshot``, which ``bot.py`` runs first).
 While running, small segments are compacted in the background so the manifest stays short.
 
 ``runtime.fatal`` is set when this instance must stop (lease lost, shipping stopped on split brain):
