@@ -25,6 +25,7 @@ from settings import SettingsError, load_settings
 from sync.blobstore import BlobStore, BlobStoreError
 from sync.compaction import DEFAULT_TARGET_EVENTS, compact
 from sync.errors import SyncError
+from sync.journal_snapshot import PlacedJournalSnapshot, place_journal_snapshot
 from sync.manifest import read_manifest
 from sync.restore import download_verified, first_difference, plan, restore
 from sync.shipper import Shipper
@@ -76,11 +77,14 @@ def _run(
     work: Callable[[Any, BlobStore], Awaitable[_T]],
     *,
     writer: bool = True,
+    placed: list[PlacedJournalSnapshot | None] | None = None,
 ) -> _T:
     """Open the journal and the store, run ``work``, translate errors into a message and exit 1.
 
     A ``writer`` takes the data folder's writer lock with the journal (``WriterBusyError``, named
-    holder, while a bot or console runs on it); otherwise the journal is only read.
+    holder, while a bot or console runs on it); otherwise the journal is only read. With
+    ``placed`` (a list to append to), an empty journal is first replaced by the shipped journal
+    snapshot, as a bot's start does.
     """
     folder = resolve_data_dir(data_dir)
 
@@ -88,6 +92,8 @@ def _run(
         store = open_blob_store(load_settings(data_dir=folder))
         path = journal_path(folder)
         try:
+            if placed is not None:
+                placed.append(await place_journal_snapshot(store, path))
             journal: AsyncJournal | _ReadOnlyJournal = (
                 AsyncJournal(Journal.open(path)) if writer else _ReadOnlyJournal(path)
             )
@@ -146,6 +152,9 @@ def status(data_dir: DataDirOption = None, as_json: JsonOption = False) -> None:
             "snapshot_position": manifest.snapshot.position
             if manifest and manifest.snapshot
             else None,
+            "journal_snapshot_position": manifest.journal_snapshot.position
+            if manifest and manifest.journal_snapshot
+            else None,
         }
 
     _print(_run(data_dir, work, writer=False), as_json)
@@ -166,11 +175,16 @@ def push(data_dir: DataDirOption = None, as_json: JsonOption = False) -> None:
 
 @app.command()
 def pull(data_dir: DataDirOption = None, as_json: JsonOption = False) -> None:
-    """Restore every shipped event the local journal lacks (verifying everything first)."""
+    """Restore every shipped event the local journal lacks (verifying everything first); an
+    empty journal starts from the shipped journal snapshot, if one holds."""
+
+    placed: list[PlacedJournalSnapshot | None] = []
 
     async def work(journal: AsyncJournal, store: BlobStore) -> dict[str, Any]:
         report = await restore(journal, store)
+        snapshot = placed[0] if placed else None
         return {
+            "journal_snapshot_position": snapshot.position if snapshot else None,
             "restored_events": report.events,
             "segments": report.segments,
             "local_head": report.local_head_after,
@@ -178,7 +192,7 @@ def pull(data_dir: DataDirOption = None, as_json: JsonOption = False) -> None:
             "seconds": round(report.seconds, 3),
         }
 
-    _print(_run(data_dir, work), as_json)
+    _print(_run(data_dir, work, placed=placed), as_json)
 
 
 @app.command()

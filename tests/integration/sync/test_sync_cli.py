@@ -12,8 +12,11 @@ import typer
 from typer.testing import CliRunner
 
 from events.segments import segment_name
+from settings import load_settings
 from sync.cli import register
+from sync.journal_snapshot import ship_journal_snapshot
 from sync.local_blob import LocalBlobStore
+from sync.stores import open_blob_store
 from sync.writer_lease import LeaseKeeper
 from tests.support.azurite import unique_container
 from tests.support.sync_doubles import fill, open_journal_at
@@ -121,3 +124,37 @@ def test_push_refused_while_a_bot_holds_the_lease(
     code, output = run("push", "--data-dir", str(tmp_path / "a"))
     assert code == 1
     assert "holds the writer lease" in output
+
+
+def test_pull_into_an_empty_folder_starts_from_the_journal_snapshot(
+    backend: str, tmp_path: Path
+) -> None:
+    """status names the journal snapshot's position; pull into an empty folder places it and
+    restores only the events shipped after it, to the same journal."""
+    journal = open_journal_at(tmp_path / "a")
+    fill(journal, 60)
+    journal.close()
+    assert run("push", "--data-dir", str(tmp_path / "a"))[0] == 0
+
+    async def ship_journal_snapshot_of_a() -> None:
+        store = open_blob_store(load_settings(data_dir=tmp_path / "a"))
+        try:
+            assert await ship_journal_snapshot(store, tmp_path / "a" / "journal.sqlite")
+        finally:
+            await store.close()
+
+    asyncio.run(ship_journal_snapshot_of_a())
+    journal = open_journal_at(tmp_path / "a")
+    fill(journal, 30)
+    journal.close()
+    assert run("push", "--data-dir", str(tmp_path / "a"))[0] == 0
+
+    code, status = run("status", "--data-dir", str(tmp_path / "a"))
+    assert (code, status["journal_snapshot_position"]) == (0, 60)
+    code, pulled = run("pull", "--data-dir", str(tmp_path / "b"))
+    assert (code, pulled["journal_snapshot_position"]) == (0, 60)
+    assert (pulled["restored_events"], pulled["local_head"]) == (30, 90)
+    a, b = open_journal_at(tmp_path / "a"), open_journal_at(tmp_path / "b")
+    assert a.read_raw(1, 100) == b.read_raw(1, 100)
+    a.close()
+    b.close()
