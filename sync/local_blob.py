@@ -219,24 +219,19 @@ class LocalBlobStore:
 
     async def create(self, name: str, data: bytes) -> str:
         """Upload ``data`` only if ``name`` does not exist; return the new etag."""
+        return await self._create(name, data)
+
+    async def create_from_file(self, name: str, source: Path) -> str:
+        """``create`` with the content of file ``source``, copied in pieces (never whole in
+        memory); return the new etag."""
+        return await self._create(name, source)
+
+    async def _create(self, name: str, data: bytes | Path) -> str:
         target = self._path(name)
 
         def work() -> str:
             try:
                 return self._place(data, target, overwrite=False)
-            except FileExistsError:
-                raise BlobExistsError(name) from None
-
-        return await self._run(work)
-
-    async def create_from_file(self, name: str, source: Path) -> str:
-        """``create`` with the content of file ``source``, copied in pieces (never whole in
-        memory); return the new etag."""
-        target = self._path(name)
-
-        def work() -> str:
-            try:
-                return self._place(source, target, overwrite=False)
             except FileExistsError:
                 raise BlobExistsError(name) from None
 
