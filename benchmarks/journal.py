@@ -270,12 +270,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rebuild-only", type=Path, help="only rebuild the journal in this folder")
     parser.add_argument("--child-rebuild", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--jobs", type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="the default rebuilds split with a child whatever the load (by default they split "
+        "only where a second CPU is free: on a busy machine both kinds run in one process)",
+    )
     args = parser.parse_args(argv)
     if args.child_rebuild is not None:
         _child_rebuild(args.child_rebuild, args.jobs)
         return
     if args.rebuild_only is not None:
-        print_json_last(rebuild_runs(args.rebuild_only, args.repeats))
+        print_json_last(rebuild_runs(args.rebuild_only, args.repeats, split=args.split))
         return
     run(args)
 
@@ -296,13 +302,15 @@ def _child_rebuild(data_dir: Path, jobs: int | None) -> None:
     print(f"{report.events_read} {t.seconds} {peak_rss_mib()} {cpu}", flush=True)
 
 
-def rebuild_runs(data_dir: Path, repeats: int) -> dict[str, Any]:
-    """Rebuilds by default (split where two CPUs are free) and in one process (``--jobs 1``, the
-    baseline), alternated so both see the same machine; their medians and the ratio."""
+def rebuild_runs(data_dir: Path, repeats: int, *, split: bool = False) -> dict[str, Any]:
+    """Rebuilds by default (split where two CPUs are free; always with ``split``) and in one
+    process (``--jobs 1``, the baseline), alternated so both see the same machine; their
+    medians and the ratio."""
     runs: dict[str, list[tuple[float, float, float]]] = {"default": [], "one_process": []}
     read = 0
+    default = ["--jobs", "2"] if split else []
     for _ in range(repeats):
-        for kind, jobs in (("default", []), ("one_process", ["--jobs", "1"])):
+        for kind, jobs in (("default", default), ("one_process", ["--jobs", "1"])):
             out = subprocess.run(
                 [sys.executable, __file__, "--child-rebuild", str(data_dir), *jobs],
                 check=True, capture_output=True, text=True,
