@@ -32,9 +32,9 @@ up outside the box before the first run, as a deployed bot finds them. Cold-star
 the journal to an Azurite started here on 127.0.0.1 (data kept beside the journals, stopped at the
 end) as a deployed bot has: segments, a journal snapshot ``--journal-snapshot-lag`` events before
 the head (its last one, hours old), the later segments, and a DuckDB snapshot at the head.
-``cold-start`` uses no snapshot, ``cold-start-snapshot`` both, and
+``cold-start`` uses no snapshot, ``cold-start-snapshot`` both,
 ``cold-start-analytics-snapshot`` the DuckDB one only (the start before journal snapshots, for a
-before/after in one run). Everything but the scenario's own process runs outside the box.
+before/after in one run) and ``cold-start-journal-snapshot`` the journal one only. Everything but the scenario's own process runs outside the box.
 
 The medians of every figure over the repeats are printed per scenario; the last line of output is
 one JSON object ``{"box": ..., "scenarios": {name: {medians..., "runs": [...]}}}``.
@@ -554,6 +554,10 @@ SCENARIOS: dict[str, tuple[Scenario, str]] = {
     "cold-start-analytics-snapshot": (
         _cold_start(True, False),
         "every segment + the DuckDB snapshot (cold-start-snapshot before the journal snapshot)",
+    ),
+    "cold-start-journal-snapshot": (
+        _cold_start(False, True),
+        "the journal snapshot, the segments after it, catch-up from position 0 (no DuckDB one)",
     ),
     "ship-journal-snapshot": (
         _ship_journal_snapshot,
