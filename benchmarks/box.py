@@ -34,7 +34,8 @@ end) as a deployed bot has: segments, a journal snapshot ``--journal-snapshot-la
 the head (its last one, hours old), the later segments, and a DuckDB snapshot at the head.
 ``cold-start`` uses no snapshot, ``cold-start-snapshot`` both,
 ``cold-start-analytics-snapshot`` the DuckDB one only (the start before journal snapshots, for a
-before/after in one run) and ``cold-start-journal-snapshot`` the journal one only. Everything but the scenario's own process runs outside the box.
+before/after in one run) and ``cold-start-journal-snapshot`` the journal one only. Everything but
+the scenario's own process runs outside the box.
 
 The medians of every figure over the repeats are printed per scenario; the last line of output is
 one JSON object ``{"box": ..., "scenarios": {name: {medians..., "runs": [...]}}}``.
