@@ -267,6 +267,15 @@ class AppendResult(msgspec.Struct, frozen=True):
         return self.positions[-1] if self.positions else 0
 
 
+class AppendReads(msgspec.Struct, frozen=True):
+    """What an append reads in its write transaction: the head, the current version of each
+    stream it appends to, and the positions its command id already has (``None``: new)."""
+
+    head: int
+    versions: dict[str, int]
+    command_span: tuple[int, int] | None = None
+
+
 class JournalAppends(ApplicationRecorder):
     """Idempotent, chained appends through a recorder's cursor: one copy for both backends.
 
@@ -287,10 +296,15 @@ class JournalAppends(ApplicationRecorder):
         # PostgreSQL reads it with the head, in the same round trip.
         return chain_at(c, head)
 
-    def append_rows(
-        self, c: Any, stored_events: Sequence[StoredEvent], *, command_id: str | None
-    ) -> list[int]:
-        """Insert ``stored_events`` at ``head + 1..``, chained, under ``command_id`` (once)."""
+    def read_for_append(
+        self, c: Any, streams: Sequence[str], command_id: str | None
+    ) -> AppendReads:
+        """What an append must read inside its write transaction, before it writes.
+
+        One statement per read here (SQLite: in-process calls, no round trips); the PostgreSQL
+        recorder reads them all in one statement (one round trip under the table lock).
+        """
+        span = None
         if command_id is not None:
             c.execute(
                 "SELECT first_position, last_position FROM command_ids WHERE command_id=?",
@@ -298,8 +312,29 @@ class JournalAppends(ApplicationRecorder):
             )
             row = c.fetchone()
             if row is not None:
-                raise _DuplicateCommandError(row[0], row[1])
-        head = self._head(c)
+                span = (int(row[0]), int(row[1]))
+        versions = {stream: self.stream_version(c, stream) for stream in streams}
+        return AppendReads(head=self._head(c), versions=versions, command_span=span)
+
+    def append_rows(
+        self, c: Any, stored_events: Sequence[StoredEvent], *, command_id: str | None
+    ) -> list[int]:
+        """Insert ``stored_events`` at ``head + 1..``, chained, under ``command_id`` (once)."""
+        reads = self.read_for_append(c, [], command_id)
+        if reads.command_span is not None:
+            raise _DuplicateCommandError(*reads.command_span)
+        return self.write_rows(c, reads.head, stored_events, command_id=command_id)
+
+    def write_rows(
+        self,
+        c: Any,
+        head: int,
+        stored_events: Sequence[StoredEvent],
+        *,
+        command_id: str | None,
+    ) -> list[int]:
+        """Insert ``stored_events`` at ``head + 1..`` (``head`` as ``read_for_append`` read it
+        in this transaction), extend the chain, and record ``command_id``'s positions."""
         self._insert_rows(c, head, stored_events)
         positions = list(range(head + 1, head + 1 + len(stored_events)))
         rows = [
@@ -516,23 +551,28 @@ class Journal:
             return AppendResult(positions=[])
         at = recorded_at or datetime.now(UTC)
         expected = dict(expected_versions or {})
+        # Encoded before the transaction: nothing in a state depends on what the journal holds,
+        # and on PostgreSQL every statement inside it runs under the table lock.
+        states = [
+            self.codec.encode(new.event, recorded_at=at, command_id=command_id, actor=actor)
+            for new in events
+        ]
+        streams = list(dict.fromkeys(new.stream for new in events))
         try:
             with self._datastore.transaction(commit=True) as c:
-                next_version: dict[str, int] = {}
+                reads = self.recorder.read_for_append(c, streams, command_id)
+                if reads.command_span is not None:
+                    raise _DuplicateCommandError(*reads.command_span)
+                for stream in streams:
+                    want, current = expected.get(stream), reads.versions[stream]
+                    if want is not None and want != current:
+                        raise ConcurrencyError(
+                            f"stream {stream!r} is at version {current}, expected {want}"
+                        )
+                next_version = dict(reads.versions)
                 stored: list[StoredEvent] = []
-                for new in events:
-                    if new.stream not in next_version:
-                        current = self.recorder.stream_version(c, new.stream)
-                        want = expected.get(new.stream)
-                        if want is not None and want != current:
-                            raise ConcurrencyError(
-                                f"stream {new.stream!r} is at version {current}, expected {want}"
-                            )
-                        next_version[new.stream] = current
+                for new, state in zip(events, states, strict=True):
                     next_version[new.stream] += 1
-                    state = self.codec.encode(
-                        new.event, recorded_at=at, command_id=command_id, actor=actor
-                    )
                     stored.append(
                         StoredEvent(
                             originator_id=new.stream,
@@ -541,7 +581,7 @@ class Journal:
                             state=state,
                         )
                     )
-                positions = self.recorder.append_rows(c, stored, command_id=command_id)
+                positions = self.recorder.write_rows(c, reads.head, stored, command_id=command_id)
         except _DuplicateCommandError as dup:
             return AppendResult(positions=list(range(dup.first, dup.last + 1)), duplicate=True)
         except (ConcurrencyError, IntegrityError) as exc:
