@@ -50,6 +50,7 @@ from typing import (
     ClassVar,
     Concatenate,
     Generic,
+    Literal,
     ParamSpec,
     Protocol,
     Self,
@@ -410,6 +411,12 @@ def chain_at(c: Any, position: int) -> bytes:
     return bytes(row[0])
 
 
+Synchronous = Literal["NORMAL", "FULL"]
+"""SQLite's ``synchronous`` for a journal file: ``NORMAL`` (the product's, see
+``_WalNormalPool``) or ``FULL`` (the WAL flushed to disk at every commit: the durability class
+of PostgreSQL with ``fsync`` on; for comparisons such as ``benchmarks/scale.py``)."""
+
+
 class _WalNormalPool(SQLiteConnectionPool):
     """The library's pool; each new connection also sets ``synchronous=NORMAL``.
 
@@ -423,17 +430,26 @@ class _WalNormalPool(SQLiteConnectionPool):
     for a lost disk anyway. SQLite's docs call this combination safe for WAL mode.
     """
 
+    synchronous: Synchronous = "NORMAL"
+
     def _create_connection(self) -> SQLiteConnection:
         connection = super()._create_connection()
         if not self.is_sqlite_memory_mode:
-            connection.cursor().execute("PRAGMA synchronous=NORMAL")
+            connection.cursor().execute(f"PRAGMA synchronous={self.synchronous}")
         return connection
 
 
 class _JournalDatastore(SQLiteDatastore):
     """The library's SQLite datastore on ``_WalNormalPool`` connections."""
 
-    def __init__(self, db_name: str, *, pool_size: int, max_overflow: int) -> None:
+    def __init__(
+        self,
+        db_name: str,
+        *,
+        pool_size: int,
+        max_overflow: int,
+        synchronous: Synchronous = "NORMAL",
+    ) -> None:
         super().__init__(
             db_name=db_name,
             originator_id_type="text",
@@ -442,6 +458,7 @@ class _JournalDatastore(SQLiteDatastore):
         )
         self.pool.close()  # nothing was opened yet; replaced with the same settings
         self.pool = _WalNormalPool(db_name=db_name, pool_size=pool_size, max_overflow=max_overflow)
+        self.pool.synchronous = synchronous
 
 
 class JournalStore(Protocol):
@@ -470,19 +487,30 @@ class Journal:
     """The PostgreSQL URL of a journal in a database (``None``: the SQLite file ``path``)."""
 
     def __init__(
-        self, path: Path | str, *, codec: EventCodec | None = None, command: str | None = None
+        self,
+        path: Path | str,
+        *,
+        codec: EventCodec | None = None,
+        command: str | None = None,
+        synchronous: Synchronous = "NORMAL",
     ) -> None:
         """Open the journal for writing: take the folder's ``WriterLock``, create the tables,
         and chain any events stored before the chain existed (``_migrate_chain``).
 
-        Raises ``WriterBusyError`` when another process writes to the folder.
+        ``synchronous="FULL"`` flushes the WAL at every commit instead of at checkpoints
+        (``Synchronous``); the product keeps ``NORMAL``. Raises ``WriterBusyError`` when another
+        process writes to the folder.
         """
+        if synchronous not in ("NORMAL", "FULL"):
+            raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
         self.path = Path(path)
         self.writer_lock: WriterLock | None = None
         if str(path) != ":memory:":
             self.writer_lock = WriterLock(self.path.parent, command=command).acquire()
         try:
-            datastore = _JournalDatastore(str(path), pool_size=2, max_overflow=2)
+            datastore = _JournalDatastore(
+                str(path), pool_size=2, max_overflow=2, synchronous=synchronous
+            )
             recorder = JournalRecorder(datastore)
             recorder.create_table()
             self._datastore, self.recorder = datastore, recorder
@@ -495,15 +523,21 @@ class Journal:
 
     @classmethod
     def open(
-        cls, path: Path | str, *, command: str | None = None, url: str | None = None
+        cls,
+        path: Path | str,
+        *,
+        command: str | None = None,
+        url: str | None = None,
+        synchronous: Synchronous = "NORMAL",
     ) -> Journal:
         """Open (creating if needed) the journal at ``path`` (see ``__init__``), or, with a
-        ``postgresql://`` ``url``, the journal in that database (``path`` is then unused)."""
+        ``postgresql://`` ``url``, the journal in that database (``path`` and ``synchronous``
+        are then unused: the server's settings decide its durability)."""
         if url is not None:
             from events.postgres import PostgresJournal  # psycopg is loaded on that path only
 
             return PostgresJournal(url, command=command)
-        return cls(path, command=command)
+        return cls(path, command=command, synchronous=synchronous)
 
     def close(self) -> None:
         """Close every connection and give back the writer lock."""
