@@ -41,7 +41,7 @@ from eventsourcing.persistence import PersistenceError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import TupleRow, tuple_row
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from events.codec import EventCodec
 from events.journal import (
@@ -68,9 +68,8 @@ def _read_for_append(streams: int) -> str:
 
     One scalar subquery per stream rather than ``unnest`` of an array: with ``unnest`` the
     planner kept a custom plan for every execution (0.17 ms of planning each, measured); with
-    these it settles on the prepared generic plan. The last column is the server's time from
-    BEGIN to this statement: BEGIN, LOCK and this SELECT arrive together, so it is the time the
-    lock was waited for.
+    these it settles on the prepared generic plan. The last column is the server's clock when
+    the reads ran, just after the lock was granted (``_Transactions`` reads it just before).
     """
     version = (
         "COALESCE((SELECT MAX(originator_version) FROM stored_events WHERE originator_id = ?), 0)"
@@ -80,7 +79,7 @@ def _read_for_append(streams: int) -> str:
     return (
         "SELECT h.head, (SELECT hash FROM event_chain WHERE position = h.head), "  # noqa: S608
         "(SELECT ARRAY[first_position, last_position] FROM command_ids WHERE command_id = ?), "
-        f"{versions}, EXTRACT(EPOCH FROM clock_timestamp() - transaction_timestamp()) "
+        f"{versions}, EXTRACT(EPOCH FROM clock_timestamp()) "
         "FROM (SELECT COALESCE(MAX(rowid), 0) AS head FROM stored_events) AS h"
     )
 
@@ -115,8 +114,8 @@ class _Cursor:
         self._cursor = cursor
         self.chain_hint: tuple[int, bytes | None] | None = None
         """(head, chain hash at it) as the recorder last read them in this transaction."""
-        self.lock_wait_s = 0.0
-        """Seconds this transaction waited for the table lock (read with the append's reads)."""
+        self.locked_at: float | None = None
+        """The server's clock (epoch seconds) when the append's reads ran, under the lock."""
 
     def execute(self, query: str | SQL | Composed, params: Sequence[Any] | None = None) -> _Cursor:
         """Run one statement."""
@@ -149,13 +148,13 @@ class PostgresJournalRecorder(JournalAppends, PostgresApplicationRecorder):
     ) -> AppendReads:
         """Every read of an append in one statement, so one round trip under the table lock:
         the head and the chain hash at it, the command id's positions, each stream's version.
-        It also returns how long the transaction waited for the lock (``_Cursor.lock_wait_s``)."""
+        It also notes the server's clock once the lock was granted (``_Cursor.locked_at``)."""
         c.execute(_read_for_append(len(streams)), (command_id, *streams))
         row = c.fetchone()
         assert row is not None  # an aggregate without GROUP BY: always one row
-        head, chain, span, versions, waited = row
+        head, chain, span, versions, clock = row
         c.chain_hint = (int(head), bytes(chain) if chain is not None else None)
-        c.lock_wait_s = float(waited)
+        c.locked_at = float(clock)
         return AppendReads(
             head=int(head),
             versions={s: int(v) for s, v in zip(streams, versions, strict=True)},
@@ -199,26 +198,28 @@ class _Transactions:
         self.datastore = datastore
         self.lock_wait_s = 0.0
         """Seconds this journal's write transactions spent waiting for the table lock."""
-        self._lock = [
-            _BEGIN,
-            *recorder.lock_table_statements,
-            # Wakes the library's LISTEN subscribers (other replicas) at commit.
-            SQL("NOTIFY {0}").format(Identifier(recorder.channel_name)),
-        ]
+        self._lock = recorder.lock_table_statements
+        # Wakes the library's LISTEN subscribers (other replicas) at commit, as NOTIFY does, and
+        # reads the server's clock just before the lock statements.
+        notify = SQL("SELECT pg_notify({0}, ''), EXTRACT(EPOCH FROM clock_timestamp())")
+        self._notify = notify.format(Literal(recorder.channel_name))
 
     @contextlib.contextmanager
     def transaction(self, *, commit: bool) -> Iterator[_Cursor]:
         """A cursor in a transaction, committed at the end when ``commit``.
 
-        A write transaction is two round trips: BEGIN, the lock, NOTIFY and the append's reads
+        A write transaction is two round trips: BEGIN, NOTIFY, the lock and the append's reads
         (``read_for_append``) travel together, then the inserts, COMMIT and a Sync. That is
         pipeline mode with BEGIN and COMMIT sent as statements: psycopg's ``transaction()``
         syncs around its block in pipeline mode (four round trips of its own). An append refused
         after its reads (a stale version, a repeated command id) sends ROLLBACK with the Sync;
         after an error of the server's, ROLLBACK is one round trip more. A read
         (``commit=False``) runs its statements one by one on the library's autocommit
-        connection: under READ COMMITTED a transaction would give them no
-        common snapshot anyway, and it would cost two round trips more.
+        connection: under READ COMMITTED a transaction would give them no common snapshot
+        anyway, and it would cost two round trips more.
+
+        ``lock_wait_s`` grows by the server's time from just before the lock statements to the
+        reads under the lock: the wait, plus the time those statements take to arrive.
         """
         with self.datastore.get_connection() as conn:
             if not commit:
@@ -226,9 +227,14 @@ class _Transactions:
                     yield _Cursor(raw)
                 return
             assert conn.autocommit  # the library's connections: BEGIN is ours to send
-            cursor: _Cursor | None = None
             try:
-                with conn.pipeline(), conn.cursor(row_factory=tuple_row) as raw:
+                with (
+                    conn.pipeline(),
+                    conn.cursor(row_factory=tuple_row) as raw,
+                    conn.cursor(row_factory=tuple_row) as stamp,
+                ):
+                    raw.execute(_BEGIN)
+                    stamp.execute(self._notify)
                     for statement in self._lock:
                         raw.execute(statement)
                     cursor = _Cursor(raw)
@@ -240,10 +246,12 @@ class _Transactions:
                         raw.execute(_ROLLBACK)  # refused here (a stale version, a repeat)
                         raise
                     raw.execute(_COMMIT)
+                    if cursor.locked_at is not None:  # the reads ran: the stamp's row is here
+                        row = stamp.fetchone()
+                        assert row is not None
+                        self.lock_wait_s += max(0.0, cursor.locked_at - float(row[1]))
                 # Leaving the pipeline sent the Sync: a failed insert or COMMIT raised there.
             finally:
-                if cursor is not None:
-                    self.lock_wait_s += cursor.lock_wait_s
                 if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                     with contextlib.suppress(psycopg.Error):  # a broken one leaves the pool
                         conn.rollback()
