@@ -42,6 +42,7 @@ from sync.blobstore import (
     ConditionFailedError,
     LeaseHeldError,
     LeaseLostError,
+    Sink,
     check_lease_duration,
 )
 
@@ -226,16 +227,13 @@ class AzureBlobStore:
             raise BlobExistsError(name) from None
         return _etag(result["etag"])
 
-    async def read_into_file(self, name: str, dest: Path) -> str:
-        """Write the blob's content to file ``dest`` in pieces of 4 MiB; return its etag."""
+    async def read_into(self, name: str, sink: Sink) -> str:
+        """Give the blob's content to ``sink`` in pieces of 4 MiB; return its etag."""
         await self._ensure_container()
-        with dest.open("wb") as out:
-            async with _azure_errors(name):
-                download = await self._container.get_blob_client(name).download_blob(
-                    max_concurrency=1
-                )
-                async for piece in download.chunks():
-                    await asyncio.to_thread(out.write, piece)
+        async with _azure_errors(name):
+            download = await self._container.get_blob_client(name).download_blob(max_concurrency=1)
+            async for piece in download.chunks():
+                await asyncio.to_thread(sink.write, piece)
         return _etag(download.properties.etag)
 
     async def replace(self, name: str, data: bytes, *, etag: str | None) -> str:

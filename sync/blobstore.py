@@ -123,17 +123,26 @@ class BlobStore(Protocol):
         ...
 
 
+class Sink(Protocol):
+    """Where a blob read in pieces goes: ``write`` is called with each piece, in order."""
+
+    def write(self, data: bytes, /) -> object:
+        """Take the next piece."""
+        ...
+
+
 @runtime_checkable
 class FileTransfers(Protocol):
     """What both backends add to ``BlobStore`` for large blobs (a journal snapshot): transfers
-    between a blob and a file in pieces, so the blob is never whole in memory."""
+    in pieces, so the blob is never whole in memory."""
 
     async def create_from_file(self, name: str, source: Path) -> str:
         """``create`` with the content of file ``source``; return the new etag."""
         ...
 
-    async def read_into_file(self, name: str, dest: Path) -> str:
-        """Write blob ``name`` to file ``dest``; return its etag (``BlobNotFoundError``)."""
+    async def read_into(self, name: str, sink: Sink) -> str:
+        """Give blob ``name`` to ``sink`` in pieces (``sink.write`` runs in a worker thread);
+        return its etag (``BlobNotFoundError``)."""
         ...
 
 
@@ -145,10 +154,10 @@ async def upload_file(store: BlobStore, name: str, source: Path) -> str:
     return await store.create(name, await asyncio.to_thread(source.read_bytes))
 
 
-async def download_file(store: BlobStore, name: str, dest: Path) -> str:
-    """Write blob ``name`` to file ``dest`` (in pieces where the store can); return its etag."""
+async def download_into(store: BlobStore, name: str, sink: Sink) -> str:
+    """Give blob ``name`` to ``sink`` (in pieces where the store can); return its etag."""
     if isinstance(store, FileTransfers):
-        return await store.read_into_file(name, dest)
+        return await store.read_into(name, sink)
     data, etag = await store.read(name)
-    await asyncio.to_thread(dest.write_bytes, data)
+    await asyncio.to_thread(sink.write, data)
     return etag

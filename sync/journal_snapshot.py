@@ -56,8 +56,7 @@ from sync.restore import plan
 from sync.transfer import (
     DamagedFileError,
     compress_file,
-    decompress_file,
-    download_checked,
+    download_unpacked,
     remove,
     swap_in,
 )
@@ -299,15 +298,12 @@ async def _segment_chain_at(store: BlobStore, segment: SegmentEntry, position: i
 
 
 async def _fetch_and_place(store: BlobStore, entry: JournalSnapshotEntry, target: Path) -> None:
-    """Download, check and decompress beside ``target``, check the file, swap it in."""
-    packed = target.parent / f"{_TEMP_PREFIX}{uuid.uuid4().hex}.zst"
-    unpacked = packed.with_suffix(".sqlite")
+    """Download and decompress beside ``target`` (checked), check the file, swap it in."""
+    unpacked = target.parent / f"{_TEMP_PREFIX}{uuid.uuid4().hex}.sqlite"
     try:
-        await download_checked(store, entry.name, packed, size=entry.size, sha256=entry.sha256)
-        await asyncio.to_thread(decompress_file, packed, unpacked)
+        await download_unpacked(store, entry.name, unpacked, size=entry.size, sha256=entry.sha256)
     except DamagedFileError as exc:
         raise JournalSnapshotRefusedError(str(exc)) from None
-    await asyncio.to_thread(packed.unlink)
     await asyncio.to_thread(_check_file, unpacked, entry)
     # The empty journal's own files must never be applied to the snapshot.
     suffixes = ("-wal", "-shm", "-journal")

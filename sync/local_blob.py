@@ -47,6 +47,7 @@ from sync.blobstore import (
     ConditionFailedError,
     LeaseHeldError,
     LeaseLostError,
+    Sink,
     check_lease_duration,
 )
 
@@ -237,8 +238,8 @@ class LocalBlobStore:
 
         return await self._run(work)
 
-    async def read_into_file(self, name: str, dest: Path) -> str:
-        """Write the blob's content to file ``dest`` in pieces; return its etag."""
+    async def read_into(self, name: str, sink: Sink) -> str:
+        """Give the blob's content to ``sink`` in pieces; return its etag."""
         target = self._path(name)
 
         def work() -> str:
@@ -246,8 +247,9 @@ class LocalBlobStore:
                 file = target.open("rb")
             except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
                 raise BlobNotFoundError(name) from None
-            with file, dest.open("wb") as out:
-                shutil.copyfileobj(file, out, _COPY_CHUNK)
+            with file:
+                while piece := file.read(_COPY_CHUNK):
+                    sink.write(piece)
                 return _etag(os.fstat(file.fileno()))
 
         return await self._run(work)

@@ -26,16 +26,15 @@ import duckdb
 import msgspec
 
 from projections.analytics import Analytics
-from sync.blobstore import BlobExistsError, BlobStore, download_file, upload_file
+from sync.blobstore import BlobExistsError, BlobStore, upload_file
 from sync.errors import RestoreRefusedError
 from sync.manifest import SNAPSHOT_PREFIX, Manifest, SnapshotEntry, read_manifest, update_manifest
 from sync.transfer import (
     DamagedFileError,
+    blob_size_and_sha256,
     compress_file,
-    decompress_file,
-    download_checked,
+    download_unpacked,
     remove,
-    size_and_sha256,
     swap_in,
 )
 
@@ -93,8 +92,7 @@ async def ship_snapshot(store: BlobStore, analytics: Analytics) -> SnapshotEntry
         try:
             await upload_file(store, entry.name, packed)
         except BlobExistsError:  # an earlier attempt: use what is there
-            await download_file(store, entry.name, packed)
-            size, sha256 = await asyncio.to_thread(size_and_sha256, packed)
+            size, sha256 = await blob_size_and_sha256(store, entry.name)
             entry = SnapshotEntry(entry.name, position, size, sha256)
     switched = await update_manifest(store, partial(_with_snapshot, entry))
     if switched.snapshot == entry:
@@ -135,16 +133,14 @@ async def restore_snapshot(
     if snap is None or snap.position > journal_head:
         return None
     await asyncio.to_thread(analytics_path.parent.mkdir, parents=True, exist_ok=True)
-    packed = analytics_path.parent / f".snapshot-{uuid.uuid4().hex}.duckdb.zst"
-    unpacked = packed.with_suffix("")
+    unpacked = analytics_path.parent / f".snapshot-{uuid.uuid4().hex}.duckdb"
     try:
         try:
-            await download_checked(store, snap.name, packed, size=snap.size, sha256=snap.sha256)
-            await asyncio.to_thread(decompress_file, packed, unpacked)
+            await download_unpacked(store, snap.name, unpacked, size=snap.size, sha256=snap.sha256)
         except DamagedFileError as exc:
             raise RestoreRefusedError(f"snapshot {exc}") from None
         await asyncio.to_thread(swap_in, unpacked, analytics_path)
     finally:
-        await asyncio.to_thread(remove, packed, unpacked)
+        await asyncio.to_thread(remove, unpacked)
     log.info("analytics snapshot at position %d put in place", snap.position)
     return snap.position

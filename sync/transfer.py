@@ -1,7 +1,7 @@
 """Snapshot files to and from Blob in pieces: zstd, SHA-256, the download and the atomic swap,
 never a whole file in memory (the journal and analytics snapshots of a 0.5 GiB container).
 
-All but ``download_checked`` block: call them in a worker thread.
+The plain functions block: call them in a worker thread.
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ import contextlib
 import hashlib
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 import zstandard
 
-from sync.blobstore import BlobStore, download_file
+from sync.blobstore import BlobStore, download_into
 from sync.errors import SyncError
 
 PIECE = 2**20
@@ -39,47 +40,74 @@ def compress_file(source: Path, dest: Path, *, level: int) -> tuple[int, str]:
                 return size, digest.hexdigest()
 
 
-def size_and_sha256(path: Path) -> tuple[int, str]:
-    """The size and SHA-256 of file ``path``, read in pieces."""
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as handle:
-        while piece := handle.read(PIECE):
-            digest.update(piece)
-            size += len(piece)
-    return size, digest.hexdigest()
+class _Digest:
+    """A sink that counts and hashes what it is given."""
+
+    def __init__(self) -> None:
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self.digest.update(data)
+        self.size += len(data)
 
 
-async def download_checked(
+class _Unpacking(_Digest):
+    """A sink that also decompresses what it is given (one zstd frame) into a file; a zstd
+    error is kept, not raised, so that a changed byte is reported by the checksum first."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        super().__init__()
+        self.out = out
+        self.stream = zstandard.ZstdDecompressor().decompressobj(write_size=PIECE)
+        self.error: str | None = None
+
+    def write(self, data: bytes) -> None:
+        super().write(data)
+        if self.error is not None:
+            return
+        if self.stream.eof:
+            self.error = "data after its zstd frame"
+            return
+        try:
+            self.out.write(self.stream.decompress(data))
+        except zstandard.ZstdError as exc:
+            self.error = f"does not decompress: {exc}"
+            return
+        if self.stream.unused_data:  # only ever set past the end of the frame
+            self.error = "data after its zstd frame"
+
+
+async def blob_size_and_sha256(store: BlobStore, name: str) -> tuple[int, str]:
+    """The size and SHA-256 of blob ``name``, read in pieces."""
+    digest = _Digest()
+    await download_into(store, name, digest)
+    return digest.size, digest.digest.hexdigest()
+
+
+async def download_unpacked(
     store: BlobStore, name: str, dest: Path, *, size: int, sha256: str
 ) -> None:
-    """Download blob ``name`` to ``dest``; ``DamagedFileError`` unless it has ``size`` bytes
-    and checksum ``sha256`` (as the manifest lists it)."""
-    await download_file(store, name, dest)
-    found_size, found_sha256 = await asyncio.to_thread(size_and_sha256, dest)
-    if found_size != size:
-        raise DamagedFileError(f"{name}: {found_size} bytes where the manifest lists {size}")
-    if found_sha256 != sha256:
-        raise DamagedFileError(f"{name}: its checksum differs from the manifest's")
+    """Download blob ``name`` and decompress it into file ``dest`` (synced to disk) as it comes:
+    the compressed bytes are never stored. ``DamagedFileError`` unless the blob has ``size``
+    bytes and checksum ``sha256`` (as the manifest lists it) and is one whole zstd frame (a cut
+    stream decompresses without an error: its frame just never ends); ``dest`` is then not to
+    be used."""
+    with dest.open("wb") as out:
+        sink = _Unpacking(out)
+        await download_into(store, name, sink)
+        if sink.size != size:
+            raise DamagedFileError(f"{name}: {sink.size} bytes where the manifest lists {size}")
+        if sink.digest.hexdigest() != sha256:
+            raise DamagedFileError(f"{name}: its checksum differs from the manifest's")
+        if sink.error is not None or not sink.stream.eof:
+            raise DamagedFileError(f"{name}: {sink.error or 'not one whole zstd frame'}")
+        await asyncio.to_thread(_sync, out)
 
 
-def decompress_file(source: Path, dest: Path) -> None:
-    """Decompress ``source`` (one whole zstd frame) into ``dest``, synced to disk.
-
-    ``DamagedFileError`` when it does not decompress or its frame is cut short (a cut stream
-    decompresses without an error: its frame just never ends).
-    """
-    try:
-        with source.open("rb") as fin, dest.open("wb") as fout:
-            stream = zstandard.ZstdDecompressor().decompressobj(write_size=PIECE)
-            while not stream.eof and (piece := fin.read(PIECE)):
-                fout.write(stream.decompress(piece))
-            if not stream.eof or stream.unused_data or fin.read(1):
-                raise DamagedFileError(f"{source.name}: not one whole zstd frame")
-            fout.flush()
-            os.fsync(fout.fileno())
-    except zstandard.ZstdError as exc:
-        raise DamagedFileError(f"{source.name} does not decompress: {exc}") from None
+def _sync(out: BinaryIO) -> None:
+    out.flush()
+    os.fsync(out.fileno())
 
 
 def swap_in(source: Path, target: Path) -> None:
