@@ -336,21 +336,30 @@ class JournalAppends(ApplicationRecorder):
     ) -> list[int]:
         """Insert ``stored_events`` at ``head + 1..`` (``head`` as ``read_for_append`` read it
         in this transaction), extend the chain, and record ``command_id``'s positions."""
-        self._insert_rows(c, head, stored_events)
         positions = list(range(head + 1, head + 1 + len(stored_events)))
         rows = [
             (p, str(s.originator_id), s.originator_version, s.topic, s.state)
             for p, s in zip(positions, stored_events, strict=True)
         ]
-        c.executemany(
-            "INSERT INTO event_chain VALUES (?, ?)", list(extend(self._chain_at(c, head), rows))
-        )
-        if command_id is not None and positions:
-            c.execute(
-                "INSERT INTO command_ids VALUES (?, ?, ?)",
-                (command_id, positions[0], positions[-1]),
-            )
+        links = list(extend(self._chain_at(c, head), rows))
+        span = (command_id, positions[0], positions[-1]) if command_id and positions else None
+        self._insert_all(c, head, stored_events, links, span)
         return positions
+
+    def _insert_all(
+        self,
+        c: Any,
+        head: int,
+        stored_events: Sequence[StoredEvent],
+        links: Sequence[tuple[int, bytes]],
+        command: tuple[str, int, int] | None,
+    ) -> None:
+        """Insert the events at ``head + 1..``, their chain ``links`` and the ``command`` id's
+        positions (one statement each here; the PostgreSQL recorder sends them as one)."""
+        self._insert_rows(c, head, stored_events)
+        c.executemany("INSERT INTO event_chain VALUES (?, ?)", links)
+        if command is not None:
+            c.execute("INSERT INTO command_ids VALUES (?, ?, ?)", command)
 
     def stream_version(self, c: Any, stream: str) -> int:
         """The highest version of ``stream`` (0 when empty)."""

@@ -84,6 +84,26 @@ def _read_for_append(streams: int) -> str:
     )
 
 
+_COMBINED_ROWS = 16
+"""Appends of up to this many events insert with one statement (``_insert_all``)."""
+
+
+@functools.cache
+def _insert_all(rows: int, command: bool) -> str:
+    """One statement inserting ``rows`` events, their chain links and (``command``) the command
+    id's positions, in ``events.journal``'s SQLite terms (``to_psycopg`` maps them)."""
+    # Only this module's constant text is joined; every value is a ``?`` parameter.
+    events = ", ".join(["(?, ?, ?, ?, ?)"] * rows)
+    chain = "INSERT INTO event_chain (position, hash) VALUES " + ", ".join(["(?, ?)"] * rows)  # noqa: S608
+    sql = (
+        "WITH e AS (INSERT INTO stored_events "  # noqa: S608
+        f"(rowid, originator_id, originator_version, topic, state) VALUES {events}) "
+    )
+    if command:
+        return f"{sql}, c AS ({chain}) INSERT INTO command_ids VALUES (?, ?, ?)"  # noqa: S608
+    return sql + chain
+
+
 _BEGIN, _COMMIT, _ROLLBACK = SQL("BEGIN"), SQL("COMMIT"), SQL("ROLLBACK")
 _DDL = (
     "CREATE TABLE IF NOT EXISTS command_ids ("
@@ -177,6 +197,28 @@ class PostgresJournalRecorder(JournalAppends, PostgresApplicationRecorder):
                 for i, s in enumerate(stored_events, start=1)
             ],
         )
+
+    def _insert_all(
+        self,
+        c: Any,
+        head: int,
+        stored_events: Sequence[StoredEvent],
+        links: Sequence[tuple[int, bytes]],
+        command: tuple[str, int, int] | None,
+    ) -> None:
+        # One statement for the three tables (one Bind and Execute instead of three, less of
+        # the client's time under the lock); a large append goes one statement per table.
+        if not 0 < len(stored_events) <= _COMBINED_ROWS:
+            super()._insert_all(c, head, stored_events, links, command)
+            return
+        params: list[Any] = []
+        for position, s in enumerate(stored_events, start=head + 1):
+            params += (position, s.originator_id, s.originator_version, s.topic, s.state)
+        for link in links:
+            params += link
+        if command is not None:
+            params += command
+        c.execute(_insert_all(len(stored_events), command is not None), params)
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any

@@ -152,3 +152,31 @@ def test_a_write_refused_at_commit_leaves_nothing_and_the_next_goes_on(pg_url: s
         assert journal.command_span("c2") == (2, 2)
     finally:
         journal.close()
+
+
+@pytest.mark.parametrize("size", [1, 16, 17, 40])
+def test_appends_of_any_size_land_chained_in_one_or_three_statements(
+    pg_url: str, size: int
+) -> None:
+    """Up to 16 events insert with one statement (events, chain links, command id), larger
+    appends one statement per table: either way the positions, versions, chain and command id
+    come out the same, and the next append (16 or fewer) continues them."""
+    journal = PostgresJournal(pg_url)
+    try:
+        events = [NewEvent(f"s{n % 3}", CommandHandled(name=f"e{n}")) for n in range(size)]
+        assert journal.append(events, command_id="big", actor=USER).positions == list(
+            range(1, size + 1)
+        )
+        append(journal, 0)
+        rows = [row for page in journal.row_pages() for row in page.rows]  # chain checked
+        assert [r[0] for r in rows] == list(range(1, size + 2))
+        assert [journal.stream_version(f"s{n}") for n in range(3)] == [
+            len(range(n, size, 3)) for n in range(3)
+        ]
+        assert (journal.command_span("big"), journal.command_span("c0")) == (
+            (1, size),
+            (size + 1, size + 1),
+        )
+        assert journal.append(events, command_id="big", actor=USER).duplicate
+    finally:
+        journal.close()
