@@ -196,9 +196,13 @@ class Table:
         con.execute(f"INSERT INTO {self.name} {select}")
         con.execute(f"ALTER TABLE {self.name} ADD PRIMARY KEY ({', '.join(self.key)})")
 
-    def load(self, con: duckdb.DuckDBPyConnection, columns: Mapping[str, Any]) -> int:
-        """Load one Arrow batch of ``columns`` (every column by name); return the row count."""
-        return insert_columns(con, self.name, columns, self.schema, or_replace=bool(self.key))
+    def load(
+        self, con: duckdb.DuckDBPyConnection, columns: Mapping[str, Any], *, append: bool = False
+    ) -> int:
+        """Load one Arrow batch of ``columns`` (every column by name); return the row count.
+        ``append``: as ``load_latest``'s, for rows holding each key once."""
+        keyed = bool(self.key) and not append
+        return insert_columns(con, self.name, columns, self.schema, or_replace=keyed)
 
     def load_latest(
         self, con: duckdb.DuckDBPyConnection, columns: Mapping[str, Any], *, append: bool = False
@@ -209,11 +213,19 @@ class Table:
         batch = latest_per_key(arrow_table(columns, self.schema), self.key)
         return insert_table(con, self.name, batch, or_replace=not append)
 
-    def load_rows(self, con: duckdb.DuckDBPyConnection, rows: Collection[tuple[Any, ...]]) -> int:
-        """Load rows (tuples in schema order) as one Arrow batch; return the row count."""
+    def load_rows(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        rows: Collection[tuple[Any, ...]],
+        *,
+        append: bool = False,
+    ) -> int:
+        """Load rows (tuples in schema order) as one Arrow batch; return the row count.
+        ``append``: as ``load``'s."""
         if not rows:
             return 0
-        return self.load(con, dict(zip(self.schema.names, zip(*rows, strict=True), strict=True)))
+        columns = dict(zip(self.schema.names, zip(*rows, strict=True), strict=True))
+        return self.load(con, columns, append=append)
 
     def empty_columns(self) -> dict[str, list[Any]]:
         """One empty list per column."""

@@ -229,6 +229,7 @@ class FetchesProjection(ColumnarProjection):
         }
     )
     declared = (FETCHES, QUOTES)
+    defers_keys = True
 
     def load_batch(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
         """Append fetch rows; upsert latest quotes."""
@@ -258,4 +259,4 @@ class FetchesProjection(ColumnarProjection):
                 for sym in ev.symbols or [""]:
                     fetches.append((position, at, sym, ev.kind, ev.source, False, 0, ev.error))
         FETCHES.load_rows(con, fetches)
-        QUOTES.load_rows(con, quotes.values())
+        QUOTES.load_rows(con, quotes.values(), append=self.deferred)
