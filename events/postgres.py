@@ -20,8 +20,11 @@ guarantees, kept across processes and machines instead of one file:
 
 The SQL of ``events.journal`` is written for SQLite; ``_Cursor`` runs it on psycopg by mapping
 its two SQLite-isms (``?`` parameters and ``rowid`` as the position) and nothing else, so each
-statement exists once. Restoring from segments stays with the SQLite journal (PostgreSQL has its
-own backups and point-in-time restore); ``journal export`` writes segments from either.
+statement exists once. Two exceptions, for an append's time under the lock: its reads are one
+statement (``_read_for_append``) and its inserts one (``_insert_all``), so an append is two round
+trips (``_Transactions.transaction``). Restoring from segments stays with the SQLite journal
+(PostgreSQL has its own backups and point-in-time restore); ``journal export`` writes segments
+from either.
 """
 
 from __future__ import annotations
