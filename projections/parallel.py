@@ -11,8 +11,8 @@ process runs the same ``_catch_up`` as a one-process rebuild, so the tables are 
 
 Only where a second CPU is there and not taken (``spare_cpu``: the affinity mask and a cgroup's
 CPU quota, against the load average; the ADR's container has a quarter of one). Measured on 1M
-events on this 2-core machine at a load average of 1.4-1.7: 10.0-11.4 s split against 15.2-17.2 s
-in one process (~1.5x), for ~1 s more CPU; under a load of 5-8 no gain (0.82-0.96x). And not
+events on this 2-core machine at a load average of 0.8-1.5: 7.3-7.6 s split (13.3-13.5 s of CPU)
+against 11.4-12.5 s in one process (13.2-14.6 s of CPU); under a load of 5-8 no gain. And not
 under ``--memory-limit`` (which asks for the small footprint of one process). The child reads
 the journal read-only without checking its hash chain: this process reads every row and checks
 each (``JournalCorruptError`` stops both). Split, neither uses ``PageLoader``'s loader thread.
