@@ -37,7 +37,6 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from commands.core.claude import drafting_from_settings
 from commands.core.ports import Clock
 from commands.core.service import CommandService
 from commands.core.shards import owns_guild
@@ -45,12 +44,11 @@ from commands.discord.client import DiscordBot, build_client
 from commands.discord.cogs import FrontEnd
 from commands.discord.errors import NotWriterError
 from commands.discord.scheduler import DailyScheduler, Sleep
-from commands.wiring import close_service, open_default_service
+from commands.wiring import close_service, open_configured_service
 from events.journal import AsyncJournal
 from fetchers import calendar
 from fetchers.calendar_table import CalendarError
 from fetchers.http import HttpSession
-from fetchers.service import market_data_from_keys
 from projections.analytics import Analytics
 from projections.runner import fault_messages
 from projections.workspace import ANALYTICS_FILE, JOURNAL_FILE
@@ -177,12 +175,6 @@ async def create_app(
     clock = clock or settings.clock()
     http = HttpSession()
     await http.start()
-    market = market_data_from_keys(
-        http,
-        uw_api_key=secrets.value("uw-api-key"),
-        finnhub_api_key=secrets.value("finnhub-api-key"),
-        clock=clock,
-    )
     analytics_path = settings.data_dir / ANALYTICS_FILE
     had_analytics = analytics_path.exists()
     shared = settings.journal_database is not None
@@ -195,14 +187,11 @@ async def create_app(
             if store is not None
             else None
         )
-        service = open_default_service(
-            settings.data_dir,
-            market,
+        service = open_configured_service(
+            settings,
+            secrets,
+            http,
             clock=clock,
-            features_off=[str(f) for f in secrets.features_off()],
-            drafting=drafting_from_settings(http, settings, secrets.value("anthropic-api-key")),
-            strategies_dir=settings.strategies_dir,
-            journal_url=settings.journal_database,
             # A replica's projections catch up in its runtime's start, off the event loop and
             # with /healthz answering (a fresh container rebuilds them from the whole shared
             # journal); so do a placed journal snapshot's, after the analytics snapshot.

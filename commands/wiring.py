@@ -16,6 +16,7 @@ from pathlib import Path
 
 from analysis.strategy import load_strategy_folder
 from commands.core.adapters import FetchServiceAdapter, StoredMarketData, StrategyAnalyzer
+from commands.core.claude import drafting_from_settings
 from commands.core.handler import MAX_SYMBOLS
 from commands.core.ports import (
     Analyzer,
@@ -30,7 +31,8 @@ from commands.market.market_view import AnalyticsMarketView
 from commands.picks.schedule import xnys
 from commands.registry import ROOMS
 from events.journal import Journal
-from fetchers.service import MarketData
+from fetchers.http import HttpSession
+from fetchers.service import MarketData, market_data_from_keys
 from projections.analytics import Analytics
 from projections.guild import GuildBook
 from projections.registry import all_analytics_projections
@@ -41,6 +43,7 @@ from projections.trading import TradeBook
 # Re-exported: the front ends and tests name the data folder's files through the wiring.
 from projections.workspace import ANALYTICS_FILE as ANALYTICS_FILE
 from projections.workspace import JOURNAL_FILE as JOURNAL_FILE
+from settings import Secrets, Settings
 
 
 def package_version() -> str:
@@ -141,6 +144,37 @@ def open_default_service(
             analytics.close()
         journal.close()
         raise
+
+
+def open_configured_service(
+    settings: Settings,
+    secrets: Secrets,
+    http: HttpSession,
+    *,
+    data_dir: Path | None = None,
+    clock: Clock | None = None,
+    catch_up: bool = True,
+) -> CommandService:
+    """``open_default_service`` as the operator configured it, for the bot and the console alike:
+    the market data their keys select (the offline sample without), the features they switched
+    off, drafting with their Anthropic key, their strategies folder and journal URL, in
+    ``data_dir`` (default the settings' folder)."""
+    market_data = market_data_from_keys(
+        http,
+        uw_api_key=secrets.value("uw-api-key"),
+        finnhub_api_key=secrets.value("finnhub-api-key"),
+        clock=clock,
+    )
+    return open_default_service(
+        data_dir or settings.data_dir,
+        market_data,
+        clock=clock,
+        features_off=[str(f) for f in secrets.features_off()],
+        drafting=drafting_from_settings(http, settings, secrets.value("anthropic-api-key")),
+        strategies_dir=settings.strategies_dir,
+        journal_url=settings.journal_database,
+        catch_up=catch_up,
+    )
 
 
 def close_service(service: CommandService) -> None:

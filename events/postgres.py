@@ -195,10 +195,7 @@ class PostgresJournalRecorder(JournalAppends, PostgresApplicationRecorder):
         c.executemany(
             "INSERT INTO stored_events (rowid, originator_id, originator_version, topic, state) "
             "VALUES (?, ?, ?, ?, ?)",
-            [
-                (head + i, s.originator_id, s.originator_version, s.topic, s.state)
-                for i, s in enumerate(stored_events, start=1)
-            ],
+            _positioned(head, stored_events),
         )
 
     def _insert_all(
@@ -215,8 +212,8 @@ class PostgresJournalRecorder(JournalAppends, PostgresApplicationRecorder):
             super()._insert_all(c, head, stored_events, links, command)
             return
         params: list[Any] = []
-        for position, s in enumerate(stored_events, start=head + 1):
-            params += (position, s.originator_id, s.originator_version, s.topic, s.state)
+        for row in _positioned(head, stored_events):
+            params += row
         for link in links:
             params += link
         if command is not None:
@@ -229,6 +226,14 @@ class PostgresJournalRecorder(JournalAppends, PostgresApplicationRecorder):
         """The library's entry point, through the same locked, chained, idempotent path."""
         with self.writes.transaction(commit=True) as c:
             return self.append_rows(c, stored_events, command_id=kwargs.get("command_id"))
+
+
+def _positioned(head: int, stored_events: Sequence[StoredEvent]) -> list[tuple[Any, ...]]:
+    """The events' rows at positions ``head + 1..``, in the columns' order."""
+    return [
+        (position, s.originator_id, s.originator_version, s.topic, s.state)
+        for position, s in enumerate(stored_events, start=head + 1)
+    ]
 
 
 class _Transactions:

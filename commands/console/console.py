@@ -321,10 +321,8 @@ async def run_console(
     out: Console | None = None,
 ) -> int:
     """Run the console on ``data_dir`` until the input ends; return the exit status."""
-    from commands.core.claude import drafting_from_settings
-    from commands.wiring import close_service, open_default_service
+    from commands.wiring import close_service, open_configured_service
     from fetchers.http import HttpSession
-    from fetchers.service import market_data_from_keys
     from settings import Secrets, SettingsError, load_settings
 
     stream = stdin or tolerant_stdin()
@@ -343,21 +341,7 @@ async def run_console(
 
     clock = settings.clock()  # the one clock (IBPICKER_NOW pins it) for fetches and commands
     async with HttpSession() as http:
-        market_data = market_data_from_keys(
-            http,
-            uw_api_key=secrets.value("uw-api-key"),
-            finnhub_api_key=secrets.value("finnhub-api-key"),
-            clock=clock,
-        )
-        service = open_default_service(
-            data_dir,
-            market_data,
-            clock=clock,
-            features_off=[str(f) for f in secrets.features_off()],
-            drafting=drafting_from_settings(http, settings, secrets.value("anthropic-api-key")),
-            strategies_dir=settings.strategies_dir,
-            journal_url=settings.journal_database,
-        )
+        service = open_configured_service(settings, secrets, http, data_dir=data_dir, clock=clock)
         try:
             session = ConsoleSession(service, Printer(console, data_dir / "console"))
             interactive = stream.isatty()
