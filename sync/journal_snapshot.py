@@ -53,6 +53,7 @@ from sync.manifest import (
     update_manifest,
 )
 from sync.restore import plan
+from sync.snapshot import SCRATCH_PREFIX as ANALYTICS_SCRATCH_PREFIX
 from sync.transfer import (
     DamagedFileError,
     compress_file,
@@ -337,10 +338,11 @@ def _check_file(path: Path, entry: JournalSnapshotEntry) -> None:
 
 
 def _remove_temporaries(folder: Path) -> None:
-    """What a placement or a shipping killed half-way left in the folder (called under the
-    folder's writer lock: nobody else is placing or shipping there)."""
-    for leftover in folder.glob(f"{_TEMP_PREFIX}*"):
-        if leftover.is_dir():
-            shutil.rmtree(leftover, ignore_errors=True)
-        else:
-            leftover.unlink(missing_ok=True)
+    """What a placement or a shipping (of either snapshot) killed half-way left in the folder
+    (called under the folder's writer lock: nobody else is placing or shipping there)."""
+    for prefix in (_TEMP_PREFIX, ANALYTICS_SCRATCH_PREFIX):
+        for leftover in folder.glob(f"{prefix}*"):
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)

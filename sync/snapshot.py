@@ -46,6 +46,12 @@ _ZSTD_LEVEL = 3  # analytics files are large and compress well already at the fa
 ANALYTICS_SNAPSHOT_PREFIX = f"{SNAPSHOT_PREFIX}analytics-"
 
 
+SCRATCH_PREFIX = ".snapshot-"
+"""The analytics snapshot's scratch files and folders beside the analytics file: what a shipping
+or a restore killed half-way leaves, removed at the next start (``sync.journal_snapshot``'s
+``place_journal_snapshot``, under the folder's writer lock)."""
+
+
 def snapshot_name(position: int) -> str:
     """The blob name of a snapshot at ``position``."""
     return f"{ANALYTICS_SNAPSHOT_PREFIX}{position:012d}.duckdb.zst"
@@ -77,7 +83,7 @@ async def ship_snapshot(store: BlobStore, analytics: Analytics) -> SnapshotEntry
     file (a container's /tmp may be memory): never the whole snapshot in the bot's memory.
     """
     beside = analytics.path.parent if str(analytics.path) != ":memory:" else None
-    with tempfile.TemporaryDirectory(prefix=".snapshot-", dir=beside) as scratch:
+    with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX, dir=beside) as scratch:
         copy = Path(scratch) / "analytics.duckdb"
         position = await asyncio.to_thread(export_copy, analytics, copy)
         manifest, _ = await read_manifest(store)
@@ -133,7 +139,7 @@ async def restore_snapshot(
     if snap is None or snap.position > journal_head:
         return None
     await asyncio.to_thread(analytics_path.parent.mkdir, parents=True, exist_ok=True)
-    unpacked = analytics_path.parent / f".snapshot-{uuid.uuid4().hex}.duckdb"
+    unpacked = analytics_path.parent / f"{SCRATCH_PREFIX}{uuid.uuid4().hex}.duckdb"
     try:
         try:
             await download_unpacked(store, snap.name, unpacked, size=snap.size, sha256=snap.sha256)

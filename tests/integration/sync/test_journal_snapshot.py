@@ -260,6 +260,28 @@ async def test_a_local_journal_with_rows_ignores_the_snapshot(
     assert journal_tables(target) == journal_tables(tmp_path / "source")
 
 
+async def test_a_start_removes_what_a_killed_analytics_snapshot_left(
+    store: BlobStore, tmp_path: Path
+) -> None:
+    """Scratch an analytics snapshot's shipping (a folder with a copy) or restore (a file) left
+    when killed is removed by the next start; the journal and analytics files are untouched."""
+    source = await ship_source(store, tmp_path / "source")
+    source.close()
+    target = tmp_path / "target"
+    await cold_start(store, target)
+    before = journal_tables(target)
+    shipping = target / ".snapshot-k1ll3d"
+    shipping.mkdir()
+    (shipping / "analytics.duckdb").write_bytes(b"a half copy")
+    (target / ".snapshot-0123abcd.duckdb").write_bytes(b"a half download")
+
+    assert await place_journal_snapshot(store, journal_path(target)) is None
+
+    assert sorted(p.name for p in target.iterdir() if p.name.startswith(".snapshot-")) == []
+    assert journal_tables(target) == before
+    assert analytics_path(target).exists()
+
+
 _KILLED_AT_REPLACE = """
 import asyncio, os, signal, sys
 from pathlib import Path
