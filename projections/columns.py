@@ -168,14 +168,13 @@ class Table:
         return f"CREATE TABLE IF NOT EXISTS {self.name} ({', '.join(parts)})"
 
     def copy_from(
-        self, con: duckdb.DuckDBPyConnection, source: str, *, latest: str | None = None
+        self, con: duckdb.DuckDBPyConnection, source: str, *, latest: bool = False
     ) -> None:
         """Replace this (empty) table's rows with ``source``'s (a table of the same columns).
 
-        ``latest`` names a column ordering the rows of a key (a journal position): of a source
-        filled by ``load_latest(append=True)``, only each key's row with the highest value is
-        copied, the row an upsert of the pages in turn would have kept (each page holds a key
-        once, at one position).
+        ``latest``: of a source filled by ``load_latest(append=True)`` (rows appended in journal
+        order, never updated or deleted), only each key's last appended row (its highest
+        ``rowid``) is copied, the row an upsert of the pages in turn would have kept.
 
         A key of several columns is added after the rows, as DuckDB builds its index at once
         from them instead of growing it row by row (measured, 668k bars: 0.58 -> 0.39 s of CPU),
@@ -183,14 +182,12 @@ class Table:
         copied into the keyed table).
         """
         select = f"SELECT * FROM {source}"  # noqa: S608
-        if latest is not None and self.key:
-            # A key's rows have distinct ``latest`` values, so the key's maximum finds one row;
-            # a hash aggregate and semi join cost less than a window's sort (668k bars: 0.35
-            # against 0.49 s of CPU). Key columns are never null (the event types'), which a
-            # join would drop.
-            keys = ", ".join(self.key)
-            latest_rows = f"SELECT {keys}, max({latest}) AS {latest} FROM {source} GROUP BY {keys}"  # noqa: S608
-            select += f" SEMI JOIN ({latest_rows}) USING ({keys}, {latest})"
+        if latest and self.key:
+            # A hash aggregate of one integer per key and a filter on it: less than a semi join
+            # on the key and the position (668k bars: 0.21-0.27 -> 0.15-0.18 s), itself less
+            # than a window's sort. Key columns are never null (the event types').
+            last = f"SELECT max(rowid) FROM {source} GROUP BY {', '.join(self.key)}"  # noqa: S608
+            select += f" WHERE rowid IN ({last})"
         if len(self.key) < 2:
             con.execute(f"INSERT INTO {self.name} {select}")
             return
@@ -211,10 +208,13 @@ class Table:
         self, con: duckdb.DuckDBPyConnection, columns: Mapping[str, Any], *, append: bool = False
     ) -> int:
         """Load ``columns`` of a keyed table keeping each key's last row (``latest_per_key``);
-        return the row count loaded. ``append``: into the table created without its key, each
-        key's latest row taken when it is copied (``copy_from`` with ``latest``)."""
-        batch = latest_per_key(arrow_table(columns, self.schema), self.key)
-        return insert_table(con, self.name, batch, or_replace=not append)
+        return the row count loaded. ``append``: every row appended, in order, to the table
+        created without its key, each key's last row taken when it is copied (``copy_from``
+        with ``latest``), so a key repeated within the batch is not grouped here."""
+        batch = arrow_table(columns, self.schema)
+        if append:
+            return insert_table(con, self.name, batch)
+        return insert_table(con, self.name, latest_per_key(batch, self.key), or_replace=True)
 
     def load_rows(
         self,

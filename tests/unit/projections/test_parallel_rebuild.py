@@ -8,11 +8,14 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import duckdb
+import pyarrow as pa
 import pytest
 
 from benchmarks.journal import generate
 from events.journal import Journal, JournalCorruptError
 from projections.analytics import Analytics
+from projections.columns import Table
 from projections.parallel import (
     WORKER_PROJECTIONS,
     RebuildWorkerError,
@@ -234,3 +237,37 @@ def test_a_split_rebuild_over_many_pages_keeps_each_keys_latest_row_and_the_decl
         one_dir / "analytics.duckdb"
     )
     assert {"bars", "flow_alerts"} <= WORKER_PROJECTIONS
+
+
+def test_appended_batches_copy_each_keys_last_row_as_upserts_keep_it() -> None:
+    """Batches appended to a table without its key (a key repeated within a batch and across
+    batches), then copied with ``latest``, give the rows that upserting the same batches in
+    turn gives: each key's last row, the key added back."""
+    table = Table(
+        "marks",
+        pa.schema([("symbol", pa.string()), ("day", pa.int64()), ("value", pa.int64())]),
+        ("symbol", "day"),
+    )
+    batches = [
+        {"symbol": ["A", "B", "A"], "day": [1, 1, 1], "value": [1, 2, 3]},
+        {"symbol": ["B", "C", "B", "A"], "day": [1, 1, 1, 2], "value": [4, 5, 6, 7]},
+        {"symbol": ["C"], "day": [1], "value": [8]},
+    ]
+    con = duckdb.connect()
+    try:
+        con.execute("CREATE SCHEMA part")
+        appended = Table(f"part.{table.name}", table.schema, table.key)
+        con.execute(table.ddl())
+        con.execute(appended.ddl(keyed=False))
+        for batch in batches:
+            table.load_latest(con, batch)
+            appended.load_latest(con, batch, append=True)
+        expected = sorted(con.execute("SELECT * FROM marks").fetchall())
+        con.execute("DELETE FROM marks")
+        table.copy_from(con, "part.marks", latest=True)
+
+        assert sorted(con.execute("SELECT * FROM marks").fetchall()) == expected
+        assert expected == [("A", 1, 3), ("A", 2, 7), ("B", 1, 6), ("C", 1, 8)]
+        assert con.execute("SELECT count(*) FROM part.marks").fetchone() == (8,)
+    finally:
+        con.close()
