@@ -75,11 +75,25 @@ def broken_links(rows: Iterable[RowLike], stored: Mapping[int, bytes]) -> Iterat
     changed event is reported at its own position and the rows after it still check. A row whose
     hash or predecessor hash is missing from ``stored`` is not judged here (see ``unchained``).
     """
+    # ``link`` inlined, and each tag encoded once: a journal rebuild checks every row (1M rows:
+    # 0.94 -> 0.84 s of CPU), ahead of everything else the process does.
     get = stored.get
+    blake = hashlib.blake2b
+    pack = _PREFIX.pack
+    tags: dict[str, bytes] = {}
     for position, stream, version, tag, state in rows:
         prev = GENESIS if position == 1 else get(position - 1)
         mine = get(position)
         if prev is None or mine is None:
             continue
-        if link(prev, position, stream, version, tag, state) != mine:
+        s = stream.encode()
+        t = tags.get(tag)
+        if t is None:
+            t = tags[tag] = tag.encode()
+        digest = blake(prev, digest_size=HASH_SIZE)
+        digest.update(pack(position, version, len(s), len(t)))
+        digest.update(s)
+        digest.update(t)
+        digest.update(state)
+        if digest.digest() != mine:
             yield position
