@@ -11,11 +11,12 @@ process runs the same ``_catch_up`` as a one-process rebuild, so the tables are 
 
 Only where a second CPU is there and not taken (``spare_cpu``: the affinity mask and a cgroup's
 CPU quota, against the load average; the ADR's container has a quarter of one). Measured on 1M
-events on this 2-core machine at a load average of 0.8-1.5: 7.3-7.6 s split (13.3-13.5 s of CPU)
-against 11.4-12.5 s in one process (13.2-14.6 s of CPU); under a load of 5-8 no gain. And not
-under ``--memory-limit`` (which asks for the small footprint of one process). The child reads
-the journal read-only without checking its hash chain: this process reads every row and checks
-each (``JournalCorruptError`` stops both). Split, neither uses ``PageLoader``'s loader thread.
+events on this 2-core machine (``benchmarks/journal.py --rebuild-only``, medians of 3) at a load
+average of 0.7-1.4: 5.7-6.8 s split (10.6-12.4 s of CPU) against 10.2-11.4 s in one process
+(11.8-13.0 s of CPU); under a load of 5-8 no gain. And not under ``--memory-limit`` (which asks
+for the small footprint of one process). The child reads the journal read-only without checking
+its hash chain: this process reads every row and checks each (``JournalCorruptError`` stops
+both). Split, neither uses ``PageLoader``'s loader thread.
 """
 
 from __future__ import annotations
@@ -39,12 +40,14 @@ from projections.analytics import Analytics, AnalyticsError
 from projections.base import AnalyticsProjection
 
 WORKER_PROJECTIONS = frozenset({"trades", "bars", "flow_alerts", "earnings", "fetches"})
-"""Built by the child. Measured by stage on 1M events (seconds of one CPU, load ~3): the child
-6.0 (trades 1.8, bars 0.8 appended without their key, fetches 0.5, flow alerts 0.3, reading its
-rows 0.5, decoding 0.6, commits 0.9); this process 5.3 before the merge (reading every row 1.25
-and checking the chain 1.05, the event index 1.3, commands 0.5, signals 0.2, commits 0.65) and
-the merge ~1.0. Fetches went to the child with bars and flow alerts, whose payloads it decodes
-anyway (this process decoded them again only to count them)."""
+"""Built by the child. Measured by stage on 1M events (load ~1): the child 4.2-4.6 s of CPU
+(trades, bars, flow alerts and fetches about 1.3, 0.8, 0.55 and 0.25 of it, reading its rows
+0.45, decoding 0.7), done 4.4-4.9 s in; this process's own catch-up ends 5.2-5.7 s in (reading
+every row 1.25 s, checking the chain 0.9 and reading its hashes 0.4, the event index 1.3,
+commands 0.5, signals 0.2), the merge (~0.9 s of CPU on its thread) within about 0.3 s of it,
+then the last checkpoint ~0.25 s. The two sides end together (trades built here and commands
+there instead: this process ended ~1 s later). Fetches went to the child with bars and flow
+alerts, whose payloads it decodes anyway (this process decoded them again only to count them)."""
 CGROUPS = Path("/sys/fs/cgroup")
 PROC_CGROUP = Path("/proc/self/cgroup")
 MIN_EVENTS = 200_000
