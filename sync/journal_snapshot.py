@@ -40,8 +40,8 @@ import msgspec
 
 from events.chain import chain_end, record_rows
 from events.codec import EventCodec
-from events.journal import WriterBusyError, WriterLock
-from events.segments import SegmentError, check_segment, decode_segment, read_header
+from events.journal import JournalReader, WriterBusyError, WriterLock
+from events.segments import SegmentError, decode_segment, read_header
 from sync.blobstore import BlobExistsError, BlobStore, BlobStoreError, upload_file
 from sync.errors import RestoreRefusedError
 from sync.manifest import (
@@ -52,7 +52,7 @@ from sync.manifest import (
     read_manifest,
     update_manifest,
 )
-from sync.restore import plan
+from sync.restore import download_verified, plan
 from sync.snapshot import SCRATCH_PREFIX as ANALYTICS_SCRATCH_PREFIX
 from sync.transfer import (
     DamagedFileError,
@@ -66,7 +66,6 @@ log = logging.getLogger(__name__)
 
 JOURNAL_SNAPSHOT_PREFIX = f"{SNAPSHOT_PREFIX}journal-"
 _ZSTD_LEVEL = 3  # 1M events: ~330 MB of SQLite to ~127 MB; level 1 is barely larger, 6 is slower
-_PIECE = 2**20
 _TEMP_PREFIX = ".journal-snapshot-"
 
 
@@ -284,9 +283,10 @@ async def _segment_chain_at(store: BlobStore, segment: SegmentEntry, position: i
     segment ends there, else computed over the segment from its header's hash before it."""
     if segment.last == position and segment.chain is not None:
         return bytes.fromhex(segment.chain)
-    data, _ = await store.read(segment.name)
+    # Checked as the restore checks every segment (size, checksum, structure): a damaged one is
+    # the restore's refusal, which the start then reports.
+    data = (await download_verified(store, [segment]))[0]
     try:
-        await asyncio.to_thread(check_segment, data, name=segment.name, sha256=segment.sha256)
         header = read_header(data)
         if segment.last == position and header.last_chain is not None:
             return header.last_chain
@@ -315,15 +315,12 @@ async def _fetch_and_place(store: BlobStore, entry: JournalSnapshotEntry, target
 def _check_file(path: Path, entry: JournalSnapshotEntry) -> None:
     """The decompressed file holds ``1..position`` and the recorded chain hash at ``position``."""
     try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        reader = JournalReader(path)
         try:
-            head = _one(con, "SELECT MAX(rowid) FROM stored_events")
-            chained = _one(con, "SELECT MAX(position) FROM event_chain")
-            row = con.execute(
-                "SELECT hash FROM event_chain WHERE position = ?", (entry.position,)
-            ).fetchone()
+            head, chained = reader.head(), reader.chain_end()
+            at = reader.chain_hashes(entry.position, entry.position).get(entry.position)
         finally:
-            con.close()
+            reader.close()
     except sqlite3.DatabaseError as exc:
         raise JournalSnapshotRefusedError(f"{entry.name} is not a journal: {exc}") from None
     if (head, chained) != (entry.position, entry.position):
@@ -331,7 +328,7 @@ def _check_file(path: Path, entry: JournalSnapshotEntry) -> None:
             f"{entry.name} holds events up to {head} (chained to {chained}), not "
             f"{entry.position} as the manifest says"
         )
-    if row is None or bytes(row[0]).hex() != entry.chain:
+    if at is None or at.hex() != entry.chain:
         raise JournalSnapshotRefusedError(
             f"{entry.name}: its chain hash at {entry.position} is not the manifest's"
         )
