@@ -56,8 +56,9 @@ from sync.restore import download_verified, plan
 from sync.snapshot import SCRATCH_PREFIX as ANALYTICS_SCRATCH_PREFIX
 from sync.transfer import (
     DamagedFileError,
-    compress_file,
+    delete_others,
     download_unpacked,
+    pack_copy,
     remove,
     swap_in,
 )
@@ -65,7 +66,6 @@ from sync.transfer import (
 log = logging.getLogger(__name__)
 
 JOURNAL_SNAPSHOT_PREFIX = f"{SNAPSHOT_PREFIX}journal-"
-_ZSTD_LEVEL = 3  # 1M events: ~330 MB of SQLite to ~127 MB; level 1 is barely larger, 6 is slower
 _TEMP_PREFIX = ".journal-snapshot-"
 
 
@@ -171,9 +171,7 @@ async def ship_journal_snapshot(
                 f"the local journal's chain hash at {position} is not the one the manifest "
                 "records there: no journal snapshot shipped"
             )
-        packed = Path(scratch) / "journal.sqlite.zst"
-        size, sha256 = await asyncio.to_thread(compress_file, copy, packed, level=_ZSTD_LEVEL)
-        await asyncio.to_thread(copy.unlink)
+        packed, size, sha256 = await asyncio.to_thread(pack_copy, copy)
         entry = JournalSnapshotEntry(
             journal_snapshot_name(position, sha256), position, size, sha256, chain.hex()
         )
@@ -181,9 +179,7 @@ async def ship_journal_snapshot(
             await upload_file(store, entry.name, packed)
     switched = await update_manifest(store, partial(_with_journal_snapshot, entry))
     if switched.journal_snapshot == entry:
-        for blob in await store.list(JOURNAL_SNAPSHOT_PREFIX):
-            if blob.name != entry.name:
-                await store.delete(blob.name)
+        await delete_others(store, JOURNAL_SNAPSHOT_PREFIX, entry.name)
         log.info("shipped journal snapshot at position %d (%d bytes)", position, size)
     return entry
 

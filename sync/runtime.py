@@ -275,22 +275,20 @@ class SyncRuntime:
     async def _snapshots(self) -> None:
         assert self.config.snapshot_every_s is not None
         if self.config.journal_snapshots and await self._journal_snapshot_lags():
-            try:
-                await self.ship_journal_snapshot()
-            except Exception:
-                log.exception("journal snapshot failed; the next one is retried on schedule")
+            await self._ship_logged("journal", self.ship_journal_snapshot)
         while True:
             await asyncio.sleep(self.config.snapshot_every_s)
-            # A snapshot only shortens cold starts; the journal is the truth. Log and go on.
-            try:
-                await self.ship_snapshot()
-            except Exception:
-                log.exception("analytics snapshot failed; the next one is retried on schedule")
+            await self._ship_logged("analytics", self.ship_snapshot)
             if self.config.journal_snapshots:
-                try:
-                    await self.ship_journal_snapshot()
-                except Exception:
-                    log.exception("journal snapshot failed; the next one is retried on schedule")
+                await self._ship_logged("journal", self.ship_journal_snapshot)
+
+    @staticmethod
+    async def _ship_logged(kind: str, ship: Callable[[], Awaitable[None]]) -> None:
+        # A snapshot only shortens cold starts; the journal is the truth. Log and go on.
+        try:
+            await ship()
+        except Exception:
+            log.exception("%s snapshot failed; the next one is retried on schedule", kind)
 
     async def _journal_snapshot_lags(self) -> bool:
         """Whether the shipped journal snapshot (if any) is far enough behind the shipped head

@@ -32,16 +32,14 @@ from sync.manifest import SNAPSHOT_PREFIX, Manifest, SnapshotEntry, read_manifes
 from sync.transfer import (
     DamagedFileError,
     blob_size_and_sha256,
-    compress_file,
+    delete_others,
     download_unpacked,
+    pack_copy,
     remove,
     swap_in,
 )
 
 log = logging.getLogger(__name__)
-
-_ZSTD_LEVEL = 3  # analytics files are large and compress well already at the fast level
-
 
 ANALYTICS_SNAPSHOT_PREFIX = f"{SNAPSHOT_PREFIX}analytics-"
 
@@ -91,9 +89,7 @@ async def ship_snapshot(store: BlobStore, analytics: Analytics) -> SnapshotEntry
             manifest and manifest.snapshot and manifest.snapshot.position >= position
         ):
             return None
-        packed = Path(scratch) / "analytics.duckdb.zst"
-        size, sha256 = await asyncio.to_thread(compress_file, copy, packed, level=_ZSTD_LEVEL)
-        await asyncio.to_thread(copy.unlink)
+        packed, size, sha256 = await asyncio.to_thread(pack_copy, copy)
         entry = SnapshotEntry(snapshot_name(position), position, size, sha256)
         try:
             await upload_file(store, entry.name, packed)
@@ -103,9 +99,7 @@ async def ship_snapshot(store: BlobStore, analytics: Analytics) -> SnapshotEntry
     switched = await update_manifest(store, partial(_with_snapshot, entry))
     if switched.snapshot == entry:
         # The journal snapshots under the same prefix are not this one's to delete.
-        for blob in await store.list(ANALYTICS_SNAPSHOT_PREFIX):
-            if blob.name != entry.name:
-                await store.delete(blob.name)
+        await delete_others(store, ANALYTICS_SNAPSHOT_PREFIX, entry.name)
         log.info("shipped analytics snapshot at position %d (%d bytes)", position, entry.size)
     return entry
 

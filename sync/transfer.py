@@ -19,6 +19,9 @@ from sync.blobstore import BlobStore, download_into
 from sync.errors import SyncError
 
 PIECE = 2**20
+ZSTD_LEVEL = 3
+"""Both snapshots' zstd level: 1M events' journal, ~330 MB of SQLite, packs to ~127 MB (level 1
+is barely larger, 6 is slower); analytics files compress well already at the fast level."""
 
 
 class DamagedFileError(SyncError):
@@ -38,6 +41,23 @@ def compress_file(source: Path, dest: Path, *, level: int) -> tuple[int, str]:
             size += fout.write(packed)
             if not piece:
                 return size, digest.hexdigest()
+
+
+def pack_copy(copy: Path) -> tuple[Path, int, str]:
+    """zstd-compress ``copy`` (``ZSTD_LEVEL``) into ``<copy>.zst`` beside it, then delete the copy;
+    return the packed file, its size and its SHA-256 (blocking: call it in a worker thread)."""
+    packed = copy.with_name(f"{copy.name}.zst")
+    size, sha256 = compress_file(copy, packed, level=ZSTD_LEVEL)
+    copy.unlink()
+    return packed, size, sha256
+
+
+async def delete_others(store: BlobStore, prefix: str, keep: str) -> None:
+    """Delete every blob under ``prefix`` but ``keep`` (older snapshots, once the manifest names
+    the new one)."""
+    for blob in await store.list(prefix):
+        if blob.name != keep:
+            await store.delete(blob.name)
 
 
 class _Digest:
